@@ -1,0 +1,146 @@
+"""The one settings class: TEAMLORE_* environment variables over an optional teamlore.yaml.
+
+Every other package receives plain values (paths, model names) from here; only `app` reads settings.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource,
+                               SettingsConfigDict)
+
+
+class SettingsError(RuntimeError):
+    """A setting is malformed; the message names it."""
+
+
+class YamlSource(PydanticBaseSettingsSource):
+    """Reads teamlore.yaml (or TEAMLORE_CONFIG) if present; env vars win over it."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        path = Path(os.environ.get("TEAMLORE_CONFIG", "teamlore.yaml"))
+        self.data: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                raise SettingsError(f"{path} is not valid YAML: {exc}") from exc
+            if loaded is None:
+                loaded = {}
+            if not isinstance(loaded, dict):
+                raise SettingsError(f"{path} must hold a mapping of setting: value, got {type(loaded).__name__}")
+            unknown = sorted(set(loaded) - set(settings_cls.model_fields))
+            if unknown:
+                raise SettingsError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+            self.data = loaded
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TEAMLORE_", extra="forbid", validate_default=True)
+
+    # Storage
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under data_dir")
+    redis_url: str | None = Field(default=None, description="Redis for rate limits and jobs in production")
+
+    # Retrieval
+    embedding_model: str = "all-MiniLM-L6-v2"
+    reranker_model: str | None = None
+    chunk_tokens: int = Field(default=200, ge=32, le=512)
+    chunk_overlap: int = Field(default=32, ge=0, le=256)
+    top_k: int = Field(default=5, ge=1, le=50)
+    min_relevance: float = Field(default=0.25, ge=0.0, le=1.0)
+
+    # Generation
+    generator: Literal["extractive", "transformers", "openai"] = "extractive"
+    model_path: str | None = Field(default=None, description="HF directory or hub id for the transformers generator")
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_model: str | None = None
+    max_new_tokens: int = Field(default=256, ge=1, le=8192)
+    context_window: int = Field(default=2048, ge=128)
+    system_prompt: str = ("You are Teamlore, the team's assistant. Answer from the provided passages, "
+                          "cite them as [1], [2], and say you do not know when they do not contain the answer.")
+
+    # API
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    ui_port: int = Field(default=8501, ge=1, le=65535)
+    rate_limit: str = "120/minute"
+    max_upload_mb: int = Field(default=200, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+    admin_api_key: str | None = Field(default=None, description="bootstrap admin key, created on start if set")
+
+    # Slack
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, YamlSource(settings_cls), file_secret_settings)
+
+    # Derived paths: everything Teamlore writes lives under data_dir.
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'teamlore.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.data_dir, self.index_dir, self.datasets_dir, self.runs_dir, self.models_dir, self.uploads_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one message that names each bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "?"
+            parts.append(f"TEAMLORE_{name.upper()} ({name}): {err['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(parts)) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()
