@@ -214,6 +214,7 @@ class ModelVersion(TimestampMixin, Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate | live | retired
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last time it went live
 
 
 # --- conversations ------------------------------------------------------------------------------
