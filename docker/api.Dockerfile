@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1.7
+# Teamlore API (FastAPI + uvicorn) — the same image runs the Slack bot (`teamlore slack`).
+# Build from the repository root:  docker build -f docker/api.Dockerfile -t teamlore-api .
+
+# ---- build stage: resolve and install every wheel into a self-contained venv ----
+FROM python:3.11.13-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# CPU torch from the PyTorch CPU index: the default wheel bundles ~3 GB of CUDA the API never uses
+# (generation on GPU goes to the vLLM service).
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# Dependencies first, in their own layer, so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir -p app ingest retrieval finetune model ui && pip install .
+COPY app ./app
+COPY ingest ./ingest
+COPY retrieval ./retrieval
+COPY finetune ./finetune
+COPY model ./model
+COPY ui ./ui
+RUN pip install --no-deps --force-reinstall . && teamlore --help >/dev/null
+
+# ---- runtime stage: the venv only, no build tools, non-root ----
+FROM python:3.11.13-slim-bookworm AS runtime
+RUN groupadd --system --gid 10001 teamlore \
+ && useradd --system --uid 10001 --gid teamlore --home-dir /home/teamlore --create-home teamlore \
+ && mkdir -p /data && chown teamlore:teamlore /data
+COPY --from=build /opt/venv /opt/venv
+COPY docker/healthcheck.py /usr/local/bin/teamlore-healthcheck
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    TEAMLORE_DATA_DIR=/data \
+    TEAMLORE_HOST=0.0.0.0 \
+    TEAMLORE_PORT=8000 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+WORKDIR /home/teamlore
+# Numeric UID so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
+VOLUME ["/data"]
+EXPOSE 8000
+# /healthz is liveness only (process answers); /readyz (database, index, generator) is for orchestrators.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "/usr/local/bin/teamlore-healthcheck", "--api"]
+ENTRYPOINT ["teamlore"]
+CMD ["serve"]

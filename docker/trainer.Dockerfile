@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1.7
+# Teamlore GPU trainer: LoRA SFT / pretraining with torchrun, one or many GPUs, one or many nodes.
+# Build from the repository root:  docker build -f docker/trainer.Dockerfile -t teamlore-trainer .
+# Run (one node, all GPUs):  docker run --gpus all -v teamlore-data:/data teamlore-trainer \
+#                               --nproc_per_node=gpu -m finetune.train --config /data/runs/<run>/config.yaml
+# Kubernetes runs it as an indexed Job (docker/k8s/train-job.yaml) with --nnodes/--rdzv-endpoint.
+
+# ---- build stage: CUDA devel image only for wheels that compile (bitsandbytes/liger ship wheels; this is the fallback) ----
+FROM nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04 AS build
+ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-dev \
+ && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# The default PyPI torch wheel for Linux is the CUDA 12 build; pinned like the project (torch==2.13.0).
+RUN pip install torch==2.13.0
+COPY pyproject.toml README.md ./
+# Versions are bounded in pyproject.toml (the gpu extra), which is the one place they are kept.
+# hadolint ignore=DL3013
+RUN mkdir -p app ingest retrieval finetune model ui && pip install ".[gpu]"
+COPY app ./app
+COPY ingest ./ingest
+COPY retrieval ./retrieval
+COPY finetune ./finetune
+COPY model ./model
+COPY ui ./ui
+RUN pip install --no-deps --force-reinstall . && python -c "import finetune, torch; print(torch.__version__)"
+
+# ---- runtime stage: cuDNN runtime (no compilers), the venv, non-root ----
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS runtime
+ENV DEBIAN_FRONTEND=noninteractive
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 teamlore \
+ && useradd --system --uid 10001 --gid teamlore --home-dir /home/teamlore --create-home teamlore \
+ && mkdir -p /data && chown teamlore:teamlore /data
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    TEAMLORE_DATA_DIR=/data \
+    HF_HOME=/data/hf \
+    NCCL_DEBUG=WARN \
+    OMP_NUM_THREADS=1
+WORKDIR /home/teamlore
+USER 10001:10001
+VOLUME ["/data"]
+# torchrun's rendezvous port (multi-node) and the trainer's Prometheus metrics port.
+EXPOSE 29500 9400
+# A training run is a batch job, not a service: no HEALTHCHECK. Liveness is the process itself
+# (torchrun exits non-zero on a worker failure, and the Job's backoffLimit retries from the last checkpoint).
+HEALTHCHECK NONE
+ENTRYPOINT ["torchrun"]
+CMD ["--nproc_per_node=gpu", "-m", "finetune.train"]
