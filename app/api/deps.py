@@ -1,0 +1,88 @@
+"""Request dependencies (full-stack-fastapi-template style: Annotated types used by every route)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.api.errors import APIError
+from app.db import session_factory
+from app.db.models import ApiKey
+from app.engine import AnswerEngine
+from app.security import Principal, authenticate
+from app.settings import Settings
+from retrieval.types import Access
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_session(settings: SettingsDep) -> Iterator[Session]:
+    session = session_factory(settings.db_url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+def get_principal(request: Request, session: SessionDep) -> Principal:
+    key = _bearer(request)
+    if not key:
+        raise APIError(401, "missing API key: send 'Authorization: Bearer tl_...'", "missing_api_key")
+    principal = authenticate(session, key)
+    if principal is None:
+        raise APIError(401, "invalid or revoked API key", "invalid_api_key")
+    decision = request.app.state.rate_limiter.hit("key", str(principal.key_id))
+    if not decision.allowed:
+        raise APIError(429, "rate limit exceeded for this API key", "rate_limited",
+                       headers={"Retry-After": str(decision.retry_after)})
+    session.execute(update(ApiKey).where(ApiKey.id == principal.key_id)
+                    .values(last_used_at=datetime.now(timezone.utc)))
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise APIError(403, "this route needs the admin role", "admin_only")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def get_engine(request: Request) -> AnswerEngine:
+    return request.app.state.engine()
+
+
+EngineDep = Annotated[AnswerEngine, Depends(get_engine)]
+
+
+def access_for(principal: Principal) -> Access:
+    """What a web/API user may read: public content, plus their own Slack identity's channels and DMs."""
+    ids = frozenset({principal.slack_user_id}) if principal.slack_user_id else frozenset()
+    return Access(slack_user_ids=ids, is_admin=principal.is_admin)

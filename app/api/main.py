@@ -1,0 +1,117 @@
+"""The FastAPI application: routers, middleware (request ids, metrics, body limit), shared state."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from app.api import errors
+from app.api.routes import admin, auth, conversations, corpus, health, jobs, openai
+from app.db import migrate, session_scope
+from app.engine import AnswerEngine
+from app.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, new_request_id
+from app.ratelimit import RateLimiter
+from app.security import create_api_key, get_or_create_user, hash_key
+from app.services.generation import GeneratorProvider
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("teamlore.api")
+
+
+def _lazy(factory: Callable):
+    """A thread-safe, build-once accessor (the index and queue are loaded on first use, not at import)."""
+    lock, box = threading.Lock(), []
+
+    def get():
+        if not box:
+            with lock:
+                if not box:
+                    box.append(factory())
+        return box[0]
+    return get
+
+
+def bootstrap_admin(settings: Settings) -> None:
+    """Create the admin user and key from TEAMLORE_ADMIN_API_KEY, if set (idempotent)."""
+    if not settings.admin_api_key:
+        return
+    from sqlalchemy import select
+    from app.db.models import ApiKey
+    with session_scope(settings.db_url) as s:
+        if s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(settings.admin_api_key))) is None:
+            admin_user = get_or_create_user(s, "admin", role="admin")
+            create_api_key(s, admin_user, "bootstrap", key=settings.admin_api_key)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        settings.ensure_dirs()
+        migrate(settings.db_url)  # an older schema is brought up to date on start
+        bootstrap_admin(settings)
+        yield
+
+    app = FastAPI(title="Teamlore API", version="0.1.0", lifespan=lifespan,
+                  description="Answers from your team's Slack and documents, with citations. "
+                              "OpenAI-compatible chat completions plus Teamlore's corpus, dataset, training "
+                              "and model-registry endpoints.")
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+    app.state.generators = GeneratorProvider(settings)
+
+    def make_searcher():
+        from app.services.indexing import get_searcher
+        return get_searcher(settings)
+
+    def make_engine() -> AnswerEngine:
+        from app.services.indexing import get_encoder
+        return AnswerEngine(settings, make_searcher, app.state.generators, get_encoder(settings))
+
+    app.state.searcher = make_searcher  # get_searcher reloads when a newer index is published
+    app.state.engine = _lazy(make_engine)
+
+    def make_jobs():
+        from app.services.jobs import JobQueue
+        return JobQueue(settings)
+
+    app.state.jobs = _lazy(make_jobs)
+
+    errors.install(app)
+    if settings.cors_origins:  # off by default: the UI talks to the API server-side
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"])
+
+    max_body = settings.max_upload_mb << 20
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        rid = new_request_id(request.headers.get("x-request-id"))
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body + (1 << 20):
+            return JSONResponse(errors.error_body(413, f"request body over {settings.max_upload_mb} MB"),
+                                status_code=413, headers={"X-Request-Id": rid})
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-Id"] = rid
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(path, request.method, str(status)).inc()
+            HTTP_LATENCY.labels(path).observe(time.perf_counter() - t0)
+
+    for module in (health, auth, openai, conversations, corpus, jobs, admin):
+        app.include_router(module.router)
+    return app

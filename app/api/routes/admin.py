@@ -1,0 +1,124 @@
+"""Admin-only routes: API keys, model versions (promote / roll back), usage, audit log."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Literal
+
+import numpy as np
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from app.api.deps import AdminDep, SessionDep
+from app.api.errors import APIError
+from app.db.models import ApiKey, AuditEvent, Feedback, Message, ModelVersion, User
+from app.security import audit, create_api_key, get_or_create_user, hash_password, revoke_api_key
+from app.services import registry
+
+router = APIRouter(prefix="/v1", tags=["admin"])
+
+
+class NewKey(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    user: str = Field(min_length=1, max_length=200, description="user name; created if new")
+    role: Literal["user", "admin"] = "user"
+    password: str | None = Field(default=None, min_length=8, max_length=1000,
+                                 description="optionally set the user's sign-in password")
+    slack_user_id: str | None = Field(default=None, max_length=32)
+
+
+def _key_out(k: ApiKey) -> dict:
+    return {"id": k.id, "name": k.name, "prefix": k.prefix, "user": k.user.name, "role": k.user.role,
+            "created_at": k.created_at, "revoked_at": k.revoked_at, "last_used_at": k.last_used_at}
+
+
+@router.get("/keys")
+def list_keys(admin: AdminDep, session: SessionDep):
+    return [_key_out(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id)).all()]
+
+
+@router.post("/keys", status_code=201)
+def create_key(body: NewKey, admin: AdminDep, session: SessionDep):
+    user = get_or_create_user(session, body.user, role=body.role)
+    if user.role != body.role:
+        user.role = body.role
+    if body.password:
+        user.password_hash = hash_password(body.password)
+    if body.slack_user_id:
+        user.slack_user_id = body.slack_user_id
+    row, key = create_api_key(session, user, body.name)
+    audit(session, admin, "key.create", f"key:{row.id}", user=user.name, role=user.role)
+    return {**_key_out(row), "key": key}
+
+
+@router.delete("/keys/{key_id}")
+def revoke_key(key_id: int, admin: AdminDep, session: SessionDep):
+    row = revoke_api_key(session, key_id)
+    if row is None:
+        raise APIError(404, f"no key {key_id}", "key_not_found")
+    audit(session, admin, "key.revoke", f"key:{key_id}")
+    return _key_out(row)
+
+
+def _mv_out(v: ModelVersion) -> dict:
+    return {"id": v.id, "name": v.name, "base_model": v.base_model, "adapter_path": v.adapter_path,
+            "adapter_hash": v.adapter_hash, "dataset_version": v.dataset_version, "job_id": v.job_id,
+            "metrics": v.metrics, "status": v.status, "created_at": v.created_at, "promoted_at": v.promoted_at}
+
+
+@router.get("/model-versions")
+def list_model_versions(admin: AdminDep, session: SessionDep):
+    return [_mv_out(v) for v in session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).all()]
+
+
+def _after_registry_change(request: Request, version: ModelVersion) -> None:
+    request.app.state.generators.forget()
+    hook = getattr(request.app.state, "on_model_change", None)
+    if hook:
+        hook(version)
+
+
+@router.post("/model-versions/{version_id}/promote")
+def promote_version(version_id: int, request: Request, admin: AdminDep, session: SessionDep):
+    try:
+        mv = registry.promote(session, version_id, admin)
+    except registry.RegistryError as exc:
+        raise APIError(404, str(exc), "model_version_not_found") from exc
+    session.commit()
+    _after_registry_change(request, mv)
+    return _mv_out(mv)
+
+
+@router.post("/model-versions/rollback")
+def rollback_version(request: Request, admin: AdminDep, session: SessionDep):
+    try:
+        mv = registry.rollback(session, admin)
+    except registry.RegistryError as exc:
+        raise APIError(409, str(exc), "nothing_to_roll_back") from exc
+    session.commit()
+    _after_registry_change(request, mv)
+    return _mv_out(mv)
+
+
+@router.get("/usage")
+def usage(admin: AdminDep, session: SessionDep, days: int = 30):
+    since = datetime.now(timezone.utc) - timedelta(days=max(1, min(days, 365)))
+    rows = session.execute(select(Message.created_at, Message.latency)
+                           .where(Message.role == "assistant", Message.created_at >= since)).all()
+    per_day = Counter(r[0].date().isoformat() for r in rows)
+    lat = [float(r[1].get("total_ms", 0)) for r in rows if r[1]]
+    up = session.scalar(select(func.count()).select_from(Feedback).where(Feedback.rating > 0)) or 0
+    down = session.scalar(select(func.count()).select_from(Feedback).where(Feedback.rating < 0)) or 0
+    pct = (lambda q: round(float(np.percentile(lat, q)), 1)) if lat else (lambda q: None)
+    return {"questions_per_day": [{"day": d, "count": c} for d, c in sorted(per_day.items())],
+            "feedback": {"up": up, "down": down},
+            "latency_ms": {"p50": pct(50), "p95": pct(95), "p99": pct(99)},
+            "users": session.scalar(select(func.count()).select_from(User)) or 0}
+
+
+@router.get("/audit")
+def audit_log(admin: AdminDep, session: SessionDep, limit: int = 100):
+    rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(max(1, min(limit, 1000)))).all()
+    return [{"id": e.id, "action": e.action, "target": e.target, "details": e.details,
+             "actor_user_id": e.actor_user_id, "created_at": e.created_at} for e in rows]

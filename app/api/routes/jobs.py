@@ -1,0 +1,187 @@
+"""Jobs (training, dataset builds, syncs), their live metrics and logs; datasets and their reports."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from app.api.deps import AdminDep, SessionDep, SettingsDep
+from app.api.errors import APIError
+from app.db.models import DatasetVersion, Job, Source, TrainingMetric
+from app.security import audit
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+
+class TrainRequest(BaseModel):
+    dataset_version: str = Field(min_length=1, max_length=64)
+    base_model: str | None = Field(default=None, max_length=1000, description="HF dir or hub id; none = pretrain")
+    steps: int = Field(default=60, ge=1, le=1_000_000)
+    learning_rate: float = Field(default=2e-4, gt=0, le=1)
+    lora_r: int = Field(default=16, ge=1, le=512)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class DatasetRequest(BaseModel):
+    name: str = Field(default="slack-qa", max_length=200)
+    include_private: bool = False
+    persona: str | None = None
+
+
+def _job_out(j: Job) -> dict:
+    return {"id": j.id, "kind": j.kind, "status": j.status, "progress": j.progress, "params": j.params,
+            "result": j.result, "error": j.error, "attempts": j.attempts, "worker": j.worker,
+            "created_at": j.created_at, "started_at": j.started_at, "finished_at": j.finished_at,
+            "updated_at": j.updated_at}
+
+
+def _queue(request: Request):
+    return request.app.state.jobs()
+
+
+@router.post("/jobs/train", status_code=202)
+def submit_training(body: TrainRequest, request: Request, admin: AdminDep, session: SessionDep):
+    if session.scalar(select(DatasetVersion).where(DatasetVersion.version == body.dataset_version)) is None:
+        raise APIError(404, f"no dataset version {body.dataset_version!r}: build one first", "dataset_not_found")
+    job = _queue(request).submit("train", body.model_dump(), actor_user_id=admin.user_id)
+    audit(session, admin, "job.train", f"job:{job.id}", **body.model_dump())
+    return _job_out(job)
+
+
+@router.post("/datasets", status_code=202)
+def submit_dataset(body: DatasetRequest, request: Request, admin: AdminDep, session: SessionDep):
+    job = _queue(request).submit("dataset", body.model_dump(exclude_none=True), actor_user_id=admin.user_id)
+    audit(session, admin, "job.dataset", f"job:{job.id}", **body.model_dump())
+    return _job_out(job)
+
+
+@router.post("/sources/{source_id}/sync", status_code=202)
+def submit_sync(source_id: int, request: Request, admin: AdminDep, session: SessionDep):
+    src = session.get(Source, source_id)
+    if src is None:
+        raise APIError(404, f"no source {source_id}", "source_not_found")
+    kind = "sync" if src.kind == "slack_live" else "index"
+    job = _queue(request).submit(kind, {"source_name": src.name} if kind == "sync" else {})
+    audit(session, admin, "job." + kind, f"job:{job.id}", source=src.name)
+    return _job_out(job)
+
+
+@router.get("/jobs")
+def list_jobs(admin: AdminDep, session: SessionDep, kind: str | None = None, limit: int = Query(50, ge=1, le=500)):
+    stmt = select(Job).order_by(Job.id.desc()).limit(limit)
+    if kind:
+        stmt = stmt.where(Job.kind == kind)
+    return [_job_out(j) for j in session.scalars(stmt).all()]
+
+
+def _job(session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise APIError(404, f"no job {job_id}", "job_not_found")
+    return job
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: int, admin: AdminDep, session: SessionDep):
+    return _job_out(_job(session, job_id))
+
+
+@router.get("/jobs/{job_id}/metrics")
+def job_metrics(job_id: int, admin: AdminDep, session: SessionDep, after_step: int = -1):
+    _job(session, job_id)
+    rows = session.scalars(select(TrainingMetric).where(TrainingMetric.job_id == job_id,
+                                                        TrainingMetric.step > after_step)
+                           .order_by(TrainingMetric.step)).all()
+    return [{"step": r.step, **r.values} for r in rows]
+
+
+@router.get("/jobs/{job_id}/logs")
+def job_logs(job_id: int, admin: AdminDep, session: SessionDep, settings: SettingsDep, tail: int = 200):
+    _job(session, job_id)
+    path = settings.runs_dir / f"job-{job_id}.log"
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+    return {"lines": lines[-max(1, min(tail, 5000)):]}
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: int, request: Request, admin: AdminDep, session: SessionDep):
+    _job(session, job_id)
+    _queue(request).cancel(job_id)
+    audit(session, admin, "job.cancel", f"job:{job_id}")
+    session.expire_all()
+    return _job_out(_job(session, job_id))
+
+
+@router.post("/jobs/{job_id}/retry", status_code=202)
+def retry_job(job_id: int, request: Request, admin: AdminDep, session: SessionDep):
+    _job(session, job_id)
+    try:
+        job = _queue(request).retry(job_id)
+    except ValueError as exc:
+        raise APIError(409, str(exc), "not_retryable") from exc
+    audit(session, admin, "job.retry", f"job:{job_id}")
+    return _job_out(job)
+
+
+# -- datasets -------------------------------------------------------------------------------------
+
+def _dataset(session, version: str) -> DatasetVersion:
+    dv = session.scalar(select(DatasetVersion).where(DatasetVersion.version == version))
+    if dv is None:
+        raise APIError(404, f"no dataset version {version!r}", "dataset_not_found")
+    return dv
+
+
+@router.get("/datasets")
+def list_datasets(admin: AdminDep, session: SessionDep):
+    rows = session.scalars(select(DatasetVersion).order_by(DatasetVersion.id.desc())).all()
+    return [{"version": d.version, "name": d.name, "created_at": d.created_at, "stats": d.stats,
+             "settings": d.settings} for d in rows]
+
+
+@router.get("/datasets/{version}/report")
+def dataset_report(version: str, admin: AdminDep, session: SessionDep, settings: SettingsDep):
+    from app.services.datasets import get_report
+    _dataset(session, version)
+    return get_report(settings, version)
+
+
+@router.get("/datasets/{version}/plots/{name}")
+def dataset_plot(version: str, name: str, admin: AdminDep, session: SessionDep):
+    folder = Path(_dataset(session, version).path)
+    safe = Path(name).name  # no path components from the client
+    for path in (folder / "plots" / safe, folder / safe):
+        if path.suffix.lower() == ".png" and path.is_file():
+            return FileResponse(path, media_type="image/png")
+    raise APIError(404, f"no plot {name!r} for dataset {version}", "plot_not_found")
+
+
+@router.get("/datasets/{version}/examples")
+def dataset_examples(version: str, admin: AdminDep, session: SessionDep, settings: SettingsDep,
+                     split: str = "train", offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=200)):
+    from app.services.datasets import list_examples
+    _dataset(session, version)
+    try:
+        return list_examples(settings, version, split=split, offset=offset, limit=limit)
+    except (ValueError, FileNotFoundError) as exc:
+        raise APIError(400, str(exc), "bad_split") from exc
+
+
+class Review(BaseModel):
+    accept: bool
+
+
+@router.post("/datasets/{version}/examples/{example_id}/review")
+def review(version: str, example_id: str, body: Review, admin: AdminDep, session: SessionDep,
+           settings: SettingsDep):
+    from app.services.datasets import review_example
+    _dataset(session, version)
+    try:
+        out = review_example(settings, version, example_id, body.accept)
+    except (KeyError, LookupError) as exc:
+        raise APIError(404, f"no example {example_id} in {version}", "example_not_found") from exc
+    audit(session, admin, "dataset.review", f"{version}:{example_id}", accept=body.accept)
+    return out if isinstance(out, dict) else {"example_id": example_id, "accept": body.accept}

@@ -1,0 +1,124 @@
+"""OpenAI-compatible endpoints: POST /v1/chat/completions (streaming as SSE) and GET /v1/models."""
+from __future__ import annotations
+
+import json
+from typing import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from app.api.deps import EngineDep, PrincipalDep, SessionDep, SettingsDep, access_for
+from app.api.errors import APIError
+from app.api.protocol import ChatCompletionRequest, TeamloreExtension, completion_id, now
+from app.db.models import Conversation, ModelVersion
+from app.engine import AnswerResult, EmptyQuestion
+from app.observability import TOKENS_PER_S, TTFT
+from model.base import CancelToken, GenerationParams, GeneratorUnavailable
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+def _extension(result: AnswerResult) -> dict:
+    return TeamloreExtension(conversation_id=result.conversation_id, message_id=result.message_id,
+                             citations=result.citations, mode=result.mode, model_version=result.model_version,
+                             latency=result.latency).model_dump()
+
+
+def _observe(result: AnswerResult) -> None:
+    TTFT.observe(result.latency["ttft_ms"] / 1000)
+    gen_s = max(1e-6, (result.latency["total_ms"] - result.latency["ttft_ms"]) / 1000)
+    if result.latency.get("pieces", 0) > 1:
+        TOKENS_PER_S.observe(result.latency["pieces"] / gen_s)
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request, principal: PrincipalDep,
+                           engine: EngineDep, session: SessionDep, settings: SettingsDep):
+    users = [m for m in body.messages if m.role == "user"]
+    if not users:
+        raise APIError(400, "messages must contain at least one user message", "no_user_message")
+    question = users[-1].text()
+    last_user = max(i for i, m in enumerate(body.messages) if m.role == "user")
+    history = [{"role": m.role, "content": m.text()} for m in body.messages[:last_user]
+               if m.role in ("user", "assistant")]
+    if body.conversation_id is not None:
+        conv = session.get(Conversation, body.conversation_id)
+        if conv is None or (conv.user_id != principal.user_id):
+            raise APIError(404, f"no conversation {body.conversation_id}", "conversation_not_found")
+    stop = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
+    params = GenerationParams(max_new_tokens=body.max_completion_tokens or body.max_tokens or settings.max_new_tokens,
+                              temperature=body.temperature or 0.0, top_p=body.top_p or 1.0, stop=stop)
+    cancel = CancelToken()
+    kwargs = dict(access=access_for(principal), history=history, user_id=principal.user_id,
+                  conversation_id=body.conversation_id, model=body.model, params=params, cancel=cancel,
+                  channel="web" if body.user == "teamlore-ui" else "api", filters=body.filters)
+    try:
+        stream = engine.stream(question, **kwargs)
+        first = await run_in_threadpool(next, stream)  # surfaces errors before any byte is sent
+    except EmptyQuestion as exc:
+        raise APIError(400, str(exc), "empty_question") from exc
+    except LookupError as exc:
+        raise APIError(404, str(exc).strip("'\""), "model_not_found") from exc
+    except GeneratorUnavailable as exc:
+        raise APIError(503, f"the model is unavailable: {exc}", "generator_unavailable") from exc
+    except ValueError as exc:  # bad filters and the like
+        raise APIError(400, str(exc), "invalid_request") from exc
+    cid, created = completion_id(), now()
+    model_name = body.model
+
+    if not body.stream:
+        def drain() -> AnswerResult:
+            item = first
+            while not isinstance(item, AnswerResult):
+                item = next(stream)
+            return item
+        result = await run_in_threadpool(drain)
+        _observe(result)
+        return {"id": cid, "object": "chat.completion", "created": created, "model": model_name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": result.latency.get("pieces", 0),
+                          "total_tokens": result.latency.get("pieces", 0)},
+                "teamlore": _extension(result)}
+
+    def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
+        payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model_name,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        if extra:
+            payload.update(extra)
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    def rest():
+        yield first
+        yield from stream
+
+    async def events() -> AsyncIterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        try:
+            async for item in iterate_in_threadpool(rest()):
+                if isinstance(item, AnswerResult):
+                    _observe(item)
+                    yield chunk({}, "stop", {"teamlore": _extension(item)})
+                else:
+                    yield chunk({"content": item})
+        except GeneratorUnavailable as exc:
+            err = {"error": {"message": f"the model failed: {exc}", "type": "service_unavailable", "code": None}}
+            yield f"data: {json.dumps(err)}\n\n"
+        finally:
+            cancel.cancel()  # client gone or stream done: stop generating
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/models")
+def list_models(principal: PrincipalDep, session: SessionDep):
+    versions = session.scalars(select(ModelVersion).where(ModelVersion.status != "retired")
+                               .order_by(ModelVersion.id)).all()
+    data = [{"id": "teamlore", "object": "model", "created": 0, "owned_by": "teamlore"}]
+    data += [{"id": v.name, "object": "model", "created": int(v.created_at.timestamp()), "owned_by": "teamlore",
+              "status": v.status} for v in versions]
+    return {"object": "list", "data": data}

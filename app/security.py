@@ -1,0 +1,91 @@
+"""Users, API keys and passwords. Keys are shown once and stored only as SHA-256 hashes."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import ApiKey, AuditEvent, User
+
+KEY_PREFIX = "tl_"
+ROLES = ("user", "admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a request."""
+    user_id: int
+    name: str
+    role: str
+    key_id: int | None
+    slack_user_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def hash_key(key: str) -> str:
+    # API keys carry 256 bits of entropy, so a fast hash is safe here (no dictionary to attack).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt_hex, _ = stored.split("$", 2)
+    return hmac.compare_digest(hash_password(password, salt=bytes.fromhex(salt_hex)), stored)
+
+
+def get_or_create_user(session: Session, name: str, role: str = "user", **fields) -> User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        user = User(name=name, role=role, **fields)
+        session.add(user)
+        session.flush()
+    return user
+
+
+def create_api_key(session: Session, user: User, name: str, *, key: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key for `user`; returns the row and the plaintext key (the only time it exists)."""
+    key = key or KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=hash_key(key))
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def authenticate(session: Session, key: str) -> Principal | None:
+    if not key:
+        return None
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    if row is None or row.revoked_at is not None:
+        return None
+    user = row.user
+    return Principal(user_id=user.id, name=user.name, role=user.role, key_id=row.id,
+                     slack_user_id=user.slack_user_id)
+
+
+def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:
+    row = session.get(ApiKey, key_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = datetime.now(timezone.utc)
+    return row
+
+
+def audit(session: Session, actor: Principal | None, action: str, target: str | None = None, **details) -> None:
+    session.add(AuditEvent(actor_user_id=actor.user_id if actor else None, action=action, target=target,
+                           details=details))

@@ -1,0 +1,262 @@
+"""Durable jobs (training, dataset builds, index rebuilds, Slack syncs) on Huey.
+
+Huey's SQLite storage is the embedded default (no extra server); Redis is the production broker. The `jobs` table
+is the source of truth the UI reads: status, progress, result, error, logs. A worker that dies mid-job leaves
+the row `running` with a stale heartbeat; any worker that starts (or its periodic check) re-queues such jobs,
+and the handlers resume from their last checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from huey import RedisHuey, SqliteHuey
+from sqlalchemy import select, update
+
+from app.db import session_scope
+from app.db.models import Job, TrainingMetric, utcnow
+from app.settings import Settings
+
+log = logging.getLogger("teamlore.jobs")
+
+KINDS = ("train", "dataset", "index", "sync")
+HEARTBEAT_S = 10
+STALE_AFTER_S = 60
+
+
+class JobCancelled(Exception):
+    pass
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: report progress, log, store metrics, check for cancellation."""
+    settings: Settings
+    job_id: int
+    log_path: Path
+
+    def progress(self, fraction: float) -> None:
+        with session_scope(self.settings.db_url) as s:
+            s.execute(update(Job).where(Job.id == self.job_id)
+                      .values(progress=max(0.0, min(1.0, float(fraction))), updated_at=utcnow()))
+
+    def log(self, line: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} {line}\n")
+
+    def metrics(self, step: int, values: dict[str, Any]) -> None:
+        with session_scope(self.settings.db_url) as s:
+            s.add(TrainingMetric(job_id=self.job_id, step=int(step), values=values))
+
+    def cancelled(self) -> bool:
+        with session_scope(self.settings.db_url) as s:
+            return bool(s.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)))
+
+    def check_cancel(self) -> None:
+        if self.cancelled():
+            raise JobCancelled()
+
+
+def _handler(kind: str) -> Callable[[Settings, dict, JobContext], dict]:
+    # Imported lazily: the API process should not load torch just to enqueue a job.
+    if kind == "train":
+        def run(settings, params, ctx):
+            from app.services.training import run_training
+            total = max(1, int(params.get("steps") or 1))
+
+            def on_metrics(step, values):
+                ctx.metrics(step, values)
+                ctx.progress(step / total)
+                ctx.log("step %d %s" % (step, " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                         for k, v in values.items())))
+            return run_training(settings, params, job_id=ctx.job_id, on_metrics=on_metrics,
+                                should_cancel=ctx.cancelled)
+        return run
+    if kind == "dataset":
+        def run(settings, params, ctx):
+            from app.services.datasets import build_dataset
+            out = build_dataset(settings, **params)
+            return out if isinstance(out, dict) else {"version": getattr(out, "version", str(out))}
+        return run
+    if kind == "index":
+        def run(settings, params, ctx):
+            from app.services import indexing
+            fn = indexing.rebuild_index if params.get("rebuild") else indexing.sync_index
+            report = fn(settings)
+            return report if isinstance(report, dict) else getattr(report, "__dict__", {"report": str(report)})
+        return run
+    if kind == "sync":
+        def run(settings, params, ctx):
+            from slack_sdk import WebClient
+            from app.services.ingestion import sync_slack_live
+            if not settings.slack_bot_token:
+                raise ValueError("TEAMLORE_SLACK_BOT_TOKEN is not set")
+            client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+            summary = sync_slack_live(settings, client, source_name=params.get("source_name", "slack"))
+            return {k: v for k, v in vars(summary).items() if isinstance(v, (int, str, float))}
+        return run
+    raise ValueError(f"unknown job kind {kind!r}; expected one of {KINDS}")
+
+
+def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
+    """Run one job to completion in this process; returns its final status."""
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    with session_scope(settings.db_url) as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        if job is None or job.status in ("succeeded", "failed", "cancelled"):
+            return job.status if job else "missing"
+        if job.cancel_requested:
+            job.status, job.finished_at = "cancelled", utcnow()
+            return "cancelled"
+        job.status, job.worker, job.attempts = "running", worker, job.attempts + 1
+        job.started_at = job.started_at or utcnow()
+        kind, params = job.kind, dict(job.params)
+    log_path = settings.runs_dir / f"job-{job_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    ctx = JobContext(settings, job_id, log_path)
+    ctx.log(f"started on {worker}")
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            with session_scope(settings.db_url) as s:
+                s.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow()))
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    status, result, error = "succeeded", {}, None
+    try:
+        result = _handler(kind)(settings, params, ctx) or {}
+        if ctx.cancelled():
+            status = "cancelled"
+    except JobCancelled:
+        status = "cancelled"
+    except Exception as exc:  # recorded for the UI; the worker keeps serving other jobs
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        ctx.log("failed: " + "".join(traceback.format_exception_only(type(exc), exc)).strip())
+        log.warning("job %s failed: %s", job_id, error)
+    finally:
+        stop.set()
+    ctx.log(f"finished: {status}")
+    with session_scope(settings.db_url) as s:
+        job = s.get(Job, job_id)
+        job.status, job.error, job.finished_at = status, error, utcnow()
+        job.result = _jsonable(result)
+        if status == "succeeded":
+            job.progress = 1.0
+    return status
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+class JobQueue:
+    """Submit jobs and run workers; one Huey instance per settings."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        if settings.redis_url:
+            self.huey = RedisHuey("teamlore", url=settings.redis_url)
+        else:
+            self.huey = SqliteHuey("teamlore", filename=str(settings.data_dir / "queue.db"))
+        self._task = self.huey.task(retries=0, name="teamlore.run_job")(self._run)
+
+    def _run(self, job_id: int) -> str:
+        return execute(self.settings, job_id)
+
+    def submit(self, kind: str, params: dict[str, Any], actor_user_id: int | None = None) -> Job:
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}; expected one of {KINDS}")
+        with session_scope(self.settings.db_url) as s:
+            job = Job(kind=kind, params=params, status="queued")
+            s.add(job)
+            s.flush()
+            job_id = job.id
+        self._task(job_id)
+        with session_scope(self.settings.db_url) as s:
+            return s.get(Job, job_id)
+
+    def cancel(self, job_id: int) -> Job | None:
+        with session_scope(self.settings.db_url) as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                return None
+            if job.status in ("queued", "running"):
+                job.cancel_requested = True
+                if job.status == "queued":
+                    job.status, job.finished_at = "cancelled", utcnow()
+            return job
+
+    def retry(self, job_id: int) -> Job:
+        with session_scope(self.settings.db_url) as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise LookupError(f"no job {job_id}")
+            if job.status not in ("failed", "cancelled"):
+                raise ValueError(f"job {job_id} is {job.status}; only failed or cancelled jobs can be retried")
+            job.status, job.error, job.cancel_requested, job.finished_at = "queued", None, False, None
+        self._task(job_id)
+        with session_scope(self.settings.db_url) as s:
+            return s.get(Job, job_id)
+
+    def requeue_stale(self, stale_after_s: int = STALE_AFTER_S) -> list[int]:
+        """Jobs left `running` by a dead worker (no heartbeat) go back on the queue to resume."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=stale_after_s)
+        with session_scope(self.settings.db_url) as s:
+            stale = s.scalars(select(Job).where(Job.status == "running")).all()
+            ids = []
+            for job in stale:
+                updated = job.updated_at if job.updated_at.tzinfo else job.updated_at.replace(tzinfo=timezone.utc)
+                if updated < cutoff:
+                    job.status = "queued"
+                    ids.append(job.id)
+        for job_id in ids:
+            log.warning("re-queueing job %s: its worker stopped sending heartbeats", job_id)
+            self._task(job_id)
+        return ids
+
+    def drain(self, max_jobs: int = 100) -> int:
+        """Run queued tasks in this process until the queue is empty (tests, `teamlore worker --burst`)."""
+        done = 0
+        while done < max_jobs:
+            task = self.huey.dequeue()
+            if task is None:
+                break
+            self.huey.execute(task)
+            done += 1
+        return done
+
+    def counts(self) -> dict[str, int]:
+        with session_scope(self.settings.db_url) as s:
+            rows = s.execute(select(Job.status, Job.id)).all()
+        out: dict[str, int] = {}
+        for status, _ in rows:
+            out[status] = out.get(status, 0) + 1
+        return out
+
+    def run_worker(self, workers: int = 1) -> None:
+        """Blocking consumer loop (`teamlore worker`)."""
+        self.requeue_stale()
+        self.huey.periodic_task(_every_minute(), name="teamlore.requeue_stale")(lambda: self.requeue_stale())
+        consumer = self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
+                                             check_worker_health=True)
+        consumer.run()
+
+
+def _every_minute():
+    from huey import crontab
+    return crontab(minute="*")
