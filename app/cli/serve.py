@@ -1,0 +1,103 @@
+"""Processes: `teamlore serve` (API), `teamlore ui` (Streamlit), `teamlore worker` (jobs), `teamlore keys`."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from app.settings import get_settings
+
+UI_APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
+
+
+def api_url(settings) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def ui_command(settings, api: str | None = None) -> tuple[list[str], dict]:
+    cmd = [sys.executable, "-m", "streamlit", "run", str(UI_APP), "--server.headless", "true",
+           "--server.port", str(settings.ui_port), "--server.address", settings.host,
+           "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "TEAMLORE_API_URL": api or api_url(settings)}
+    return cmd, env
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command()
+    def serve(host: str = typer.Option(None, help="bind address (default TEAMLORE_HOST)"),
+              port: int = typer.Option(None, help="port (default TEAMLORE_PORT)")) -> None:
+        """Run the HTTP API (OpenAI-compatible chat, corpus, jobs, admin)."""
+        import uvicorn
+        from app.api.main import create_app
+        settings = get_settings()
+        uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                    log_level="info", proxy_headers=True, timeout_graceful_shutdown=10)
+
+    @cli.command()
+    def ui(api: str = typer.Option(None, help="API base URL (default from TEAMLORE_HOST/PORT)")) -> None:
+        """Run the Streamlit web UI (a client of the API)."""
+        cmd, env = ui_command(get_settings(), api)
+        raise typer.Exit(subprocess.call(cmd, env=env))
+
+    @cli.command()
+    def worker(burst: bool = typer.Option(False, help="run what is queued, then exit"),
+               threads: int = typer.Option(1, help="jobs run at once")) -> None:
+        """Run the durable job worker (training, dataset builds, index rebuilds, Slack syncs)."""
+        from app.db import migrate
+        from app.services.jobs import JobQueue
+        settings = get_settings()
+        settings.ensure_dirs()
+        migrate(settings.db_url)
+        queue = JobQueue(settings)
+        if burst:
+            queue.requeue_stale()
+            typer.echo(f"ran {queue.drain()} job(s)")
+            return
+        queue.run_worker(workers=threads)
+
+    keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+    cli.add_typer(keys, name="keys")
+
+    @keys.command("create")
+    def keys_create(user: str = typer.Option(..., help="user name (created if new)"),
+                    role: str = typer.Option("user", help="user | admin"),
+                    name: str = typer.Option("cli", help="a label for the key")) -> None:
+        """Create an API key; it is printed once and stored only as a hash."""
+        from app.db import migrate, session_scope
+        from app.security import audit, create_api_key, get_or_create_user
+        settings = get_settings()
+        settings.ensure_dirs()
+        migrate(settings.db_url)
+        with session_scope(settings.db_url) as s:
+            u = get_or_create_user(s, user, role=role)
+            u.role = role
+            row, key = create_api_key(s, u, name)
+            audit(s, None, "key.create", f"key:{row.id}", user=user, role=role, via="cli")
+        typer.echo(key)
+
+    @keys.command("list")
+    def keys_list() -> None:
+        """List keys (prefixes only; keys themselves are never stored)."""
+        from sqlalchemy import select
+        from app.db import session_scope
+        from app.db.models import ApiKey
+        with session_scope(get_settings().db_url) as s:
+            for k in s.scalars(select(ApiKey).order_by(ApiKey.id)).all():
+                state = "revoked" if k.revoked_at else "active"
+                typer.echo(f"{k.id}\t{k.prefix}…\t{k.user.name}\t{k.user.role}\t{k.name}\t{state}")
+
+    @keys.command("revoke")
+    def keys_revoke(key_id: int) -> None:
+        """Revoke a key by id."""
+        from app.db import session_scope
+        from app.security import audit, revoke_api_key
+        with session_scope(get_settings().db_url) as s:
+            if revoke_api_key(s, key_id) is None:
+                typer.secho(f"no key {key_id}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(1)
+            audit(s, None, "key.revoke", f"key:{key_id}", via="cli")
+        typer.echo(f"revoked key {key_id}")
