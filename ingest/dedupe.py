@@ -1,0 +1,61 @@
+"""Near-duplicate detection with MinHash LSH (datasketch): repeated announcements, pasted boilerplate.
+
+Short texts are never called duplicates: two people both writing "thanks!" are two messages, not boilerplate.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from datasketch import MinHash, MinHashLSH
+
+_WORD = re.compile(r"\w+", re.U)
+
+
+def shingles(text: str, k: int = 3) -> set[bytes]:
+    words = _WORD.findall(text.lower())
+    if len(words) < k:
+        return {" ".join(words).encode()}
+    return {" ".join(words[i:i + k]).encode() for i in range(len(words) - k + 1)}
+
+
+class NearDuplicateIndex:
+    """Feed texts in order; `add` returns the key of an earlier near-duplicate, or None for a new text."""
+
+    def __init__(self, threshold: float = 0.85, num_perm: int = 128, min_words: int = 8):
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.min_words = min_words
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.hashes: dict[str, MinHash] = {}
+
+    def _minhash(self, text: str) -> MinHash:
+        mh = MinHash(num_perm=self.num_perm)
+        mh.update_batch(list(shingles(text)))
+        return mh
+
+    def add(self, key: str, text: str) -> str | None:
+        if len(_WORD.findall(text)) < self.min_words:
+            return None
+        mh = self._minhash(text)
+        for other in self.lsh.query(mh):
+            # LSH is probabilistic: confirm with the estimated Jaccard similarity itself.
+            if self.hashes[other].jaccard(mh) >= self.threshold:
+                return other
+        if key not in self.hashes:
+            self.lsh.insert(key, mh)
+            self.hashes[key] = mh
+        return None
+
+
+def find_near_duplicates(items: Iterable[tuple[str, str]], threshold: float = 0.85,
+                         min_words: int = 8) -> dict[str, str]:
+    """{key: key of the first earlier near-duplicate} for every item that repeats an earlier one."""
+    index = NearDuplicateIndex(threshold=threshold, min_words=min_words)
+    dupes = {}
+    for key, text in items:
+        first = index.add(key, text)
+        if first is not None:
+            dupes[key] = first
+    return dupes
+

@@ -1,0 +1,408 @@
+"""Documents → sections with heading paths and page numbers (what a citation needs).
+
+The format is decided by sniffing the bytes, never by trusting the extension: a `.docx` that is really a PNG
+is rejected as such, an extensionless text file is read as text. Every refusal is an IngestError whose message
+is the reason shown to the user.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import filetype
+from charset_normalizer import from_bytes
+
+from ingest.types import IngestError, ParsedDocument, Section
+
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+TEXT_EXTENSIONS = {"", ".txt", ".text", ".log", ".md", ".markdown", ".mdx", ".rst", ".html", ".htm", ".csv", ".tsv"}
+OFFICE_EXTENSIONS = {".docx": "DOCX", ".pptx": "PPTX", ".pdf": "PDF"}
+MIME = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "html": "text/html", "markdown": "text/markdown", "csv": "text/csv", "text": "text/plain",
+}
+_MIN_PDF_CHARS_PER_PAGE = 10  # below this on every page, the PDF is a scan without a text layer
+
+
+def sniff(data: bytes, name: str) -> str:
+    """The real format of `data`: pdf, docx, pptx, html, markdown, csv or text; IngestError otherwise."""
+    ext = Path(name).suffix.lower()
+    claimed = OFFICE_EXTENSIONS.get(ext)
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                members = set(zf.namelist())
+        except zipfile.BadZipFile:
+            raise IngestError(f"{_what(claimed, ext)}corrupt zip container") from None
+        if "word/document.xml" in members:
+            return "docx"
+        if "ppt/presentation.xml" in members:
+            return "pptx"
+        if "xl/workbook.xml" in members:
+            raise IngestError("Excel workbooks (XLSX) are not supported: export the sheet as CSV")
+        raise IngestError(f"{_what(claimed, ext)}a zip archive that is not a DOCX or PPTX document")
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise IngestError(f"{_what(claimed, ext)}a legacy Microsoft OLE file (Outlook .msg, .doc, .ppt, .xls), "
+                          f"which is not supported: save it as PDF, DOCX or text")
+    kind = filetype.guess(data[:8192])
+    if kind is not None and not kind.mime.startswith("text/"):
+        raise IngestError(f"{_what(claimed, ext)}binary {kind.mime} content, not a supported document")
+    if claimed:
+        # Claims to be PDF/DOCX/PPTX but carries none of their signatures.
+        raise IngestError(f"has a {ext} extension but its content is not {claimed} (renamed or corrupt file)")
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise IngestError("binary content (NUL bytes), not a supported document")
+    if ext in (".md", ".markdown", ".mdx"):
+        return "markdown"
+    if ext in (".csv", ".tsv"):
+        return "csv"
+    if ext in (".html", ".htm"):
+        return "html"
+    head = data[:2048].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "html"
+    return "text"
+
+
+def _what(claimed: str | None, ext: str) -> str:
+    return f"has a {ext} extension but is " if claimed else "is "
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else the encoding charset-normalizer is confident about, else refuse."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data[:1_000_000]).best()
+    if best is None or best.chaos > 0.3:
+        raise IngestError("text is not UTF-8 and its encoding could not be determined reliably; "
+                          "re-save the file as UTF-8")
+    return data.decode(best.encoding, errors="replace")
+
+
+def parse_document(path: str | Path, *, display_path: str | None = None,
+                   max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise IngestError(f"file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+    if size == 0:
+        raise IngestError("empty file")
+    data = path.read_bytes()
+    return parse_bytes(data, display_path or str(path))
+
+
+def parse_bytes(data: bytes, name: str) -> ParsedDocument:
+    fmt = sniff(data, name)
+    parser = {"pdf": _parse_pdf, "docx": _parse_docx, "pptx": _parse_pptx, "html": _parse_html,
+              "markdown": _parse_markdown, "csv": _parse_csv, "text": _parse_text}[fmt]
+    title, sections, pages = parser(data, name)
+    sections = [s for s in sections if s.text.strip()]
+    if not sections:
+        raise IngestError(f"no text found in this {fmt.upper() if fmt != 'text' else 'text'} file")
+    return ParsedDocument(path=name, title=(title or Path(name).stem or name)[:500], mime=MIME[fmt],
+                          sections=sections, pages=pages, size_bytes=len(data),
+                          content_hash=hashlib.sha256(data).hexdigest())
+
+
+# --- PDF ---------------------------------------------------------------------------------------------
+
+def _parse_pdf(data: bytes, name: str):
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            # An owner-password-only PDF opens with the empty user password; anything else we cannot read.
+            try:
+                ok = reader.decrypt("")
+            except Exception:
+                ok = 0
+            if not ok:
+                raise IngestError("encrypted (password-protected) PDF: its text cannot be read; "
+                                  "upload an unprotected copy")
+        pages = []
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+    except IngestError:
+        raise
+    except FileNotDecryptedError:
+        raise IngestError("encrypted (password-protected) PDF: its text cannot be read; upload an unprotected copy") from None
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise IngestError(f"corrupt or unreadable PDF ({exc})") from None
+    if not pages:
+        raise IngestError("PDF has no pages")
+    if all(len(re.sub(r"\s", "", p)) < _MIN_PDF_CHARS_PER_PAGE for p in pages):
+        raise IngestError(f"PDF has no text layer ({len(pages)} page(s), scanned images?): it needs OCR before it "
+                          f"can be ingested")
+    title = None
+    try:
+        meta_title = reader.metadata.title if reader.metadata else None
+        if meta_title and meta_title.strip() and not meta_title.lower().startswith(("microsoft word", "untitled")):
+            title = meta_title.strip()
+    except Exception:  # broken metadata should not cost us the text
+        pass
+    if not title:
+        first = next((ln.strip() for p in pages for ln in p.splitlines() if len(ln.strip()) > 3), None)
+        title = first[:200] if first else None
+    sections = [Section(heading_path=[], page=i + 1, text=_tidy(t)) for i, t in enumerate(pages)]
+    return title, sections, len(pages)
+
+
+# --- DOCX --------------------------------------------------------------------------------------------
+
+def _heading_level(style_name: str) -> int | None:
+    if style_name == "Title":
+        return 0
+    m = re.match(r"Heading (\d)", style_name or "")
+    return int(m.group(1)) if m else None
+
+
+def _parse_docx(data: bytes, name: str):
+    import docx
+    from docx.oxml.ns import qn
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:  # python-docx raises a zoo of errors for broken packages
+        raise IngestError(f"corrupt or unreadable DOCX ({exc})") from None
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    buf: list[str] = []
+    page = 1
+    title = (document.core_properties.title or "").strip() or None
+
+    def flush():
+        if buf:
+            sections.append(Section([h for _, h in path], page, _tidy("\n".join(buf))))
+            buf.clear()
+
+    body = document.element.body
+    for child in body.iterchildren():
+        if child.tag == qn("w:p"):
+            para = docx.text.paragraph.Paragraph(child, document)
+            text = para.text.strip()
+            breaks = len(child.findall(".//" + qn("w:br") + "[@" + qn("w:type") + "='page']"))
+            level = _heading_level(para.style.name if para.style is not None else "")
+            if level is not None and text:
+                flush()
+                if level == 0:
+                    title = title or text
+                path = [(lv, h) for lv, h in path if lv < max(level, 1)] + [(max(level, 1), text)]
+            elif text:
+                buf.append(text)
+            if breaks:
+                flush()
+                page += breaks
+        elif child.tag == qn("w:tbl"):
+            table = docx.table.Table(child, document)
+            rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
+            buf.append("\n".join(r for r in rows if r.strip(" |")))
+    flush()
+    if not title:
+        title = next((h for s in sections for h in s.heading_path), None)
+    return title, sections, page
+
+
+# --- PPTX --------------------------------------------------------------------------------------------
+
+def _parse_pptx(data: bytes, name: str):
+    from pptx import Presentation
+    try:
+        prs = Presentation(io.BytesIO(data))
+    except Exception as exc:
+        raise IngestError(f"corrupt or unreadable PPTX ({exc})") from None
+    sections = []
+    title = (prs.core_properties.title or "").strip() or None
+    if title in ("PowerPoint Presentation", "Slide 1"):  # PowerPoint's defaults, not a real title
+        title = None
+    for number, slide in enumerate(prs.slides, start=1):
+        slide_title = None
+        if slide.shapes.title is not None and slide.shapes.title.has_text_frame:
+            slide_title = slide.shapes.title.text_frame.text.strip() or None
+        parts = []
+        for shape in slide.shapes:
+            if slide.shapes.title is not None and shape.shape_id == slide.shapes.title.shape_id:
+                continue
+            if shape.has_text_frame:
+                parts.append(shape.text_frame.text)
+            if getattr(shape, "has_table", False) and shape.has_table:
+                parts += [" | ".join(c.text for c in row.cells) for row in shape.table.rows]
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            notes = slide.notes_slide.notes_text_frame.text.strip()
+            if notes:
+                parts.append(f"Notes: {notes}")
+        text = _tidy("\n".join(p for p in parts if p.strip()))
+        if slide_title and not text:
+            text = slide_title
+        sections.append(Section([slide_title] if slide_title else [], number, text))
+        title = title or slide_title
+    return title, sections, len(prs.slides)
+
+
+# --- HTML --------------------------------------------------------------------------------------------
+
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_BLOCKS = {"p", "div", "li", "pre", "blockquote", "tr", "td", "th", "dd", "dt", "section", "article", "br",
+           "table", "ul", "ol", "figcaption", "header", "main"}
+
+
+def _parse_html(data: bytes, name: str):
+    from bs4 import BeautifulSoup, NavigableString, Comment
+    soup = BeautifulSoup(decode_text(data), "lxml")
+    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "iframe"]):
+        tag.decompose()
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    root = soup.body or soup
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    buf: list[str] = []
+    line: list[str] = []
+
+    def end_line():
+        if line:
+            text = re.sub(r"\s+", " ", "".join(line)).strip()
+            if text:
+                buf.append(text)
+            line.clear()
+
+    def flush():
+        end_line()
+        if buf:
+            sections.append(Section([h for _, h in path], None, "\n".join(buf)))
+            buf.clear()
+
+    def walk(node):
+        nonlocal path
+        for child in node.children:
+            if isinstance(child, Comment):
+                continue
+            if isinstance(child, NavigableString):
+                line.append(str(child))
+                continue
+            if child.name in _HEADINGS:
+                flush()
+                level = _HEADINGS[child.name]
+                text = child.get_text(" ", strip=True)
+                if text:
+                    path = [(lv, h) for lv, h in path if lv < level] + [(level, text)]
+                continue
+            if child.name == "pre":
+                end_line()
+                buf.append(child.get_text())
+                continue
+            block = child.name in _BLOCKS
+            if block:
+                end_line()
+            walk(child)
+            if block:
+                end_line()
+
+    walk(root)
+    flush()
+    if not title:
+        title = next((h for s in sections for h in s.heading_path), None)
+    return title, sections, None
+
+
+# --- Markdown ----------------------------------------------------------------------------------------
+
+_ATX = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def _parse_markdown(data: bytes, name: str):
+    text = decode_text(data)
+    title = None
+    # YAML front matter (Jekyll, Hugo, 11ty): take its title, keep it out of the text.
+    fm = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.S)
+    if fm:
+        t = re.search(r"^title:\s*[\"']?(.+?)[\"']?\s*$", fm.group(1), re.M)
+        title = t.group(1).strip() if t else None
+        text = text[fm.end():]
+    lines = text.splitlines()
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    buf: list[str] = []
+    in_fence = False
+
+    def flush():
+        body = _tidy("\n".join(buf))
+        if body:
+            sections.append(Section([h for _, h in path], None, body))
+        buf.clear()
+
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        if _FENCE.match(ln):
+            in_fence = not in_fence
+            buf.append(ln)
+            i += 1
+            continue
+        heading = None
+        if not in_fence:
+            m = _ATX.match(ln)
+            if m:
+                heading = (len(m.group(1)), m.group(2))
+            elif (i + 1 < len(lines) and ln.strip() and re.fullmatch(r"=+\s*|-{2,}\s*", lines[i + 1])
+                  and not ln.lstrip().startswith(("-", "*", "|"))):
+                heading = (1 if lines[i + 1].startswith("=") else 2, ln.strip())
+                i += 1
+        if heading:
+            flush()
+            level, htext = heading
+            htext = re.sub(r"[*_`]", "", htext).strip()
+            path = [(lv, h) for lv, h in path if lv < level] + [(level, htext)]
+            if level == 1 and not title:
+                title = htext
+        else:
+            buf.append(ln)
+        i += 1
+    flush()
+    return title, sections, None
+
+
+# --- CSV and plain text ------------------------------------------------------------------------------
+
+_CSV_ROWS_PER_SECTION = 100
+
+
+def _parse_csv(data: bytes, name: str):
+    text = decode_text(data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel_tab if name.lower().endswith(".tsv") else csv.excel
+    rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    if not rows:
+        return None, [], None
+    header, body = rows[0], rows[1:]
+    sections = []
+    # Each row as "column: value" pairs, so a retrieved chunk still says what its numbers mean.
+    for start in range(0, max(len(body), 1), _CSV_ROWS_PER_SECTION):
+        chunk = body[start:start + _CSV_ROWS_PER_SECTION]
+        lines = ["; ".join(f"{h.strip() or f'column {j + 1}'}: {v.strip()}" for j, (h, v) in
+                           enumerate(zip(header, row)) if v.strip()) for row in chunk]
+        if not body:
+            lines = [", ".join(header)]
+        sections.append(Section([], None, "\n".join(lines)))
+    return None, sections, None
+
+
+def _parse_text(data: bytes, name: str):
+    return None, [Section([], None, _tidy(decode_text(data)))], None
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
