@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_workspace_url: str | None = Field(default=None, description="e.g. https://acme.slack.com/ (permalinks)")
+    slack_resync_window_days: float = Field(default=7.0, ge=0, description="live sync re-reads this much history "
+                                            "to catch edits and deletions")
+
+    # Ingestion (secrets are always masked; personal data in the index only if asked; training masks all)
+    mask_personal_data_in_index: bool = False
+    max_export_unpacked_mb: int = Field(default=4096, ge=1, description="zip bomb guard: total unpacked size")
+    max_export_files: int = Field(default=200_000, ge=1, description="zip bomb guard: number of files")
 
     @field_validator("data_dir")
     @classmethod
