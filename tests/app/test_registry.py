@@ -1,0 +1,52 @@
+"""Model registry: one live version per deployment; promote / roll back atomic and audited (API and service)."""
+from sqlalchemy import select
+
+from app.db import session_scope
+from app.db.models import AuditEvent, ModelVersion
+from app.services import registry
+from tests.app.conftest import auth
+
+
+def _register(settings, name):
+    with session_scope(settings.db_url) as s:
+        return registry.register_version(s, name=name, base_model="/m/base", adapter_path=f"/m/{name}").id
+
+
+def _statuses(settings):
+    with session_scope(settings.db_url) as s:
+        return {v.name: v.status for v in s.scalars(select(ModelVersion)).all()}
+
+
+def test_promote_and_rollback_through_the_api(client, admin_key, settings):
+    a, b, c = (_register(settings, n) for n in ("v1", "v2", "v3"))
+    h = auth(admin_key)
+    assert client.post("/v1/model-versions/rollback", headers=h).status_code == 409  # nothing live yet
+    for vid in (a, b, c):
+        assert client.post(f"/v1/model-versions/{vid}/promote", headers=h).json()["status"] == "live"
+    assert _statuses(settings) == {"v1": "retired", "v2": "retired", "v3": "live"}
+    assert client.post("/v1/model-versions/rollback", headers=h).json()["name"] == "v2"
+    assert client.post("/v1/model-versions/rollback", headers=h).json()["name"] == "v1"
+    assert _statuses(settings) == {"v1": "live", "v2": "retired", "v3": "retired"}
+    r = client.post("/v1/model-versions/rollback", headers=h)
+    assert r.status_code == 409 and "nothing to roll back" in r.json()["error"]["message"]
+    assert client.post("/v1/model-versions/999/promote", headers=h).status_code == 404
+    models = [m["id"] for m in client.get("/v1/models", headers=h).json()["data"]]
+    assert models[0] == "teamlore" and "v1" in models
+    with session_scope(settings.db_url) as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()]
+    assert actions == ["model.promote"] * 3 + ["model.rollback"] * 2
+
+
+def test_exactly_one_live_version(settings):
+    ids = [_register(settings, f"m{i}") for i in range(4)]
+    for vid in ids + ids[::-1]:
+        with session_scope(settings.db_url) as s:
+            registry.promote(s, vid, None)
+        assert list(_statuses(settings).values()).count("live") == 1
+
+
+def test_duplicate_version_name_is_refused(settings):
+    import pytest
+    _register(settings, "dup")
+    with pytest.raises(registry.RegistryError, match="exists already"):
+        _register(settings, "dup")
