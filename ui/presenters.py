@@ -1,0 +1,174 @@
+"""Pure functions that shape API payloads for display (tables, charts, captions). No Streamlit, no HTTP:
+pages call these so that what they show is testable on its own."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+# --- chat ------------------------------------------------------------------------------------------
+
+def history_for_request(messages: Sequence[dict[str, Any]], question: str,
+                        max_messages: int = 20) -> list[dict[str, str]]:
+    """OpenAI-style messages for /v1/chat/completions: the recent turns of the conversation, then the question.
+    Only user/assistant turns with text are sent; the server adds its own system prompt and passages."""
+    turns = [{"role": m["role"], "content": m["content"]} for m in messages
+             if m.get("role") in ("user", "assistant") and m.get("content")]
+    return turns[-max_messages:] + [{"role": "user", "content": question}]
+
+
+def feedback_widget_value(rating: int | None) -> int | None:
+    """API rating (+1/-1) -> st.feedback('thumbs') index (1 = 👍, 0 = 👎)."""
+    return {1: 1, -1: 0}.get(rating) if rating is not None else None
+
+
+def rating_from_widget(value: int | None) -> int | None:
+    """st.feedback('thumbs') index -> API rating."""
+    return {1: 1, 0: -1}.get(value) if value is not None else None
+
+
+def mode_notice(mode: str | None) -> tuple[str, str] | None:
+    if mode == "no_answer":
+        return ("warning", "Nothing relevant was found in your team's knowledge for this question, so Teamlore "
+                           "didn't guess. Try rephrasing, or upload the document that has the answer.")
+    if mode == "extractive":
+        return ("info", "Extractive answer: these are the most relevant passages, quoted as they are — no model "
+                        "wrote this text.")
+    return None
+
+
+def latency_caption(model_version: str | None, mode: str | None, latency: dict[str, Any] | None) -> str:
+    parts = [f"Answered by **{model_version}**" if model_version
+             else ("Answered by the extractive answerer" if mode in ("extractive", "no_answer")
+                   else "Answered by the live model")]
+    total = (latency or {}).get("total_ms")
+    if isinstance(total, (int, float)):
+        parts.append(f"{total / 1000:.1f} s" if total >= 1000 else f"{total:.0f} ms")
+    return " · ".join(parts)
+
+
+# --- upload ----------------------------------------------------------------------------------------
+
+UPLOAD_STATUSES = ("ingested", "updated", "unchanged", "rejected")
+
+
+def upload_summary(results: Iterable[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(r.get("status", "rejected") for r in results)
+    return {s: counts.get(s, 0) for s in UPLOAD_STATUSES}
+
+
+def documents_frame(documents: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    rows = [{
+        "Title": d.get("title") or d.get("path"),
+        "Source": d.get("source"),
+        "Visibility": d.get("visibility", "everyone"),
+        "Type": d.get("mime"),
+        "Pages": d.get("pages"),
+        "Size (KB)": round((d.get("size_bytes") or 0) / 1024, 1),
+        "Updated": pd.to_datetime(d.get("updated_at"), utc=True, errors="coerce"),
+        "Path": d.get("path"),
+    } for d in documents]
+    return pd.DataFrame(rows, columns=["Title", "Source", "Visibility", "Type", "Pages", "Size (KB)", "Updated", "Path"])
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def metrics_frame(points: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Training metric points -> one row per step (the last point wins when a step repeats)."""
+    cols = ["loss", "lr", "grad_norm", "tokens_per_s", "gpu_mem"]
+    if not points:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="step"))
+    df = pd.DataFrame([{"step": p.get("step"), **{c: p.get(c) for c in cols}} for p in points])
+    df = df.dropna(subset=["step"]).drop_duplicates("step", keep="last").set_index("step").sort_index()
+    return df.apply(pd.to_numeric, errors="coerce")
+
+
+def merge_metrics(known: list[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Append newly fetched points (fetched with after_step=last known step) without duplicating steps."""
+    seen = {p.get("step") for p in known}
+    return known + [p for p in new if p.get("step") not in seen]
+
+
+def last_step(points: Sequence[dict[str, Any]]) -> int:
+    """The after_step to poll with: the API returns points with step > after_step (-1 = all)."""
+    steps = [p["step"] for p in points if isinstance(p.get("step"), int)]
+    return max(steps) if steps else -1
+
+
+def fmt_gpu_mem(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "— (CPU)"
+    value = float(value)
+    return f"{value / 2**30:.2f} GiB" if value > 2**20 else f"{value:.0f} MiB"
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"eval": {"loss": 1.2}, "retrieval": {...}} -> {"eval.loss": 1.2, ...}; only numbers and short strings."""
+    flat: dict[str, Any] = {}
+    for key, value in (metrics or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_metrics(value, name + "."))
+        elif isinstance(value, bool):
+            flat[name] = "yes" if value else "no"
+        elif isinstance(value, (int, float)):
+            flat[name] = value
+        elif isinstance(value, str) and len(value) <= 40:
+            flat[name] = value
+    return flat
+
+
+def models_comparison_frame(versions: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Evaluation figures side by side: one row per metric, one column per model version."""
+    columns = {}
+    for v in versions:
+        label = v.get("name") or f"#{v.get('id')}"
+        if v.get("status") == "live":
+            label += " (live)"
+        columns[label] = flatten_metrics(v.get("metrics") or {})
+    df = pd.DataFrame(columns)
+    if not df.empty:
+        df.index.name = "metric"
+        df = df.sort_index()
+    return df
+
+
+# --- usage ------------------------------------------------------------------------------------------
+
+def questions_frame(usage: dict[str, Any]) -> pd.DataFrame:
+    rows = usage.get("questions_per_day") or []
+    df = pd.DataFrame([{"day": pd.to_datetime(r.get("day"), errors="coerce"), "questions": r.get("count", 0)}
+                       for r in rows], columns=["day", "questions"])
+    return df.dropna(subset=["day"]).set_index("day").sort_index()
+
+
+def feedback_ratio(usage: dict[str, Any]) -> float | None:
+    fb = usage.get("feedback") or {}
+    up, down = int(fb.get("up") or 0), int(fb.get("down") or 0)
+    return up / (up + down) if up + down else None
+
+
+def latency_frame(usage: dict[str, Any]) -> pd.DataFrame:
+    lat = usage.get("latency_ms") or {}
+    rows = [{"percentile": p, "ms": lat.get(p)} for p in ("p50", "p95", "p99") if lat.get(p) is not None]
+    return pd.DataFrame(rows, columns=["percentile", "ms"]).set_index("percentile")
+
+
+# --- datasets -------------------------------------------------------------------------------------
+
+def example_preview(example: dict[str, Any], width: int = 90) -> str:
+    """The first user turn of an instruct example, shortened, for a list label."""
+    for m in example.get("messages") or []:
+        if m.get("role") == "user" and m.get("content"):
+            text = " ".join(str(m["content"]).split())
+            return text if len(text) <= width else text[: width - 1] + "…"
+    return f"example {example.get('id')}"
+
+
+def scalar_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """Top-level numeric figures of a dataset report, for metric tiles."""
+    return {k: v for k, v in (stats or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -1,0 +1,63 @@
+"""Admin · data sources and Slack sync: status, last sync, run a sync now and watch it."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.client import JOB_DONE_STATES
+from ui.common import api_errors, client, fmt_ago, fmt_time, rerun_with_toast, status_badge
+
+api = client()
+st.title(":material/hub: Sources & sync")
+st.caption("Where Teamlore's knowledge comes from. Live Slack sources sync incrementally; a sync also "
+           "refreshes the search index.")
+
+SYNC_JOBS = "sync_jobs"  # source id -> job id started from this page
+sources = []
+with api_errors("Could not list the sources"):
+    sources = api.sources()
+if not sources:
+    st.info("No sources yet. Upload documents or a Slack export zip on the Upload page, or configure the Slack "
+            "bot token (TEAMLORE_SLACK_BOT_TOKEN) for a live workspace.", icon=":material/inbox:")
+
+started = st.session_state.setdefault(SYNC_JOBS, {})
+for src in sources:
+    with st.container(border=True):
+        name_col, sync_col, run_col, button_col = st.columns([3, 2, 3, 1.3], vertical_alignment="center")
+        name_col.markdown(f"**{src.get('name')}**  \n`{src.get('kind')}`")
+        sync_col.markdown(f"Last sync  \n{fmt_ago(src.get('last_sync_at'))}",
+                          help=fmt_time(src.get("last_sync_at")))
+        run = src.get("last_run") or {}
+        if run:
+            figures = " · ".join(f"{k} {run[k]}" for k in ("added", "updated", "skipped", "rejected", "deleted")
+                                 if run.get(k))
+            run_col.markdown(f"Last run: {status_badge(run.get('status'))}  \n{figures or 'no changes'}")
+        else:
+            run_col.markdown("Last run  \n—")
+        if button_col.button("Sync now", key=f"sync_{src['id']}", icon=":material/sync:"):
+            with api_errors(f"Could not start a sync of {src.get('name')}"):
+                job = api.sync_source(src["id"])
+                started[src["id"]] = job["id"]
+                rerun_with_toast(f"Sync of {src.get('name')} started (job #{job['id']})", ":material/sync:")
+
+
+def _sync_progress(job_ids: dict[int, int]) -> None:
+    names = {s["id"]: s.get("name") for s in sources}
+    any_active = False
+    for source_id, job_id in job_ids.items():
+        with api_errors(f"Could not read sync job #{job_id}"):
+            job = api.job(job_id)
+            active = job.get("status") not in JOB_DONE_STATES
+            any_active |= active
+            label = f"Sync of {names.get(source_id, source_id)} (job #{job_id}): {status_badge(job.get('status'))}"
+            st.progress(float(job.get("progress") or (1.0 if not active else 0.0)), text=label)
+            if job.get("status") == "failed" and job.get("error"):
+                st.error(job["error"])
+    if not any_active and st.session_state.get("_sync_was_active"):
+        st.session_state["_sync_was_active"] = False
+        st.rerun()  # refresh "last sync" and the run figures above
+    st.session_state["_sync_was_active"] = any_active
+
+
+if started:
+    st.subheader("Sync jobs")
+    st.fragment(run_every=2.0)(_sync_progress)(dict(started))

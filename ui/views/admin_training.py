@@ -1,0 +1,136 @@
+"""Admin · retrain: pick a dataset version and a few settings, submit, then watch the job live."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui.client import JOB_DONE_STATES, ApiError
+from ui.common import api_errors, client, fmt_ago, rerun_with_toast, status_badge
+from ui.presenters import fmt_gpu_mem, last_step, merge_metrics, metrics_frame
+
+api = client()
+WATCH = "watch_job"
+POLL_SECONDS = 1.5
+st.title(":material/model_training: Retrain")
+st.caption("Adapt the base model to your team with LoRA on a reviewed dataset version. The result is a "
+           "candidate model version you can compare and promote.")
+
+datasets = []
+with api_errors("Could not list the datasets"):
+    datasets = api.datasets()
+
+with st.expander("New training run", icon=":material/model_training:", expanded=True):
+    if not datasets:
+        st.info("No dataset versions yet — build one on the Datasets page first.", icon=":material/inbox:")
+    else:
+        by_version = {d["version"]: d for d in datasets}
+        with st.form("train_form"):
+            version = st.selectbox(
+                "Dataset version", list(by_version), key="train_dataset",
+                format_func=lambda v: f"{v} — {by_version[v].get('name')} "
+                                      f"({(by_version[v].get('stats') or {}).get('examples', '?')} examples)")
+            base_model = st.text_input("Base model", key="train_base_model",
+                                       placeholder="leave empty for the configured base model",
+                                       help="A Hugging Face directory or hub id available offline on the trainer.")
+            steps_col, lr_col, r_col = st.columns(3)
+            steps = steps_col.number_input("Steps", min_value=1, max_value=100_000, value=60, step=10,
+                                           key="train_steps")
+            lr = lr_col.number_input("Learning rate", min_value=1e-7, max_value=1e-1, value=2e-4, step=1e-5,
+                                     format="%.1e", key="train_lr")
+            lora_r = r_col.selectbox("LoRA rank r", [4, 8, 16, 32, 64], index=1, key="train_lora_r")
+            if st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
+                with api_errors("Could not start training"):
+                    job = api.start_training(version, base_model=base_model.strip() or None, steps=int(steps),
+                                             learning_rate=float(lr), lora_r=int(lora_r))
+                    st.session_state[WATCH] = job["id"]
+                    rerun_with_toast(f"Training job #{job['id']} queued", ":material/model_training:")
+
+# --- pick the job to watch ---------------------------------------------------------------------------
+train_jobs = []
+with api_errors("Could not list jobs"):
+    train_jobs = [j for j in api.jobs() if j.get("kind") in ("train", "training", "finetune")]
+if not train_jobs:
+    st.info("No training runs yet.")
+    st.stop()
+train_jobs.sort(key=lambda j: j["id"], reverse=True)
+ids = [j["id"] for j in train_jobs]
+if st.session_state.get(WATCH) not in ids:
+    st.session_state[WATCH] = ids[0]
+by_id = {j["id"]: j for j in train_jobs}
+watched = st.selectbox("Training run", ids, key=WATCH,
+                       format_func=lambda i: f"#{i} · {status_badge(by_id[i].get('status'))} · "
+                                             f"{(by_id[i].get('params') or {}).get('dataset_version', '')} · "
+                                             f"created {fmt_ago(by_id[i].get('created_at'))}")
+
+
+def live_job_view(job_id: int, was_active: bool) -> None:
+    """Re-run every POLL_SECONDS while the job is active (st.fragment), fetching only new metric points."""
+    try:
+        job = api.job(job_id)
+        cache_key = f"metrics_{job_id}"
+        points = st.session_state.get(cache_key, [])
+        points = merge_metrics(points, api.job_metrics(job_id, after_step=last_step(points)))
+        st.session_state[cache_key] = points
+        logs = api.job_logs(job_id)
+    except ApiError as exc:
+        st.error(exc.user_message, icon=":material/error:")
+        return
+    status = job.get("status")
+    active = status not in JOB_DONE_STATES
+    frame = metrics_frame(points)
+    total_steps = (job.get("params") or {}).get("steps")
+    step = int(frame.index.max()) if not frame.empty else 0
+    progress = float(job.get("progress") or (1.0 if status == "succeeded" else 0.0))
+    st.progress(min(max(progress, 0.0), 1.0),
+                text=f"{status_badge(status)} · step {step}" + (f"/{total_steps}" if total_steps else "")
+                     + f" · {progress:.0%}")
+    latest = frame.iloc[-1] if not frame.empty else None
+    m1, m2, m3, m4 = st.columns(4, border=True)
+    m1.metric("Loss", f"{latest['loss']:.4f}" if latest is not None and latest["loss"] == latest["loss"] else "—")
+    m2.metric("Learning rate", f"{latest['lr']:.2e}" if latest is not None and latest["lr"] == latest["lr"] else "—")
+    m3.metric("Tokens/s", f"{latest['tokens_per_s']:,.0f}"
+              if latest is not None and latest["tokens_per_s"] == latest["tokens_per_s"] else "—")
+    m4.metric("GPU memory", fmt_gpu_mem(latest["gpu_mem"] if latest is not None else None))
+    loss_col, lr_col = st.columns(2)
+    with loss_col:
+        st.caption("Training loss")
+        if frame["loss"].notna().any():
+            st.line_chart(frame[["loss"]].dropna(), height=220)
+        else:
+            st.caption("waiting for the first step…")
+    with lr_col:
+        st.caption("Learning rate")
+        if frame["lr"].notna().any():
+            st.line_chart(frame[["lr"]].dropna(), height=220, color="#F59E0B")
+        else:
+            st.caption("waiting for the first step…")
+    with st.expander("Logs", icon=":material/terminal:", expanded=active):
+        st.code("\n".join(logs[-200:]) or "(no output yet)", language=None, height=220)
+    if status == "succeeded":
+        result = job.get("result") or {}
+        name = result.get("model_version") or result.get("name")
+        st.success(f"Training finished{': model version **' + str(name) + '** is ready to compare and promote' if name else ''}.",
+                   icon=":material/celebration:")
+        st.page_link(str(Path(__file__).with_name("admin_models.py")), label="Go to model versions",
+                     icon=":material/arrow_forward:")
+    elif status == "failed":
+        st.error(f"Training failed: {job.get('error') or 'see the logs'}", icon=":material/cancel:")
+    elif status == "cancelled":
+        st.warning("Training was cancelled.", icon=":material/block:")
+    if active and st.button("Cancel training", key=f"cancel_{job_id}", icon=":material/stop:"):
+        with api_errors("Could not cancel"):
+            api.cancel_job(job_id)
+            st.toast("Cancellation requested", icon=":material/block:")
+    if was_active and not active:
+        st.rerun()  # whole page: stop polling, refresh the run list
+
+
+with st.container(border=True):
+    st.subheader(f"Run #{watched}")
+    params = by_id[watched].get("params") or {}
+    if params:
+        st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in params.items() if v not in (None, "")))
+    is_active = by_id[watched].get("status") not in JOB_DONE_STATES
+    # Poll only while the job runs; a finished job is drawn once.
+    st.fragment(run_every=POLL_SECONDS if is_active else None)(live_job_view)(watched, is_active)
