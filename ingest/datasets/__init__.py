@@ -1,0 +1,1 @@
+"""Instruct datasets from Slack conversations: conversations -> examples -> quality -> versioned files."""

@@ -1,0 +1,275 @@
+"""Training examples from conversations.
+
+(a) chat:    multi-turn; the asker speaks as `user`, the people who helped as `assistant`.
+(b) qa:      one question (with the asker's follow-up details) and the answer that resolved it, chosen by signals.
+(c) persona: one chosen person's replies as `assistant`, everyone else as `user` (a bot that talks like them).
+(d) rag:     qa plus the passages a retriever finds for the question (a callable passed in) and how well the
+             answer is grounded in them.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from ingest.datasets.records import Conversation, Msg
+from ingest.datasets.text import THANKS_RE, content_words, is_greeting_only, is_question
+
+CHECK_REACTIONS = frozenset({"white_check_mark", "heavy_check_mark", "ballot_box_with_check", "check",
+                             "white_tick", "solved", "done"})
+THUMBS_REACTIONS = frozenset({"+1", "thumbsup", "raised_hands", "pray", "tada", "100", "heart", "clap"})
+ROLE_TITLE_RE = re.compile(r"support|engineer|developer|devrel|admin|lead|manager|head|hr|people|it\b|"
+                           r"maintainer|founder|cto|ceo|architect|sre|ops", re.I)
+MAX_PERSONA_HISTORY = 6
+
+
+@dataclass
+class Example:
+    example_id: str
+    kind: str  # chat | qa | persona | rag
+    conversation_id: str
+    channel_id: str
+    channel_name: str
+    channel_kind: str
+    messages: list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": …}]
+    source_ts: list[str]
+    permalinks: list[str]
+    first_ts: str
+    signals: dict[str, Any] = field(default_factory=dict)
+    passages: list[dict[str, Any]] = field(default_factory=list)  # rag only
+    quality: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    language: str = "unknown"
+    split: str = ""
+
+    def text_of(self, role: str) -> str:
+        return "\n\n".join(t["content"] for t in self.messages if t["role"] == role)
+
+    @property
+    def answer(self) -> str:
+        return next((t["content"] for t in reversed(self.messages) if t["role"] == "assistant"), "")
+
+    @property
+    def question(self) -> str:
+        return next((t["content"] for t in reversed(self.messages) if t["role"] == "user"), "")
+
+
+def example_id(kind: str, conversation_id: str, ts: Sequence[str]) -> str:
+    return hashlib.sha256(f"{kind}|{conversation_id}|{','.join(ts)}".encode()).hexdigest()[:16]
+
+
+def _make(kind: str, conv: Conversation, turns: list[dict[str, str]], used: list[Msg], **extra: Any) -> Example:
+    ts = sorted({m.ts for m in used}, key=float)
+    links = [m.permalink for m in sorted(used, key=lambda m: m.time) if m.permalink]
+    return Example(example_id=example_id(kind, conv.conversation_id, ts), kind=kind,
+                   conversation_id=conv.conversation_id, channel_id=conv.channel.channel_id,
+                   channel_name=conv.channel.name, channel_kind=conv.channel.kind, messages=turns,
+                   source_ts=ts, permalinks=list(dict.fromkeys(links)), first_ts=ts[0], **extra)
+
+
+def _merge(turns: list[tuple[str, Msg]]) -> list[tuple[str, list[Msg]]]:
+    """Consecutive messages of one role become one turn (people often split a thought over messages)."""
+    out: list[tuple[str, list[Msg]]] = []
+    for role, m in turns:
+        if out and out[-1][0] == role:
+            out[-1][1].append(m)
+        else:
+            out.append((role, [m]))
+    return out
+
+
+def _content(msgs: list[Msg]) -> str:
+    return "\n\n".join(m.text.strip() for m in msgs if m.text.strip())
+
+
+def _with_root(conv: Conversation, turns: list[tuple[str, list[Msg]]]) -> list[tuple[str, list[Msg]]]:
+    """A later part of a split thread starts mid-discussion: give it the thread's opening question."""
+    root = conv.meta.get("root_text")
+    if root and (not turns or turns[0][0] != "user" or conv.messages[0].speaker != conv.asker):
+        root_msg = Msg(conv.channel.channel_id, conv.meta["root_ts"], conv.asker, root)
+        if turns and turns[0][0] == "user":
+            turns[0] = ("user", [root_msg] + turns[0][1])
+        else:
+            turns.insert(0, ("user", [root_msg]))
+    return turns
+
+
+def chat_example(conv: Conversation) -> Example | None:
+    """Multi-turn example, or None when nobody but the asker said anything useful (unanswered)."""
+    asker = conv.asker
+    kept = [m for i, m in enumerate(conv.messages) if i == 0 or not is_greeting_only(m.text)]
+    turns = _with_root(conv, _merge([("user" if m.speaker == asker else "assistant", m) for m in kept]))
+    while turns and turns[0][0] != "user":
+        turns.pop(0)
+    while turns and turns[-1][0] != "assistant":
+        turns.pop()
+    if not turns:
+        return None
+    used = [m for _, ms in turns for m in ms]
+    return _make("chat", conv, [{"role": r, "content": _content(ms)} for r, ms in turns], used)
+
+
+def answer_signals(run: list[Msg], after: list[Msg], asker: str, is_last_run: bool,
+                   answerer_weight: float) -> dict[str, Any]:
+    """Why this run of one person's messages looks like the answer that resolved the question."""
+    s: dict[str, Any] = {}
+    reactions: dict[str, list[str]] = {}
+    for m in run:
+        for name, users in (m.reactions or {}).items():
+            reactions.setdefault(name.split("::")[0], []).extend(users)
+    check = [n for n in reactions if n in CHECK_REACTIONS]
+    thumbs = [n for n in reactions if n in THUMBS_REACTIONS]
+    if check:
+        s["check_reaction"] = True
+        s["check_by_asker"] = any(asker in reactions[n] for n in check)
+    if thumbs:
+        s["thumbs_reaction"] = True
+        s["thumbs_by_asker"] = any(asker in reactions[n] for n in thumbs)
+    asker_after = [m for m in after if m.speaker == asker]
+    if asker_after and THANKS_RE.search(asker_after[0].text):
+        s["asker_thanks"] = True
+    # the asker goes quiet: nothing more from them, or only thanks/pleasantries
+    if is_last_run and all(THANKS_RE.search(m.text) or is_greeting_only(m.text) for m in asker_after):
+        s["asker_quiet"] = True
+    if answerer_weight:
+        s["answerer_role"] = round(answerer_weight, 2)
+    text = _content(run)
+    if is_question(text) and not check and not s.get("asker_thanks"):
+        s["asks_back"] = True  # a clarifying question is not the answer
+    if len(text) < 20:
+        s["very_short"] = True
+    score = (3.0 * bool(check) + 1.0 * bool(s.get("check_by_asker")) + 1.5 * bool(thumbs)
+             + 0.5 * bool(s.get("thumbs_by_asker")) + 2.0 * bool(s.get("asker_thanks"))
+             + 1.0 * bool(s.get("asker_quiet")) + answerer_weight
+             - 1.5 * bool(s.get("asks_back")) - 1.0 * bool(s.get("very_short")))
+    s["score"] = round(score, 3)
+    return s
+
+
+def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = None) -> Example | None:
+    """Single-turn pair: the question with the asker's later details, and the best-supported answer."""
+    weights = answerer_weights or {}
+    asker = conv.asker
+    msgs = [m for i, m in enumerate(conv.messages) if i == 0 or not is_greeting_only(m.text)]
+    root = conv.meta.get("root_text")
+    first_other = next((i for i, m in enumerate(msgs) if m.speaker != asker), None)
+    if first_other is None:
+        return None
+    question_msgs = msgs[:first_other]
+    if root and (not question_msgs or conv.messages[0].speaker != asker):
+        question_msgs = [Msg(conv.channel.channel_id, conv.meta["root_ts"], asker, root)] + question_msgs
+    runs: list[tuple[int, list[Msg]]] = []  # (index of first message, run of one answerer)
+    for i in range(first_other, len(msgs)):
+        m = msgs[i]
+        if m.speaker == asker:
+            continue
+        if runs and runs[-1][1][-1].speaker == m.speaker and msgs[i - 1].speaker == m.speaker:
+            runs[-1][1].append(m)
+        else:
+            runs.append((i, [m]))
+    best = None
+    for k, (start, run) in enumerate(runs):
+        end = start + len(run)
+        sig = answer_signals(run, msgs[end:], asker, k == len(runs) - 1, weights.get(run[0].speaker, 0.0))
+        key = (sig["score"], len(_content(run)))
+        if best is None or key > best[0]:
+            best = (key, start, run, sig)
+    _, start, run, sig = best
+    details = [m for m in msgs[first_other:start] if m.speaker == asker and not is_greeting_only(m.text)]
+    question = _content(question_msgs)
+    if details:
+        question += "\n\nMore details: " + _content(details)
+    turns = [{"role": "user", "content": question}, {"role": "assistant", "content": _content(run)}]
+    sig["candidates"] = len(runs)
+    return _make("qa", conv, turns, question_msgs + details + run, signals=sig)
+
+
+def persona_examples(conv: Conversation, person: str, names: dict[str, str] | None = None) -> list[Example]:
+    """One example per reply `person` (a user id) wrote, with up to MAX_PERSONA_HISTORY earlier turns."""
+    names = names or {}
+    turns = _merge([("assistant" if m.speaker == person else "user", m) for m in conv.messages
+                    if not is_greeting_only(m.text) or m.speaker == person])
+    others = {m.speaker for m in conv.messages if m.speaker != person}
+    out = []
+    for k, (role, ms) in enumerate(turns):
+        if role != "assistant" or k == 0:
+            continue
+        history = turns[max(0, k - MAX_PERSONA_HISTORY):k]
+        while history and history[0][0] != "user":
+            history.pop(0)
+        if not history:
+            continue
+        rendered = []
+        for r, hm in history + [(role, ms)]:
+            if r == "user" and len(others) > 1:  # several people: say who is speaking
+                content = "\n\n".join(f"{names.get(m.speaker, m.user_name or m.speaker)}: {m.text.strip()}"
+                                      for m in hm)
+            else:
+                content = _content(hm)
+            rendered.append({"role": r, "content": content})
+        used = [m for _, hm in history for m in hm] + ms
+        out.append(_make("persona", conv, rendered, used, signals={"person": person}))
+    return out
+
+
+Retriever = Callable[[str], Sequence[dict[str, Any]]]
+
+
+def grounding(answer: str, passages: Sequence[dict[str, Any]]) -> float:
+    """Share of the answer's content words found in the best single passage (0..1)."""
+    words = set(content_words(answer))
+    if not words or not passages:
+        return 0.0
+    return max(len(words & set(content_words(p.get("text", "")))) / len(words) for p in passages)
+
+
+def rag_example(qa: Example, retrieve: Retriever, *, k: int = 3, system_prompt: str | None = None) -> Example | None:
+    """qa + retrieved passages. Passages from the same conversation or written after the question are left out:
+    the model must learn to answer from what existed when the question was asked, not copy the answer."""
+    question_ts = float(qa.first_ts)
+    own = set(qa.source_ts)
+    passages = []
+    for p in retrieve(qa.question):
+        meta = p.get("meta") or {}
+        ts = meta.get("ts") or meta.get("thread_ts")
+        if meta.get("conversation_id") == qa.conversation_id or (ts and str(ts) in own):
+            continue
+        if ts and float(ts) >= question_ts and meta.get("channel") == qa.channel_id:
+            continue
+        passages.append({"text": str(p.get("text", "")), "title": str(p.get("title", "")),
+                         "source": str(meta.get("permalink") or meta.get("source") or "")})
+        if len(passages) >= k:
+            break
+    if not passages:
+        return None
+    prompt = system_prompt or ("Answer the question from the passages below and cite them as [1], [2]. "
+                               "Say you do not know when they do not contain the answer.")
+    context = "\n\n".join(f"[{i}] {p['title']}\n{p['text']}" for i, p in enumerate(passages, 1))
+    g = grounding(qa.answer, passages)
+    turns = [{"role": "system", "content": f"{prompt}\n\n{context}"},
+             {"role": "user", "content": qa.question}, {"role": "assistant", "content": qa.answer}]
+    return Example(example_id=example_id("rag", qa.conversation_id, qa.source_ts), kind="rag",
+                   conversation_id=qa.conversation_id, channel_id=qa.channel_id, channel_name=qa.channel_name,
+                   channel_kind=qa.channel_kind, messages=turns, source_ts=qa.source_ts,
+                   permalinks=qa.permalinks, first_ts=qa.first_ts,
+                   signals={**qa.signals, "grounding": round(g, 3)}, passages=passages)
+
+
+def answerer_weights(conversations: Sequence[Conversation], titles: dict[str, str | None]) -> dict[str, float]:
+    """Role signal per person: a title that suggests they support others, or being a regular answerer
+    (replied to ≥ 3 other people's conversations)."""
+    answered: dict[str, int] = {}
+    for conv in conversations:
+        for sp in set(conv.speakers) - {conv.asker}:
+            answered[sp] = answered.get(sp, 0) + 1
+    out = {}
+    for person in set(answered) | {u for u, t in titles.items() if t}:
+        w = 0.0
+        if titles.get(person) and ROLE_TITLE_RE.search(titles[person] or ""):
+            w += 0.5
+        if answered.get(person, 0) >= 3:
+            w += 0.5
+        if w:
+            out[person] = w
+    return out
