@@ -95,8 +95,8 @@ def rewrite_followup(question: str, history: list[dict[str, str]], max_chars: in
     if not prev:
         return question
     words = question.lower().split()
-    referring = {"it", "that", "this", "they", "them", "those", "these", "there", "he", "she", "and", "also", "what",
-                 "about", "same"}
+    referring = {"it", "that", "this", "they", "them", "those", "these", "there", "he", "she", "and", "also", "about",
+                 "same"}
     if len(words) <= 6 or (words and words[0] in referring) or any(w in referring for w in words[:3]):
         return (prev[-1][-max_chars:] + " " + question).strip()
     return question
