@@ -323,11 +323,18 @@ def _parse_markdown(data: bytes, name: str):
     text = decode_text(data)
     title = None
     # YAML front matter (Jekyll, Hugo, 11ty): take its title, keep it out of the text.
-    fm = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.S)
+    fm = re.match(r"^---\s*\n(.*?)\n---\s*(?:\n|$)", text, re.S)
+    front: dict[str, str] = {}
     if fm:
-        t = re.search(r"^title:\s*[\"']?(.+?)[\"']?\s*$", fm.group(1), re.M)
-        title = t.group(1).strip() if t else None
+        front = {k: v.strip().strip("\"'") for k, v in re.findall(r"^(\w+):[ \t]*(\S.*?)\s*$", fm.group(1), re.M)}
+        title = front.get("title")
         text = text[fm.end():]
+        if not text.strip():
+            # A redirect or stub page: its front matter is all it says ("moved to …"), which is still worth finding.
+            said = [front.get(k) for k in ("title", "description", "summary") if front.get(k)]
+            if front.get("redirect_to"):
+                said.append(f"This page has moved to {front['redirect_to']}")
+            text = ".\n".join(said)
     lines = text.splitlines()
     sections: list[Section] = []
     path: list[tuple[int, str]] = []

@@ -198,6 +198,9 @@ def _find_personal(text: str, kinds: frozenset[str]) -> list[Finding]:
             # or with a country code; ID numbers and ISBNs otherwise look the same.
             if raw.isdigit() and not text[max(0, match.start - 1):match.start] == "+":
                 continue
+            # "2022) 29.4 56.3" in a table of figures: unbalanced brackets or decimals are not how numbers are dialled.
+            if raw.count("(") != raw.count(")") or ("." in raw and not re.search(r"\d{3}\.\d{3}\.\d{4}", raw)):
+                continue
             found.append(Finding(PHONE, match.start, match.end, raw))
     return found
 
