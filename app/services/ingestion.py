@@ -287,8 +287,10 @@ def ingest_slack_export(settings: Settings, path: str | Path, *, source_name: st
     messages = export.messages
     summary.stats.update(channels=len(export.channels), users=len(export.users), messages=len(messages),
                          team_domain=export.team_domain)
+    progress("reading export", 1, 1)
     progress("cleaning", 0, len(messages))
     _prepare_messages(settings, summary, messages, export.users, export.channels)
+    progress("cleaning", len(messages), len(messages))
     base_url = settings.slack_workspace_url or (f"https://{export.team_domain}.slack.com/" if export.team_domain else None)
 
     def work(s: Session, src: Source) -> None:
@@ -345,7 +347,9 @@ def sync_slack_live(settings: Settings, client, *, source_name: str, progress: P
     summary.stats.update(channels=len(result.channels), users=len(result.users), messages=len(messages),
                          api_calls=result.api_calls, rate_limited=result.rate_limited,
                          rate_limit_wait_s=round(result.waited_s, 2))
+    progress("cleaning", 0, len(messages))
     _prepare_messages(settings, summary, messages, result.users, result.channels)
+    progress("cleaning", len(messages), len(messages))
     base_url = settings.slack_workspace_url or result.team_url
 
     def work(s: Session, src: Source) -> None:
