@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     slack_workspace_url: str | None = Field(default=None, description="e.g. https://acme.slack.com/ (permalinks)")
     slack_resync_window_days: float = Field(default=7.0, ge=0, description="live sync re-reads this much history "
                                             "to catch edits and deletions")
+    slack_help_channels: list[str] = Field(default_factory=list, description="channel ids or names where the bot "
+                                           "answers unmentioned questions too")
+    slack_support_group: str | None = Field(default=None, description="user group id (S…) or @handle that "
+                                            "'Ask a human' mentions")
+    slack_user_rate_limit: str = "20/minute"
+    slack_channel_rate_limit: str = "60/minute"
+    slack_update_interval_s: float = Field(default=1.0, ge=0.0, description="min seconds between streamed "
+                                           "chat.update calls (Slack allows about one per second)")
+    slack_workers: int = Field(default=8, ge=1, le=64, description="threads answering Slack questions")
 
     # Ingestion (secrets are always masked; personal data in the index only if asked; training masks all)
     mask_personal_data_in_index: bool = False
