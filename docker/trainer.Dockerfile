@@ -2,7 +2,7 @@
 # Teamlore GPU trainer: LoRA SFT / pretraining with torchrun, one or many GPUs, one or many nodes.
 # Build from the repository root:  docker build -f docker/trainer.Dockerfile -t teamlore-trainer .
 # Run (one node, all GPUs):  docker run --gpus all -v teamlore-data:/data teamlore-trainer \
-#                               --nproc_per_node=gpu -m finetune.train --config /data/runs/<run>/config.yaml
+#                               --nproc-per-node=gpu -m finetune.recipes.lora_sft --base /data/models/base --dataset /data/datasets/<version> --out /data/runs/<run>
 # Kubernetes runs it as an indexed Job (docker/k8s/train-job.yaml) with --nnodes/--rdzv-endpoint.
 
 # ---- build stage: CUDA devel image only for wheels that compile (bitsandbytes/liger ship wheels; this is the fallback) ----
@@ -55,4 +55,5 @@ EXPOSE 29500 9400
 # (torchrun exits non-zero on a worker failure, and the Job's backoffLimit retries from the last checkpoint).
 HEALTHCHECK NONE
 ENTRYPOINT ["torchrun"]
-CMD ["--nproc_per_node=gpu", "-m", "finetune.train"]
+# With no arguments the image prints the recipe's usage; a run passes its own (see the header, train-job.yaml).
+CMD ["--nproc-per-node=gpu", "-m", "finetune.recipes.lora_sft", "--help"]
