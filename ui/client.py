@@ -425,8 +425,12 @@ class TeamloreClient:
     def keys(self) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/keys")
 
-    def create_key(self, name: str, user: str, role: Literal["user", "admin"] = "user") -> dict[str, Any]:
-        return self._json("POST", "/v1/keys", json={"name": name, "user": user, "role": role})
+    def create_key(self, name: str, user: str, role: Literal["user", "admin"] = "user",
+                   password: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "user": user, "role": role}
+        if password:
+            body["password"] = password  # also lets the user sign in with a username and password
+        return self._json("POST", "/v1/keys", json=body)
 
     def revoke_key(self, key_id: int) -> None:
         self._json("DELETE", f"/v1/keys/{key_id}")

@@ -58,6 +58,13 @@ def sign_out(notice: str | None = None) -> None:
         st.session_state[NOTICE_KEY] = notice
 
 
+def signed_out(exc: Unauthorized) -> None:
+    """The key stopped working mid-session (revoked, expired): back to sign-in, saying why."""
+    why = exc.server_message or "your key is no longer valid"
+    sign_out(f"You have been signed out ({why}). Please sign in again.")
+    st.rerun()
+
+
 @contextmanager
 def api_errors(action: str | None = None) -> Iterator[None]:
     """Show an API failure as a message instead of a traceback; the rest of the block is skipped.
@@ -65,8 +72,7 @@ def api_errors(action: str | None = None) -> Iterator[None]:
     try:
         yield
     except Unauthorized as exc:
-        sign_out(exc.user_message)
-        st.rerun()
+        signed_out(exc)
     except ApiError as exc:
         prefix = f"{action}: " if action else ""
         st.error(prefix + exc.user_message, icon=":material/error:")

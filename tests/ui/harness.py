@@ -134,19 +134,14 @@ class Stack:
         return httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {self.admin_key}"},
                             timeout=300)
 
-    def create_key(self, user: str, role: str = "user") -> str:
+    def create_key(self, user: str, role: str = "user", password: str | None = None) -> str:
+        body = {"name": f"{user}-test", "user": user, "role": role}
+        if password:
+            body["password"] = password
         with self.admin() as c:
-            r = c.post("/v1/keys", json={"name": f"{user}-test", "user": user, "role": role})
+            r = c.post("/v1/keys", json=body)
             r.raise_for_status()
             return r.json()["key"]
-
-    def set_password(self, user: str, password: str, role: str = "user") -> None:
-        """Users with passwords are provisioned outside the API (no public sign-up), as an operator would."""
-        from app.db import session_scope
-        from app.security import get_or_create_user, hash_password
-        with session_scope(f"sqlite:///{self.data_dir / 'teamlore.db'}") as s:
-            u = get_or_create_user(s, user, role=role)
-            u.password_hash = hash_password(password)
 
     def upload(self, *paths: Path) -> dict:
         with self.admin() as c:

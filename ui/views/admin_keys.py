@@ -26,12 +26,17 @@ with st.expander("Create a key", icon=":material/key:", expanded=not new_key):
         name = name_col.text_input("Key name", placeholder="e.g. laptop, ci-bot", key="key_name")
         user = user_col.text_input("User", placeholder="user name (created if new)", key="key_user")
         role = role_col.selectbox("Role", ["user", "admin"], key="key_role")
+        password = st.text_input("Sign-in password (optional)", type="password", key="key_password",
+                                 help="Sets the user's password so they can also sign in with username and "
+                                      "password (8 characters or more).")
         if st.form_submit_button("Create key", type="primary"):
             if not name.strip() or not user.strip():
                 st.error("Give the key a name and the user it belongs to.")
+            elif password and len(password) < 8:
+                st.error("The password needs at least 8 characters.")
             else:
                 with api_errors("Could not create the key"):
-                    created = api.create_key(name.strip(), user.strip(), role)
+                    created = api.create_key(name.strip(), user.strip(), role, password or None)
                     st.session_state["new_api_key"] = {**created, "name": created.get("name", name.strip()),
                                                        "user": user.strip(), "role": created.get("role", role)}
                     st.rerun()

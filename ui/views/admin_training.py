@@ -31,14 +31,15 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
                 format_func=lambda v: f"{v} — {by_version[v].get('name')} "
                                       f"({(by_version[v].get('stats') or {}).get('examples', '?')} examples)")
             base_model = st.text_input("Base model", key="train_base_model",
-                                       placeholder="leave empty for the configured base model",
-                                       help="A Hugging Face directory or hub id available offline on the trainer.")
+                                       placeholder="empty: pretrain a small model from scratch",
+                                       help="A Hugging Face directory or hub id available offline on the trainer, "
+                                            "adapted with LoRA. Leave empty to pretrain a small model instead.")
             steps_col, lr_col, r_col = st.columns(3)
             steps = steps_col.number_input("Steps", min_value=1, max_value=100_000, value=60, step=10,
                                            key="train_steps")
             lr = lr_col.number_input("Learning rate", min_value=1e-7, max_value=1e-1, value=2e-4, step=1e-5,
                                      format="%.1e", key="train_lr")
-            lora_r = r_col.selectbox("LoRA rank r", [4, 8, 16, 32, 64], index=1, key="train_lora_r")
+            lora_r = r_col.selectbox("LoRA rank r", [4, 8, 16, 32, 64], index=2, key="train_lora_r")
             if st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
                 with api_errors("Could not start training"):
                     job = api.start_training(version, base_model=base_model.strip() or None, steps=int(steps),

@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from ui.client import ApiError, Unauthorized
-from ui.common import api_errors, client, rerun_with_toast, sign_out
+from ui.common import api_errors, client, rerun_with_toast, signed_out
 from ui.presenters import (feedback_widget_value, history_for_request, latency_caption, mode_notice,
                            rating_from_widget)
 
@@ -156,8 +156,7 @@ if question and question.strip():
             if first is not None:
                 st.write_stream(itertools.chain([first], deltas))
         except Unauthorized as exc:
-            sign_out(exc.user_message)
-            st.rerun()
+            signed_out(exc)
         except ApiError as exc:
             st.error(exc.user_message, icon=":material/error:")
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.client import ApiError, Unauthorized
-from ui.common import api_errors, client, fmt_ago, rerun_with_toast, sign_out, status_badge
+from ui.common import api_errors, client, fmt_ago, rerun_with_toast, signed_out, status_badge
 from ui.presenters import documents_frame, upload_summary
 
 api = client()
@@ -41,8 +41,7 @@ if files:
                 results.extend(response.get("results") or [{"filename": f.name, "status": "rejected",
                                                               "reason": "the API returned no result"}])
             except Unauthorized as exc:
-                sign_out(exc.user_message)
-                st.rerun()
+                signed_out(exc)
             except ApiError as exc:
                 # One bad file (too large, unreadable) must not stop the others.
                 results.append({"filename": f.name, "status": "rejected", "reason": exc.user_message})

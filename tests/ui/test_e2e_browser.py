@@ -1,0 +1,210 @@
+"""End to end in a real headless Chromium: the API, the job worker and `streamlit run ui/app.py`, each a real
+process on a free port. Chromium comes from the OS (`apt-get install chromium`); Playwright only drives it.
+
+Screenshots of every step go to test-artifacts/ui/ (git-ignored); the three main pages are also copied to
+docs/screenshots/ for the README when TEAMLORE_UPDATE_SCREENSHOTS=1.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.ui.conftest import SAMPLE, sample_documents
+from tests.ui.harness import REPO, Stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTIFACTS = REPO / "test-artifacts" / "ui"
+README_SHOTS = REPO / "docs" / "screenshots"
+USER_PASSWORD = "e2e user password"
+PARKING_DOC = ("# Visitor parking\n\nVisitors to the Zeta building park in bay 7, behind the loading dock. "
+               "Ask reception for a blue visitor permit before 9:30.\n")
+
+
+def slack_export_zip(dest: Path) -> Path:
+    """The sample workspace's Slack export, zipped the way Slack delivers it."""
+    export = SAMPLE / "slack" / "acme-export"
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(export.rglob("*")):
+            if p.is_file():
+                z.write(p, p.relative_to(export))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    s = Stack(tmp_path_factory.mktemp("e2e"))
+    try:
+        s.start_api()
+        s.start_worker()
+        s.start_ui()
+        s.create_key("erin", "user", password=USER_PASSWORD)
+        # The sample workspace, as `make run` feeds it: the handbook and the Slack export.
+        s.upload(*sample_documents(), slack_export_zip(s.root / "acme-slack-export.zip"))
+        yield s
+    finally:
+        s.stop_all()
+        for name in ("api", "worker", "ui"):
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            (ARTIFACTS / f"{name}.log").write_text(s.log(name)[-200_000:])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def shot(page, name: str, readme: str | None = None) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.wait_for_timeout(400)  # let charts and fonts settle
+    page.screenshot(path=str(path), full_page=True)
+    if readme and os.environ.get("TEAMLORE_UPDATE_SCREENSHOTS") == "1":
+        README_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, README_SHOTS / readme)
+    return path
+
+
+def settle(page, timeout_ms: int = 30_000) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=timeout_ms)
+
+
+def sign_in_with_key(page, url: str, key: str) -> None:
+    page.goto(url)
+    page.get_by_role("tab", name="API key").click()
+    page.get_by_role("textbox", name="API key").fill(key)
+    page.get_by_role("button", name="Sign in with key").click()
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+
+
+def sign_in_with_password(page, url: str, user: str, password: str) -> None:
+    page.goto(url)
+    page.get_by_role("textbox", name="Username").fill(user)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+
+
+def go(page, link: str) -> None:
+    page.get_by_role("link", name=link).first.click()
+    settle(page)
+
+
+def ask(page, question: str) -> str:
+    """Type a question, watch the answer stream in, and return the final answer's text."""
+    before = page.get_by_test_id("stChatMessage").count()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    box.press("Enter")
+    # The answer re-renders from the stored conversation when the stream ends: user + assistant messages.
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length >= n + 2", arg=before,
+        timeout=60_000)
+    settle(page)
+    return page.get_by_test_id("stChatMessage").last.inner_text()
+
+
+def test_browser_end_to_end(stack, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 960})
+    url = stack.ui_url
+    page.goto(url)
+    page.get_by_role("button", name="Sign in", exact=True).wait_for(timeout=30_000)
+    shot(page, "01-sign-in")
+
+    # --- admin signs in with a key and asks a question: a streamed, cited answer ----------------------
+    sign_in_with_key(page, url, stack.admin_key)
+    answer = ask(page, "How many days of annual leave do I get per year?")
+    assert "25 days" in answer, answer
+    last = page.get_by_test_id("stChatMessage").last
+    sources = last.get_by_test_id("stExpander")
+    assert sources.count() >= 1
+    first_source = sources.first
+    assert re.match(r"\[1\] ", first_source.inner_text())
+    first_source.locator("summary").click()
+    assert "Answered by" in last.inner_text()
+    shot(page, "02-chat-answer", readme="chat.png")
+
+    # --- upload a document and get an answer from it -------------------------------------------------
+    go(page, "Upload & corpus")
+    doc = stack.root / "visitor-parking.md"
+    doc.write_text(PARKING_DOC)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(doc))
+    page.get_by_role("button", name="Ingest 1 file").click()
+    page.get_by_text("visitor-parking.md").first.wait_for(timeout=120_000)
+    settle(page, 120_000)
+    assert "ingested" in page.get_by_test_id("stAlert").first.inner_text()
+    shot(page, "03-upload", readme="upload.png")
+
+    go(page, "Chat")
+    page.get_by_role("button", name="New chat").click()
+    settle(page)
+    answer = ask(page, "Where do visitors to the Zeta building park?")
+    assert "bay 7" in answer, answer
+    assert "parking" in page.get_by_test_id("stChatMessage").last.get_by_test_id("stExpander").first.inner_text().lower()
+    shot(page, "04-chat-from-upload")
+
+    # --- admin: build a dataset, retrain on the tiny model, watch it finish -------------------------
+    go(page, "Datasets")
+    page.get_by_text("Build a new dataset version").click()
+    page.get_by_role("button", name="Build dataset").click()
+    deadline = time.monotonic() + 120
+    with httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Bearer {stack.admin_key}"}) as api:
+        while not api.get("/v1/datasets").json():
+            assert time.monotonic() < deadline, "the dataset build did not finish:\n" + stack.log("worker")[-3000:]
+            time.sleep(1)
+    go(page, "Datasets")
+    shot(page, "05-datasets")
+
+    go(page, "Retrain")
+    page.get_by_role("spinbutton", name="Steps").fill("12")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Training finished").wait_for(timeout=240_000)
+    settle(page)
+    body = page.locator("body").inner_text()
+    assert "succeeded" in body
+    shot(page, "06-retrain-finished", readme="admin.png")
+
+    # --- promote the new version, with confirmation -----------------------------------------------
+    go(page, "Model versions")
+    page.get_by_role("button", name="Promote…").click()
+    page.get_by_text("It will answer every question from now on").wait_for()
+    page.get_by_role("button", name="Yes, promote").click()
+    settle(page)
+    with httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Bearer {stack.admin_key}"}) as api:
+        live = [v for v in api.get("/v1/model-versions").json() if v["status"] == "live"]
+    assert len(live) == 1
+    page.get_by_text(live[0]["name"]).first.wait_for()
+    shot(page, "07-models-promoted")
+
+    # --- a non-admin signs in: no admin pages --------------------------------------------------------
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in", exact=True).wait_for(timeout=30_000)
+    sign_in_with_password(page, url, "erin", USER_PASSWORD)
+    nav = page.get_by_test_id("stSidebarNav").inner_text()
+    assert "Chat" in nav and "Upload" in nav
+    for admin_page in ("Retrain", "Model versions", "API keys", "Usage", "Datasets"):
+        assert admin_page not in nav
+    page.goto(url + "/keys")  # a typed URL does not reach an admin page either
+    settle(page)
+    assert "API keys" not in page.get_by_role("heading").all_inner_texts()
+    shot(page, "08-user-no-admin")
+    page.close()

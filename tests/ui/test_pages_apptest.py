@@ -1,0 +1,232 @@
+"""Each page's logic under streamlit.testing.v1.AppTest, against a running test API (see conftest.py)."""
+from __future__ import annotations
+
+import httpx
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.conftest import USER_PASSWORD
+from tests.ui.harness import REPO, free_port
+
+APP = str(REPO / "ui" / "app.py")
+ADMIN_PAGES = ["views/admin_sources.py", "views/admin_datasets.py", "views/admin_training.py",
+               "views/admin_models.py", "views/admin_keys.py", "views/admin_usage.py"]
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def submit(at: AppTest, label: str) -> AppTest:
+    button = next(b for b in at.button if b.label == label)
+    button.click()
+    return at.run()
+
+
+def sign_in_with_key(key: str) -> AppTest:
+    at = new_app().run()
+    at.text_input(key="login_api_key").set_value(key)
+    return submit(at, "Sign in with key")
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(e.value) for e in getattr(at, kind)]
+
+
+def all_markdown(at: AppTest) -> str:
+    return "\n".join(texts(at, "markdown") + texts(at, "caption"))
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def api(stack, key: str) -> httpx.Client:
+    return httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=300)
+
+
+# --- sign-in and roles ---------------------------------------------------------------------------------
+
+def test_password_sign_in_wrong_then_right(api_env):
+    at = new_app().run()
+    no_exceptions(at)
+    at.text_input(key="login_username").set_value("alice")
+    at.text_input(key="login_password").set_value("not the password")
+    submit(at, "Sign in")
+    assert any("wrong username or password" in e for e in texts(at, "error")), texts(at, "error")
+    assert at.session_state.get("auth") is None
+
+    at.text_input(key="login_password").set_value(USER_PASSWORD)
+    submit(at, "Sign in")
+    no_exceptions(at)
+    assert at.session_state["auth"]["user"]["name"] == "alice"
+    assert at.session_state["auth"]["api_key"].startswith("tl_")
+    assert "Ask Teamlore" in texts(at, "title")[0]
+
+
+def test_user_role_sees_no_admin_pages(api_env):
+    at = sign_in_with_key(api_env.user_key)
+    no_exceptions(at)
+    assert at.session_state["auth"]["user"]["role"] == "user"
+    at.switch_page("views/upload.py").run()  # workspace pages are there
+    assert "Upload & corpus" in texts(at, "title")[0]
+    for page in ADMIN_PAGES:
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(page)
+
+
+def test_admin_role_sees_admin_pages(api_env):
+    at = sign_in_with_key(api_env.admin_key)
+    assert at.session_state["auth"]["user"]["role"] == "admin"
+    for page, title in zip(ADMIN_PAGES, ["Sources", "Datasets", "Retrain", "Model versions", "API keys", "Usage"]):
+        at.switch_page(page).run()
+        no_exceptions(at)
+        assert title in texts(at, "title")[0]
+
+
+def test_bad_key_is_refused_with_a_message(api_env):
+    at = sign_in_with_key("tl_this_key_does_not_exist")
+    assert at.session_state.get("auth") is None
+    assert any("invalid or revoked" in e.lower() for e in texts(at, "error")), texts(at, "error")
+
+
+def test_api_down_shows_a_message_not_a_traceback(api_env, monkeypatch):
+    at = sign_in_with_key(api_env.user_key)
+    monkeypatch.setenv("TEAMLORE_API_URL", f"http://127.0.0.1:{free_port()}")
+    at.run()
+    no_exceptions(at)
+    assert any("Can't reach the Teamlore API" in e for e in texts(at, "error")), texts(at, "error")
+
+
+def test_revoked_key_returns_to_sign_in(api_env):
+    key = api_env.create_key("bob", "user")
+    at = sign_in_with_key(key)
+    assert at.session_state["auth"]["user"]["name"] == "bob"
+    with api_env.admin() as c:
+        key_id = next(k["id"] for k in c.get("/v1/keys").json() if k["user"] == "bob" and not k["revoked_at"])
+        c.delete(f"/v1/keys/{key_id}").raise_for_status()
+    at.run()
+    no_exceptions(at)
+    assert at.session_state.get("auth") is None
+    assert any("sign in again" in i.lower() for i in texts(at, "info")), texts(at, "info")
+
+
+# --- chat ----------------------------------------------------------------------------------------------
+
+def test_chat_streams_a_cited_answer_with_feedback_rename_delete(api_env, corpus):
+    at = sign_in_with_key(api_env.user_key)
+    at.chat_input(key="question").set_value("How many days of annual leave do I get per year?").run()
+    no_exceptions(at)
+    assert not texts(at, "error"), texts(at, "error")
+    conv_id = at.session_state["conversation_id"]
+    assert conv_id is not None
+    # After the stream the page re-renders from the stored conversation: question, answer, sources.
+    roles = [m.name for m in at.chat_message]
+    assert roles[-2:] == ["user", "assistant"]
+    answer = at.chat_message[-1]
+    assert "25" in "\n".join(str(m.value) for m in answer.markdown)
+    labels = [e.label for e in answer.expander]
+    assert labels and labels[0].startswith("[1] "), labels
+    assert any("annual" in label.lower() or "leave" in label.lower() for label in labels), labels
+    assert any("Answered by" in c.value for c in answer.caption)
+    assert any("Extractive answer" in i.value for i in answer.info)  # the test API runs the extractive answerer
+    # The conversation is listed in the sidebar.
+    assert any(b.key == f"conv_{conv_id}" for b in at.sidebar.button)
+
+    # 👍 is stored on the answer.
+    at.feedback[-1].set_value(1).run()
+    no_exceptions(at)
+    with api(api_env, api_env.user_key) as c:
+        messages = c.get(f"/v1/conversations/{conv_id}").json()["messages"]
+    assert messages[-1]["role"] == "assistant" and messages[-1]["feedback"] == 1
+
+    # Rename, then delete.
+    at.text_input(key=f"rename_{conv_id}").set_value("Leave questions")
+    at.button(key="rename_save").click().run()
+    assert at.title[0].value == "Leave questions"
+    at.button(key="delete_confirm").click().run()
+    no_exceptions(at)
+    assert at.session_state["conversation_id"] is None
+    with api(api_env, api_env.user_key) as c:
+        assert all(cv["id"] != conv_id for cv in c.get("/v1/conversations").json())
+
+
+def test_chat_nothing_relevant_notice(api_env, corpus):
+    at = sign_in_with_key(api_env.user_key)
+    at.chat_input(key="question").set_value("What is the airspeed velocity of an unladen swallow?").run()
+    no_exceptions(at)
+    answer = at.chat_message[-1]
+    assert any("Nothing relevant was found" in w.value for w in answer.warning), [w.value for w in answer.warning]
+
+
+# --- upload ------------------------------------------------------------------------------------------------
+
+def test_upload_lists_and_deletes_a_document(api_env, corpus, tmp_path):
+    at = sign_in_with_key(api_env.user_key)
+    at.switch_page("views/upload.py").run()
+    no_exceptions(at)
+    assert any(m.label == "Chunks" for m in at.metric)
+    doc = b"# Parking policy\n\nVisitors park in bay 7 behind the Zeta building. Staff need a red permit.\n"
+    at.file_uploader[0].set_value([("parking-policy.md", doc, "text/markdown"),
+                                   ("empty.txt", b"", "text/plain")]).run()
+    submit(at, "Ingest 2 files")
+    no_exceptions(at)
+    results = at.session_state["upload_results"]
+    by_name = {r["filename"]: r for r in results}
+    assert by_name["parking-policy.md"]["status"] == "ingested", results
+    assert by_name["empty.txt"]["status"] == "rejected" and by_name["empty.txt"].get("reason"), results
+    assert any("parking-policy.md" in s for s in texts(at, "success"))
+    assert any("empty.txt" in e for e in texts(at, "error"))
+
+    at.text_input(key="doc_query").set_value("parking").run()
+    titles = at.dataframe[0].value["Title"].tolist()
+    assert len(titles) == 1 and "parking" in titles[0].lower(), titles
+    # pick the only listed document, confirm, delete
+    ms = at.multiselect(key="delete_docs")
+    ms.select(ms.options[0]).run()
+    at.checkbox(key="delete_docs_confirm").check().run()
+    at.button(key="delete_docs_button").click().run()
+    no_exceptions(at)
+    with api(api_env, api_env.user_key) as c:
+        assert c.get("/v1/documents", params={"q": "parking"}).json() == []
+
+
+# --- admin -------------------------------------------------------------------------------------------------
+
+def test_admin_keys_create_shown_once_and_revoke(api_env):
+    at = sign_in_with_key(api_env.admin_key)
+    at.switch_page("views/admin_keys.py").run()
+    at.text_input(key="key_name").set_value("ci-bot")
+    at.text_input(key="key_user").set_value("ci")
+    submit(at, "Create key")
+    no_exceptions(at)
+    shown = [c.value for c in at.code]
+    assert len(shown) == 1 and shown[0].startswith("tl_")
+    new_key = shown[0]
+    with api(api_env, new_key) as c:
+        assert c.get("/v1/me").json()["name"] == "ci"
+    at.button(key="dismiss_key").click().run()
+    assert not [c.value for c in at.code]  # shown once
+    listing = at.dataframe[0].value
+    assert "ci-bot" in listing["Name"].tolist()
+    assert new_key not in listing.to_string()  # only the prefix is listed
+
+    key_id = next(k["id"] for k in api_env.admin().get("/v1/keys").json() if k["name"] == "ci-bot")
+    at.selectbox(key="revoke_pick").set_value(key_id)
+    at.checkbox(key="revoke_confirm").check().run()
+    at.button(key="revoke_button").click().run()
+    no_exceptions(at)
+    with api(api_env, new_key) as c:
+        assert c.get("/v1/me").status_code == 401
+
+
+def test_admin_usage_charts(api_env, corpus):
+    with api(api_env, api_env.user_key) as c:
+        c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Where do I request time off?"}]}
+               ).raise_for_status()
+    at = sign_in_with_key(api_env.admin_key)
+    at.switch_page("views/admin_usage.py").run()
+    no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Questions"].replace(",", "")) >= 1
+    assert metrics["Median latency"].endswith("ms")
