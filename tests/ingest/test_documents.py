@@ -1,0 +1,169 @@
+import io
+
+import pytest
+
+from ingest.documents import decode_text, parse_bytes, parse_document
+from ingest.types import IngestError
+from tests.conftest import SAMPLE, SHARED_DATA
+
+FORMATS = SHARED_DATA / "docs" / "format-samples"
+HANDBOOK_18F = SHARED_DATA / "docs" / "18f-handbook"
+
+
+def test_every_format_sample_ingests_or_is_rejected_clearly():
+    expected_rejections = {"sample.msg": "legacy Microsoft OLE file", "non_text_searchable.pdf": "needs OCR"}
+    seen = set()
+    for f in sorted(p for p in FORMATS.rglob("*") if p.is_file()):
+        if f.name in expected_rejections:
+            with pytest.raises(IngestError, match=expected_rejections[f.name]):
+                parse_document(f)
+        else:
+            doc = parse_document(f)
+            assert doc.sections and all(s.text.strip() for s in doc.sections), f
+            assert len(doc.content_hash) == 64 and doc.title
+        seen.add(f.suffix or "(none)")
+    assert seen >= {".pdf", ".docx", ".pptx", ".html", ".md", ".txt", ".csv", ".msg", "(none)"}
+
+
+def test_pdf_keeps_page_numbers():
+    doc = parse_document(FORMATS / "pdf" / "react_paper.pdf")
+    assert doc.pages == 31 and doc.mime == "application/pdf"
+    assert [s.page for s in doc.sections][:3] == [1, 2, 3]
+    assert "ReAct" in doc.text
+
+
+def test_docx_headings_tables_and_page_breaks(tmp_path):
+    import docx
+    d = docx.Document()
+    d.core_properties.title = ""
+    d.add_heading("Travel Policy", level=0)
+    d.add_heading("Booking", level=1)
+    d.add_paragraph("Book through Tripwise.")
+    d.add_heading("Trains", level=2)
+    d.add_paragraph("Second class for trips under 4 hours.")
+    d.add_page_break()
+    d.add_heading("Per diem", level=1)
+    t = d.add_table(rows=2, cols=2)
+    t.cell(0, 0).text, t.cell(0, 1).text, t.cell(1, 0).text, t.cell(1, 1).text = "City", "Rate", "Berlin", "45"
+    path = tmp_path / "travel.docx"
+    d.save(path)
+    doc = parse_document(path)
+    assert doc.title == "Travel Policy"
+    by_heading = {tuple(s.heading_path): s for s in doc.sections}
+    assert by_heading[("Booking",)].text == "Book through Tripwise."
+    assert by_heading[("Booking", "Trains")].page == 1
+    assert by_heading[("Per diem",)].page == 2 and "Berlin | 45" in by_heading[("Per diem",)].text
+
+
+def test_pptx_slide_titles_and_numbers():
+    doc = parse_document(FORMATS / "pptx" / "sample_pptx.pptx")
+    assert [s.page for s in doc.sections] == [1, 2]
+    assert doc.sections[0].heading_path == ["Sample Title Slide"]
+
+
+def test_markdown_heading_paths_and_front_matter(tmp_path):
+    md = tmp_path / "leave.md"
+    md.write_text("---\ntitle: Leave policy\n---\nIntro.\n\n# Annual leave\nYou get 28 days.\n\n## Carry over\n"
+                  "Up to 5 days.\n```\n# not a heading\n```\n# Sick leave\nTell your lead.\n", encoding="utf-8")
+    doc = parse_document(md)
+    assert doc.title == "Leave policy" and doc.mime == "text/markdown"
+    paths = [(s.heading_path, s.text.splitlines()[0]) for s in doc.sections]
+    assert paths == [([], "Intro."), (["Annual leave"], "You get 28 days."),
+                     (["Annual leave", "Carry over"], "Up to 5 days."), (["Sick leave"], "Tell your lead.")]
+    assert "# not a heading" in doc.sections[2].text
+
+
+def test_18f_handbook_all_pages_ingest():
+    pages = sorted((HANDBOOK_18F / "pages").rglob("*.md"))
+    assert len(pages) == 246
+    docs = [parse_document(p) for p in pages]
+    assert all(d.title for d in docs)
+    redirect = parse_document(HANDBOOK_18F / "pages" / "about-us" / "org-chart.md")
+    assert "moved to https://docs.google.com" in redirect.text  # a stub page still says where to look
+
+
+def test_html_headings_and_no_scripts():
+    doc = parse_document(FORMATS / "html" / "what_is_haystack.html")
+    assert doc.title.startswith("What is Haystack")
+    assert any(s.heading_path[-1:] == ["Building with Haystack"] for s in doc.sections if s.heading_path)
+    assert "function(" not in doc.text and "{" not in doc.text[:200]
+
+
+def test_sample_handbook_formats():
+    for f in sorted((SAMPLE / "handbook").iterdir()):
+        doc = parse_document(f)
+        assert doc.sections, f
+    pdf = parse_document(SAMPLE / "handbook" / "benefits-and-family-leave.pdf")
+    assert pdf.pages == 4 and [s.page for s in pdf.sections] == [1, 2, 3, 4]
+
+
+def test_csv_rows_keep_column_names():
+    doc = parse_document(FORMATS / "csv" / "sample_1.csv")
+    assert doc.text.splitlines()[0] == "Name: John Doe; Age: 27"
+
+
+def test_text_without_extension():
+    doc = parse_document(FORMATS / "txt" / "doc_4")
+    assert doc.mime == "text/plain" and "no extension" in doc.text
+
+
+def _pdf_bytes(**encrypt):
+    from pypdf import PdfWriter
+    w = PdfWriter()
+    w.add_blank_page(200, 200)
+    if encrypt:
+        w.encrypt(algorithm="RC4-128", **encrypt)
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
+def test_encrypted_pdf_rejected_clearly():
+    with pytest.raises(IngestError, match="encrypted \\(password-protected\\) PDF"):
+        parse_bytes(_pdf_bytes(user_password="secret", owner_password="owner"), "locked.pdf")
+
+
+def test_owner_only_encryption_is_opened():
+    # Empty user password: readable. This blank page then fails for the honest reason: no text layer.
+    with pytest.raises(IngestError, match="needs OCR"):
+        parse_bytes(_pdf_bytes(user_password="", owner_password="owner"), "open.pdf")
+
+
+def test_renamed_binary_is_sniffed():
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    with pytest.raises(IngestError, match=r"has a \.docx extension but is binary image/png"):
+        parse_bytes(png, "report.docx")
+    with pytest.raises(IngestError, match=r"\.pdf extension but its content is not PDF"):
+        parse_bytes(b"just some words, no PDF here", "paper.pdf")
+    with pytest.raises(IngestError, match="NUL bytes"):
+        parse_bytes(b"abc\x00\x01\x02def" * 10, "data.bin")
+
+
+def test_docx_that_is_a_zip_of_something_else():
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("hello.txt", "hi")
+    with pytest.raises(IngestError, match="zip archive that is not a DOCX or PPTX"):
+        parse_bytes(buf.getvalue(), "letter.docx")
+
+
+def test_non_utf8_text():
+    text = "Café résumé naïve, déjà vu. Le garçon a mangé une crème brûlée à l'hôtel. " * 4
+    assert decode_text(text.encode("cp1252")) == text
+    assert parse_bytes(text.encode("cp1252"), "notes.txt").text == text.strip()
+    import random
+    rnd = random.Random(1)
+    with pytest.raises(IngestError, match="not UTF-8 and its encoding could not be determined"):
+        parse_bytes(bytes(rnd.randrange(128, 256) for _ in range(3000)), "noise.txt")
+
+
+def test_size_limit_and_empty(tmp_path):
+    f = tmp_path / "big.txt"
+    f.write_text("x" * 5000)
+    with pytest.raises(IngestError, match="over the limit of 1,000 bytes"):
+        parse_document(f, max_bytes=1000)
+    e = tmp_path / "empty.md"
+    e.write_text("")
+    with pytest.raises(IngestError, match="empty file"):
+        parse_document(e)
