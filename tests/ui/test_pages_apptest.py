@@ -230,3 +230,51 @@ def test_admin_usage_charts(api_env, corpus):
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Questions"].replace(",", "")) >= 1
     assert metrics["Median latency"].endswith("ms")
+
+
+def test_admin_models_compare_promote_rollback(tmp_path, monkeypatch):
+    """On its own API: promoting changes which model answers, which the shared test API must not see."""
+    from app.db import session_scope
+    from app.services.registry import register_version
+    from tests.ui.harness import Stack
+    stack = Stack(tmp_path).start_api()
+    try:
+        with session_scope(f"sqlite:///{stack.data_dir / 'teamlore.db'}") as s:
+            # What a finished training job registers (the adapters are not loaded by this page).
+            for name, loss, f1 in (("tiny-v1", 2.31, 0.42), ("tiny-v2", 1.87, 0.55)):
+                register_version(s, name=name, base_model="tiny-llama", adapter_path=f"models/{name}",
+                                 dataset_version="ds1", metrics={"eval": {"loss": loss}, "answer_f1": f1})
+        monkeypatch.setenv("TEAMLORE_API_URL", stack.api_url)
+        at = sign_in_with_key(stack.admin_key)
+        at.switch_page("views/admin_models.py").run()
+        no_exceptions(at)
+        comparison = at.dataframe[1].value
+        assert {"tiny-v1", "tiny-v2"} <= set(comparison.columns)
+        assert comparison.loc["eval.loss", "tiny-v2"] == pytest.approx(1.87)
+        assert comparison.loc["answer_f1", "tiny-v1"] == pytest.approx(0.42)
+
+        def live() -> str | None:
+            with stack.admin() as c:
+                return next((v["name"] for v in c.get("/v1/model-versions").json() if v["status"] == "live"), None)
+
+        ids = {v["name"]: v["id"] for v in stack.admin().get("/v1/model-versions").json()}
+        for name in ("tiny-v1", "tiny-v2"):
+            at.selectbox(key="promote_pick").set_value(ids[name])
+            at.button(key="promote").click().run()
+            assert any("every question from now on" in w for w in texts(at, "warning"))
+            assert live() != name  # nothing changes before the confirmation
+            at.button(key="confirm_yes").click().run()
+            no_exceptions(at)
+            assert live() == name
+        assert at.metric[0].value == "tiny-v2"
+
+        at.button(key="rollback").click().run()
+        at.button(key="confirm_no").click().run()
+        assert live() == "tiny-v2"  # cancelled
+        at.button(key="rollback").click().run()
+        at.button(key="confirm_yes").click().run()
+        no_exceptions(at)
+        assert live() == "tiny-v1"
+        assert at.metric[0].value == "tiny-v1"
+    finally:
+        stack.stop_all()

@@ -1,0 +1,78 @@
+"""ui.presenters: shaping API payloads for display."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from ui.common import fmt_ago, fmt_bytes, parse_time
+from ui.presenters import (documents_frame, feedback_ratio, feedback_widget_value, history_for_request,
+                           last_step, latency_caption, latency_frame, merge_metrics, metrics_frame, mode_notice,
+                           models_comparison_frame, questions_frame, rating_from_widget, upload_summary)
+
+
+def test_history_keeps_recent_turns_then_the_question():
+    msgs = [{"role": "user", "content": f"q{i}"} if i % 2 == 0 else {"role": "assistant", "content": f"a{i}"}
+            for i in range(30)] + [{"role": "assistant", "content": ""}, {"role": "system", "content": "x"}]
+    out = history_for_request(msgs, "new?", max_messages=4)
+    assert out == [{"role": "user", "content": "q26"}, {"role": "assistant", "content": "a27"},
+                   {"role": "user", "content": "q28"}, {"role": "assistant", "content": "a29"},
+                   {"role": "user", "content": "new?"}]
+
+
+@pytest.mark.parametrize("rating", [1, -1, None])
+def test_feedback_mapping_round_trips(rating):
+    assert rating_from_widget(feedback_widget_value(rating)) == rating
+
+
+def test_mode_notices_and_caption():
+    assert mode_notice("generative") is None
+    assert mode_notice("no_answer")[0] == "warning"
+    assert "Extractive" in mode_notice("extractive")[1]
+    assert latency_caption("tiny-v2", "generative", {"total_ms": 1520}) == "Answered by **tiny-v2** · 1.5 s"
+    assert latency_caption(None, "extractive", {"total_ms": 42.4}) == "Answered by the extractive answerer · 42 ms"
+
+
+def test_metrics_frame_dedupes_and_orders_steps():
+    known = [{"step": 1, "loss": 3.0, "lr": 1e-4}, {"step": 2, "loss": 2.5, "lr": 2e-4}]
+    merged = merge_metrics(known, [{"step": 2, "loss": 9.9, "lr": 0.0}, {"step": 3, "loss": 2.0, "lr": 2e-4}])
+    assert [p["step"] for p in merged] == [1, 2, 3] and merged[1]["loss"] == 2.5
+    df = metrics_frame(merged)
+    assert list(df.index) == [1, 2, 3] and df.loc[3, "loss"] == 2.0 and df["gpu_mem"].isna().all()
+    assert last_step(merged) == 3 and last_step([]) == -1
+    assert metrics_frame([]).empty
+
+
+def test_models_comparison_side_by_side():
+    df = models_comparison_frame([
+        {"id": 2, "name": "v2", "status": "candidate", "metrics": {"eval": {"loss": 1.5}, "f1": 0.6, "note": "ok"}},
+        {"id": 1, "name": "v1", "status": "live", "metrics": {"eval": {"loss": 2.0}, "f1": 0.5, "blob": [1, 2]}},
+    ])
+    assert list(df.columns) == ["v2", "v1 (live)"]
+    assert df.loc["eval.loss", "v2"] == 1.5 and df.loc["f1", "v1 (live)"] == 0.5
+    assert "blob" not in df.index
+
+
+def test_usage_frames():
+    usage = {"questions_per_day": [{"day": "2026-11-22", "count": 3}, {"day": "2026-11-21", "count": 1}],
+             "feedback": {"up": 3, "down": 1}, "latency_ms": {"p50": 120.0, "p95": 480.0, "p99": None}}
+    q = questions_frame(usage)
+    assert q["questions"].tolist() == [1, 3]
+    assert feedback_ratio(usage) == 0.75 and feedback_ratio({"feedback": {"up": 0, "down": 0}}) is None
+    assert latency_frame(usage)["ms"].to_dict() == {"p50": 120.0, "p95": 480.0}
+
+
+def test_upload_summary_and_documents_frame():
+    assert upload_summary([{"status": "ingested"}, {"status": "rejected"}, {"status": "ingested"}]) == \
+        {"ingested": 2, "updated": 0, "unchanged": 0, "rejected": 1}
+    df = documents_frame([{"id": 1, "title": "Handbook", "source": "uploads", "mime": "text/markdown",
+                           "pages": None, "size_bytes": 2048, "updated_at": "2026-11-23T10:00:00", "path": "h.md"}])
+    assert df.loc[0, "Size (KB)"] == 2.0 and df.loc[0, "Title"] == "Handbook"
+
+
+def test_formatters():
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    assert fmt_ago("2026-11-23T11:00:00", now=now) == "1 hour ago"
+    assert fmt_ago("2026-11-21T12:00:00Z", now=now) == "2 days ago"
+    assert fmt_ago(None) == "never" and parse_time("not a time") is None
+    assert fmt_bytes(512) == "512 B" and fmt_bytes(3 * 1024 * 1024) == "3.0 MB"
