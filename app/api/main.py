@@ -114,4 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, auth, openai, conversations, corpus, jobs, admin):
         app.include_router(module.router)
+    if settings.slack_bot_token and settings.slack_signing_secret:  # HTTP Events mode for the Slack bot
+        from app.slack.http import router as slack_router
+        app.include_router(slack_router)
     return app

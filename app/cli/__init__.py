@@ -20,7 +20,7 @@ def _root() -> None:
 
 # module -> attribute; a module adds commands to `cli` when imported via register(cli)
 _COMMAND_MODULES = ["app.cli.core", "app.cli.ingest", "app.cli.index", "app.cli.dataset", "app.cli.train",
-                    "app.cli.serve", "app.cli.demo"]
+                    "app.cli.serve", "app.cli.demo", "app.cli.slack"]
 
 for _name in _COMMAND_MODULES:
     try:
