@@ -25,7 +25,7 @@ from ingest.datasets.conversations import DEFAULT_MAX_MESSAGES, channel_conversa
 from ingest.datasets.disentangle import LinkWeights
 from ingest.datasets.examples import (Example, Retriever, answerer_weights, chat_example, persona_examples,
                                       qa_example, rag_example)
-from ingest.datasets.quality import QualityRules, apply_quality, mask
+from ingest.datasets.quality import QualityRules, apply_quality, conversation_reason, mask
 from ingest.datasets.quality import TRAINING_MASK
 from ingest.datasets.records import Channel, Conversation, Msg, Person
 from ingest.datasets.text import approx_tokens, content_words
@@ -213,6 +213,10 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
     raw: list[Example] = []
     unanswered = 0
     for i, conv in enumerate(convs):
+        why = conversation_reason(conv)
+        if why:
+            counts[f"conversations_{why}"] += 1
+            continue
         if "chat" in kinds:
             ex = chat_example(conv)
             if ex:
@@ -245,7 +249,8 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
 
     if not kept:
         why = ", ".join(f"{k}: {v}" for k, v in sorted((dropped + Counter(
-            {"conversations unanswered": unanswered})).items()) if v) or "no conversations"
+            {"conversations unanswered": counts["conversations_unanswered"],
+             "conversations greetings-only": counts["conversations_greetings_only"]})).items()) if v) or "no conversations"
         raise DatasetBuildError(
             f"the build produced no examples from {len(channels)} channel(s), {messages_in} message(s) and "
             f"{len(convs)} conversation(s) — {why}"
@@ -353,6 +358,7 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
         "conversations": {"total": len(convs), "by_method": dict(Counter(c.method for c in convs)),
                           "threads": counts["threads"], "threads_split": counts["threads_split"],
                           "thread_parts": counts["thread_parts"], "unanswered": counts["conversations_unanswered"],
+                          "greetings_only": counts["conversations_greetings_only"],
                           "disentangled_messages": counts["disentangled_messages"]},
         "examples": {"total": len(kept), "by_kind_split": per_kind_split, "per_channel": dict(per_channel),
                      "dropped": dict(sorted(dropped.items())), "rag_no_passages": counts["rag_no_passages"]},

@@ -12,7 +12,9 @@ is at most `max_gap_s` old) as a weighted sum of reply-to signals:
   continuation same author as the conversation's last message, within `burst_s` (a message split in two)
   participant  the author already spoke in the conversation
   turn         the conversation's last message is a question from someone else (question → answer turn-taking)
-  lexical      tf-idf cosine between the message and the conversation's text (idf over the whole channel)
+  lexical      tf-idf cosine with the conversation's text (idf over the whole channel), scaled down when the
+               shared words carry little idf mass (min(1, mass / lexical_norm)): two messages made only of
+               words everyone uses look alike to cosine but should not link
   recency      −log(1 + minutes since the conversation's last message)
   opener       a greeting/question that addresses nobody looks like a new conversation (applies to all links)
 
@@ -42,6 +44,7 @@ class LinkWeights:
     participant: float = 1.0
     turn: float = 1.0
     lexical: float = 6.0
+    lexical_norm: float = 4.0  # shared idf mass that counts as full overlap (~2-3 rare shared words)
     recency: float = 0.3
     opener: float = 2.0
     threshold: float = 0.0
@@ -71,14 +74,10 @@ def _label_names(m: Msg) -> set[str]:
 
 
 def _cosine(a: Counter, b: Counter) -> float:
-    if not a or not b:
-        return 0.0
     dot = sum(v * b.get(k, 0.0) for k, v in a.items())
-    if dot == 0:
-        return 0.0
     na = math.sqrt(sum(v * v for v in a.values()))
     nb = math.sqrt(sum(v * v for v in b.values()))
-    return dot / (na * nb)
+    return dot / (na * nb) if dot else 0.0
 
 
 def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> list[int]:
@@ -124,7 +123,9 @@ def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> 
                 s += w.participant
             if c.last_is_question and m.speaker != c.last_speaker:
                 s += w.turn
-            s += w.lexical * _cosine(vec, c.vec)
+            shared = sum(vec[t] for t in vec if t in c.vec)
+            if shared:
+                s += w.lexical * _cosine(vec, c.vec) * min(1.0, shared / w.lexical_norm)
             s -= w.recency * math.log1p(max(gap, 0.0) / 60.0)
             if opener:
                 s -= w.opener

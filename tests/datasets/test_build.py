@@ -1,0 +1,161 @@
+"""Versioned builds: privacy default, split hygiene, determinism, lineage, formats, reports and bad input."""
+import dataclasses
+import json
+
+import datasets
+import pytest
+import yaml
+
+from ingest.datasets import build as build_mod
+from ingest.datasets.build import BuildOptions, DatasetBuildError, Snapshot, assign_split, build, split_key
+from ingest.datasets.formats import read_jsonl
+from tests.datasets.workspace import BOTS, HELP, PEOPLE, bots_channel, msg, workspace
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("datasets")
+    return build(workspace(), BuildOptions(persona="Ben"), root), root
+
+
+def _all_records(folder):
+    out = []
+    for p in sorted(folder.glob("*.jsonl")):
+        out += [(p.name, r) for r in read_jsonl(p)]
+    return out
+
+
+def test_privacy_default_excludes_private_channels_and_dms(built, tmp_path):
+    result, _ = built
+    blob = "".join(p.read_text() for p in result.path.rglob("*.jsonl"))
+    assert "Falcon" not in blob and "salary" not in blob
+    assert result.stats["inputs"]["channels_excluded_private"] == {"private": 1, "dm": 1}
+    opted_in = build(workspace(), BuildOptions(include_private=True), tmp_path)
+    assert opted_in.version != result.version
+    blob = "".join(p.read_text() for p in opted_in.path.rglob("*.jsonl"))
+    assert "Falcon" in blob and "salary" in blob
+
+
+def test_split_hygiene_no_conversation_in_two_splits(built):
+    result, _ = built
+    seen = {}
+    for name, r in _all_records(result.path):
+        key = split_key(r["meta"]["conversation_id"])
+        split = name.split(".")[1]
+        assert seen.setdefault(key, split) == split, f"{key} in {seen[key]} and {split}"
+    # the thread split into two parts (p0, p1) shares one split
+    assert result.stats["conversations"]["threads_split"] == 1
+    # assignment is a pure function of the conversation key, close to the requested fractions
+    splits = [assign_split(f"C9:{i}.000100", (0.8, 0.1, 0.1)) for i in range(2000)]
+    assert splits == [assign_split(f"C9:{i}.000100", (0.8, 0.1, 0.1)) for i in range(2000)]
+    assert 0.75 < splits.count("train") / 2000 < 0.85 and splits.count("test") > 120
+
+
+def test_same_inputs_same_version_and_identical_files(built, tmp_path):
+    result, root = built
+    again = build(workspace(), BuildOptions(persona="Ben"), root)
+    assert (again.version, again.created) == (result.version, False)
+    elsewhere = build(workspace(), BuildOptions(persona="Ben"), tmp_path)
+    assert elsewhere.version == result.version and elsewhere.created
+    for p in result.path.rglob("*.jsonl"):
+        assert (elsewhere.path / p.relative_to(result.path)).read_bytes() == p.read_bytes()
+    # any change of the inputs is a new version
+    snap = workspace()
+    snap.messages[1] = dataclasses.replace(snap.messages[1], text=snap.messages[1].text + " (edited)")
+    assert build(snap, BuildOptions(persona="Ben"), tmp_path).version != result.version
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temporary folders left
+
+
+def test_lineage_every_example_traces_to_its_messages(built):
+    result, _ = built
+    by_key = {(m.channel_id, m.ts): m for m in workspace().messages}
+    records = [r for name, r in _all_records(result.path) if not name.startswith("text.")]
+    assert records
+    for r in records:
+        meta = r["meta"]
+        keys = [(meta["channel_id"], ts) for ts in meta["source_ts"]]
+        assert keys and all(k in by_key for k in keys)
+        assert meta["permalinks"] and set(meta["permalinks"]) <= {by_key[k].permalink for k in keys}
+        assert meta["conversation_id"].startswith(meta["channel_id"] + ":")
+
+
+def test_examples_of_each_kind_and_channel(built):
+    result, _ = built
+    st = result.stats
+    assert set(st["examples"]["by_kind_split"]) == {"chat", "qa", "persona"}
+    assert set(st["examples"]["per_channel"]) == {"help", "engineering"}
+    assert st["languages"]["de"] >= 1 and st["languages"]["en"] >= 4
+    assert st["code_only_answers"] >= 1
+    assert st["conversations"]["greetings_only"] == 1 and st["conversations"]["unanswered"] >= 1
+    assert st["channels"]["alerts"]["flags"] == ["only_bots"]
+    assert st["masked"]["email"] >= 1
+    persona = [r for name, r in _all_records(result.path) if name.startswith("persona.")]
+    assert persona and all(r["messages"][-1]["role"] == "assistant" for r in persona)
+
+
+def test_formats_load_back_with_datasets(built):
+    result, _ = built
+    folder = result.path
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert info, "LLaMA-Factory dataset_info.json is empty"
+    for key, entry in info.items():
+        path = folder / entry["file_name"]
+        ds = datasets.load_dataset("json", data_files=str(path), split="train")
+        assert len(ds) == len(read_jsonl(path)) > 0
+        if entry.get("formatting") == "sharegpt":
+            assert entry["columns"]["messages"] in ds.column_names
+            roles = {t["role"] for row in ds for t in row["messages"]}
+            assert roles <= {"system", "user", "assistant"}
+        elif entry.get("formatting") == "alpaca":
+            assert {"instruction", "input", "output", "system"} <= set(ds.column_names)
+            assert all(row["output"] for row in ds)
+        else:
+            assert "text" in ds.column_names and all(row["text"] for row in ds)
+    axolotl = yaml.safe_load((folder / "axolotl.yaml").read_text())
+    assert all(d["ds_type"] == "json" and d["path"].startswith(str(folder)) for d in axolotl["datasets"])
+    assert {d["type"] for d in axolotl["datasets"]} == {"chat_template", "alpaca", "completion"}
+    tt = yaml.safe_load((folder / "torchtune.yaml").read_text())
+    assert {d["_component_"].rsplit(".", 1)[1] for d in tt["dataset"]} == {"chat_dataset", "alpaca_dataset",
+                                                                            "text_completion_dataset"}
+    heldout = read_jsonl(folder / "eval" / "heldout.jsonl")
+    assert len(heldout) == result.stats["heldout"]["examples"]
+    assert all(r["meta"]["split"] == "test" and r["meta"]["kind"] == "qa" for r in heldout)
+
+
+def test_report_files(built):
+    result, _ = built
+    folder = result.path
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == result.version and manifest["settings"]["include_private"] is False
+    assert set(manifest["files"]) >= {"chat.train.jsonl", "eval/heldout.jsonl"}
+    stats = json.loads((folder / "stats.json").read_text())
+    assert stats["examples"]["total"] == result.stats["examples"]["total"] > 0
+    assert sorted(p.name for p in (folder / "plots").glob("*.png")) == [
+        "examples_per_channel.png", "length_histogram.png", "quality_distribution.png", "top_topics.png"]
+    assert all((folder / "plots" / n).read_bytes()[:4] == b"\x89PNG" for n in stats["plots"])
+
+
+def test_bad_input_is_an_error_with_the_reason(tmp_path):
+    with pytest.raises(DatasetBuildError, match="no messages"):
+        build(Snapshot([HELP], list(PEOPLE), []), BuildOptions(), tmp_path)
+    with pytest.raises(DatasetBuildError, match="only bot"):
+        build(Snapshot([HELP, BOTS], list(PEOPLE), bots_channel()), BuildOptions(), tmp_path)
+    with pytest.raises(DatasetBuildError, match="unknown channel"):
+        build(workspace(), BuildOptions(channels=("nope",)), tmp_path)
+    with pytest.raises(DatasetBuildError, match="privacy default"):
+        build(workspace(), BuildOptions(channels=("leadership",)), tmp_path)
+    with pytest.raises(DatasetBuildError, match="persona"):
+        build(workspace(), BuildOptions(persona="nobody"), tmp_path)
+    lonely = [msg(HELP, i, "U1", f"question number {i} that nobody ever answers?") for i in range(0, 600, 100)]
+    with pytest.raises(DatasetBuildError, match="unanswered: 6"):
+        build(Snapshot([HELP], list(PEOPLE), lonely), BuildOptions(), tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    def fail(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(build_mod, "_plots", fail)
+    with pytest.raises(OSError, match="disk full"):
+        build(workspace(), BuildOptions(), tmp_path)
+    assert list(tmp_path.iterdir()) == []

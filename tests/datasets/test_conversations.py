@@ -1,0 +1,60 @@
+"""Conversation units: threads, disentangled un-threaded channels, split enormous threads."""
+from collections import Counter
+
+from sklearn.metrics import adjusted_rand_score
+
+from ingest.datasets.conversations import channel_conversations, split_long
+from ingest.datasets.disentangle import disentangle, exact_conversation_f1, time_gap_baseline
+from tests.datasets.workspace import BOTS, ENG, ENG_TRUTH, HELP, bots_channel, eng_channel, help_channel, msg
+
+
+def test_threads_are_conversations_and_long_threads_are_split_at_the_silence():
+    counts = Counter()
+    convs = channel_conversations(HELP, help_channel(), max_messages=40, counts=counts)
+    threads = [c for c in convs if c.method == "thread"]
+    by_id = {c.conversation_id: c for c in convs}
+    first = by_id[f"C1:{help_channel()[0].ts}"]
+    assert [m.user_id for m in first.messages] == ["U1", "U2", "U1"]
+    assert first.asker == "U1"
+    # the 70-message thread became two parts, cut at the one-day gap, nothing lost or duplicated
+    parts = [c for c in threads if c.conversation_id.endswith((":p0", ":p1"))]
+    assert len(parts) == 2 and counts["threads_split"] == 1
+    assert [len(p.messages) for p in parts] == [35, 35]
+    assert parts[1].asker == "U3" and parts[1].meta["root_text"].startswith("Long running discussion")
+    assert counts["messages_dropped_bot"] == 1
+    # the unanswered question stays a single-message conversation
+    assert any(c.method == "single" and "furniture" in c.messages[0].text for c in convs)
+
+
+def test_split_long_respects_message_and_token_limits():
+    msgs = [msg(HELP, i, "U1", "word " * 50) for i in range(30)]
+    parts = split_long(msgs, max_messages=100, max_tokens=400)
+    assert sum(len(p) for p in parts) == 30
+    assert all(sum(len(m.text.split()) for m in p) <= 400 for p in parts)
+    assert [m.ts for p in parts for m in p] == [m.ts for m in msgs]
+
+
+def test_interleaved_conversations_are_disentangled():
+    msgs = eng_channel()
+    pred = disentangle(msgs)
+    assert adjusted_rand_score(ENG_TRUTH, pred) == 1.0
+    assert exact_conversation_f1(ENG_TRUTH, pred)["f1"] == 1.0
+    # the time-gap baseline cannot separate interleaved talk
+    assert adjusted_rand_score(ENG_TRUTH, time_gap_baseline(msgs)) < 0.5
+    convs = channel_conversations(ENG, msgs)
+    assert sorted(len(c.messages) for c in convs) == [3, 4]
+    assert all(c.method == "disentangled" for c in convs)
+
+
+def test_exact_conversation_f1():
+    gold = [0, 0, 1, 1, 2]
+    assert exact_conversation_f1(gold, [5, 5, 6, 6, 7])["f1"] == 1.0
+    r = exact_conversation_f1(gold, [0, 0, 0, 1, 2])
+    assert r["exact"] == 1 and r["precision"] == 1 / 3 and r["recall"] == 1 / 3
+    assert exact_conversation_f1(gold, [0, 1, 2, 3, 4], min_size=2)["f1"] == 0.0
+
+
+def test_only_bot_channel_yields_nothing():
+    counts = Counter()
+    assert channel_conversations(BOTS, bots_channel(), counts=counts) == []
+    assert counts["messages_dropped_bot"] == 5
