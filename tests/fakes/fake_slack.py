@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,19 +56,23 @@ def _decode_cursor(cursor: str | None) -> int:
 
 class FakeSlack:
     def __init__(self, *, token: str = "xoxb-fake-token", team_domain: str = "fake-team",
-                 rate_limits: dict[str, int] | None = None, rate_window_s: float = 60.0, retry_after: int = 1,
+                 rate_limits: dict[str, int] | None = None, rate_window_s: float = 60.0,
+                 retry_after: int | None = None,
                  max_page_limit: int = 1000, start_ts: float = 1_700_000_000.0):
         self.token = token
         self.team_domain = team_domain
         self.rate_limits = dict(rate_limits or {})  # method -> calls allowed per window
         self.rate_window_s = rate_window_s
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # None: seconds until the window frees a slot, rounded up, like Slack
         self.max_page_limit = max_page_limit
         self.bot_user_id = "UBOTFAKE1"
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages (all, incl. replies), by ts
         self.calls: list[Call] = []
+        self.ephemerals: list[dict[str, Any]] = []  # chat.postEphemeral: seen by one user, not in history
+        self.views: dict[str, dict[str, Any]] = {}  # views.publish: user -> App Home view
+        self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url()s
         self._window: dict[str, list[float]] = {}
         self._clock = start_ts
         self.lock = threading.RLock()
@@ -85,6 +90,18 @@ class FakeSlack:
 
             def _handle(self):
                 parsed = urlparse(self.path)
+                if parsed.path.startswith("/response/"):  # a slash command's response_url (no token)
+                    length = int(self.headers.get("Content-Length") or 0)
+                    payload = json.loads(self.rfile.read(length).decode() or "{}") if length else {}
+                    with fake.lock:
+                        fake.responses.append({"path": parsed.path, **payload})
+                    data = b"ok"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 method = parsed.path.rstrip("/").rsplit("/", 1)[-1]
                 params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
                 length = int(self.headers.get("Content-Length") or 0)
@@ -114,7 +131,8 @@ class FakeSlack:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -134,6 +152,11 @@ class FakeSlack:
     def url(self) -> str:
         assert self._server, "start() the fake first"
         return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+
+    def response_url(self, key: str = "cmd") -> str:
+        """A slash command's response_url on this server; what is POSTed there lands in `responses`."""
+        assert self._server, "start() the fake first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/response/{key}"
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -260,7 +283,10 @@ class FakeSlack:
                 if len(window) >= limit:
                     self._window[method] = window
                     self.calls.append(Call(method, dict(params), 429))
-                    return 429, {"Retry-After": str(self.retry_after)}, {"ok": False, "error": "ratelimited"}
+                    wait = self.retry_after
+                    if wait is None:
+                        wait = max(1, math.ceil(self.rate_window_s - (now - window[0])))
+                    return 429, {"Retry-After": str(wait)}, {"ok": False, "error": "ratelimited"}
                 window.append(now)
                 self._window[method] = window
             try:
@@ -371,3 +397,36 @@ class FakeSlack:
         ch = self._channel(params)
         self.react(ch, params.get("timestamp", ""), params.get("name", ""), self.bot_user_id)
         return {}
+
+    def api_chat_postEphemeral(self, params):
+        ch = self._channel(params)
+        user = params.get("user") or ""
+        if user not in self.users:
+            raise SlackError("user_not_in_channel")
+        if not (params.get("text") or params.get("blocks")):
+            raise SlackError("no_text")
+        entry = {"channel": ch, "user": user, "text": params.get("text") or "",
+                 "blocks": json.loads(params["blocks"]) if params.get("blocks") else [],
+                 "thread_ts": params.get("thread_ts") or None, "message_ts": self.next_ts()}
+        self.ephemerals.append(entry)
+        return {"message_ts": entry["message_ts"]}
+
+    def api_chat_getPermalink(self, params):
+        ch = self._channel(params)
+        ts = params.get("message_ts", "")
+        if self._find(ch, ts) is None:
+            raise SlackError("message_not_found")
+        return {"channel": ch, "permalink": f"https://{self.team_domain}.slack.com/archives/{ch}/p{ts.replace('.', '')}"}
+
+    def api_views_publish(self, params):
+        user = params.get("user_id", "")
+        if user not in self.users:
+            raise SlackError("user_not_found")
+        try:
+            view = json.loads(params.get("view") or "")
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
+        if view.get("type") != "home":
+            raise SlackError("invalid_arguments")
+        self.views[user] = view
+        return {"view": {"id": f"V{len(self.views):08d}", **view}}
