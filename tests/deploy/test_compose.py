@@ -22,17 +22,40 @@ def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
 
-def _run_config(cli: list[str], compose_file, env_file, *extra: str) -> subprocess.CompletedProcess:
+def _config_cmd(cli: list[str], compose_file, env_file) -> list[str]:
     profiles = [a for p in ALL_PROFILES for a in ("--profile", p)]
-    return subprocess.run([*cli, "-f", str(compose_file), "--env-file", str(env_file), *profiles, "config", *extra],
-                          capture_output=True, text=True, env=clean_env(), timeout=60)
+    return [*cli, "-f", str(compose_file), "--env-file", str(env_file), *profiles, "config"]
 
 
-def test_compose_config_with_the_cli(tmp_path):
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """The three `config` runs, started together (the v1 CLI takes ~2 s just to start)."""
     cli = compose_cli()
     if cli is None:
         missing_tool("docker compose / docker-compose", "apt-get install --no-install-recommends docker-compose")
-    done = _run_config(cli, COMPOSE, ENV_EXAMPLE)
+    tmp = tmp_path_factory.mktemp("compose")
+    # Without POSTGRES_PASSWORD the `:?` interpolation must stop with a message naming it.
+    no_pg = tmp / "no-pg.env"
+    no_pg.write_text("\n".join(line for line in ENV_EXAMPLE.read_text().splitlines()
+                               if not line.startswith("POSTGRES_PASSWORD=")) + "\n")
+    # A misspelt key must be refused by the CLI's own validation (so the positive run can fail).
+    broken = yaml.safe_load(COMPOSE.read_text())
+    broken["services"]["api"]["helthcheck"] = broken["services"]["api"].pop("healthcheck")
+    bad_file = tmp / "compose.yaml"
+    bad_file.write_text(yaml.safe_dump(broken))
+    cmds = {"ok": _config_cmd(cli, COMPOSE, ENV_EXAMPLE), "no_pg": _config_cmd(cli, COMPOSE, no_pg),
+            "bad_key": _config_cmd(cli, bad_file, ENV_EXAMPLE)}
+    procs = {k: subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+             for k, c in cmds.items()}
+    out = {}
+    for key, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=60)
+        out[key] = subprocess.CompletedProcess(cmds[key], proc.returncode, stdout, stderr)
+    return out
+
+
+def test_compose_config_with_the_cli(cli_runs):
+    done = cli_runs["ok"]
     assert done.returncode == 0, done.stderr
     rendered = yaml.safe_load(done.stdout)
     assert {"postgres", "redis", "migrate", "api", "worker", "ui", "vllm", "slack", "trainer",
@@ -42,23 +65,9 @@ def test_compose_config_with_the_cli(tmp_path):
     assert db_url == "postgresql+psycopg://teamlore:change-me-postgres@postgres:5432/teamlore"
 
 
-def test_compose_cli_rejects_a_missing_secret_and_a_bad_key(tmp_path):
-    cli = compose_cli()
-    if cli is None:
-        missing_tool("docker compose / docker-compose", "apt-get install --no-install-recommends docker-compose")
-    # Without POSTGRES_PASSWORD the `:?` interpolation stops with a message naming it.
-    env_file = tmp_path / "no-pg.env"
-    env_file.write_text("\n".join(line for line in ENV_EXAMPLE.read_text().splitlines()
-                                  if not line.startswith("POSTGRES_PASSWORD=")) + "\n")
-    done = _run_config(cli, COMPOSE, env_file)
-    assert done.returncode != 0 and "POSTGRES_PASSWORD" in done.stderr
-    # A misspelt key is refused by the CLI's own schema validation (so the positive test above can fail).
-    broken = yaml.safe_load(COMPOSE.read_text())
-    broken["services"]["api"]["helthcheck"] = broken["services"]["api"].pop("healthcheck")
-    bad_file = tmp_path / "compose.yaml"
-    bad_file.write_text(yaml.safe_dump(broken))
-    done = _run_config(cli, bad_file, ENV_EXAMPLE)
-    assert done.returncode != 0 and "helthcheck" in done.stderr
+def test_compose_cli_rejects_a_missing_secret_and_a_bad_key(cli_runs):
+    assert cli_runs["no_pg"].returncode != 0 and "POSTGRES_PASSWORD" in cli_runs["no_pg"].stderr
+    assert cli_runs["bad_key"].returncode != 0 and "helthcheck" in cli_runs["bad_key"].stderr
 
 
 def test_compose_matches_the_compose_spec_schema(compose):

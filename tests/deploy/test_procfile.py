@@ -103,8 +103,11 @@ def test_api_ui_and_worker_start_and_stop(bare_metal_env, tmp_path):
             f.close()
 
 
-def test_slack_process_refuses_to_start_without_tokens(bare_metal_env, tmp_path):
-    done = subprocess.run(shlex.split(_procfile()["slack"]), env=bare_metal_env, cwd=tmp_path,
+def test_slack_process_refuses_to_start_without_tokens(tmp_path):
+    # No `teamlore init` here: the bot must refuse before it touches the database.
+    env = clean_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                    TEAMLORE_DATA_DIR=str(tmp_path / "var"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    done = subprocess.run(shlex.split(_procfile()["slack"]), env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "TEAMLORE_SLACK_BOT_TOKEN" in done.stderr + done.stdout, \
