@@ -446,8 +446,12 @@ def default_engine_provider(settings: Settings) -> Callable[[], AnswerEngine]:
 
 def build_bolt_app(settings: Settings, engine_provider: Callable[[], AnswerEngine], *,
                    client: WebClient | None = None, listener_executor: ThreadPoolExecutor | None = None,
-                   update_interval_s: float | None = None, process_before_response: bool = False) -> App:
-    """The bolt App with every listener registered. `app.teamlore_bot` is the SlackBot behind it."""
+                   update_interval_s: float | None = None, process_before_response: bool = False,
+                   verify_token: bool = True) -> App:
+    """The bolt App with every listener registered. `app.teamlore_bot` is the SlackBot behind it.
+
+    verify_token: call auth.test now (a bad token fails at start); False defers it to the first request that
+    passed signature verification (HTTP mode: unsigned requests are refused without any call to Slack)."""
     if not settings.slack_bot_token:
         raise ValueError("TEAMLORE_SLACK_BOT_TOKEN is not set: create the Slack app from "
                          "docker/slack-app-manifest.yaml and install it to get a bot token (xoxb-…)")
@@ -457,7 +461,7 @@ def build_bolt_app(settings: Settings, engine_provider: Callable[[], AnswerEngin
                                                        thread_name_prefix="teamlore-slack")
     app = App(token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret or "", client=client,
               process_before_response=process_before_response, listener_executor=executor,
-              name="teamlore")
+              token_verification_enabled=verify_token, name="teamlore")
 
     def ack_now(ack):
         ack()
@@ -501,4 +505,5 @@ def build_bolt_app(settings: Settings, engine_provider: Callable[[], AnswerEngin
     app.action(bk.ASK_HUMAN)(ack=ack_now, lazy=[ask_human])
 
     app.teamlore_bot = bot  # type: ignore[attr-defined]
+    app.teamlore_executor = executor  # type: ignore[attr-defined]  # shut down to drain answers in flight
     return app

@@ -35,20 +35,21 @@ class ThreadedSlackRequestHandler(SlackRequestHandler):
 
 
 def bolt_app(request: Request) -> App:
-    """One bolt App per API app, built on the first Slack request (it calls auth.test)."""
+    """One bolt App per API app, built on the first Slack request."""
     state = request.app.state
     handler = getattr(state, "slack_handler", None)
     if handler is None:
         with _lock:
             handler = getattr(state, "slack_handler", None)
             if handler is None:
-                handler = ThreadedSlackRequestHandler(build_bolt_app(state.settings, state.engine))
+                handler = ThreadedSlackRequestHandler(build_bolt_app(state.settings, state.engine,
+                                                                     verify_token=False))
                 state.slack_handler = handler
     return handler.app
 
 
 async def _handle(request: Request) -> Response:
-    await run_in_threadpool(bolt_app, request)  # the first call builds the app (auth.test over the network)
+    await run_in_threadpool(bolt_app, request)
     return await request.app.state.slack_handler.handle(request)
 
 
