@@ -1,0 +1,300 @@
+"""Generator for any OpenAI-compatible chat server: vLLM above all, also TGI, llama.cpp's server, hosted APIs.
+
+Streaming chat completions through the official `openai` client. A LoRA adapter is chosen per request by
+model name (vLLM serves each loaded adapter as its own model id), so `params.adapter` becomes `model=`.
+
+Token counting: exact with the model's own tokenizer when its files are on this machine (given as
+`tokenizer_path`, or found as the `root` path vLLM reports for the served model); otherwise a conservative
+estimate that over-counts (see `estimate_tokens`), so a prompt budget built on it never overflows the window.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import openai
+
+from model.base import CancelToken, GenerationParams, GeneratorUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONTEXT_WINDOW = 2048
+_CANCEL_POLL_S = 0.02
+_WORDISH = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def estimate_tokens(text: str) -> int:
+    """Upper-leaning token estimate for when no tokenizer is available.
+
+    BPE vocabularies average ~4 characters per token on English and 1-3 tokens per CJK character (3 UTF-8 bytes);
+    one token per 3 UTF-8 bytes, and at least one per word or punctuation mark, over-counts both.
+    """
+    if not text:
+        return 0
+    return max(math.ceil(len(text.encode("utf-8")) / 3), len(_WORDISH.findall(text)))
+
+
+def api_root(base_url: str) -> str:
+    """`http://host:8000`, `http://host:8000/`, `http://host:8000/v1` -> `http://host:8000/v1`."""
+    url = base_url.strip().rstrip("/")
+    if not re.match(r"^https?://", url):
+        raise ValueError(f"OpenAI base URL must start with http:// or https://, got {base_url!r}")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One entry of GET /v1/models. vLLM adds `root` (where the weights live), `parent` (the base model of a
+    LoRA adapter) and `max_model_len`; other servers may leave them out."""
+    id: str
+    root: str | None = None
+    parent: str | None = None
+    max_model_len: int | None = None
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> "ServedModel":
+        mml = entry.get("max_model_len")
+        return cls(id=str(entry["id"]), root=entry.get("root"), parent=entry.get("parent"),
+                   max_model_len=int(mml) if isinstance(mml, (int, float)) and mml > 0 else None)
+
+
+def _unavailable(base_url: str, exc: Exception) -> GeneratorUnavailable:
+    """Turn a client error into a message that says what to check."""
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+        return GeneratorUnavailable(
+            f"cannot reach the OpenAI-compatible server at {base_url} ({type(exc).__name__}: {exc}); "
+            f"is it running, and is TEAMLORE_OPENAI_BASE_URL right?")
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return GeneratorUnavailable(f"the server at {base_url} rejected the API key "
+                                    f"(HTTP {exc.status_code}); check TEAMLORE_OPENAI_API_KEY")
+    if isinstance(exc, openai.APIStatusError):
+        return GeneratorUnavailable(f"the server at {base_url} failed (HTTP {exc.status_code}): {_detail(exc)}")
+    return GeneratorUnavailable(f"the server at {base_url} failed: {type(exc).__name__}: {exc}")
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if body.get("message"):
+            return str(body["message"])
+    return str(exc.message)
+
+
+class OpenAIGenerator:
+    """Streams chat completions from an OpenAI-compatible server.
+
+    base_url: server root or its /v1 URL. model: the served model id; None discovers it from /v1/models (the
+    first base model, i.e. one that is not a LoRA adapter). tokenizer_path: a local tokenizer directory for
+    exact token counts. context_window: overrides what the server reports (vLLM's `max_model_len`);
+    default_context_window is used when neither is known. One instance is safe to share between threads.
+    """
+
+    name = "openai"
+
+    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, *,
+                 tokenizer_path: str | Path | None = None, context_window: int | None = None,
+                 default_context_window: int = DEFAULT_CONTEXT_WINDOW, connect_timeout_s: float = 5.0,
+                 read_timeout_s: float = 120.0, max_retries: int = 0) -> None:
+        self.base_url = api_root(base_url)
+        if context_window is not None and context_window < 1:
+            raise ValueError(f"context_window must be positive, got {context_window}")
+        self._model = model
+        self._context_override = context_window
+        self._default_context = default_context_window
+        # Retries are off by default: a chat user is better served by a fast, clear failure than by backoff.
+        self._client = openai.OpenAI(
+            base_url=self.base_url, api_key=api_key or "EMPTY", max_retries=max_retries,
+            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s))
+        self._lock = threading.Lock()
+        self._served: list[ServedModel] | None = None
+        self._tokenizer: Any = None
+        self._tokenizer_checked = False
+        self._tokenizer_path = Path(tokenizer_path) if tokenizer_path else None
+        if self._tokenizer_path is not None and not self._tokenizer_path.exists():
+            raise ValueError(f"tokenizer_path {self._tokenizer_path} does not exist")
+
+    # ---- discovery -------------------------------------------------------------------------------------
+    def served_models(self, refresh: bool = False) -> list[ServedModel]:
+        """GET /v1/models (cached; `refresh=True` re-reads it, e.g. after an adapter was hot-loaded)."""
+        with self._lock:
+            if self._served is not None and not refresh:
+                return self._served
+        try:
+            page = self._client.models.list()
+            served = [ServedModel.from_json(m.model_dump()) for m in page.data]
+        except openai.OpenAIError as exc:
+            raise _unavailable(self.base_url, exc) from exc
+        with self._lock:
+            self._served = served
+        return served
+
+    @property
+    def model(self) -> str:
+        """The base model id requests go to when no adapter is asked for."""
+        if self._model is None:
+            served = self.served_models()
+            bases = [m for m in served if m.parent is None] or served
+            if not bases:
+                raise GeneratorUnavailable(f"the server at {self.base_url} serves no model")
+            self._model = bases[0].id
+        return self._model
+
+    def _served_entry(self, model_id: str) -> ServedModel | None:
+        try:
+            served = self.served_models()
+        except GeneratorUnavailable:
+            return None
+        return next((m for m in served if m.id == model_id), None)
+
+    @property
+    def context_window(self) -> int:
+        if self._context_override is not None:
+            return self._context_override
+        try:
+            entry = self._served_entry(self.model)
+        except GeneratorUnavailable:
+            entry = None
+        if entry is not None and entry.max_model_len:
+            return entry.max_model_len
+        return self._default_context
+
+    # ---- tokens ----------------------------------------------------------------------------------------
+    def _load_tokenizer(self) -> Any:
+        with self._lock:
+            if self._tokenizer_checked:
+                return self._tokenizer
+        path = self._tokenizer_path
+        if path is None:
+            # vLLM reports where it loaded the model from; when that is a directory here, its tokenizer is exact.
+            try:
+                entry = self._served_entry(self.model)
+            except GeneratorUnavailable:
+                entry = None
+            if entry is not None and entry.root and Path(entry.root).is_dir():
+                path = Path(entry.root)
+            elif entry is None and self._model is None:
+                return None  # server down: do not cache the miss, try again next time
+        tokenizer = None
+        if path is not None:
+            from transformers import AutoTokenizer
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(str(path))
+            except (OSError, ValueError) as exc:
+                if self._tokenizer_path is not None:
+                    raise ValueError(f"cannot load a tokenizer from {path}: {exc}") from exc
+                log.warning("no usable tokenizer at %s (%s); estimating token counts", path, exc)
+        with self._lock:
+            self._tokenizer, self._tokenizer_checked = tokenizer, True
+        return tokenizer
+
+    @property
+    def exact_token_counts(self) -> bool:
+        """True when count_tokens uses the model's tokenizer rather than the estimate."""
+        return self._load_tokenizer() is not None
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer = self._load_tokenizer()
+        if tokenizer is None:
+            return estimate_tokens(text)
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    # ---- generation ------------------------------------------------------------------------------------
+    def stream(self, messages: list[dict[str, str]], params: GenerationParams,
+               cancel: CancelToken | None = None) -> Iterator[str]:
+        _check_messages(messages)
+        model = params.adapter or self.model
+        request: dict[str, Any] = dict(model=model, messages=messages, stream=True,
+                                       max_tokens=params.max_new_tokens, temperature=params.temperature,
+                                       top_p=params.top_p)
+        if params.stop:
+            request["stop"] = list(params.stop)
+        if cancel is not None and cancel.cancelled:
+            return
+        try:
+            response = self._client.chat.completions.create(**request)
+        except openai.NotFoundError as exc:
+            what = f"adapter {model!r}" if params.adapter else f"model {model!r}"
+            try:
+                names = ", ".join(m.id for m in self.served_models(refresh=True))
+            except GeneratorUnavailable:
+                names = "?"
+            raise GeneratorUnavailable(f"the server at {self.base_url} does not serve {what} "
+                                       f"(it serves: {names}): {_detail(exc)}") from exc
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            # The request itself is wrong (e.g. the prompt exceeds the context window): the caller's fault.
+            raise ValueError(f"the server at {self.base_url} rejected the request: {_detail(exc)}") from exc
+        except openai.OpenAIError as exc:
+            raise _unavailable(self.base_url, exc) from exc
+
+        watcher = _CancelWatcher(response, cancel) if cancel is not None else None
+        try:
+            for chunk in response:
+                if cancel is not None and cancel.cancelled:
+                    return
+                if not chunk.choices:
+                    continue  # usage-only or keep-alive chunk
+                piece = chunk.choices[0].delta.content
+                if piece:
+                    yield piece
+        except (openai.OpenAIError, httpx.HTTPError, OSError) as exc:
+            if cancel is not None and cancel.cancelled:
+                return  # our watcher cut the connection: a cancel, not a failure
+            raise _unavailable(self.base_url, exc) from exc
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            # Closing mid-stream drops the connection, which makes vLLM abort the request and free its slot.
+            response.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class _CancelWatcher:
+    """Cuts the HTTP connection as soon as the token is cancelled, even while the reader waits for the first
+    token (queueing, prefill): shutdown() wakes a blocked recv() where close() from another thread would not."""
+
+    def __init__(self, response: Any, cancel: CancelToken) -> None:
+        self._response = response
+        self._cancel = cancel
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="openai-cancel-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(_CANCEL_POLL_S):
+            if self._cancel.cancelled:
+                self._cut()
+                return
+
+    def _cut(self) -> None:
+        http_response = getattr(self._response, "response", None)
+        stream = http_response.extensions.get("network_stream") if http_response is not None else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def _check_messages(messages: list[dict[str, str]]) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("messages must be a non-empty list of {'role', 'content'} dicts")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
+                or not isinstance(m.get("content"), str):
+            raise ValueError(f"messages[{i}] must be {{'role': system|user|assistant, 'content': str}}, got {m!r}")
