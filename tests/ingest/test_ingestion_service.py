@@ -1,0 +1,211 @@
+"""The ingestion service against the database (SQLite and PostgreSQL): idempotency, versions, deletion, failure."""
+import json
+import shutil
+import zipfile
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db.models import Chunk, Document, IngestionRun, SlackChannel, SlackMessage, SlackUser, Source
+from app.db.session import session_scope
+from app.services import ingestion
+from app.services.ingestion import delete_document, ingest_documents, ingest_slack_export
+from tests.conftest import SAMPLE, SHARED_DATA
+
+ACME = SAMPLE / "slack" / "acme-export"
+
+
+def count(settings, model, *where):
+    with session_scope(settings.db_url) as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_sample_export_ingests_once(settings):
+    first = ingest_slack_export(settings, ACME)
+    assert first.status == "done" and first.rejected == 0 and first.added == 303
+    assert first.source_name == "slack-export:acme-robotics"
+    assert first.filtered["system:channel_join"] == 44 and first.filtered["bot"] == 4
+    again = ingest_slack_export(settings, ACME)
+    assert (again.added, again.updated, again.deleted, again.skipped) == (0, 0, 0, 303)
+    with session_scope(settings.db_url) as s:
+        chans = {c.name: c for c in s.scalars(select(SlackChannel))}
+        assert chans["leadership"].kind == "private" and len(chans["leadership"].members) == 4
+        assert next(c for c in chans.values() if c.kind == "dm").members
+        assert s.scalar(select(func.count()).select_from(SlackUser)) == 13
+        msg = s.scalars(select(SlackMessage).where(SlackMessage.filtered.is_(None),
+                                                   SlackMessage.thread_ts.is_not(None))).first()
+        assert msg.permalink.startswith("https://acme-robotics.slack.com/archives/")
+        assert "<@U" not in msg.text and msg.content_hash and msg.run_id == first.run_id
+        runs = s.scalars(select(IngestionRun).order_by(IngestionRun.id)).all()
+        assert [(r.status, r.added, r.skipped) for r in runs] == [("done", 303, 0), ("done", 0, 303)]
+        assert runs[0].report["filtered"]["system:channel_join"] == 44
+
+
+def _small_export(root):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "users.json").write_text(json.dumps([{"id": "U1", "name": "lena", "profile": {"display_name": "Lena"}}]))
+    (root / "channels.json").write_text(json.dumps([{"id": "C1", "name": "general", "members": ["U1"]}]))
+    (root / "general").mkdir(exist_ok=True)
+    day = [{"type": "message", "user": "U1", "ts": f"1704100000.00010{i}", "text": f"note {i}: the robot arm "
+            f"calibration procedure step {i} takes {i * 7} minutes" + (" lena@acme.example" if i == 2 else "")}
+           for i in range(5)]
+    day.append({"type": "message", "user": "U1", "ts": "1704100000.000200",
+                "text": "db url postgres://app:Sup3rS3cret@db.acme.example/prod"})
+    (root / "general" / "2024-01-01.json").write_text(json.dumps(day))
+    return root
+
+
+def test_reimport_picks_up_edits_and_deletions_and_masks(settings, tmp_path):
+    root = _small_export(tmp_path / "exp")
+    first = ingest_slack_export(settings, root, source_name="acme")
+    assert first.added == 6 and first.masked == {"secret": 1}  # personal data kept in the index by default
+    with session_scope(settings.db_url) as s:
+        m = s.scalar(select(SlackMessage).where(SlackMessage.ts == "1704100000.000200"))
+        assert "Sup3rS3cret" not in m.text and "Sup3rS3cret" not in m.raw_text and "db.acme.example" in m.text
+        assert "lena@acme.example" in s.scalar(select(SlackMessage.text).where(SlackMessage.ts == "1704100000.000102"))
+
+    day = json.loads((root / "general" / "2024-01-01.json").read_text())
+    day[1]["text"] += " (edited)"
+    day[1]["edited"] = {"user": "U1", "ts": "1704100100.000000"}
+    del day[3]
+    (root / "general" / "2024-01-01.json").write_text(json.dumps(day))
+    second = ingest_slack_export(settings, root, source_name="acme")
+    assert (second.added, second.updated, second.deleted, second.skipped) == (0, 1, 1, 4)
+    assert count(settings, SlackMessage, SlackMessage.deleted.is_(True)) == 1
+
+
+def test_personal_data_masking_is_configurable(settings, tmp_path):
+    masked = settings.model_copy(update={"mask_personal_data_in_index": True})
+    summary = ingest_slack_export(masked, _small_export(tmp_path / "exp"), source_name="acme")
+    assert summary.masked == {"secret": 1, "email": 1}
+    with session_scope(settings.db_url) as s:
+        assert "[EMAIL]" in s.scalar(select(SlackMessage.text).where(SlackMessage.ts == "1704100000.000102"))
+
+
+def test_failed_run_leaves_corpus_as_it_was(settings, tmp_path, monkeypatch):
+    root = _small_export(tmp_path / "exp")
+    ingest_slack_export(settings, root, source_name="acme")
+    with session_scope(settings.db_url) as s:
+        before = sorted((m.ts, m.text, m.deleted) for m in s.scalars(select(SlackMessage)))
+    day = json.loads((root / "general" / "2024-01-01.json").read_text())
+    day[0]["text"] = "changed"
+    day.append({"type": "message", "user": "U1", "ts": "1704100000.000300", "text": "brand new"})
+    (root / "general" / "2024-01-01.json").write_text(json.dumps(day))
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(ingestion, "_mark_deleted", boom)  # fails after the new and changed rows were written
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_slack_export(settings, root, source_name="acme")
+    with session_scope(settings.db_url) as s:
+        assert sorted((m.ts, m.text, m.deleted) for m in s.scalars(select(SlackMessage))) == before
+        run = s.scalars(select(IngestionRun).order_by(IngestionRun.id.desc())).first()
+        assert run.status == "failed" and "disk full" in run.report["error"] and run.finished_at
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "traversal"])
+def test_bad_archive_is_a_failed_run_with_reason(sqlite_settings, tmp_path, kind):
+    z = tmp_path / "bad.zip"
+    if kind == "corrupt":
+        z.write_bytes(b"PK\x03\x04broken")
+    else:
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.writestr("channels.json", "[]")
+            zf.writestr("../../etc/cron.d/x", "boom")
+    summary = ingest_slack_export(sqlite_settings, z)
+    assert summary.status == "failed" and summary.rejected == 1
+    assert ("not a valid zip" if kind == "corrupt" else "escaping the archive") in summary.rejections[0][1]
+    assert count(sqlite_settings, SlackMessage) == 0
+    assert not (tmp_path.parent / "etc").exists()
+
+
+def test_export_over_upload_limit(sqlite_settings, tmp_path):
+    z = tmp_path / "exp.zip"
+    shutil.make_archive(str(z.with_suffix("")), "zip", _small_export(tmp_path / "exp"))
+    small = sqlite_settings.model_copy(update={"max_upload_mb": 1})
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as zf:  # 2 MB of incompressible stored data
+        zf.writestr("channels.json", "[]")
+        zf.writestr("blob.bin", bytes(range(256)) * 8192)
+    summary = ingest_slack_export(small, big)
+    assert summary.status == "failed" and "over the upload limit" in summary.rejections[0][1]
+    assert ingest_slack_export(small, z, source_name="ok").status == "done"
+
+
+def test_both_shared_slack_archives_ingest(sqlite_settings):
+    for path, n in [(SHARED_DATA / "slack" / "olake-community-export", 304),
+                    (SHARED_DATA / "slack" / "slack-export-viewer-testarchive.zip", 158)]:
+        s = ingest_slack_export(sqlite_settings, path)
+        assert s.status == "done" and s.added == n and s.rejected == 0, s.rejections
+    with session_scope(sqlite_settings.db_url) as s:
+        links = s.scalars(select(SlackMessage.permalink).where(SlackMessage.permalink.is_not(None))).all()
+        assert len(links) == 304 and all(u.startswith("https://getolake.slack.com/archives/") for u in links)
+
+
+# --- documents ---------------------------------------------------------------------------------------------
+
+def _docs(root):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "leave.md").write_text("# Leave\nYou get 28 days of annual leave.\n## Carry over\nUp to 5 days.\n")
+    (root / "notes.txt").write_text("Office opens at 8am.")
+    (root / "fake.docx").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    (root / ".DS_Store").write_bytes(b"\x00\x01")
+    return root
+
+
+def test_documents_ingest_replace_and_delete(settings, tmp_path):
+    root = _docs(tmp_path / "docs")
+    first = ingest_documents(settings, [root])
+    assert (first.added, first.rejected) == (2, 1) and "is binary image/png" in first.rejections[0][1]
+    again = ingest_documents(settings, [root])
+    assert (again.added, again.updated, again.skipped) == (0, 0, 2)
+
+    with session_scope(settings.db_url) as s:
+        doc = s.scalar(select(Document).where(Document.path.like("%leave.md")))
+        assert doc.sections[1] == {"heading_path": ["Leave", "Carry over"], "page": None, "text": "Up to 5 days."}
+        doc_id = doc.id
+        s.add(Chunk(origin_kind="document", origin_key=str(doc_id), document_id=doc_id, text="old", title="Leave",
+                    meta={}, acl=["*"], content_hash="x"))
+
+    (root / "leave.md").write_text("# Leave\nYou get 30 days of annual leave.\n")
+    third = ingest_documents(settings, [root])
+    assert (third.added, third.updated, third.skipped) == (0, 1, 1)
+    with session_scope(settings.db_url) as s:
+        doc = s.get(Document, doc_id)  # same row, new version
+        assert "30 days" in doc.sections[0]["text"] and doc.run_id == third.run_id
+        assert s.scalar(select(func.count()).select_from(Chunk)) == 0  # stale chunks went with the old version
+        s.add(Chunk(origin_kind="document", origin_key=str(doc_id), document_id=doc_id, text="new", title="Leave",
+                    meta={}, acl=["*"], content_hash="y"))
+
+    delete_document(settings, doc_id)
+    assert count(settings, Document, Document.id == doc_id) == 0 and count(settings, Chunk) == 0
+    assert count(settings, IngestionRun, IngestionRun.deleted == 1) == 1
+    with pytest.raises(LookupError, match=f"no document with id {doc_id}"):
+        delete_document(settings, doc_id)
+
+
+def test_duplicate_content_at_another_path_is_skipped(sqlite_settings, tmp_path):
+    root = _docs(tmp_path / "docs")
+    shutil.copy(root / "notes.txt", root / "notes-copy.txt")
+    summary = ingest_documents(sqlite_settings, [root / "notes.txt", root / "notes-copy.txt", tmp_path / "missing.md"])
+    assert (summary.added, summary.skipped, summary.filtered) == (1, 1, {"duplicate_content": 1})
+    assert summary.rejections == [(str(tmp_path / "missing.md"), "no such file or folder")]
+
+
+def test_group_visibility_and_bad_visibility(sqlite_settings, tmp_path):
+    root = _docs(tmp_path / "docs")
+    ingest_documents(sqlite_settings, [root / "notes.txt"], source_name="hr", visibility="group:hr")
+    with session_scope(sqlite_settings.db_url) as s:
+        assert s.scalar(select(Document.visibility)) == "group:hr"
+        assert s.scalar(select(Source.kind).where(Source.name == "hr")) == "docs"
+    with pytest.raises(ValueError, match="visibility must be"):
+        ingest_documents(sqlite_settings, [root], visibility="admins")
+
+
+def test_all_shared_documents_and_sample_handbook(sqlite_settings):
+    docs = SHARED_DATA / "docs"
+    summary = ingest_documents(sqlite_settings, [docs / "format-samples", docs / "18f-handbook", SAMPLE / "handbook"])
+    reasons = dict((p.rsplit("/", 1)[-1], r) for p, r in summary.rejections)
+    assert set(reasons) == {"sample.msg", "non_text_searchable.pdf"}
+    assert "needs OCR" in reasons["non_text_searchable.pdf"]
+    assert summary.added == 22 + 248 + 15 and summary.status == "done"
