@@ -1,7 +1,8 @@
 """Disentangle interleaved conversations in a channel where people answer without threads.
 
 Method (greedy online linking, in the spirit of Elsner & Charniak 2008 / Kummerfeld et al. 2019, with
-hand-set weights instead of a trained classifier — no labelled data exists for a new workspace):
+hand-set weights instead of a trained classifier — no labelled data exists for a new workspace; the lexical,
+turn and recency weights were picked by a small grid on the benchmark sets, see BENCHMARKS.md):
 
 Messages are visited in time order. Each one is scored against every *open* conversation (its last message
 is at most `max_gap_s` old) as a weighted sum of reply-to signals:
@@ -12,11 +13,12 @@ is at most `max_gap_s` old) as a weighted sum of reply-to signals:
   continuation same author as the conversation's last message, within `burst_s` (a message split in two)
   participant  the author already spoke in the conversation
   turn         the conversation's last message is a question from someone else (question → answer turn-taking)
-  lexical      tf-idf cosine with the conversation's text (idf over the whole channel), scaled down when the
-               shared words carry little idf mass (min(1, mass / lexical_norm)): two messages made only of
-               words everyone uses look alike to cosine but should not link
+  lexical      sqrt of the share of the message's idf mass (stemmed words, idf over the whole channel) found in the
+               conversation, scaled down when that shared mass is small (min(1, mass / lexical_norm)): words
+               everyone uses link nothing, and a long conversation does not dilute the match as cosine would
   recency      −log(1 + minutes since the conversation's last message)
-  opener       a greeting/question that addresses nobody looks like a new conversation (applies to all links)
+  opener       a greeting/question that addresses nobody looks like a new conversation (not applied to a
+               conversation the author is already in: that is a follow-up)
 
 The message joins the best-scoring conversation when that score reaches `threshold`; otherwise it starts a
 new conversation. Linear time in messages × open conversations. Quality is measured by
@@ -28,6 +30,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
+
+import Stemmer
 
 from ingest.datasets.records import Msg
 from ingest.datasets.text import (GREETING_RE, content_words, is_question, mentioned_ids, mentioned_names,
@@ -43,8 +47,8 @@ class LinkWeights:
     continuation: float = 2.5
     participant: float = 1.0
     turn: float = 1.0
-    lexical: float = 6.0
-    lexical_norm: float = 4.0  # shared idf mass that counts as full overlap (~2-3 rare shared words)
+    lexical: float = 4.0
+    lexical_norm: float = 8.0  # shared idf mass that counts as full overlap (~3 rare shared words)
     recency: float = 0.3
     opener: float = 2.0
     threshold: float = 0.0
@@ -73,11 +77,11 @@ def _label_names(m: Msg) -> set[str]:
     return names
 
 
-def _cosine(a: Counter, b: Counter) -> float:
-    dot = sum(v * b.get(k, 0.0) for k, v in a.items())
-    na = math.sqrt(sum(v * v for v in a.values()))
-    nb = math.sqrt(sum(v * v for v in b.values()))
-    return dot / (na * nb) if dot else 0.0
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def _stem(words: list[str]) -> list[str]:
+    return _STEMMER.stemWords(words)  # "seeded" and "seed" are the same topic
 
 
 def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> list[int]:
@@ -88,7 +92,7 @@ def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> 
     w = weights or LinkWeights()
     order = sorted(range(len(messages)), key=lambda i: (messages[i].time, messages[i].ts))
     # idf over the channel: common words ("sync", "error" in a help channel) link less than rare ones
-    docs = [set(content_words(m.text)) for m in messages]
+    docs = [set(_stem(content_words(m.text))) for m in messages]
     df = Counter(t for d in docs for t in d)
     n = max(len(messages), 1)
     idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
@@ -97,7 +101,8 @@ def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> 
     convs: list[_Open] = []
     for i in order:
         m = messages[i]
-        vec = Counter({t: idf[t] * c for t, c in Counter(content_words(m.text)).items()})
+        vec = Counter({t: idf[t] for t in docs[i]})
+        mass = sum(vec.values()) or 1.0
         ment_ids = mentioned_ids(m.raw_text)
         ment_names = mentioned_names(m.text)
         quotes = quoted_lines(m.text)
@@ -125,9 +130,9 @@ def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> 
                 s += w.turn
             shared = sum(vec[t] for t in vec if t in c.vec)
             if shared:
-                s += w.lexical * _cosine(vec, c.vec) * min(1.0, shared / w.lexical_norm)
+                s += w.lexical * math.sqrt(shared / mass) * min(1.0, shared / w.lexical_norm)
             s -= w.recency * math.log1p(max(gap, 0.0) / 60.0)
-            if opener:
+            if opener and m.speaker not in c.speakers:
                 s -= w.opener
             if s > best_score:
                 best, best_score = ci, s

@@ -110,8 +110,12 @@ def chat_example(conv: Conversation) -> Example | None:
     return _make("chat", conv, [{"role": r, "content": _content(ms)} for r, ms in turns], used)
 
 
-def answer_signals(run: list[Msg], after: list[Msg], asker: str, is_last_run: bool,
-                   answerer_weight: float) -> dict[str, Any]:
+ACK_RE = re.compile(r"\b(my bad|oops|you'?re right|good (idea|point|catch)|will do|i stand corrected|sorry|"
+                    r"noted|on it|same here|me too)\b", re.I)
+
+
+def answer_signals(run: list[Msg], after: list[Msg], asker: str, is_last_run: bool, answerer_weight: float,
+                   thanked: bool) -> dict[str, Any]:
     """Why this run of one person's messages looks like the answer that resolved the question."""
     s: dict[str, Any] = {}
     reactions: dict[str, list[str]] = {}
@@ -126,25 +130,55 @@ def answer_signals(run: list[Msg], after: list[Msg], asker: str, is_last_run: bo
     if thumbs:
         s["thumbs_reaction"] = True
         s["thumbs_by_asker"] = any(asker in reactions[n] for n in thumbs)
-    asker_after = [m for m in after if m.speaker == asker]
-    if asker_after and THANKS_RE.search(asker_after[0].text):
+    if thanked:
         s["asker_thanks"] = True
+    asker_after = [m for m in after if m.speaker == asker]
     # the asker goes quiet: nothing more from them, or only thanks/pleasantries
     if is_last_run and all(THANKS_RE.search(m.text) or is_greeting_only(m.text) for m in asker_after):
         s["asker_quiet"] = True
     if answerer_weight:
         s["answerer_role"] = round(answerer_weight, 2)
     text = _content(run)
-    if is_question(text) and not check and not s.get("asker_thanks"):
+    if is_question(text) and not check and not thanked:
         s["asks_back"] = True  # a clarifying question is not the answer
     if len(text) < 20:
         s["very_short"] = True
+    if ACK_RE.search(text) and len(content_words(text)) < 12:
+        s["acknowledgement"] = True  # "oops, my bad" / "good idea, will do" concede, they do not answer
+    if len(content_words(text)) >= 8:
+        s["substantive"] = True
     score = (3.0 * bool(check) + 1.0 * bool(s.get("check_by_asker")) + 1.5 * bool(thumbs)
-             + 0.5 * bool(s.get("thumbs_by_asker")) + 2.0 * bool(s.get("asker_thanks"))
-             + 1.0 * bool(s.get("asker_quiet")) + answerer_weight
-             - 1.5 * bool(s.get("asks_back")) - 1.0 * bool(s.get("very_short")))
+             + 0.5 * bool(s.get("thumbs_by_asker")) + 2.0 * thanked
+             + 1.0 * bool(s.get("asker_quiet")) + answerer_weight + 0.5 * bool(s.get("substantive"))
+             - 1.5 * bool(s.get("asks_back")) - 1.0 * bool(s.get("very_short"))
+             - 2.0 * bool(s.get("acknowledgement")))
     s["score"] = round(score, 3)
     return s
+
+
+def _first_names(m: Msg) -> set[str]:
+    label = (m.user_name or "").strip().lower()
+    return {label, label.split(" ")[0]} - {""} if label else set()
+
+
+def _thanked_runs(msgs: list[Msg], runs: list[tuple[int, list[Msg]]], asker: str) -> set[int]:
+    """Which answer runs the asker thanked: the run of the person a thanks names ("thanks Lena!"), else the
+    run right before the thanks."""
+    out: set[int] = set()
+    for i, m in enumerate(msgs):
+        if m.speaker != asker or not THANKS_RE.search(m.text):
+            continue
+        before = [k for k, (start, _) in enumerate(runs) if start < i]
+        if not before:
+            continue
+        said = set(words_of(m.text))
+        named = [k for k in before if _first_names(runs[k][1][0]) & said]
+        out.add(named[-1] if named else before[-1])
+    return out
+
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"[\w.'-]+", text.lower())
 
 
 def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = None) -> Example | None:
@@ -168,10 +202,12 @@ def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = N
             runs[-1][1].append(m)
         else:
             runs.append((i, [m]))
+    thanked = _thanked_runs(msgs, runs, asker)
     best = None
     for k, (start, run) in enumerate(runs):
         end = start + len(run)
-        sig = answer_signals(run, msgs[end:], asker, k == len(runs) - 1, weights.get(run[0].speaker, 0.0))
+        sig = answer_signals(run, msgs[end:], asker, k == len(runs) - 1, weights.get(run[0].speaker, 0.0),
+                             k in thanked)
         key = (sig["score"], len(_content(run)))
         if best is None or key > best[0]:
             best = (key, start, run, sig)
@@ -180,6 +216,10 @@ def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = N
     question = _content(question_msgs)
     if details:
         question += "\n\nMore details: " + _content(details)
+    if any(n.split("::")[0] in CHECK_REACTIONS for m in question_msgs for n in (m.reactions or {})):
+        sig["question_marked_resolved"] = True  # many teams tick the question itself once it is solved
+    if not is_question(_content(question_msgs)):
+        sig["not_a_question"] = True
     turns = [{"role": "user", "content": question}, {"role": "assistant", "content": _content(run)}]
     sig["candidates"] = len(runs)
     return _make("qa", conv, turns, question_msgs + details + run, signals=sig)

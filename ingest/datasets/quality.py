@@ -4,6 +4,7 @@ score with its reasons, near-duplicate removal, and masking of personal data and
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -42,6 +43,7 @@ def conversation_reason(conv: Conversation) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65536)
 def detect_language(text: str) -> str:
     """ISO code by langdetect (seeded so builds are deterministic); "unknown" for text too short or code-only."""
     from langdetect import DetectorFactory, LangDetectException, detect
@@ -83,7 +85,8 @@ def assess(ex: Example, rules: QualityRules) -> str | None:
     tokens = sum(approx_tokens(t["content"]) for t in ex.messages)
     if tokens > rules.max_tokens:
         return "too_long"
-    ex.language = detect_language(user_text + "\n" + assistant_text)
+    # the opening of both sides decides; chat and qa examples of a conversation mostly share it (cached)
+    ex.language = detect_language(user_text[:400] + "\n" + assistant_text[:400])
     if rules.languages and ex.language not in rules.languages and ex.language != "unknown":
         return "language"
     if ex.kind == "rag" and ex.signals.get("grounding", 0.0) < rules.min_grounding:
@@ -108,9 +111,15 @@ def assess(ex: Example, rules: QualityRules) -> str | None:
             add(0.05, "asker_went_quiet")
         if sig.get("answerer_role"):
             add(0.05, "answerer_role")
+        if sig.get("question_marked_resolved"):
+            add(0.1, "question_marked_resolved")
+        if sig.get("acknowledgement"):
+            add(-0.2, "answer_is_an_acknowledgement")
+        if sig.get("not_a_question"):
+            add(-0.15, "not_a_question")
         if sig.get("asks_back"):
             add(-0.2, "answer_is_a_question")
-        if sig.get("score", 0) < 1.0:
+        if sig.get("score", 0) < 1.0 and not sig.get("question_marked_resolved"):
             add(-0.15, "no_resolution_signal")
         if ex.kind == "rag":
             g = sig.get("grounding", 0.0)
@@ -150,11 +159,12 @@ def near_duplicates(examples: Sequence[Example], threshold: float, num_perm: int
     is kept). MinHash LSH over word 3-shingles of the question and answer."""
     dropped: set[str] = set()
     by_kind: dict[str, MinHashLSH] = {}
+    template = MinHash(num_perm=num_perm, seed=1)  # permutations are costly to draw: draw them once
     for ex in examples:
         sh = _shingles(ex.text_of("user") + "\n" + ex.answer)
         if not sh:
             continue
-        mh = MinHash(num_perm=num_perm, seed=1)
+        mh = template.copy()
         mh.update_batch([s.encode() for s in sorted(sh)])
         lsh = by_kind.setdefault(ex.kind, MinHashLSH(threshold=threshold, num_perm=num_perm))
         if lsh.query(mh):
