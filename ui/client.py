@@ -272,7 +272,13 @@ class TeamloreClient:
     # plumbing
     def _request(self, method: str, path: str, *, timeout: httpx.Timeout | None = None, **kw: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, timeout=timeout or self._timeout, **kw)
+            try:
+                response = self._http.request(method, path, timeout=timeout or self._timeout, **kw)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                if method != "GET":
+                    raise
+                # A kept-alive connection the server has closed meanwhile: a GET is safe to send again.
+                response = self._http.request(method, path, timeout=timeout or self._timeout, **kw)
         except httpx.TimeoutException as exc:
             raise ApiUnavailable(self.base_url, "the request timed out") from exc
         except httpx.TransportError as exc:
@@ -380,9 +386,13 @@ class TeamloreClient:
         return self._request("GET", f"/v1/datasets/{version}/plots/{name}").content
 
     def dataset_examples(self, version: str, split: str = "train", offset: int = 0,
-                         limit: int = 20) -> list[dict[str, Any]]:
-        return self._json("GET", f"/v1/datasets/{version}/examples",
-                          params={"split": split, "offset": offset, "limit": limit})
+                         limit: int = 20) -> dict[str, Any]:
+        """One page of a split: {"total": int | None, "examples": [...]} (the API may answer a bare list)."""
+        out = self._json("GET", f"/v1/datasets/{version}/examples",
+                         params={"split": split, "offset": offset, "limit": limit})
+        if isinstance(out, list):
+            return {"total": None, "examples": out}
+        return {"total": out.get("total"), "examples": out.get("examples") or []}
 
     def review_example(self, version: str, example_id: str | int, accept: bool) -> Any:
         return self._json("POST", f"/v1/datasets/{version}/examples/{example_id}/review", json={"accept": accept})

@@ -169,6 +169,43 @@ def example_preview(example: dict[str, Any], width: int = 90) -> str:
     return f"example {example.get('id')}"
 
 
-def scalar_stats(stats: dict[str, Any]) -> dict[str, Any]:
-    """Top-level numeric figures of a dataset report, for metric tiles."""
-    return {k: v for k, v in (stats or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+def _total(value: Any) -> Any:
+    """A figure that is either a number or a breakdown dict with a "total"."""
+    return value.get("total") if isinstance(value, dict) else value
+
+
+def dataset_example_count(stats: dict[str, Any] | None) -> int | None:
+    total = _total((stats or {}).get("examples"))
+    return int(total) if isinstance(total, (int, float)) else None
+
+
+def dataset_figures(report: dict[str, Any]) -> dict[str, str]:
+    """The headline figures of a dataset report, for metric tiles (missing ones are left out)."""
+    stats = report.get("stats") or {}
+    reviews = report.get("reviews") or {}
+    quality = stats.get("quality")
+    candidates = {
+        "Examples": dataset_example_count(stats),
+        "Conversations": _total(stats.get("conversations")),
+        "Channels": len(stats["channels"]) if isinstance(stats.get("channels"), (dict, list)) else None,
+        "Mean quality": quality.get("mean") if isinstance(quality, dict) else None,
+        "Accepted": reviews.get("accepted"),
+        "Rejected": reviews.get("rejected"),
+    }
+    out = {}
+    for name, value in candidates.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        out[name] = f"{value:.2f}" if isinstance(value, float) else f"{value:,}"
+    return out
+
+
+def example_meta(example: dict[str, Any]) -> dict[str, Any]:
+    """Quality, reasons, channel and kind of an example, wherever the API puts them (top level or `meta`)."""
+    meta = example.get("meta") or {}
+    return {key: example.get(key, meta.get(key)) for key in ("quality", "reasons", "channel", "kind", "permalinks")}
+
+
+def review_label(review: Any) -> str:
+    return {True: "✅ accepted", False: "❌ rejected", "accepted": "✅ accepted",
+            "rejected": "❌ rejected"}.get(review, "🕒 not reviewed")

@@ -232,49 +232,112 @@ def test_admin_usage_charts(api_env, corpus):
     assert metrics["Median latency"].endswith("ms")
 
 
-def test_admin_models_compare_promote_rollback(tmp_path, monkeypatch):
-    """On its own API: promoting changes which model answers, which the shared test API must not see."""
-    from app.db import session_scope
-    from app.services.registry import register_version
+@pytest.fixture(scope="module")
+def admin_stack(tmp_path_factory):
+    """An API of its own for the admin pages that change global state (live model, datasets, jobs), with the
+    sample Slack export ingested and a dataset version built, as `teamlore ingest` + `teamlore dataset` do."""
+    from app.services.datasets import build_dataset
+    from app.services.ingestion import ingest_slack_export
+    from app.settings import load_settings
+    from tests.ui.conftest import SAMPLE
     from tests.ui.harness import Stack
-    stack = Stack(tmp_path).start_api()
+    stack = Stack(tmp_path_factory.mktemp("admin_api"))
     try:
-        with session_scope(f"sqlite:///{stack.data_dir / 'teamlore.db'}") as s:
-            # What a finished training job registers (the adapters are not loaded by this page).
-            for name, loss, f1 in (("tiny-v1", 2.31, 0.42), ("tiny-v2", 1.87, 0.55)):
-                register_version(s, name=name, base_model="tiny-llama", adapter_path=f"models/{name}",
-                                 dataset_version="ds1", metrics={"eval": {"loss": loss}, "answer_f1": f1})
-        monkeypatch.setenv("TEAMLORE_API_URL", stack.api_url)
-        at = sign_in_with_key(stack.admin_key)
-        at.switch_page("views/admin_models.py").run()
-        no_exceptions(at)
-        comparison = at.dataframe[1].value
-        assert {"tiny-v1", "tiny-v2"} <= set(comparison.columns)
-        assert comparison.loc["eval.loss", "tiny-v2"] == pytest.approx(1.87)
-        assert comparison.loc["answer_f1", "tiny-v1"] == pytest.approx(0.42)
-
-        def live() -> str | None:
-            with stack.admin() as c:
-                return next((v["name"] for v in c.get("/v1/model-versions").json() if v["status"] == "live"), None)
-
-        ids = {v["name"]: v["id"] for v in stack.admin().get("/v1/model-versions").json()}
-        for name in ("tiny-v1", "tiny-v2"):
-            at.selectbox(key="promote_pick").set_value(ids[name])
-            at.button(key="promote").click().run()
-            assert any("every question from now on" in w for w in texts(at, "warning"))
-            assert live() != name  # nothing changes before the confirmation
-            at.button(key="confirm_yes").click().run()
-            no_exceptions(at)
-            assert live() == name
-        assert at.metric[0].value == "tiny-v2"
-
-        at.button(key="rollback").click().run()
-        at.button(key="confirm_no").click().run()
-        assert live() == "tiny-v2"  # cancelled
-        at.button(key="rollback").click().run()
-        at.button(key="confirm_yes").click().run()
-        no_exceptions(at)
-        assert live() == "tiny-v1"
-        assert at.metric[0].value == "tiny-v1"
+        stack.start_api()
+        settings = load_settings(data_dir=stack.data_dir, database_url=f"sqlite:///{stack.data_dir / 'teamlore.db'}")
+        ingest_slack_export(settings, SAMPLE / "slack" / "acme-export", source_name="sample-slack")
+        stack.dataset_version = build_dataset(settings)["version"]
+        yield stack
     finally:
         stack.stop_all()
+
+
+def test_admin_datasets_report_plots_and_review(admin_stack, monkeypatch):
+    monkeypatch.setenv("TEAMLORE_API_URL", admin_stack.api_url)
+    at = sign_in_with_key(admin_stack.admin_key)
+    at.switch_page("views/admin_datasets.py").run()
+    no_exceptions(at)
+    assert at.selectbox(key="ds_version").value == admin_stack.dataset_version
+    tiles = {m.label: m.value for m in at.metric}
+    assert int(tiles["Examples"].replace(",", "")) > 10 and int(tiles["Channels"]) >= 3
+    assert not texts(at, "error"), texts(at, "error")
+    assert len(at.image) >= 3  # examples per channel, length histogram, quality ...
+    reject = next(b for b in at.button if (b.key or "").startswith("rej_"))
+    example_id = reject.key.removeprefix("rej_")
+    reject.click().run()
+    no_exceptions(at)
+    with admin_stack.admin() as c:
+        page = c.get(f"/v1/datasets/{admin_stack.dataset_version}/examples", params={"limit": 10}).json()
+    rows = page["examples"] if isinstance(page, dict) else page
+    assert next(r for r in rows if r["id"] == example_id)["review"] in ("rejected", False)
+    assert {m.label: m.value for m in at.metric}["Rejected"] == "1"
+
+
+def test_admin_training_submit_watch_cancel(admin_stack, monkeypatch):
+    """No worker runs here: the job stays queued, which the live view shows, until it is cancelled."""
+    monkeypatch.setenv("TEAMLORE_API_URL", admin_stack.api_url)
+    at = sign_in_with_key(admin_stack.admin_key)
+    at.switch_page("views/admin_training.py").run()
+    no_exceptions(at)
+    assert at.selectbox(key="train_dataset").value == admin_stack.dataset_version
+    at.number_input(key="train_steps").set_value(7)
+    at.selectbox(key="train_lora_r").set_value(8)
+    submit(at, "Start training")
+    no_exceptions(at)
+    job_id = at.session_state["watch_job"]
+    with admin_stack.admin() as c:
+        job = c.get(f"/v1/jobs/{job_id}").json()
+    assert job["kind"] == "train" and job["status"] == "queued"
+    assert job["params"]["steps"] == 7 and job["params"]["lora_r"] == 8
+    assert job["params"]["dataset_version"] == admin_stack.dataset_version
+    assert at.progress[0].value == 0 and "queued" in at.progress[0].text
+    at.button(key=f"cancel_{job_id}").click().run()
+    at.run()
+    no_exceptions(at)
+    with admin_stack.admin() as c:
+        assert c.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+    assert any("cancelled" in w for w in texts(at, "warning"))
+
+
+def test_admin_models_compare_promote_rollback(admin_stack, monkeypatch):
+    """Promoting changes which model answers, so this runs on its own API, not the shared one."""
+    from app.db import session_scope
+    from app.services.registry import register_version
+    stack = admin_stack
+    with session_scope(f"sqlite:///{stack.data_dir / 'teamlore.db'}") as s:
+        # What a finished training job registers (the adapters are not loaded by this page).
+        for name, loss, f1 in (("tiny-v1", 2.31, 0.42), ("tiny-v2", 1.87, 0.55)):
+            register_version(s, name=name, base_model="tiny-llama", adapter_path=f"models/{name}",
+                             dataset_version="ds1", metrics={"eval": {"loss": loss}, "answer_f1": f1})
+    monkeypatch.setenv("TEAMLORE_API_URL", stack.api_url)
+    at = sign_in_with_key(stack.admin_key)
+    at.switch_page("views/admin_models.py").run()
+    no_exceptions(at)
+    comparison = at.dataframe[1].value
+    assert {"tiny-v1", "tiny-v2"} <= set(comparison.columns)
+    assert comparison.loc["eval.loss", "tiny-v2"] == pytest.approx(1.87)
+    assert comparison.loc["answer_f1", "tiny-v1"] == pytest.approx(0.42)
+
+    def live() -> str | None:
+        with stack.admin() as c:
+            return next((v["name"] for v in c.get("/v1/model-versions").json() if v["status"] == "live"), None)
+
+    ids = {v["name"]: v["id"] for v in stack.admin().get("/v1/model-versions").json()}
+    for name in ("tiny-v1", "tiny-v2"):
+        at.selectbox(key="promote_pick").set_value(ids[name])
+        at.button(key="promote").click().run()
+        assert any("every question from now on" in w for w in texts(at, "warning"))
+        assert live() != name  # nothing changes before the confirmation
+        at.button(key="confirm_yes").click().run()
+        no_exceptions(at)
+        assert live() == name
+    assert at.metric[0].value == "tiny-v2"
+
+    at.button(key="rollback").click().run()
+    at.button(key="confirm_no").click().run()
+    assert live() == "tiny-v2"  # cancelled
+    at.button(key="rollback").click().run()
+    at.button(key="confirm_yes").click().run()
+    no_exceptions(at)
+    assert live() == "tiny-v1"
+    assert at.metric[0].value == "tiny-v1"

@@ -5,7 +5,7 @@ import streamlit as st
 
 from ui.client import JOB_DONE_STATES
 from ui.common import api_errors, client, fmt_time, rerun_with_toast, status_badge
-from ui.presenters import example_preview, scalar_stats
+from ui.presenters import dataset_example_count, dataset_figures, example_meta, example_preview, review_label
 
 api = client()
 st.title(":material/dataset: Datasets")
@@ -37,52 +37,64 @@ if not datasets:
     st.stop()
 
 by_version = {d["version"]: d for d in datasets}
-version = st.selectbox(
-    "Dataset version", list(by_version), key="ds_version",
-    format_func=lambda v: f"{v} — {by_version[v].get('name')} ({fmt_time(by_version[v].get('created_at'))})")
+
+
+def _label(v: str) -> str:
+    n = dataset_example_count(by_version[v].get("stats"))
+    return (f"{v} — {by_version[v].get('name')}" + (f" · {n:,} examples" if n is not None else "")
+            + f" · {fmt_time(by_version[v].get('created_at'))}")
+
+
+version = st.selectbox("Dataset version", list(by_version), key="ds_version", format_func=_label)
 
 report: dict = {}
 with api_errors("Could not load the report"):
     report = api.dataset_report(version) or {}
-figures = scalar_stats(report) or scalar_stats(by_version[version].get("stats") or {})
+figures = dataset_figures(report or {"stats": by_version[version].get("stats") or {}})
 if figures:
-    cols = st.columns(min(4, len(figures)), border=True)
-    for i, (name, value) in enumerate(list(figures.items())[:8]):
-        cols[i % len(cols)].metric(name.replace("_", " ").capitalize(),
-                                   f"{value:,.3g}" if isinstance(value, float) else f"{value:,}")
+    cols = st.columns(len(figures), border=True)
+    for col, (name, value) in zip(cols, figures.items()):
+        col.metric(name, value)
 
 plots = report.get("plots") or []
 if plots:
     st.subheader("Report")
-    cols = st.columns(min(3, len(plots)))
+    cols = st.columns(2)
     for i, name in enumerate(plots):
-        with cols[i % len(cols)], api_errors(f"Could not load plot {name}"):
-            st.image(api.dataset_plot(version, name), caption=name.rsplit(".", 1)[0].replace("_", " "))
+        with cols[i % 2], api_errors(f"Could not load plot {name}"):
+            st.image(api.dataset_plot(version, name), caption=name.rsplit(".", 1)[0].replace("_", " ").capitalize())
 with st.expander("Full report (JSON)", icon=":material/data_object:"):
     st.json(report, expanded=1)
 
 # --- sample browser -------------------------------------------------------------------------------
-st.subheader("Examples")
+st.subheader("Review examples")
+st.caption("Rejected examples are left out of training.")
 PAGE = 10
-splits = [s for s in (report.get("splits") or {}) if isinstance(s, str)] or ["train", "validation", "test"]
 split_col, page_col = st.columns([2, 1])
-split = split_col.selectbox("Split", splits, key="ds_split")
+split = split_col.selectbox("Split", ["train", "validation", "test"], key="ds_split")
 page = page_col.number_input("Page", min_value=1, value=1, step=1, key="ds_page")
-examples = []
+examples: list = []
 with api_errors("Could not load examples"):
-    examples = api.dataset_examples(version, split=split, offset=(int(page) - 1) * PAGE, limit=PAGE)
+    result = api.dataset_examples(version, split=split, offset=(int(page) - 1) * PAGE, limit=PAGE)
+    examples = result["examples"]
+    if result.get("total") is not None:
+        pages = max(1, -(-int(result["total"]) // PAGE))
+        page_col.caption(f"{result['total']:,} examples · {pages} page{'s' if pages != 1 else ''}")
 if not examples:
     st.info("No examples on this page.")
 for ex in examples:
-    review = ex.get("review")
-    badge = {True: "✅ accepted", False: "❌ rejected", "accepted": "✅ accepted",
-             "rejected": "❌ rejected"}.get(review, "🕒 not reviewed")
-    quality = ex.get("quality")
+    meta = example_meta(ex)
+    quality = meta.get("quality")
+    details = [review_label(ex.get("review"))]
+    if isinstance(quality, (int, float)):
+        details.insert(0, f"quality {quality:.2f}")
+    if meta.get("channel"):
+        details.insert(0, f"#{meta['channel']}")
+    if meta.get("kind"):
+        details.insert(0, str(meta["kind"]))
     with st.container(border=True):
         head, act = st.columns([5, 2], vertical_alignment="center")
-        head.markdown(f"**{example_preview(ex)}**  \n"
-                      f"quality {quality:.2f} · {badge}" if isinstance(quality, (int, float))
-                      else f"**{example_preview(ex)}**  \n{badge}")
+        head.markdown(f"**{example_preview(ex)}**  \n" + " · ".join(details))
         accept_col, reject_col = act.columns(2)
         if accept_col.button("Accept", key=f"acc_{ex['id']}", icon=":material/check:"):
             with api_errors("Could not save the review"):
@@ -95,5 +107,5 @@ for ex in examples:
         with st.expander("Conversation"):
             for m in ex.get("messages") or []:
                 st.markdown(f"**{m.get('role')}:** {m.get('content')}")
-            if ex.get("reasons"):
-                st.caption("Quality notes: " + ", ".join(map(str, ex["reasons"])))
+            if meta.get("reasons"):
+                st.caption("Quality notes: " + ", ".join(map(str, meta["reasons"])))

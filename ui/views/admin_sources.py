@@ -40,7 +40,7 @@ for src in sources:
                 rerun_with_toast(f"Sync of {src.get('name')} started (job #{job['id']})", ":material/sync:")
 
 
-def _sync_progress(job_ids: dict[int, int]) -> None:
+def _sync_progress(job_ids: dict[int, int], was_active: bool) -> None:
     names = {s["id"]: s.get("name") for s in sources}
     any_active = False
     for source_id, job_id in job_ids.items():
@@ -48,16 +48,17 @@ def _sync_progress(job_ids: dict[int, int]) -> None:
             job = api.job(job_id)
             active = job.get("status") not in JOB_DONE_STATES
             any_active |= active
-            label = f"Sync of {names.get(source_id, source_id)} (job #{job_id}): {status_badge(job.get('status'))}"
-            st.progress(float(job.get("progress") or (1.0 if not active else 0.0)), text=label)
+            label = f"{names.get(source_id, source_id)} · job #{job_id} · {status_badge(job.get('status'))}"
+            st.progress(float(job.get("progress") or (0.0 if active else 1.0)), text=label)
             if job.get("status") == "failed" and job.get("error"):
                 st.error(job["error"])
-    if not any_active and st.session_state.get("_sync_was_active"):
-        st.session_state["_sync_was_active"] = False
-        st.rerun()  # refresh "last sync" and the run figures above
-    st.session_state["_sync_was_active"] = any_active
+    if was_active and not any_active:
+        st.rerun()  # whole page: refresh "last sync" and the run figures, stop polling
 
 
 if started:
     st.subheader("Sync jobs")
-    st.fragment(run_every=2.0)(_sync_progress)(dict(started))
+    active_now = False
+    with api_errors():
+        active_now = any(api.job(j).get("status") not in JOB_DONE_STATES for j in started.values())
+    st.fragment(run_every=2.0 if active_now else None)(_sync_progress)(dict(started), active_now)

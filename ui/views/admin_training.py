@@ -7,11 +7,11 @@ import streamlit as st
 
 from ui.client import JOB_DONE_STATES, ApiError
 from ui.common import api_errors, client, fmt_ago, rerun_with_toast, status_badge
-from ui.presenters import fmt_gpu_mem, last_step, merge_metrics, metrics_frame
+from ui.presenters import dataset_example_count, fmt_gpu_mem, last_step, merge_metrics, metrics_frame
 
 api = client()
 WATCH = "watch_job"
-POLL_SECONDS = 1.5
+POLL_SECONDS = 2.0  # 3 requests a poll: well inside the API's per-key rate limit
 st.title(":material/model_training: Retrain")
 st.caption("Adapt the base model to your team with LoRA on a reviewed dataset version. The result is a "
            "candidate model version you can compare and promote.")
@@ -29,7 +29,7 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
             version = st.selectbox(
                 "Dataset version", list(by_version), key="train_dataset",
                 format_func=lambda v: f"{v} — {by_version[v].get('name')} "
-                                      f"({(by_version[v].get('stats') or {}).get('examples', '?')} examples)")
+                                      f"({dataset_example_count(by_version[v].get('stats')) or '?'} examples)")
             base_model = st.text_input("Base model", key="train_base_model",
                                        placeholder="empty: pretrain a small model from scratch",
                                        help="A Hugging Face directory or hub id available offline on the trainer, "

@@ -10,6 +10,10 @@ _, middle, _ = st.columns([1, 2, 1])
 with middle:
     st.title(":material/explore: Teamlore")
     st.markdown("Your team's knowledge from Slack and documents, answered with sources.")
+    try:
+        base_client().healthz()
+    except ApiError as exc:
+        st.warning(exc.user_message, icon=":material/cloud_off:")
     notice = st.session_state.get(NOTICE_KEY)
     if notice:
         st.info(notice, icon=":material/info:")
@@ -40,11 +44,14 @@ with middle:
             if not api_key:
                 st.error("Paste an API key (it starts with `tl_`).")
             else:
+                keyed = base_client().with_key(api_key)
                 try:
-                    user = base_client().with_key(api_key).me()
+                    user = keyed.me()
                 except ApiError as exc:
                     st.error(exc.user_message, icon=":material/error:")
                 else:
                     sign_in(api_key, user)
                     st.rerun()
+                finally:
+                    keyed.close()
     st.caption(f"API: {base_client().base_url}")
