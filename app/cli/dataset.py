@@ -96,11 +96,14 @@ def register(cli: typer.Typer) -> None:
             console.print("no dataset versions yet: run `teamlore dataset build`")
             return
         t = Table(title="dataset versions")
-        for col in ("version", "name", "created", "examples", "conversations", "channels"):
-            t.add_column(col)
+        t.add_column("version", no_wrap=True)
+        t.add_column("name")
+        t.add_column("created", no_wrap=True)
+        for col in ("examples", "conversations", "channels"):
+            t.add_column(col, justify="right")
         for r in rows:
             st = r["stats"]
-            t.add_row(r["version"], r["name"], (r["created_at"] or "")[:19], str(st["examples"]["total"]),
+            t.add_row(r["version"], r["name"], (r["created_at"] or "")[:16].replace("T", " "), str(st["examples"]["total"]),
                       str(st["conversations"]["total"]), str(st["inputs"]["channels"]))
         console.print(t)
 
