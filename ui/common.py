@@ -132,7 +132,7 @@ def fmt_bytes(n: int | None) -> str:
     return f"{size:.1f} GB"  # pragma: no cover
 
 
-STATUS_ICONS = {"ingested": "✅", "updated": "🔄", "unchanged": "⏸️", "rejected": "❌",
+STATUS_ICONS = {"done": "✅", "ingested": "✅", "updated": "🔄", "unchanged": "⏸️", "rejected": "❌",
                 "queued": "🕒", "running": "⏳", "succeeded": "✅", "failed": "❌", "cancelled": "⛔",
                 "live": "🟢", "candidate": "🟡", "retired": "⚪"}
 

@@ -33,7 +33,10 @@ for src in sources:
             run_col.markdown(f"Last run: {status_badge(run.get('status'))}  \n{figures or 'no changes'}")
         else:
             run_col.markdown("Last run  \n—")
-        if button_col.button("Sync now", key=f"sync_{src['id']}", icon=":material/sync:"):
+        # A live workspace syncs new messages; an export or document source can only be re-indexed.
+        is_live = src.get("kind") == "slack_live"
+        if button_col.button("Sync now" if is_live else "Re-index", key=f"sync_{src['id']}",
+                             icon=":material/sync:" if is_live else ":material/refresh:"):
             with api_errors(f"Could not start a sync of {src.get('name')}"):
                 job = api.sync_source(src["id"])
                 started[src["id"]] = job["id"]
