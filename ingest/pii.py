@@ -66,9 +66,14 @@ _EXTRA_SECRET_PATTERNS = [
     re.compile(r"\bsk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{32,}"),
     re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
     re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),
+    re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"),  # npm access tokens (detect-secrets knows only .npmrc lines)
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{60,}"),  # GitHub fine-grained tokens
     re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
                r"(?: BLOCK)?-----|\Z)", re.S),
 ]
+# user:password@ in any URL; detect-secrets' rule skips passwords holding reserved characters (!, #, …), which
+# people paste unencoded anyway.
+_URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@[\w.-]")
 # What the AWS secret access key looks like when it is named next to its value.
 _AWS_SECRET = re.compile(r"(?i)aws.{0,20}?secret.{0,20}?[\s:=\"']+([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])")
 
@@ -88,6 +93,8 @@ def _find_secrets(text: str) -> list[Finding]:
     for rx in basic_auth.BasicAuthDetector.denylist:
         for m in rx.finditer(text):
             found.append(Finding(SECRET, m.start(1), m.end(1), m.group(1)))
+    for m in _URL_PASSWORD.finditer(text):
+        found.append(Finding(SECRET, m.start(1), m.end(1), m.group(1)))
     for rx in _EXTRA_SECRET_PATTERNS:
         for m in rx.finditer(text):
             found.append(Finding(SECRET, m.start(), m.end(), m.group()))
@@ -136,7 +143,7 @@ def _looks_like_prose_value(value: str) -> bool:
 # --- personal data -----------------------------------------------------------------------------------
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])")
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-]|:[\w~])")  # git@host:repo is SSH
 _CARD_CANDIDATE = re.compile(r"(?<![\w.-])(?:\d[ -]?){12,18}\d(?![\w-]|\.\d)")
 _CARD_PREFIX = re.compile(r"^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:2[2-9][1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)\d{12}"
                           r"|3[47]\d{13}|6(?:011|5\d\d)\d{12,15}|3(?:0[0-5]|[68]\d)\d{11,13}|35(?:2[89]|[3-8]\d)\d{12,15})$")
@@ -194,6 +201,8 @@ def _find_personal(text: str, kinds: frozenset[str]) -> list[Finding]:
             if any(s < match.end and match.start < e for s, e in taken):
                 continue
             raw = match.raw_string
+            if "isbn" in text[max(0, match.start - 8):match.start].lower():
+                continue  # ISBN-10s parse as valid numbers in some regions
             # A bare run of digits is a phone number only when written like one (+, spaces, dashes, brackets)
             # or with a country code; ID numbers and ISBNs otherwise look the same.
             if raw.isdigit() and not text[max(0, match.start - 1):match.start] == "+":

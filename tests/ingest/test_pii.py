@@ -22,6 +22,8 @@ def kinds(text):
     ("ghp_1234567890abcdefghijABCDEFGHIJ123456", "secret", "ghp_1234567890abcdefghijABCDEFGHIJ123456"),
     ("postgres://app:s3cr3tPW@db.acme.example/prod", "secret", "s3cr3tPW"),
     ("password: Hunter2!x", "secret", "Hunter2!x"),
+    ("redis://admin:Pa55!word#9@cache.acme.example/0", "secret", "Pa55!word#9"),
+    ("npm_gaMenBG5nUHr9IJ9sjBpVgyz5D1Iu9HQqg5v leaked", "secret", "npm_gaMenBG5nUHr9IJ9sjBpVgyz5D1Iu9HQqg5v"),
     ("key sk-proj-abcdefghijklmnopqrstuvwxyzABCDEFGHIJ1234567890abcd", "secret",
      "sk-proj-abcdefghijklmnopqrstuvwxyzABCDEFGHIJ1234567890abcd"),
 ])
@@ -34,6 +36,7 @@ def test_positives(text, kind, value):
     "ISBN 978-3-16-148410-0", "order 4111111111111112 (not Luhn)", "commit 3f786850e387550fdab836ed7e6dc881de23001b",
     "id 123e4567-e89b-12d3-a456-426614174000", "mail user@ without a domain", "ticket #4155552671",
     "password: reset it from the portal", "password: ${DB_PASSWORD}", "MAC 00:1A:2B:3C:4D:5E",
+    "clone git@github.com:acme/robot.git", "ISBN 4-313-74390-5",
 ])
 def test_tricky_negatives(text):
     assert kinds(text) == []
