@@ -37,9 +37,9 @@ with st.sidebar:
     for conv in conversations:
         is_current = conv["id"] == current_id
         st.button(conv.get("title") or "Untitled", key=f"conv_{conv['id']}", width="stretch",
-                  type="secondary" if not is_current else "tertiary",
+                  type="secondary" if is_current else "tertiary",
                   icon=":material/chat:" if is_current else ":material/chat_bubble_outline:",
-                  on_click=_select, args=(conv["id"],), disabled=is_current)
+                  on_click=_select, args=(conv["id"],))
 
 current = next((c for c in conversations if c["id"] == current_id), None)
 
