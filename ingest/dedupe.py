@@ -35,9 +35,12 @@ class NearDuplicateIndex:
         self.min_words = min_words
         self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self.hashes: dict[str, MinHash] = {}
+        # Generating the permutations costs more than hashing a message: make them once, share them.
+        template = MinHash(num_perm=num_perm)
+        self._permutations, self._scheme = template.permutations, template.scheme
 
     def _minhash(self, text: str) -> MinHash:
-        mh = MinHash(num_perm=self.num_perm)
+        mh = MinHash(num_perm=self.num_perm, permutations=self._permutations, scheme=self._scheme)
         mh.update_batch(list(shingles(text)))
         return mh
 
