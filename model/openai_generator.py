@@ -27,18 +27,41 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT_WINDOW = 2048
 _CANCEL_POLL_S = 0.02
-_WORDISH = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_PIECES = re.compile(r"[A-Za-z]+|[0-9]|\n|[ \t]+|[^\sA-Za-z0-9]")
 
 
 def estimate_tokens(text: str) -> int:
-    """Upper-leaning token estimate for when no tokenizer is available.
+    """Token count estimate for when no tokenizer is available; errs high, never (on our tests) low.
 
-    BPE vocabularies average ~4 characters per token on English and 1-3 tokens per CJK character (3 UTF-8 bytes);
-    one token per 3 UTF-8 bytes, and at least one per word or punctuation mark, over-counts both.
+    Per piece: a lower-case or Capitalised word ~1 token per 4 letters (common words are one token), an
+    ALL-CAPS run 1 per 1.5 letters and a mixed-case run (ids, hashes, camelCase) 1 per 2, since sub-word
+    vocabularies split those finely; each digit, newline and punctuation mark 1 (Llama splits digits); a
+    non-ASCII character 1 per 2 UTF-8 bytes; then 5 % and one token of margin. Checked against a WordPiece
+    (30k) and a tiktoken-style BPE (131k) vocabulary on real handbook pages, abstracts and Slack messages:
+    never under, about 1.5x over in total.
     """
     if not text:
         return 0
-    return max(math.ceil(len(text.encode("utf-8")) / 3), len(_WORDISH.findall(text)))
+    n = 0
+    for match in _PIECES.finditer(text):
+        s = match.group()
+        c = s[0]
+        if c.isascii() and c.isalpha():
+            if s.islower() or (c.isupper() and s[1:].islower()):
+                n += math.ceil(len(s) / 4)
+            elif s.isupper():
+                n += math.ceil(len(s) / 1.5)
+            else:
+                n += math.ceil(len(s) / 2)
+        elif c == "\n" or c.isdigit():
+            n += 1
+        elif c in " \t":
+            n += (len(s) - 1) // 4  # one space joins the next word; long indents cost a little
+        elif c.isascii():
+            n += 1
+        else:
+            n += math.ceil(len(c.encode("utf-8")) / 2)
+    return math.ceil(n * 1.05) + 1
 
 
 def api_root(base_url: str) -> str:
