@@ -154,11 +154,20 @@ def _shingles(text: str) -> set[str]:
     return {" ".join(w[i:i + 3]) for i in range(len(w) - 2)}
 
 
+@lru_cache(maxsize=32)
+def _bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """LSH bands × rows whose S-curve midpoint (1/b)^(1/r) is nearest the threshold. datasketch finds these by
+    numeric integration, which costs seconds per index; candidates are verified below anyway."""
+    return min(((b, num_perm // b) for b in range(1, num_perm + 1)),
+               key=lambda br: abs((1 / br[0]) ** (1 / br[1]) - threshold))
+
+
 def near_duplicates(examples: Sequence[Example], threshold: float, num_perm: int = 64) -> set[str]:
     """Ids of examples that nearly repeat an earlier one of the same kind (the first, in the given order,
-    is kept). MinHash LSH over word 3-shingles of the question and answer."""
+    is kept): MinHash LSH over word 3-shingles of the question and answer, candidates confirmed by their
+    estimated Jaccard similarity."""
     dropped: set[str] = set()
-    by_kind: dict[str, MinHashLSH] = {}
+    by_kind: dict[str, tuple[MinHashLSH, dict[str, MinHash]]] = {}
     template = MinHash(num_perm=num_perm, seed=1)  # permutations are costly to draw: draw them once
     for ex in examples:
         sh = _shingles(ex.text_of("user") + "\n" + ex.answer)
@@ -166,11 +175,14 @@ def near_duplicates(examples: Sequence[Example], threshold: float, num_perm: int
             continue
         mh = template.copy()
         mh.update_batch([s.encode() for s in sorted(sh)])
-        lsh = by_kind.setdefault(ex.kind, MinHashLSH(threshold=threshold, num_perm=num_perm))
-        if lsh.query(mh):
+        if ex.kind not in by_kind:
+            by_kind[ex.kind] = (MinHashLSH(num_perm=num_perm, params=_bands(threshold, num_perm)), {})
+        lsh, seen = by_kind[ex.kind]
+        if any(seen[k].jaccard(mh) >= threshold for k in lsh.query(mh)):
             dropped.add(ex.example_id)
             continue
         lsh.insert(ex.example_id, mh)
+        seen[ex.example_id] = mh
     return dropped
 
 
