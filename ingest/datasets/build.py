@@ -314,6 +314,14 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
             formats.write_jsonl(tmp / aname, (formats.alpaca_record(e) for e in exs))
             files.setdefault(f"{kind}_alpaca", {})[split] = aname
 
+    # the default training mix, at the folder's top level where trainers look first: every chat-format example
+    # except the persona set (a persona model is trained on purpose, from its own files)
+    for split in formats.SPLITS:
+        mix = [e for e in kept if e.split == split and e.kind in ("chat", "qa", "rag")]
+        if mix:
+            formats.write_jsonl(tmp / f"{split}.jsonl", (formats.chat_record(e) for e in mix))
+            files.setdefault("mixed", {})[split] = f"{split}.jsonl"
+
     # plain text for continued pretraining: every conversation of the included channels, masked, split the same way
     text_by_split: dict[str, list[dict]] = {}
     for conv in convs:

@@ -20,7 +20,7 @@ def built(tmp_path_factory):
 
 def _all_records(folder):
     out = []
-    for p in sorted(folder.glob("*.jsonl")):
+    for p in sorted(folder.glob("*.*.jsonl")):  # per kind: <kind>.<split>.jsonl
         out += [(p.name, r) for r in read_jsonl(p)]
     return out
 
@@ -117,6 +117,10 @@ def test_formats_load_back_with_datasets(built):
     tt = yaml.safe_load((folder / "torchtune.yaml").read_text())
     assert {d["_component_"].rsplit(".", 1)[1] for d in tt["dataset"]} == {"chat_dataset", "alpaca_dataset",
                                                                             "text_completion_dataset"}
+    # the default mix at the top level: what finetune/ reads (train/validation/test.jsonl of chat messages)
+    mixed = read_jsonl(folder / "train.jsonl")
+    assert {r["meta"]["kind"] for r in mixed} == {"chat", "qa"}
+    assert len(mixed) == len(read_jsonl(folder / "chat.train.jsonl")) + len(read_jsonl(folder / "qa.train.jsonl"))
     heldout = read_jsonl(folder / "eval" / "heldout.jsonl")
     assert len(heldout) == result.stats["heldout"]["examples"]
     assert all(r["meta"]["split"] == "test" and r["meta"]["kind"] == "qa" for r in heldout)
