@@ -209,3 +209,12 @@ def test_all_shared_documents_and_sample_handbook(sqlite_settings):
     assert set(reasons) == {"sample.msg", "non_text_searchable.pdf"}
     assert "needs OCR" in reasons["non_text_searchable.pdf"]
     assert summary.added == 22 + 248 + 15 and summary.status == "done"
+
+
+def test_sample_workspace_personal_data_masked_when_asked(sqlite_settings):
+    masked = sqlite_settings.model_copy(update={"mask_personal_data_in_index": True})
+    summary = ingest_slack_export(masked, ACME)
+    assert summary.masked["phone"] >= 3 and summary.masked["email"] >= 5
+    with session_scope(sqlite_settings.db_url) as s:
+        texts = " ".join(s.scalars(select(SlackMessage.text)).all())
+    assert "+49 170 555 0199" not in texts and "ahmed.k.design@example.net" not in texts and "[PHONE]" in texts
