@@ -378,7 +378,9 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
         "length_values": lengths,
         "quality": {"mean": round(sum(e.quality for e in kept) / len(kept), 3),
                     "histogram": _histogram([e.quality for e in kept])},
-        "top_topics": top_topics([e.question for e in kept if e.kind == "qa"] or [e.question for e in kept]),
+        # topics of what people ask: the opening question, without the asker's later details
+        "top_topics": top_topics([e.question.partition("\n\nMore details: ")[0] for e in kept if e.kind == "qa"]
+                                 or [e.question for e in kept]),
         "persona": persona.label if persona else None,
         "files": files, "heldout": {"file": "eval/heldout.jsonl", "examples": len(heldout)},
     }
@@ -413,8 +415,8 @@ def _plots(folder: Path, stats: dict[str, Any]) -> None:
         stats["plots"] = "matplotlib not installed"
         return
 
-    def save(fig, name):
-        fig.subplots_adjust(left=0.3, bottom=0.18, right=0.97, top=0.9)  # tight_layout costs more than a plot
+    def save(fig, name, left=0.12):
+        fig.subplots_adjust(left=left, bottom=0.18, right=0.97, top=0.9)  # tight_layout costs more than a plot
         fig.savefig(rep / name, dpi=80, metadata={"Software": None})  # no timestamps: stable files
         plt.close(fig)
 
@@ -423,7 +425,7 @@ def _plots(folder: Path, stats: dict[str, Any]) -> None:
     ax.barh(list(per), list(per.values()))
     ax.set_xlabel("examples")
     ax.set_title("examples per channel")
-    save(fig, "examples_per_channel.png")
+    save(fig, "examples_per_channel.png", left=0.3)
 
     fig, ax = plt.subplots(figsize=(6, 3))
     for kind, vals in lengths.items():
@@ -444,5 +446,5 @@ def _plots(folder: Path, stats: dict[str, Any]) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.barh([t for t, _ in topics], [s for _, s in topics])
     ax.set_title("top topics (question terms)")
-    save(fig, "top_topics.png")
+    save(fig, "top_topics.png", left=0.3)
     stats["plots"] = sorted(p.name for p in rep.glob("*.png"))

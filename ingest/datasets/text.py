@@ -18,7 +18,7 @@ but by can could did do does doing down during each few for from further had has
 his how i if in into is it its itself just let me more most my no nor not now of off on once only or other our ours
 out over own same she should so some such than that the their theirs them then there these they this those through
 to too under until up very was we were what when where which while who whom why will with would you your yours
-hi hello hey thanks i'm it's don't can't i've we're thank please pls team guys everyone anyone ok okay yes yeah sure one get got use using know
+hi hello hey thanks i'm it's don't can't i've we're what's that's there's doesn't isn't didn't need want like thank please pls team guys everyone anyone ok okay yes yeah sure one get got use using know
 """.split())
 
 QUESTION_START_RE = re.compile(
