@@ -57,6 +57,7 @@ class Settings(BaseSettings):
 
     # Retrieval
     embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"  # int8 ONNX: >2x faster on CPU
     reranker_model: str | None = None
     chunk_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap: int = Field(default=32, ge=0, le=256)
