@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -86,48 +87,54 @@ def pairs_from_threads(threads: Sequence[Sequence[dict]], min_answer_chars: int 
 
 def finetune(base_model_path: str, pairs: Sequence[TrainingPair], out_dir: str | Path,
              config: AdaptationConfig = AdaptationConfig(),
-             progress: Callable[[dict], None] | None = None) -> Path:
+             progress: Callable[[dict], None] | None = None, device: str = "cpu") -> Path:
     """Train on `pairs`, save the model to `out_dir` atomically (written aside, then renamed). Returns out_dir."""
     if len(pairs) < 8:
         raise AdaptationError(f"need at least 8 training pairs, got {len(pairs)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from datasets import Dataset
-    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers import SentenceTransformer
     from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from transformers import TrainerCallback
 
-    random.seed(config.seed)
+    rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
-    model = SentenceTransformer(base_model_path, device="cpu")
+    model = SentenceTransformer(base_model_path, device=device)
     model.max_seq_length = config.max_seq_length
+    model.train()
     with_neg = all(p.negative for p in pairs)
-    data = {"anchor": [p.query for p in pairs], "positive": [p.positive for p in pairs]}
-    if with_neg:
-        data["negative"] = [p.negative for p in pairs]
-    dataset = Dataset.from_dict(data).shuffle(seed=config.seed)
+    loss_fn = MultipleNegativesRankingLoss(model)
+    batches_per_epoch = math.ceil(len(pairs) / config.batch_size)
+    total = batches_per_epoch * config.epochs
+    warmup = max(1, int(total * config.warmup_ratio))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
 
-    class _Report(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kw):
-            if progress and logs:
-                progress({"step": state.global_step, "max_steps": state.max_steps, **logs})
+    def features(texts: list[str]) -> dict:
+        encode = getattr(model, "preprocess", None) or model.tokenize
+        return {k: (v.to(model.device) if hasattr(v, "to") else v) for k, v in encode(texts).items()}
 
     try:
-        args = SentenceTransformerTrainingArguments(
-            output_dir=str(work / "trainer"), num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
-            warmup_ratio=config.warmup_ratio, seed=config.seed, logging_steps=5, save_strategy="no",
-            report_to=[], use_cpu=True, dataloader_drop_last=False,
-            # in-batch negatives: a duplicate query/passage in a batch would be a false negative
-            batch_sampler="no_duplicates",
-        )
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
-                                             loss=MultipleNegativesRankingLoss(model), callbacks=[_Report()])
-        trainer.train()
+        step = 0
+        for epoch in range(config.epochs):
+            for batch in _no_duplicate_batches(pairs, config.batch_size, rng):
+                cols = [[p.query for p in batch], [p.positive for p in batch]]
+                if with_neg:
+                    cols.append([p.negative for p in batch])
+                loss = loss_fn([features(c) for c in cols], None)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                step += 1
+                if progress:
+                    progress({"epoch": epoch, "step": step, "max_steps": total, "loss": round(float(loss), 4),
+                              "lr": schedule.get_last_lr()[0]})
+        model.eval()
         final = work / "model"
         model.save(str(final))
         (final / "teamlore_adaptation.json").write_text(json.dumps(
@@ -139,3 +146,21 @@ def finetune(base_model_path: str, pairs: Sequence[TrainingPair], out_dir: str |
         return out_dir
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _no_duplicate_batches(pairs: Sequence[TrainingPair], size: int, rng: random.Random):
+    """Shuffled batches in which no query or passage repeats: with in-batch negatives a duplicate would be
+    scored as a negative of itself."""
+    pending = list(pairs)
+    rng.shuffle(pending)
+    while pending:
+        batch, seen, rest = [], set(), []
+        for p in pending:
+            keys = {p.query, p.positive} | ({p.negative} if p.negative else set())
+            if len(batch) < size and not (keys & seen):
+                batch.append(p)
+                seen |= keys
+            else:
+                rest.append(p)
+        yield batch
+        pending = rest

@@ -91,6 +91,8 @@ class VectorIndex:
             raise ValueError(f"unknown index kind {kind!r} (flat | ivf)")
         if kind == "ivf":
             self.index.nprobe = int(self.params.get("nprobe", 32))
+            if index is None:  # id -> vector lookups (dense scores of BM25-only hits) and removals
+                self.index.set_direct_map_type(faiss.DirectMap.Hashtable)
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, *, ivf_threshold: int = DEFAULT_IVF_THRESHOLD,
@@ -131,6 +133,24 @@ class VectorIndex:
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
         scores, ids = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
         return scores, ids
+
+    def vector(self, chunk_id: int) -> np.ndarray | None:
+        try:
+            return self.index.reconstruct(int(chunk_id))
+        except RuntimeError:
+            return None
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of everything stored, to re-index into another kind without re-embedding."""
+        faiss = _faiss()
+        if self.kind == "flat":
+            ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            return ids, self.index.index.reconstruct_n(0, len(ids))
+        invlists = self.index.invlists
+        ids = np.concatenate([faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
+                              for i in range(invlists.nlist)] or [np.zeros(0, np.int64)]).astype(np.int64)
+        return ids, np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else \
+            np.zeros((0, self.dim), np.float32)
 
     def save(self, path: Path) -> None:
         _faiss().write_index(self.index, str(path))

@@ -1,0 +1,441 @@
+"""Indexing service: corpus tables -> chunks table -> published FAISS + BM25 snapshot; and the process-wide searcher.
+
+sync_index   incremental: rechunks the corpus, keeps unchanged chunks (content hash), embeds only new ones, removes
+             vectors of deleted/changed chunks, publishes a new snapshot atomically.
+rebuild_index the same, but re-embeds everything (model change, corrupt index, or on request).
+get_searcher  one Searcher per index directory; it notices a newer published snapshot and swaps to it between
+             queries (a search in flight finishes on the snapshot it started with).
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from app.db import session_scope
+from app.db.models import Chunk, Document, SlackChannel, SlackMessage, Source
+from app.settings import Settings
+from retrieval.chunking import Chunker, ChunkingConfig, TokenCounter, content_hash, embedding_text
+from retrieval.embedder import Embedder, get_embedder
+from retrieval.faiss_index import (DEFAULT_IVF_THRESHOLD, IndexCorrupt, IndexMismatch, IndexMissing, IndexStore,
+                                   Manifest, Snapshot, VectorIndex)
+from retrieval.hybrid import FusionConfig, HybridSearcher, load_reranker
+from retrieval.types import EVERYONE, PUBLIC, Access, ChunkRecord, SearchHit
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class IndexReport:
+    version: int
+    chunks: int
+    added: int
+    removed: int
+    unchanged: int
+    embedded: int
+    full_rebuild: bool
+    reason: str
+    kind: str
+    embedding_model: str
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        what = f"full rebuild ({self.reason})" if self.full_rebuild else "incremental sync"
+        return (f"index v{self.version}: {self.chunks} chunks ({self.kind}), {what}: +{self.added} -{self.removed} "
+                f"={self.unchanged}, {self.embedded} embedded in {self.seconds:.1f}s with {self.embedding_model}")
+
+
+# --- configuration ---------------------------------------------------------------------------------------------
+
+def embedding_backend(settings: Settings) -> str:
+    return settings.embedding_backend
+
+
+def _embedding_model(settings: Settings) -> str:
+    """A relative model path is relative to the data directory (where adapted models are saved)."""
+    name = settings.embedding_model
+    candidate = settings.data_dir / name
+    if not Path(name).is_absolute() and candidate.is_dir():
+        return str(candidate)
+    return name
+
+
+def get_embedder_for(settings: Settings) -> Embedder:
+    return get_embedder(_embedding_model(settings), backend=embedding_backend(settings),
+                        cache_dir=settings.models_dir / "onnx")
+
+
+def get_encoder(settings: Settings) -> Callable[[list[str]], np.ndarray]:
+    """Sentence encoder (normalised vectors) for other stages, e.g. the extractive answerer."""
+    emb = get_embedder_for(settings)
+    return lambda texts: emb.encode(list(texts))
+
+
+def _ivf_threshold() -> int:
+    return int(os.environ.get("TEAMLORE_IVF_THRESHOLD", DEFAULT_IVF_THRESHOLD))
+
+
+# --- corpus -> chunk records ----------------------------------------------------------------------------------
+
+def _acl_for_channel(channel: SlackChannel | None) -> list[str]:
+    if channel is None:
+        return []  # unknown channel: nobody but admins, never everyone
+    if channel.kind == "public":
+        return [EVERYONE]
+    return sorted({str(m) for m in (channel.members or [])})
+
+
+def _acl_for_visibility(visibility: str | None) -> list[str]:
+    v = (visibility or "everyone").strip()
+    if v == "everyone":
+        return [EVERYONE]
+    if v.startswith("group:") and len(v) > 6:
+        return [v]
+    log.warning("document visibility %r is not understood; restricting it to admins", v)
+    return []
+
+
+def _epoch(dt: datetime | None) -> float | None:
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def corpus_chunks(settings: Settings, chunker: Chunker) -> list[ChunkRecord]:
+    """Every chunk the corpus should have now, in a stable order."""
+    out: list[ChunkRecord] = []
+    with session_scope(settings.db_url) as s:
+        sources = {src.id: src for src in s.scalars(select(Source))}
+        for doc in s.scalars(select(Document).order_by(Document.id)):
+            src = sources.get(doc.source_id)
+            meta = {"source": src.name if src else None, "source_kind": src.kind if src else None,
+                    "path": doc.path, "mime": doc.mime, "ts": _epoch(doc.updated_at or doc.created_at)}
+            out.extend(chunker.chunk_document(title=doc.title, sections=doc.sections or [], origin_key=str(doc.id),
+                                              acl=_acl_for_visibility(doc.visibility), document_id=doc.id,
+                                              meta=meta))
+        channels = {(c.source_id, c.channel_id): c for c in s.scalars(select(SlackChannel))}
+        threads: dict[tuple[int, str, str], list[SlackMessage]] = defaultdict(list)
+        q = (select(SlackMessage).where(SlackMessage.deleted.is_(False), SlackMessage.filtered.is_(None))
+             .order_by(SlackMessage.source_id, SlackMessage.channel_id, SlackMessage.ts))
+        for m in s.scalars(q):
+            threads[(m.source_id, m.channel_id, m.thread_ts or m.ts)].append(m)
+        for (source_id, channel_id, thread_ts), msgs in sorted(threads.items()):
+            msgs.sort(key=lambda m: float(m.ts))
+            ch = channels.get((source_id, channel_id))
+            src = sources.get(source_id)
+            name = ch.name if ch else channel_id
+            first_ts = float(msgs[0].ts) if msgs else None
+            meta = {"source": src.name if src else None, "source_kind": src.kind if src else None,
+                    "channel_id": channel_id, "channel_kind": ch.kind if ch else None,
+                    "date": datetime.fromtimestamp(first_ts, timezone.utc).date().isoformat() if first_ts else None}
+            chunks = chunker.chunk_thread(
+                channel=name, origin_key=f"{source_id}:{channel_id}:{thread_ts}", acl=_acl_for_channel(ch),
+                meta=meta, messages=[{"ts": m.ts, "thread_ts": m.thread_ts, "user_id": m.user_id,
+                                      "user_name": m.user_name, "text": m.text, "permalink": m.permalink}
+                                     for m in msgs])
+            for c in chunks:  # the filterable timestamp is numeric; the Slack ts string stays for citations
+                c.meta["slack_ts"] = c.meta.get("ts")
+                c.meta["ts"] = float(c.meta["ts"]) if c.meta.get("ts") else first_ts
+            out.extend(chunks)
+    return out
+
+
+def _record(chunk: Chunk | ChunkRecord) -> dict[str, Any]:
+    """What the snapshot keeps per id for permission and metadata filtering without a database round trip."""
+    meta = chunk.meta or {}
+    return {"acl": list(chunk.acl or []), "source": meta.get("source"), "channel": meta.get("channel"),
+            "ts": meta.get("ts"), "origin_kind": chunk.origin_kind, "document_id": chunk.document_id}
+
+
+def _chunk_text(row: Chunk) -> str:
+    return embedding_text(ChunkRecord(text=row.text, title=row.title, origin_kind=row.origin_kind,
+                                      origin_key=row.origin_key, meta=row.meta or {}))
+
+
+# --- sync / rebuild -------------------------------------------------------------------------------------------
+
+@contextmanager
+def _sync_lock(settings: Settings) -> Iterator[None]:
+    """One writer per index directory (across processes); readers never take it."""
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.index_dir / ".sync.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _note(progress: Progress | None, stage: str, frac: float) -> None:
+    if progress:
+        progress(stage, frac)
+
+
+def _apply_chunks(settings: Settings, wanted: list[ChunkRecord]) -> tuple[list[int], list[int], int]:
+    """Make the chunks table equal `wanted`, keeping rows (and ids) of unchanged chunks.
+    Returns (added ids, removed ids, unchanged count)."""
+    by_origin: dict[tuple[str, str], list[ChunkRecord]] = defaultdict(list)
+    for c in wanted:
+        by_origin[(c.origin_kind, c.origin_key)].append(c)
+    added: list[int] = []
+    removed: list[int] = []
+    unchanged = 0
+    with session_scope(settings.db_url) as s:
+        existing: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+        for cid, kind, key, h in s.execute(select(Chunk.id, Chunk.origin_kind, Chunk.origin_key, Chunk.content_hash)):
+            existing[(kind, key)].append((cid, h))
+        new_rows: list[Chunk] = []
+        for origin in set(existing) | set(by_origin):
+            old = existing.get(origin, [])
+            free: dict[str, list[int]] = defaultdict(list)
+            for cid, h in old:
+                free[h].append(cid)
+            for c in by_origin.get(origin, []):
+                h = content_hash(c)
+                if free.get(h):
+                    free[h].pop()
+                    unchanged += 1
+                    continue
+                new_rows.append(Chunk(origin_kind=c.origin_kind, origin_key=c.origin_key, document_id=c.document_id,
+                                      text=c.text, title=c.title[:500], meta=c.meta, acl=c.acl, content_hash=h))
+            removed.extend(cid for ids in free.values() for cid in ids)
+        for i in range(0, len(removed), 500):
+            s.execute(delete(Chunk).where(Chunk.id.in_(removed[i:i + 500])))
+        s.add_all(new_rows)
+        s.flush()
+        added = [r.id for r in new_rows]
+    return added, removed, unchanged
+
+
+def _load_previous(store: IndexStore, model_version: str) -> tuple[Snapshot | None, str]:
+    try:
+        return store.load(expected_model_version=model_version), ""
+    except IndexMissing:
+        return None, "no index yet"
+    except IndexMismatch as exc:
+        return None, f"embedding model changed: {exc}"
+    except IndexCorrupt as exc:
+        log.warning("published index is unreadable, rebuilding from the corpus: %s", exc)
+        return None, f"index corrupt: {exc}"
+
+
+def _sync(settings: Settings, progress: Progress | None, force_full: bool, reason: str = "") -> IndexReport:
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    settings.ensure_dirs()
+    emb = get_embedder_for(settings)
+    chunker = Chunker(TokenCounter(emb.tokenizer, emb.max_seq_length),
+                      ChunkingConfig(min(settings.chunk_tokens, emb.max_seq_length - 2),
+                                     min(settings.chunk_overlap, settings.chunk_tokens // 2)))
+    store = IndexStore(settings.index_dir)
+    with _sync_lock(settings):
+        _note(progress, "chunking", 0.0)
+        t = time.perf_counter()
+        wanted = corpus_chunks(settings, chunker)
+        added, removed, unchanged = _apply_chunks(settings, wanted)
+        timings["chunk_s"] = time.perf_counter() - t
+        previous, why = (None, reason or "requested") if force_full else _load_previous(store, emb.version)
+        full = previous is None
+        with session_scope(settings.db_url) as s:
+            rows = list(s.scalars(select(Chunk).order_by(Chunk.id)))
+            s.expunge_all()
+        db_ids = {r.id for r in rows}
+        if full:
+            vectors_index = None
+            to_embed = [r for r in rows]
+            to_remove: list[int] = []
+        else:
+            # Heal any divergence (a crash between the database commit and the publish): the DB is the truth.
+            indexed = set(previous.records)
+            to_embed = [r for r in rows if r.id not in indexed]
+            to_remove = sorted(indexed - db_ids)
+            vectors_index = previous.vectors.copy()
+        _note(progress, "embedding", 0.1)
+        t = time.perf_counter()
+        texts = [_chunk_text(r) for r in to_embed]
+        vecs = emb.encode(texts, progress=(lambda d, n: _note(progress, "embedding", 0.1 + 0.8 * d / max(n, 1)))
+                          if progress else None)
+        timings["embed_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ids = np.asarray([r.id for r in to_embed], dtype=np.int64)
+        threshold = _ivf_threshold()
+        want_kind = "ivf" if len(db_ids) >= threshold else "flat"
+        if vectors_index is not None and vectors_index.kind != want_kind:
+            # The size crossed the threshold: re-index the vectors we have (no re-embedding needed).
+            old_ids, old_vecs = vectors_index.all_vectors()
+            keep = ~np.isin(old_ids, to_remove)
+            ids = np.concatenate([old_ids[keep], ids])
+            vecs = np.concatenate([old_vecs[keep], vecs])
+            vectors_index, to_remove = None, []
+        if vectors_index is None:
+            vectors_index = VectorIndex.build(ids, vecs, ivf_threshold=threshold)
+        else:
+            vectors_index.remove(to_remove)
+            vectors_index.add(ids, vecs)
+        records = {r.id: _record(r) for r in rows}
+        manifest = Manifest(version=0, embedding_model=settings.embedding_model, model_version=emb.version,
+                            dim=emb.dim, count=len(vectors_index), kind=vectors_index.kind,
+                            params=vectors_index.params,
+                            last_full_rebuild=time.time() if full else previous.manifest.last_full_rebuild,
+                            stats={"chunk_tokens": chunker.config.target_tokens,
+                                   "overlap_tokens": chunker.config.overlap_tokens,
+                                   "backend": emb.backend, "rebuild_reason": why if full else None})
+        _note(progress, "publishing", 0.9)
+        path = store.publish(manifest=manifest, vectors=vectors_index, records=records,
+                             bm25_ids=[r.id for r in rows], bm25_texts=[_chunk_text(r) for r in rows])
+        timings["index_s"] = time.perf_counter() - t
+    _note(progress, "done", 1.0)
+    m = store.read_manifest(path)
+    return IndexReport(version=m.version, chunks=m.count, added=len(added), removed=len(removed),
+                       unchanged=unchanged, embedded=len(to_embed), full_rebuild=full, reason=why if full else "",
+                       kind=m.kind, embedding_model=settings.embedding_model, seconds=time.perf_counter() - t0,
+                       timings={k: round(v, 3) for k, v in timings.items()})
+
+
+def sync_index(settings: Settings, progress: Progress | None = None) -> IndexReport:
+    return _sync(settings, progress, force_full=False)
+
+
+def rebuild_index(settings: Settings, progress: Progress | None = None, reason: str = "requested") -> IndexReport:
+    return _sync(settings, progress, force_full=True, reason=reason)
+
+
+def index_status(settings: Settings) -> dict[str, Any]:
+    store = IndexStore(settings.index_dir)
+    try:
+        m = store.read_manifest()
+    except (IndexMissing, IndexCorrupt) as exc:
+        return {"version": None, "chunks": 0, "embedding_model": settings.embedding_model, "kind": None,
+                "last_rebuild": None, "status": "missing" if isinstance(exc, IndexMissing) else "corrupt",
+                "detail": str(exc)}
+    expected = None
+    try:
+        expected = get_embedder_for(settings).version
+    except Exception as exc:  # noqa: BLE001 - status must answer even if the model cannot load
+        log.warning("cannot load embedding model for status: %s", exc)
+    stale = expected is not None and expected != m.model_version
+    return {"version": m.version, "chunks": m.count, "embedding_model": m.embedding_model,
+            "model_version": m.model_version, "kind": m.kind, "params": m.params,
+            "last_rebuild": _iso(m.last_full_rebuild), "published_at": _iso(m.created_at),
+            "status": "stale: embedding model changed, run `teamlore index rebuild`" if stale else "ok",
+            "stats": m.stats}
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat() if ts else None
+
+
+# --- searcher -------------------------------------------------------------------------------------------------
+
+class Searcher:
+    """Searches the newest published snapshot. Loading (and, on a corrupt or missing index, rebuilding) happens on
+    first use; afterwards a newer `current` is picked up between queries."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = IndexStore(settings.index_dir)
+        self._lock = threading.Lock()
+        self._hs: HybridSearcher | None = None
+        self._loaded_path: Path | None = None
+        self.notice: str | None = None  # what happened at load (e.g. "index was corrupt; rebuilt")
+        self.reranker = load_reranker(settings.reranker_model) if settings.reranker_model else None
+
+    def _hydrate(self, ids: list[int]) -> Mapping[int, ChunkRecord]:
+        if not ids:
+            return {}
+        with session_scope(self.settings.db_url) as s:
+            rows = s.scalars(select(Chunk).where(Chunk.id.in_(ids))).all()
+            return {r.id: ChunkRecord(text=r.text, title=r.title, origin_kind=r.origin_kind, origin_key=r.origin_key,
+                                      acl=list(r.acl or []), meta=dict(r.meta or {}), document_id=r.document_id)
+                    for r in rows}
+
+    def _current_target(self) -> Path | None:
+        return self.store.current_path()
+
+    def _load(self) -> HybridSearcher:
+        emb = get_embedder_for(self.settings)
+        try:
+            snap = self.store.load(expected_model_version=emb.version)
+        except (IndexMissing, IndexCorrupt, IndexMismatch) as exc:
+            self.notice = f"{type(exc).__name__}: {exc}; rebuilt the index from the corpus"
+            log.warning("index not usable (%s); rebuilding from the corpus", exc)
+            rebuild_index(self.settings, reason=str(exc))
+            snap = self.store.load(expected_model_version=emb.version)
+        self._loaded_path = snap.path
+        return HybridSearcher(snap, emb, self._hydrate, FusionConfig(), reranker=self.reranker)
+
+    def current(self) -> HybridSearcher:
+        hs = self._hs
+        target = self._current_target()
+        if hs is not None and (target is None or target == self._loaded_path):
+            return hs
+        with self._lock:
+            if self._hs is None or self._current_target() != self._loaded_path:
+                try:
+                    self._hs = self._load()
+                except (IndexCorrupt, OSError) as exc:
+                    if self._hs is None:
+                        raise
+                    # A half-visible new version (pruned or unreadable): keep serving the last good one.
+                    log.warning("could not load the newer index (%s); still serving v%s", exc,
+                                self._hs.snapshot.version)
+            return self._hs
+
+    @property
+    def version(self) -> int:
+        return self.current().snapshot.version
+
+    def search(self, query: str, k: int = 5, access: Access = PUBLIC,
+               filters: dict | None = None) -> list[SearchHit]:
+        hs = self.current()
+        hits = hs.search(query, k=k, access=access, filters=filters)
+        _fill_dense_scores(hs, query, hits)
+        return hits
+
+
+def _fill_dense_scores(hs: HybridSearcher, query: str, hits: list[SearchHit]) -> None:
+    """Give every hit its dense cosine (a BM25-only hit has none yet): callers threshold on it."""
+    missing = [h for h in hits if "dense" not in h.scores]
+    if not missing:
+        return
+    q = hs.embedder.encode([hs._truncate(hs.clean_query(query))])[0]
+    for h in missing:
+        v = hs.snapshot.vectors.vector(h.chunk_id)
+        if v is not None:
+            h.scores["dense"] = float(np.dot(q, v))
+
+
+_SEARCHERS: dict[str, Searcher] = {}
+_SEARCHERS_LOCK = threading.Lock()
+
+
+def get_searcher(settings: Settings) -> Searcher:
+    key = f"{settings.index_dir}|{settings.db_url}|{settings.embedding_model}|{settings.reranker_model}"
+    with _SEARCHERS_LOCK:
+        if key not in _SEARCHERS:
+            _SEARCHERS[key] = Searcher(settings)
+        return _SEARCHERS[key]
+
+
+def reset_searchers() -> None:
+    """Forget process-wide searchers (tests, or after the data directory moves)."""
+    with _SEARCHERS_LOCK:
+        _SEARCHERS.clear()
+
+
+def report_dict(report: IndexReport) -> dict[str, Any]:
+    return asdict(report)
