@@ -1,0 +1,100 @@
+"""`teamlore train`: LoRA SFT (or pretraining) on a dataset version, with a live progress bar.
+
+Runs in this process (the same code path as the job worker: app.services.training.run_training); re-running the
+same command with --run-id of an interrupted run resumes from its last checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from app.db import migrate
+from app.settings import get_settings
+
+console = Console()
+
+
+def _parse_sets(items: list[str]) -> dict:
+    out = {}
+    for kv in items:
+        key, sep, value = kv.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--set expects KEY=VALUE, got {kv!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command()
+    def train(
+        dataset: str = typer.Option(..., "--dataset", help="dataset version (folder under <data_dir>/datasets)"),
+        base: Optional[str] = typer.Option(None, "--base", help="base model dir or hub id (default: settings "
+                                                                "model_path; none: pretrain a small model)"),
+        steps: Optional[int] = typer.Option(None, "--steps", help="optimizer steps (default: one epoch)"),
+        epochs: float = typer.Option(1.0, "--epochs"),
+        name: Optional[str] = typer.Option(None, "--name", help="model version name"),
+        pretrain: bool = typer.Option(False, "--pretrain", help="pretrain from scratch even if a base is set"),
+        size: str = typer.Option("auto", "--size", help="pretraining size: auto|demo|tiny|small|base"),
+        no_eval: bool = typer.Option(False, "--no-eval", help="skip the held-out evaluation gate"),
+        set_: List[str] = typer.Option([], "--set", help="recipe option KEY=VALUE (JSON), e.g. lr=1e-4"),
+    ) -> None:
+        """Train on a dataset version and register the result as a candidate model version."""
+        from app.services.training import TrainingRequestError, run_training
+        from finetune.data import DatasetError
+        from finetune.loop import TrainingError
+        from finetune.models import ModelLoadError
+        settings = get_settings()
+        settings.ensure_dirs()
+        migrate(settings.db_url)
+        params = {"dataset": dataset, "epochs": epochs, "pretrain": pretrain, "size": size,
+                  "evaluate": not no_eval, "config": _parse_sets(set_)}
+        if base:
+            params["base"] = base
+        if steps:
+            params["steps"] = steps
+        if name:
+            params["name"] = name
+        with Progress(TextColumn("[bold]train"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[info]}"),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("train", total=1.0, info="loading")
+
+            def on_metrics(step: int, values: dict) -> None:
+                info = f"step {step} loss {values['loss']:.4f} {values['tokens_per_s']:.0f} tok/s"
+                if values.get("gpu_mem_gib") is not None:
+                    info += f" {values['gpu_mem_gib']:.1f} GiB"
+                for a in values.get("alerts", []):
+                    console.print(f"[yellow]alert[/] {a['message']}")
+                bar.update(task, completed=values.get("progress", 0.0), info=info)
+            try:
+                result = run_training(settings, params, on_metrics=on_metrics)
+            except (TrainingRequestError, DatasetError, ModelLoadError, TrainingError, ValueError) as exc:
+                bar.stop()
+                console.print(f"[red]error:[/] {exc}")
+                raise typer.Exit(2)
+        mv = result.get("model_version")
+        console.print(f"status: {result['status']} · steps {result['steps']} · final loss {result['final_loss']:.4f}")
+        console.print(f"setup: {json.dumps(result['setup'])}")
+        held = (result.get("metrics") or {}).get("heldout")
+        if held:
+            parts = [f"{k} loss {v['loss']:.4f} (ppl {v['perplexity']:.2f})" for k, v in held.items()
+                     if isinstance(v, dict) and "loss" in v and v["loss"] is not None]
+            console.print(f"held-out ({held['split']}): " + "; ".join(parts))
+        if mv:
+            console.print(f"registered candidate model version [bold]{mv['name']}[/] (id {mv['id']}) at {mv['path']}")
+
+
+if __name__ == "__main__":  # `python -m app.cli.train ...`: this command alone, without the other stages' imports
+    _app = typer.Typer(add_completion=False)
+    register(_app)
+
+    @_app.callback()
+    def _root() -> None:
+        """Teamlore training."""
+    _app()

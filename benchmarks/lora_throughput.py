@@ -1,0 +1,247 @@
+"""GPU throughput of Teamlore's LoRA SFT recipe against the plain Hugging Face recipe (issue #8).
+
+Both run in this process on the same GPU, on a Llama-3.2-1B-shaped (or 3B-shaped) model with random weights and
+the same lognormal example lengths (mean 350, cap 2048, seed 1) as the reference script
+(/work/shared/bench/lora_hf_baseline.py, imported from --reference-dir):
+
+  reference  the reference script's own `run("baseline", ...)`: HF Trainer, padded batches of 8, bf16, SDPA
+  teamlore   finetune.recipes.lora_sft.finetune — the function `teamlore train` runs after tokenising — with the
+             recipe defaults: padding-free packing into 8192-token rows, 16384 tokens per step, flash varlen
+             attention, torch.compile per decoder layer, Liger fused linear cross-entropy, fused AdamW
+  losscurve  both recipes on the SAME rows in the SAME order (8 rows per step, no shuffling, linear schedule,
+             lr 2e-4, same LoRA init) on learnable data; prints the two per-step loss curves and their gap
+
+    python benchmarks/lora_throughput.py --sizes 1b --variants teamlore,reference,losscurve --out /tmp/bench
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SHAPES = {"1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+                     num_key_value_heads=8),
+          "3b": dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
+                     num_key_value_heads=8)}
+PEAK_BF16 = 989e12  # H100 SXM dense bf16, the reference script's MFU denominator
+
+
+def log(obj, fh=None):
+    line = json.dumps(obj, default=str)
+    print(line, flush=True)
+    if fh:
+        fh.write(line + "\n")
+        fh.flush()
+
+
+def free():
+    gc.collect()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+
+
+def llama_config(size):
+    from transformers import LlamaConfig
+    cfg = LlamaConfig(vocab_size=128256, max_position_embeddings=4096, tie_word_embeddings=True, **SHAPES[size])
+    cfg._attn_implementation = "sdpa"
+    return cfg
+
+
+def save_random_model(size, root: Path) -> Path:
+    """Random weights saved as an HF directory, so Teamlore loads it the way `teamlore train --base` does."""
+    from transformers import LlamaForCausalLM
+    d = root / f"llama-{size}"
+    if (d / "config.json").is_file():
+        return d
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        m = LlamaForCausalLM(llama_config(size)).to(torch.bfloat16)
+    m.save_pretrained(d)
+    del m
+    free()
+    return d
+
+
+def teamlore_run(model_dir, rows, *, steps, warmup, cfg_over=None, on_step=None):
+    from finetune.config import LoraSFTConfig
+    from finetune.data import Example, shift
+    from finetune.recipes.lora_sft import finetune
+    examples = [Example(list(r), shift(list(r))) for r in rows]
+    out = tempfile.mkdtemp(prefix="tl_bench_")
+    cfg = LoraSFTConfig(base_model=str(model_dir), dataset_dir="", output_dir=out, max_steps=steps + warmup,
+                        checkpoint_every=0, shuffle=False, lr=2e-4, **(cfg_over or {}))
+    hist = []
+    free()
+    t0 = time.perf_counter()
+    model, result, info = finetune(cfg, examples, pad_id=0, device=torch.device("cuda"),
+                                   on_metrics=lambda m: (hist.append(m), on_step and on_step(m)))
+    wall = time.perf_counter() - t0
+    timed = hist[warmup:]
+    toks = sum(h["tokens"] for h in timed)
+    secs = sum(h["step_s"] for h in timed)
+    tps = toks / secs
+    n_params = info["params"]
+    res = {"recipe": "teamlore", "tokens_per_s": round(tps), "step_s": round(secs / len(timed), 4),
+           "tokens_per_step": round(toks / len(timed)), "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+           "params_m": round(n_params / 1e6, 1), "approx_mfu": round(tps * 4 * n_params / PEAK_BF16, 3),
+           "setup": result.setup, "wall_s_incl_compile": round(wall, 1), "steps_timed": len(timed),
+           "first_steps_s": [h["step_s"] for h in hist[:warmup]], "losses": [round(h["loss"], 4) for h in hist]}
+    del model
+    free()
+    return res
+
+
+def structured_rows(lens, seed=7, alphabet=512):
+    """Learnable rows: tokens from a 512-token subset, so a random-weight model's loss falls from ~ln(128k)
+    towards ~ln(512) as LoRA learns the subset — a curve with shape, unlike uniform random tokens."""
+    g = random.Random(seed)
+    vocab = g.sample(range(3, 128256), alphabet)
+    return [[g.choice(vocab) for _ in range(n)] for n in lens]
+
+
+def losscurve(ref, model_dir, size, steps, out_fh):
+    """Reference Trainer and Teamlore recipe on identical rows, order, batch composition, schedule, LoRA init."""
+    from peft import LoraConfig, get_peft_model
+    from torch.utils.data import SequentialSampler
+    from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
+    batch = 8
+    lens = ref.lengths(steps * batch, 350, 2048, seed=3)
+    rows = structured_rows(lens)
+
+    class Ds(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(rows)
+
+        def __getitem__(self, i):
+            return {"input_ids": rows[i], "labels": rows[i]}
+
+    def collate(feats):
+        m = max(len(f["input_ids"]) for f in feats)
+        ids = torch.zeros(len(feats), m, dtype=torch.long)
+        att = torch.zeros(len(feats), m, dtype=torch.long)
+        lab = torch.full((len(feats), m), -100, dtype=torch.long)
+        for i, f in enumerate(feats):
+            n = len(f["input_ids"])
+            ids[i, :n] = torch.tensor(f["input_ids"])
+            att[i, :n] = 1
+            lab[i, :n] = torch.tensor(f["labels"])
+        return {"input_ids": ids, "attention_mask": att, "labels": lab}
+
+    class InOrder(Trainer):
+        def _get_train_sampler(self, *a, **k):
+            return SequentialSampler(self.train_dataset)
+
+    losses = []
+
+    class Rec(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                losses.append(round(float(logs["loss"]), 4))
+
+    free()
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, attn_implementation="sdpa").cuda()
+    torch.manual_seed(0)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                             "up_proj", "down_proj"]))
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, max_steps=steps,
+                             bf16=True, learning_rate=2e-4, logging_steps=1, save_strategy="no", report_to=[],
+                             remove_unused_columns=False, disable_tqdm=True, lr_scheduler_type="linear")
+    InOrder(model=model, args=args, train_dataset=Ds(), data_collator=collate, callbacks=[Rec()]).train()
+    del model
+    free()
+    tl = teamlore_run(model_dir, rows, steps=steps, warmup=0,
+                      cfg_over={"examples_per_step": batch, "schedule": "linear", "warmup_steps": 0, "seed": 0})
+    tl_losses = tl["losses"]
+    n = min(len(losses), len(tl_losses))
+    diffs = [abs(a - b) for a, b in zip(losses[:n], tl_losses[:n])]
+    res = {"variant": "losscurve", "size": size, "steps": n, "reference_losses": losses[:n],
+           "teamlore_losses": tl_losses[:n], "max_abs_diff": round(max(diffs), 4),
+           "mean_abs_diff": round(sum(diffs) / n, 4),
+           "first_last_reference": [losses[0], losses[n - 1]], "first_last_teamlore": [tl_losses[0], tl_losses[n - 1]]}
+    log(res, out_fh)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1b")
+    ap.add_argument("--variants", default="teamlore,reference,losscurve")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=6)
+    ap.add_argument("--ref-steps", type=int, default=40)
+    ap.add_argument("--ref-warmup", type=int, default=8)
+    ap.add_argument("--curve-steps", type=int, default=30)
+    ap.add_argument("--reference-dir", default=str(REPO.parent / "shared" / "bench"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="LoraSFTConfig overrides")
+    ap.add_argument("--out", default=os.environ.get("OUT", tempfile.mkdtemp()))
+    a = ap.parse_args()
+    sys.path.insert(0, a.reference_dir)
+    import lora_hf_baseline as ref
+    over = {}
+    for kv in a.set:
+        k, _, v = kv.partition("=")
+        over[k] = json.loads(v)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fh = open(out / "bench.jsonl", "a")
+    import peft
+    import transformers
+    try:
+        import liger_kernel
+        liger = getattr(liger_kernel, "__version__", "installed")
+    except ImportError:
+        liger = None
+    log({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "transformers": transformers.__version__,
+         "peft": peft.__version__, "liger_kernel": liger, "cuda": torch.version.cuda}, fh)
+    models_root = Path(tempfile.mkdtemp(prefix="tl_models_"))
+    table = []
+    for size in a.sizes.split(","):
+        model_dir = save_random_model(size, models_root)
+        for v in a.variants.split(","):
+            try:
+                if v == "teamlore":
+                    n_rows = (a.steps + a.warmup + 2) * 64
+                    rows = ref.Rows(ref.lengths(n_rows, 350, 2048), 128256).rows
+                    r = teamlore_run(model_dir, rows, steps=a.steps, warmup=a.warmup, cfg_over=over)
+                    r.update(size=size)
+                    log(r, fh)
+                    table.append(r)
+                elif v == "reference":
+                    free()
+                    r = ref.run("baseline", llama_config(size), a.ref_steps, a.ref_warmup, 8, 2048, 350)
+                    r.update(recipe="reference", size=size)
+                    log(r, fh)
+                    table.append(r)
+                elif v == "losscurve":
+                    losscurve(ref, model_dir, size, a.curve_steps, fh)
+            except Exception as exc:
+                log({"variant": v, "size": size, "error": repr(exc), "trace": traceback.format_exc()[-3000:]}, fh)
+            free()
+    print("\nsize  recipe     tokens/s   step_s   peak_GiB  MFU")
+    for r in table:
+        print(f"{r['size']:5} {r['recipe']:10} {r['tokens_per_s']:9} {r['step_s']:8} {r['peak_mem_gib']:9} "
+              f"{r['approx_mfu']}")
+    for size in a.sizes.split(","):
+        t = [r for r in table if r["size"] == size and r["recipe"] == "teamlore"]
+        b = [r for r in table if r["size"] == size and r["recipe"] == "reference"]
+        if t and b:
+            log({"size": size, "speedup": round(t[0]["tokens_per_s"] / b[0]["tokens_per_s"], 2),
+                 "memory_ratio": round(t[0]["peak_mem_gib"] / b[0]["peak_mem_gib"], 3)}, fh)
+
+
+if __name__ == "__main__":
+    main()

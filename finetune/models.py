@@ -1,0 +1,113 @@
+"""Loading a base causal LM with clear errors, and applying LoRA with validated targets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class ModelLoadError(ValueError):
+    """The base model cannot be used; the message says why."""
+
+
+def _looks_local(ref: str) -> bool:
+    return ref.startswith(("/", "./", "../", "~")) or Path(ref).expanduser().exists() or ref.count("/") > 1
+
+
+def check_base_model(ref: str):
+    """Return the model's config, refusing missing paths and models that are not causal LMs."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    if not ref:
+        raise ModelLoadError("no base model given")
+    if _looks_local(ref):
+        p = Path(ref).expanduser()
+        if not p.exists():
+            raise ModelLoadError(f"base model path {ref} does not exist")
+        if not (p / "config.json").is_file():
+            raise ModelLoadError(f"{ref} is not a Hugging Face model directory (no config.json)")
+    try:
+        config = AutoConfig.from_pretrained(ref)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot read the model config of {ref}: {exc}") from None
+    archs = config.architectures or []
+    if not (any(a.endswith("ForCausalLM") for a in archs) or config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
+        raise ModelLoadError(f"{ref} is not a causal language model (model_type={config.model_type}, "
+                             f"architectures={archs}); LoRA SFT needs a *ForCausalLM model")
+    return config
+
+
+def load_tokenizer(ref: str):
+    from transformers import AutoTokenizer
+    try:
+        tok = AutoTokenizer.from_pretrained(ref)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load the tokenizer of {ref}: {exc}") from None
+    if not getattr(tok, "is_fast", False):
+        raise ModelLoadError(f"the tokenizer of {ref} is not a fast tokenizer; assistant masking needs offsets")
+    return tok
+
+
+def load_causal_lm(ref: str, *, dtype: torch.dtype, device: torch.device, quantize_4bit: bool = False):
+    from transformers import AutoModelForCausalLM
+    check_base_model(ref)
+    kwargs = {"dtype": dtype, "attn_implementation": "sdpa"}
+    if quantize_4bit:
+        if device.type != "cuda":
+            raise ModelLoadError("quantize_4bit (QLoRA) needs a CUDA GPU")
+        try:
+            import bitsandbytes  # noqa: F401
+            from transformers import BitsAndBytesConfig
+        except ImportError:
+            raise ModelLoadError("quantize_4bit needs the bitsandbytes package (pip install bitsandbytes)") from None
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if dtype == torch.bfloat16 else torch.float16)
+        kwargs["device_map"] = {"": device.index or 0}
+    model = AutoModelForCausalLM.from_pretrained(ref, **kwargs)
+    if not quantize_4bit:
+        model.to(device)
+    return model
+
+
+def linear_module_names(model: nn.Module) -> set[str]:
+    """Leaf names of the linear layers (what LoRA target_modules match), the output head excluded."""
+    names = set()
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    for full, mod in model.named_modules():
+        if isinstance(mod, nn.Linear) or type(mod).__name__ in {"Linear4bit", "Linear8bitLt"}:
+            if mod is out:
+                continue
+            names.add(full.rsplit(".", 1)[-1])
+    return names
+
+
+def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets: list[str] | str):
+    from peft import LoraConfig, get_peft_model
+    available = linear_module_names(model)
+    if targets == "all-linear" or targets == ["all-linear"]:
+        targets = sorted(available)
+    missing = [t for t in targets if t not in available]
+    if not targets or missing:
+        raise ModelLoadError(f"LoRA target module(s) {missing or targets} are not linear layers of this model; "
+                             f"its linear layers are: {', '.join(sorted(available))}")
+    if r < 1:
+        raise ModelLoadError(f"lora_r must be >= 1, got {r}")
+    if getattr(model, "is_loaded_in_4bit", False):
+        from peft import prepare_model_for_kbit_training
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
+                     task_type="CAUSAL_LM")
+    peft_model = get_peft_model(model, cfg)
+    # Adapters train in fp32 (optimizer states and updates stay exact); the frozen base keeps its dtype.
+    for p in peft_model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+    return peft_model
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable

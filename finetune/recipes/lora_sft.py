@@ -1,0 +1,147 @@
+"""LoRA supervised finetuning of a Hugging Face causal LM on a Teamlore chat dataset.
+
+    python -m finetune.recipes.lora_sft --base PATH_OR_HUB_ID --dataset var/datasets/<version> --out var/runs/x
+    torchrun --nproc-per-node 8 -m finetune.recipes.lora_sft ...        # DDP (add --fsdp for big models)
+
+Steps: tokenizer + chat template -> assistant-only labels -> padding-free packing -> base model (bf16 on GPUs that
+have it, fp16 + loss scaling otherwise, fp32 on CPU; 4-bit with --quantize-4bit) -> LoRA -> the shared loop
+(finetune/loop.py) -> adapter + held-out loss of base and adapter.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from finetune.checkpoint import atomic_copy_dir
+from finetune.config import LoraSFTConfig, from_dict, to_dict
+from finetune.data import (DatasetError, ensure_chat_template, read_chat_jsonl, split_files,
+                           tokenize_conversations, total_tokens)
+from finetune.evaluate import heldout_loss
+from finetune.loop import pick_device, resolve_precision, setup_distributed, train
+from finetune.models import apply_lora, check_base_model, count_params, load_causal_lm, load_tokenizer
+
+
+class DatasetTooSmall(DatasetError):
+    pass
+
+
+def load_examples(cfg: LoraSFTConfig, tokenizer) -> dict[str, list]:
+    files = split_files(cfg.dataset_dir)
+    ensure_chat_template(tokenizer, cfg.chat_template)
+    out = {}
+    for split, path in files.items():
+        out[split] = tokenize_conversations(tokenizer, read_chat_jsonl(path), cfg.max_seq_len)
+    train_ex = out["train"]
+    n_tok = total_tokens(train_ex)
+    if len(train_ex) < cfg.min_train_examples or n_tok < cfg.min_train_tokens:
+        raise DatasetTooSmall(
+            f"dataset {cfg.dataset_dir} is too small to train on: {len(train_ex)} usable training examples "
+            f"({n_tok} tokens) — need at least {cfg.min_train_examples} examples and {cfg.min_train_tokens} tokens")
+    return out
+
+
+def finetune(cfg: LoraSFTConfig, train_examples: list, *, pad_id: int, device: torch.device, d=None,
+             on_metrics=None, should_cancel=None):
+    """Load the base model, add LoRA, run the shared loop on already tokenised examples.
+    `run` calls this after tokenising the dataset; benchmarks call it with synthetic token rows."""
+    precision = resolve_precision(cfg.precision, device)
+    # bf16 weights for the frozen base on GPUs (LoRA weights are fp32); fp16 base for fp16 + loss scaling.
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit)
+    torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed
+    model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets)
+    total, trainable = count_params(model)
+
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    def state() -> dict:
+        return {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(model).items()}
+
+    def load(weights: dict) -> None:
+        set_peft_model_state_dict(model, weights)
+
+    result = train(cfg, model, train_examples, pad_id=pad_id, trainable_state=state, load_trainable=load,
+                   device=device, d=d, on_metrics=on_metrics, should_cancel=should_cancel)
+    return model, result, {"precision": precision, "params": total, "trainable_params": trainable}
+
+
+def run(cfg: LoraSFTConfig, *, on_metrics: Callable[[dict], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None) -> dict:
+    d = setup_distributed()
+    device = pick_device(d)
+    check_base_model(cfg.base_model)
+    tokenizer = load_tokenizer(cfg.base_model)
+    data = load_examples(cfg, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    model, result, info = finetune(cfg, data["train"], pad_id=pad_id, device=device, d=d, on_metrics=on_metrics,
+                                   should_cancel=should_cancel)
+    precision, total, trainable = info["precision"], info["params"], info["trainable_params"]
+    out_dir = Path(cfg.output_dir)
+    summary = {"status": result.status, "steps": result.steps, "tokens": result.tokens,
+               "final_loss": result.final_loss, "alerts": result.alerts, "resumed_from": result.resumed_from,
+               "setup": result.setup, "params": total, "trainable_params": trainable, "precision": precision,
+               "train_examples": len(data["train"]), "train_tokens": total_tokens(data["train"]),
+               "history": result.history, "config": to_dict(cfg)}
+    if result.status == "done" and d.is_main:
+        staging = out_dir / "adapter.staging"
+        model.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        atomic_copy_dir(staging, out_dir / "adapter")
+        import shutil
+        shutil.rmtree(staging, ignore_errors=True)
+        summary["adapter_dir"] = str(out_dir / "adapter")
+        held = "validation" if data.get("validation") else None
+        if held:
+            # Same weights, adapter switched off: the bare base model on the same held-out tokens.
+            summary["eval"] = {"split": held, "adapter": heldout_loss(model, data[held], device,
+                                                                      micro_batch_tokens=cfg.micro_batch_tokens)}
+            with model.disable_adapter():
+                summary["eval"]["base"] = heldout_loss(model, data[held], device,
+                                                       micro_batch_tokens=cfg.micro_batch_tokens)
+    if d.enabled:
+        dist.barrier()
+    return summary
+
+
+def parse_args(argv=None) -> LoraSFTConfig:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", required=True, help="HF model directory or hub id")
+    ap.add_argument("--dataset", required=True, help="dataset version directory (train/validation/test.jsonl)")
+    ap.add_argument("--out", required=True, help="run directory (checkpoints, adapter)")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--fsdp", action="store_true")
+    ap.add_argument("--quantize-4bit", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="any LoraSFTConfig field, e.g. --set lr=1e-4 --set lora_r=32")
+    a = ap.parse_args(argv)
+    extra = {}
+    for kv in a.set:
+        k, _, v = kv.partition("=")
+        try:
+            extra[k] = json.loads(v)
+        except json.JSONDecodeError:
+            extra[k] = v
+    return from_dict(LoraSFTConfig, {"base_model": a.base, "dataset_dir": a.dataset, "output_dir": a.out,
+                                     "max_steps": a.steps, "epochs": a.epochs, "fsdp": a.fsdp,
+                                     "quantize_4bit": a.quantize_4bit, **extra})
+
+
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    summary = run(cfg, on_metrics=lambda m: print(json.dumps({k: m[k] for k in ("step", "loss", "lr", "tokens_per_s")}),
+                                                  flush=True))
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(json.dumps({k: v for k, v in summary.items() if k not in ("history", "config")}, default=str))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
