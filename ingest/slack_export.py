@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -105,7 +106,10 @@ class _ZipReader(_Reader):
                 data = fh.read(budget + 1)  # never trust the declared size
         except zipfile.BadZipFile as exc:
             raise IngestError(f"corrupt zip member {name!r}: {exc}") from None
-        except (zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:  # zlib errors surface as these
+        # zlib.error, an unsupported compression method (NotImplementedError) or an encrypted member
+        # (RuntimeError) are corrupt or hostile archives too, not crashes
+        except (zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error, NotImplementedError,
+                RuntimeError) as exc:
             raise IngestError(f"corrupt zip member {name!r}: {exc}") from None
         self.unpacked += len(data)
         if len(data) > budget:
@@ -183,6 +187,11 @@ def parse_users(data: Any, file: str = "users.json") -> list[SlackUser]:
     return out
 
 
+def _str_or_none(value: Any) -> str | None:
+    # ids and subtypes are looked up in sets later: a hostile file's dicts/lists there must not crash that
+    return value if isinstance(value, str) and value else None
+
+
 def parse_message(m: dict[str, Any], channel_id: str) -> SlackMessageRecord:
     """One message dict (export day file or Web API) → record with raw markup."""
     reactions = {}
@@ -207,8 +216,9 @@ def parse_message(m: dict[str, Any], channel_id: str) -> SlackMessageRecord:
     edited = m.get("edited") if isinstance(m.get("edited"), dict) else {}
     thread_ts = m.get("thread_ts")
     return SlackMessageRecord(
-        channel_id=channel_id, ts=str(m["ts"]), user_id=(m.get("user") or None), raw_text=str(m.get("text") or ""),
-        thread_ts=str(thread_ts) if thread_ts else None, subtype=m.get("subtype"), bot_id=m.get("bot_id") or None,
+        channel_id=channel_id, ts=str(m["ts"]), user_id=_str_or_none(m.get("user")), raw_text=str(m.get("text") or ""),
+        thread_ts=str(thread_ts) if thread_ts else None, subtype=_str_or_none(m.get("subtype")),
+        bot_id=_str_or_none(m.get("bot_id")),
         user_name=user_name, reactions=reactions, edited_ts=(str(edited["ts"]) if edited.get("ts") else None),
         reply_count=int(m.get("reply_count") or 0), files=files, attachments_text="\n".join(attachments))
 
@@ -266,7 +276,11 @@ def read_export(path: str | Path, limits: ExportLimits = ExportLimits()) -> Slac
                 if not isinstance(m, dict) or "ts" not in m or m.get("type", "message") != "message":
                     bad += 1
                     continue
-                rec = parse_message(m, ch.channel_id)
+                try:
+                    rec = parse_message(m, ch.channel_id)
+                except (TypeError, ValueError, AttributeError):  # fields of the wrong type: not a Slack message
+                    bad += 1
+                    continue
                 if (rec.channel_id, rec.ts) in seen:  # slackdump may repeat a thread parent across days
                     continue
                 seen.add((rec.channel_id, rec.ts))

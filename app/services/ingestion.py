@@ -446,6 +446,10 @@ def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_
         except OSError as exc:
             summary.reject(str(f), f"cannot read file: {exc.strerror or exc}")
             continue
+        except Exception as exc:  # a parser library choking on hostile input must not sink the whole batch
+            log.warning("parser failed on %s", f, exc_info=True)
+            summary.reject(str(f), f"could not be parsed ({type(exc).__name__}: {str(exc)[:200]})")
+            continue
         known_hashes[doc.content_hash] = key
         parsed.append(doc)
         pages += doc.pages or 1

@@ -218,3 +218,13 @@ def test_sample_workspace_personal_data_masked_when_asked(sqlite_settings):
     with session_scope(sqlite_settings.db_url) as s:
         texts = " ".join(s.scalars(select(SlackMessage.text)).all())
     assert "+49 170 555 0199" not in texts and "ahmed.k.design@example.net" not in texts and "[PHONE]" in texts
+
+
+def test_hostile_html_is_rejected_and_the_batch_goes_on(sqlite_settings, tmp_path):
+    tmp_path = tmp_path / "upload"
+    tmp_path.mkdir()
+    (tmp_path / "deep.html").write_text("<html><body>" + "<div>" * 5000 + "x" + "</div>" * 5000 + "</body></html>")
+    (tmp_path / "ok.md").write_text("# Fine\nstill ingested")
+    summary = ingest_documents(sqlite_settings, [tmp_path])
+    assert summary.added == 1 and summary.status == "done"
+    assert [r.split(" (")[0] for _, r in summary.rejections] == ["could not be parsed"]
