@@ -412,7 +412,7 @@ def _validate_visibility(visibility: str) -> None:
 def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_name: str = "documents",
                      visibility: str = "everyone", progress: Progress | None = None) -> RunSummary:
     """Ingest files and folders (recursively). A file whose path is known with a new content hash replaces the
-    old version (its chunks are dropped so the index rebuilds them); identical content is skipped."""
+    old version (same row, new sections); identical content is skipped."""
     _validate_visibility(visibility)
     progress = progress or _noop
     summary = _start_run(settings, source_name, "docs", None)
@@ -473,8 +473,8 @@ def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_
                 s.add(Document(source_id=src.id, path=doc.path[:1000], **values))
                 summary.added += 1
             else:
-                # A new version: what was built on the old one (chunks) goes with it.
-                s.execute(delete(Chunk).where(Chunk.document_id == row.id))
+                # A new version updates the row in place; the next index sync diffs its chunks by content hash
+                # (re-embedding only what changed, dropping the rest).
                 for k, v in values.items():
                     setattr(row, k, v)
                 summary.updated += 1
