@@ -399,7 +399,10 @@ def _parse_csv(data: bytes, name: str):
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel_tab if name.lower().endswith(".tsv") else csv.excel
-    rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    try:  # newline="": a bare \r ends a row like \n does instead of breaking the reader
+        rows = [r for r in csv.reader(io.StringIO(text, newline=""), dialect) if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise IngestError(f"malformed CSV ({exc})") from None
     if not rows:
         return None, [], None
     header, body = rows[0], rows[1:]
