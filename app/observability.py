@@ -25,6 +25,11 @@ RETRIEVAL_LATENCY = Histogram("teamlore_retrieval_duration_seconds", "retrieval 
 ERRORS = Counter("teamlore_errors_total", "errors by kind", ["kind"])
 JOBS_QUEUED = Gauge("teamlore_jobs_queued", "jobs waiting for a worker")
 JOBS_RUNNING = Gauge("teamlore_jobs_running", "jobs being worked on")
+# Worker/trainer side (served on TEAMLORE_METRICS_PORT by `teamlore worker`); labelled by job so two
+# trainings on one worker do not overwrite each other; a finished job's series are removed.
+TRAIN_LOSS = Gauge("teamlore_train_loss", "latest training loss", ["job_id"])
+TRAIN_TOKENS_PER_S = Gauge("teamlore_train_tokens_per_second", "training throughput", ["job_id"])
+GPU_MEMORY = Gauge("teamlore_gpu_memory_bytes", "GPU memory held by training", ["job_id"])
 
 # Secrets must never reach logs: mask anything shaped like our keys, Slack tokens or URL passwords.
 _SECRET_PATTERNS = [re.compile(r"tl_[A-Za-z0-9_\-]{20,}"), re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),

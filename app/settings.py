@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=200, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     admin_api_key: str | None = Field(default=None, description="bootstrap admin key, created on start if set")
+    job_stale_after_s: int = Field(default=60, ge=2, description="a running job whose worker sent no heartbeat "
+                                   "for this long is re-queued")
+    metrics_port: int = Field(default=9400, ge=0, le=65535, description="`teamlore worker` serves Prometheus "
+                              "metrics here; 0 = off")
 
     # Slack
     slack_bot_token: str | None = None

@@ -46,7 +46,9 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command()
     def worker(burst: bool = typer.Option(False, help="run what is queued, then exit"),
-               threads: int = typer.Option(1, help="jobs run at once")) -> None:
+               threads: int = typer.Option(1, help="jobs run at once"),
+               metrics_port: int = typer.Option(None, help="Prometheus port (default TEAMLORE_METRICS_PORT; 0 = off)")
+               ) -> None:
         """Run the durable job worker (training, dataset builds, index rebuilds, Slack syncs)."""
         from app.db import migrate
         from app.services.jobs import JobQueue
@@ -58,6 +60,10 @@ def register(cli: typer.Typer) -> None:
             queue.requeue_stale()
             typer.echo(f"ran {queue.drain()} job(s)")
             return
+        port = settings.metrics_port if metrics_port is None else metrics_port
+        if port:
+            queue.serve_metrics(port)
+            typer.echo(f"worker metrics on :{port}/metrics")
         queue.run_worker(workers=threads)
 
     keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)

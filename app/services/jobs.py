@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -22,13 +23,13 @@ from sqlalchemy import select, update
 
 from app.db import session_scope
 from app.db.models import Job, TrainingMetric, utcnow
+from app.observability import GPU_MEMORY, JOBS_QUEUED, JOBS_RUNNING, TRAIN_LOSS, TRAIN_TOKENS_PER_S
 from app.settings import Settings
 
 log = logging.getLogger("teamlore.jobs")
 
 KINDS = ("train", "dataset", "index", "sync")
 HEARTBEAT_S = 10
-STALE_AFTER_S = 60
 
 
 class JobCancelled(Exception):
@@ -54,6 +55,7 @@ class JobContext:
     def metrics(self, step: int, values: dict[str, Any]) -> None:
         with session_scope(self.settings.db_url) as s:
             s.add(TrainingMetric(job_id=self.job_id, step=int(step), values=values))
+        export_training_metrics(self.job_id, values)
 
     def cancelled(self) -> bool:
         with session_scope(self.settings.db_url) as s:
@@ -62,6 +64,32 @@ class JobContext:
     def check_cancel(self) -> None:
         if self.cancelled():
             raise JobCancelled()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def export_training_metrics(job_id: int, values: dict[str, Any]) -> None:
+    """Mirror one step's figures into the Prometheus gauges the worker serves."""
+    label = str(job_id)
+    if (loss := _number(values.get("loss"))) is not None:
+        TRAIN_LOSS.labels(label).set(loss)
+    if (tps := _number(values.get("tokens_per_s"))) is not None:
+        TRAIN_TOKENS_PER_S.labels(label).set(tps)
+    mem = _number(values.get("gpu_mem_bytes"))
+    if mem is None and (gib := _number(values.get("gpu_mem_gib"))) is not None:
+        mem = gib * (1 << 30)
+    if mem is not None:
+        GPU_MEMORY.labels(label).set(mem)
+
+
+def forget_training_metrics(job_id: int) -> None:
+    for gauge in (TRAIN_LOSS, TRAIN_TOKENS_PER_S, GPU_MEMORY):
+        try:
+            gauge.remove(str(job_id))
+        except KeyError:
+            pass
 
 
 def _handler(kind: str) -> Callable[[Settings, dict, JobContext], dict]:
@@ -125,7 +153,8 @@ def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
     stop = threading.Event()
 
     def heartbeat() -> None:
-        while not stop.wait(HEARTBEAT_S):
+        # beat well inside the stale window, or a slow job would be re-queued while it is still running
+        while not stop.wait(min(HEARTBEAT_S, settings.job_stale_after_s / 3)):
             with session_scope(settings.db_url) as s:
                 s.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow()))
 
@@ -144,6 +173,7 @@ def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
         log.warning("job %s failed: %s", job_id, error)
     finally:
         stop.set()
+        forget_training_metrics(job_id)
     ctx.log(f"finished: {status}")
     with session_scope(settings.db_url) as s:
         job = s.get(Job, job_id)
@@ -213,8 +243,9 @@ class JobQueue:
         with session_scope(self.settings.db_url) as s:
             return s.get(Job, job_id)
 
-    def requeue_stale(self, stale_after_s: int = STALE_AFTER_S) -> list[int]:
+    def requeue_stale(self, stale_after_s: float | None = None) -> list[int]:
         """Jobs left `running` by a dead worker (no heartbeat) go back on the queue to resume."""
+        stale_after_s = self.settings.job_stale_after_s if stale_after_s is None else stale_after_s
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=stale_after_s)
         with session_scope(self.settings.db_url) as s:
             stale = s.scalars(select(Job).where(Job.status == "running")).all()
@@ -247,6 +278,28 @@ class JobQueue:
         for status, _ in rows:
             out[status] = out.get(status, 0) + 1
         return out
+
+    def refresh_queue_gauges(self) -> None:
+        counts = self.counts()
+        JOBS_QUEUED.set(counts.get("queued", 0))
+        JOBS_RUNNING.set(counts.get("running", 0))
+
+    def serve_metrics(self, port: int, refresh_s: float = 10.0, addr: str = "0.0.0.0") -> threading.Thread:
+        """Prometheus endpoint of the worker (training loss, tokens/s, GPU memory, queue depth)."""
+        from prometheus_client import start_http_server
+        start_http_server(port, addr=addr)
+
+        def refresh() -> None:
+            while True:
+                try:
+                    self.refresh_queue_gauges()
+                except Exception:  # the database may be restarting; the next round retries
+                    log.warning("could not refresh job queue gauges", exc_info=True)
+                time.sleep(refresh_s)
+
+        thread = threading.Thread(target=refresh, name="metrics-refresh", daemon=True)
+        thread.start()
+        return thread
 
     def run_worker(self, workers: int = 1) -> None:
         """Blocking consumer loop (`teamlore worker`)."""
