@@ -34,7 +34,6 @@ def fresh_settings(tmp: Path):
 
 
 def parse_only() -> tuple[int, int, float, float]:
-    from ingest.cleaning import clean_message  # noqa: F401 - parse only: no cleaning
     from ingest.documents import parse_document
     from ingest.slack_export import read_export
     from ingest.types import IngestError

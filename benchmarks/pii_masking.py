@@ -90,7 +90,7 @@ def main() -> None:
     print(f"{DATA.name}: {n_pos} positives, {len(rows) - n_pos} negatives")
     ours, ours_err, ours_s, ours_clean = evaluate(rows, ours_find)
     naive, naive_err, naive_s, naive_clean = evaluate(rows, naive_find)
-    print(f"\n| kind | positives | ingest.pii recall | ingest.pii precision | naive recall | naive precision |")
+    print("\n| kind | positives | ingest.pii recall | ingest.pii precision | naive recall | naive precision |")
     print("|---|---:|---:|---:|---:|---:|")
     for k in KINDS + ["all"]:
         o, n = ours[k], naive[k]
