@@ -272,7 +272,8 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True), encoding="utf-8")
         manifest = {"name": options.name, "version": version, "builder": BUILDER_VERSION, "settings": settings_dict,
                     "inputs": {"digest": digest, "source": snapshot.source,
-                               "channels": [c.name for c in channels]},
+                               "channels": [c.name for c in channels],
+                               "latest_message_ts": stats["inputs"]["latest_message_ts"]},
                     "stats": stats, "files": _file_hashes(tmp)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
         note("write", 1, 1)
@@ -358,6 +359,8 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
     return {
         "name": options.name, "version": version,
         "inputs": {"channels": len(channel_report), "messages": messages_in, "digest": digest,
+                   # the snapshot reaches up to this message: what a later build adds comes after it
+                   "latest_message_ts": max((m.ts for c in convs for m in c.messages), key=float, default=None),
                    "channels_excluded_private": {k.removeprefix("channels_excluded_"): v for k, v in counts.items()
                                                  if k.startswith("channels_excluded_")}},
         "channels": channel_report,

@@ -86,7 +86,7 @@ def _content(msgs: list[Msg]) -> str:
 def _with_root(conv: Conversation, turns: list[tuple[str, list[Msg]]]) -> list[tuple[str, list[Msg]]]:
     """A later part of a split thread starts mid-discussion: give it the thread's opening question."""
     root = conv.meta.get("root_text")
-    if root and (not turns or turns[0][0] != "user" or conv.messages[0].speaker != conv.asker):
+    if root:
         root_msg = Msg(conv.channel.channel_id, conv.meta["root_ts"], conv.asker, root)
         if turns and turns[0][0] == "user":
             turns[0] = ("user", [root_msg] + turns[0][1])
@@ -191,7 +191,7 @@ def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = N
     if first_other is None:
         return None
     question_msgs = msgs[:first_other]
-    if root and (not question_msgs or conv.messages[0].speaker != asker):
+    if root:  # a later part of a split thread: the thread's opening question comes first
         question_msgs = [Msg(conv.channel.channel_id, conv.meta["root_ts"], asker, root)] + question_msgs
     runs: list[tuple[int, list[Msg]]] = []  # (index of first message, run of one answerer)
     for i in range(first_other, len(msgs)):

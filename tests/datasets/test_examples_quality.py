@@ -114,3 +114,11 @@ def test_rag_examples_leave_out_the_own_thread_and_later_passages():
     assert ex.messages[0]["role"] == "system" and "[1] IT handbook: printers" in ex.messages[0]["content"]
     assert ex.signals["grounding"] == round(grounding(qa.answer, ex.passages), 3) > 0.3
     assert rag_example(qa, lambda q: passages[:1]) is None
+
+
+def test_later_part_of_a_split_thread_keeps_the_opening_question():
+    part = next(c for c in channel_conversations(HELP, help_channel()) if c.conversation_id.endswith(":p1"))
+    for ex in (chat_example(part), qa_example(part)):
+        assert ex.messages[0]["role"] == "user"
+        assert ex.messages[0]["content"].startswith("Long running discussion: how should we shard")
+        assert part.meta["root_ts"] in ex.source_ts
