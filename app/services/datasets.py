@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.db import session_scope
 from app.db.models import DatasetVersion, SlackChannel, SlackMessage, SlackUser, Source
@@ -99,15 +100,20 @@ def build_dataset(settings: Settings, *, name: str = "slack-qa", include_private
                            channels=tuple(sorted(channels)) if channels else None, persona=persona,
                            kinds=tuple(kinds), retriever_id=retriever_id)
     result = build(snapshot, options, settings.datasets_dir, retriever=retriever, progress=progress)
-    with session_scope(settings.db_url) as s:
-        row = s.scalar(select(DatasetVersion).where(DatasetVersion.version == result.version))
-        if row is not None:
+    try:
+        with session_scope(settings.db_url) as s:
+            row = s.scalar(select(DatasetVersion).where(DatasetVersion.version == result.version))
+            if row is not None:
+                return _row_info(row, created=False)
+            row = DatasetVersion(name=name, version=result.version, path=str(result.path),
+                                 settings=options.to_dict(), stats=result.stats)
+            s.add(row)
+            s.flush()
+            return _row_info(row, created=result.created)
+    except IntegrityError:  # a concurrent build of the same version recorded it first
+        with session_scope(settings.db_url) as s:
+            row = s.scalar(select(DatasetVersion).where(DatasetVersion.version == result.version))
             return _row_info(row, created=False)
-        row = DatasetVersion(name=name, version=result.version, path=str(result.path),
-                             settings=options.to_dict(), stats=result.stats)
-        s.add(row)
-        s.flush()
-        return _row_info(row, created=result.created)
 
 
 def list_datasets(settings: Settings) -> list[dict[str, Any]]:
