@@ -111,7 +111,7 @@ def register(cli: typer.Typer) -> None:
                 console.print(f"model version {existing.name} already trained on {version}; reusing it")
             else:
                 from app.services.training import run_training
-                params = {"dataset_version": version, "base_model": None, "preset": "demo"}
+                params = {"dataset": version, "pretrain": True, "size": "demo"}
                 if train_steps:
                     params["steps"] = train_steps
                 result = run_training(settings, params, on_metrics=lambda step, v: None)

@@ -100,7 +100,7 @@ def _handler(kind: str) -> Callable[[Settings, dict, JobContext], dict]:
             total = max(1, int(params.get("steps") or 1))
 
             def on_metrics(step, values):
-                ctx.metrics(step, values)
+                export_training_metrics(ctx.job_id, values)  # run_training stores the rows itself
                 ctx.progress(step / total)
                 ctx.log("step %d %s" % (step, " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                                          for k, v in values.items())))

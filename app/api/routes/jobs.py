@@ -20,8 +20,9 @@ class TrainRequest(BaseModel):
     dataset_version: str = Field(min_length=1, max_length=64)
     base_model: str | None = Field(default=None, max_length=1000, description="HF dir or hub id; none = pretrain")
     steps: int = Field(default=60, ge=1, le=1_000_000)
-    learning_rate: float = Field(default=2e-4, gt=0, le=1)
+    learning_rate: float = Field(default=2e-4, gt=0, le=1)  # for pretraining, 3e-3 is the recipe's default
     lora_r: int = Field(default=16, ge=1, le=512)
+    size: str = Field(default="demo", description="pretraining size preset when no base model: auto|demo|tiny|small|base")
     name: str | None = Field(default=None, max_length=200)
 
 
@@ -46,7 +47,16 @@ def _queue(request: Request):
 def submit_training(body: TrainRequest, request: Request, admin: AdminDep, session: SessionDep):
     if session.scalar(select(DatasetVersion).where(DatasetVersion.version == body.dataset_version)) is None:
         raise APIError(404, f"no dataset version {body.dataset_version!r}: build one first", "dataset_not_found")
-    job = _queue(request).submit("train", body.model_dump(), actor_user_id=admin.user_id)
+    params = {"dataset": body.dataset_version, "base": body.base_model, "steps": body.steps,
+              "pretrain": body.base_model is None, "config": {"lr": body.learning_rate}}
+    if body.base_model:
+        params["config"]["lora_r"] = body.lora_r
+        params["config"]["lora_alpha"] = 2 * body.lora_r
+    else:
+        params["size"] = body.size
+    if body.name:
+        params["name"] = body.name
+    job = _queue(request).submit("train", params, actor_user_id=admin.user_id)
     audit(session, admin, "job.train", f"job:{job.id}", **body.model_dump())
     return _job_out(job)
 
