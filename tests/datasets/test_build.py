@@ -163,3 +163,22 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         build(workspace(), BuildOptions(), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_retrieval_aware_examples_with_a_retriever_callable(tmp_path):
+    handbook = [{"title": "IT: printers", "text": "The second floor printer floor2-ps uses the generic PostScript "
+                                                   "driver; add it in System Settings, Printers.", "meta": {}},
+                {"title": "IT: VPN", "text": "Reset the VPN token at the reset page after SSO sign in.", "meta": {}}]
+
+    def retrieve(question):  # keyword overlap: a stand-in index that is a real function of the question
+        words = set(question.lower().split())
+        return sorted(handbook, key=lambda p: -len(words & set(p["text"].lower().split())))
+    with pytest.raises(DatasetBuildError, match="retriever_id"):
+        build(workspace(), BuildOptions(), tmp_path, retriever=retrieve)
+    res = build(workspace(), BuildOptions(retriever_id="handbook-v1", rag_k=1), tmp_path, retriever=retrieve)
+    rag = [r for name, r in _all_records(res.path) if name.startswith("rag.")]
+    assert rag and all(r["messages"][0]["role"] == "system" and len(r["meta"]["passages"]) == 1 for r in rag)
+    printer = next(r for r in rag if "printer" in r["messages"][1]["content"])
+    assert printer["meta"]["passages"][0]["title"] == "IT: printers"
+    assert json.loads(printer["meta"]["signals"])["grounding"] > 0.3
+    assert (res.path / "rag_alpaca.train.jsonl").is_file() or (res.path / "rag_alpaca.test.jsonl").is_file()

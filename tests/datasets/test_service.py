@@ -55,10 +55,6 @@ def test_build_from_ingested_sample_workspace(settings):
     with pytest.raises(LookupError):
         get_report(settings, "0000000000000000")
 
-    private = build_dataset(settings, include_private=True, persona="Lena")
-    assert private["created"] and private["version"] != info["version"]
-    assert "persona" in private["stats"]["examples"]["by_kind_split"]
-    assert private["stats"]["persona"] == "Lena"
 
 
 def test_empty_or_bot_only_workspace_is_an_error(settings):
@@ -98,3 +94,9 @@ def test_cli_build_list_show(sqlite_settings):
     assert res.exit_code == 1 and "no dataset version" in res.output
     res = runner.invoke(cli, ["dataset", "build", "--persona", "nobody"])
     assert res.exit_code == 1 and "persona" in res.output
+    res = runner.invoke(cli, ["dataset", "build", "--include-private", "--persona", "Lena"])
+    assert res.exit_code == 0 and "persona" in res.output and "new version" in res.output
+    private = list_datasets(sqlite_settings)[0]
+    assert private["version"] != version and private["stats"]["persona"] == "Lena"
+    assert private["settings"]["include_private"] is True
+    assert private["stats"]["inputs"]["channels_excluded_private"] == {}
