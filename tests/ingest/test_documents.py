@@ -1,4 +1,5 @@
 import io
+from functools import lru_cache
 
 import pytest
 
@@ -10,6 +11,11 @@ FORMATS = SHARED_DATA / "docs" / "format-samples"
 HANDBOOK_18F = SHARED_DATA / "docs" / "18f-handbook"
 
 
+@lru_cache(maxsize=None)
+def parsed(path):  # the 31-page paper takes seconds: parse each shared sample once per session
+    return parse_document(path)
+
+
 def test_every_format_sample_ingests_or_is_rejected_clearly():
     expected_rejections = {"sample.msg": "legacy Microsoft OLE file", "non_text_searchable.pdf": "needs OCR"}
     seen = set()
@@ -18,7 +24,7 @@ def test_every_format_sample_ingests_or_is_rejected_clearly():
             with pytest.raises(IngestError, match=expected_rejections[f.name]):
                 parse_document(f)
         else:
-            doc = parse_document(f)
+            doc = parsed(f)
             assert doc.sections and all(s.text.strip() for s in doc.sections), f
             assert len(doc.content_hash) == 64 and doc.title
         seen.add(f.suffix or "(none)")
@@ -26,7 +32,7 @@ def test_every_format_sample_ingests_or_is_rejected_clearly():
 
 
 def test_pdf_keeps_page_numbers():
-    doc = parse_document(FORMATS / "pdf" / "react_paper.pdf")
+    doc = parsed(FORMATS / "pdf" / "react_paper.pdf")
     assert doc.pages == 31 and doc.mime == "application/pdf"
     assert [s.page for s in doc.sections][:3] == [1, 2, 3]
     assert "ReAct" in doc.text
@@ -56,7 +62,7 @@ def test_docx_headings_tables_and_page_breaks(tmp_path):
 
 
 def test_pptx_slide_titles_and_numbers():
-    doc = parse_document(FORMATS / "pptx" / "sample_pptx.pptx")
+    doc = parsed(FORMATS / "pptx" / "sample_pptx.pptx")
     assert [s.page for s in doc.sections] == [1, 2]
     assert doc.sections[0].heading_path == ["Sample Title Slide"]
 
@@ -83,7 +89,7 @@ def test_18f_handbook_all_pages_ingest():
 
 
 def test_html_headings_and_no_scripts():
-    doc = parse_document(FORMATS / "html" / "what_is_haystack.html")
+    doc = parsed(FORMATS / "html" / "what_is_haystack.html")
     assert doc.title.startswith("What is Haystack")
     assert any(s.heading_path[-1:] == ["Building with Haystack"] for s in doc.sections if s.heading_path)
     assert "function(" not in doc.text and "{" not in doc.text[:200]

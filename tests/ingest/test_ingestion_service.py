@@ -74,11 +74,11 @@ def test_reimport_picks_up_edits_and_deletions_and_masks(settings, tmp_path):
     assert count(settings, SlackMessage, SlackMessage.deleted.is_(True)) == 1
 
 
-def test_personal_data_masking_is_configurable(settings, tmp_path):
-    masked = settings.model_copy(update={"mask_personal_data_in_index": True})
+def test_personal_data_masking_is_configurable(sqlite_settings, tmp_path):
+    masked = sqlite_settings.model_copy(update={"mask_personal_data_in_index": True})
     summary = ingest_slack_export(masked, _small_export(tmp_path / "exp"), source_name="acme")
     assert summary.masked == {"secret": 1, "email": 1}
-    with session_scope(settings.db_url) as s:
+    with session_scope(sqlite_settings.db_url) as s:
         assert "[EMAIL]" in s.scalar(select(SlackMessage.text).where(SlackMessage.ts == "1704100000.000102"))
 
 
