@@ -114,7 +114,13 @@ ACK_RE = re.compile(r"\b(my bad|oops|you'?re right|good (idea|point|catch)|will 
                     r"noted|on it|same here|me too)\b", re.I)
 
 
-def answer_signals(run: list[Msg], after: list[Msg], asker: str, is_last_run: bool, answerer_weight: float,
+POSITIVE_RE = re.compile(r"\b(nice|great|perfect|awesome|cool|got it|ok|okay|makes sense|will do|good to know|"
+                         r"amazing|brilliant|excellent|that helps|helpful|found it|done|booked|ordered|ordering|"
+                         r"booking|forwarded|updated|works|working|worked)\b|:(white_check_mark|heavy_check_mark|"
+                         r"\+1|thumbsup|pray|raised_hands|tada|ok_hand):", re.I)
+
+
+def answer_signals(run: list[Msg], after: list[Msg], asker: str, answerer_weight: float,
                    thanked: bool) -> dict[str, Any]:
     """Why this run of one person's messages looks like the answer that resolved the question."""
     s: dict[str, Any] = {}
@@ -133,8 +139,13 @@ def answer_signals(run: list[Msg], after: list[Msg], asker: str, is_last_run: bo
     if thanked:
         s["asker_thanks"] = True
     asker_after = [m for m in after if m.speaker == asker]
-    # the asker goes quiet: nothing more from them, or only thanks/pleasantries
-    if is_last_run and all(THANKS_RE.search(m.text) or is_greeting_only(m.text) for m in asker_after):
+    # the asker acknowledges it ("nice, ordering one today", "forwarded ✅"): weaker than thanks
+    reply = after[0] if after and after[0].speaker == asker else None  # the asker's very next message
+    if not thanked and reply and POSITIVE_RE.search(reply.text) and not is_question(reply.text):
+        s["asker_acknowledged"] = True
+    # the asker goes quiet: nothing more from them, or only thanks/acknowledgements/pleasantries
+    if all(THANKS_RE.search(m.text) or is_greeting_only(m.text) or
+           (POSITIVE_RE.search(m.text) and not is_question(m.text)) for m in asker_after):
         s["asker_quiet"] = True
     if answerer_weight:
         s["answerer_role"] = round(answerer_weight, 2)
@@ -148,7 +159,7 @@ def answer_signals(run: list[Msg], after: list[Msg], asker: str, is_last_run: bo
     if len(content_words(text)) >= 8:
         s["substantive"] = True
     score = (3.0 * bool(check) + 1.0 * bool(s.get("check_by_asker")) + 1.5 * bool(thumbs)
-             + 0.5 * bool(s.get("thumbs_by_asker")) + 2.0 * thanked
+             + 0.5 * bool(s.get("thumbs_by_asker")) + 2.0 * thanked + 1.0 * bool(s.get("asker_acknowledged"))
              + 1.0 * bool(s.get("asker_quiet")) + answerer_weight + 0.5 * bool(s.get("substantive"))
              - 1.5 * bool(s.get("asks_back")) - 1.0 * bool(s.get("very_short"))
              - 2.0 * bool(s.get("acknowledgement")))
@@ -206,9 +217,9 @@ def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = N
     best = None
     for k, (start, run) in enumerate(runs):
         end = start + len(run)
-        sig = answer_signals(run, msgs[end:], asker, k == len(runs) - 1, weights.get(run[0].speaker, 0.0),
+        sig = answer_signals(run, msgs[end:], asker, weights.get(run[0].speaker, 0.0),
                              k in thanked)
-        key = (sig["score"], len(_content(run)))
+        key = (sig["score"], -k)  # a tie goes to the earlier answer: the first reply usually is the answer
         if best is None or key > best[0]:
             best = (key, start, run, sig)
     _, start, run, sig = best

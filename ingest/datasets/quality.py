@@ -107,6 +107,8 @@ def assess(ex: Example, rules: QualityRules) -> str | None:
             add(0.12, "thumbs_reaction")
         if sig.get("asker_thanks"):
             add(0.15, "asker_thanked")
+        if sig.get("asker_acknowledged"):
+            add(0.08, "asker_acknowledged")
         if sig.get("asker_quiet"):
             add(0.05, "asker_went_quiet")
         if sig.get("answerer_role"):

@@ -122,3 +122,13 @@ def test_later_part_of_a_split_thread_keeps_the_opening_question():
         assert ex.messages[0]["role"] == "user"
         assert ex.messages[0]["content"].startswith("Long running discussion: how should we shard")
         assert part.meta["root_ts"] in ex.source_ts
+
+
+def test_acknowledged_answer_beats_a_later_aside():
+    m = [msg(HELP, 0, "U1", "Is there a budget for home office furniture?", thread=0),
+         msg(HELP, 5, "U2", "Yes, a one-off home-office budget of 400 euros; submit the receipt in Spendly.", thread=0),
+         msg(HELP, 7, "U1", "oh nice, ordering a proper chair today", thread=0),
+         msg(HELP, 40, "U3", "pro tip: the old office chairs are sold off cheaply, ask reception", thread=0)]
+    ex = qa_example(channel_conversations(HELP, m)[0])
+    assert ex.answer.startswith("Yes, a one-off home-office budget")
+    assert ex.signals["asker_acknowledged"] and ex.signals["asker_quiet"]
