@@ -399,9 +399,11 @@ class TeamloreClient:
 
     # admin: training jobs
     def start_training(self, dataset_version: str, *, base_model: str | None = None, steps: int | None = None,
-                       learning_rate: float | None = None, lora_r: int | None = None) -> Job:
+                       learning_rate: float | None = None, lora_r: int | None = None,
+                       size: str | None = None) -> Job:
+        """LoRA on `base_model`, or (no base model) pretraining a small model of preset `size`."""
         body: dict[str, Any] = {"dataset_version": dataset_version, "base_model": base_model or None}
-        for key, value in (("steps", steps), ("learning_rate", learning_rate), ("lora_r", lora_r)):
+        for key, value in (("steps", steps), ("learning_rate", learning_rate), ("lora_r", lora_r), ("size", size)):
             if value is not None:
                 body[key] = value
         return self._json("POST", "/v1/jobs/train", json=body)

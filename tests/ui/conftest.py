@@ -2,6 +2,7 @@
 by the AppTest tests, with an admin, a user and a password user."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,15 @@ from tests.ui.harness import REPO, Stack
 
 SAMPLE = REPO / "sample"
 USER_PASSWORD = "correct horse battery"
+PG_ADMIN_URL = os.environ.get("TEAMLORE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def new_stack(root: Path, onnx_cache: Path, **kw) -> Stack:
+    """A stack on SQLite (what `make run` uses), or on PostgreSQL with TEAMLORE_UI_TEST_DB=postgres."""
+    stack = Stack(root, onnx_cache=onnx_cache, **kw)
+    if os.environ.get("TEAMLORE_UI_TEST_DB", "sqlite") == "postgres":
+        stack.use_fresh_postgres(PG_ADMIN_URL)
+    return stack
 
 
 def sample_documents() -> list[Path]:
@@ -25,8 +35,13 @@ def sample_documents() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def api_stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("ui_api"))
+def onnx_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("onnx_cache")
+
+
+@pytest.fixture(scope="session")
+def api_stack(tmp_path_factory, onnx_cache):
+    stack = new_stack(tmp_path_factory.mktemp("ui_api"), onnx_cache)
     try:
         stack.start_api()
         stack.user_key = stack.create_key("alice", "user", password=USER_PASSWORD)

@@ -60,9 +60,29 @@ class Stack:
     admin_key: str = field(default_factory=lambda: "tl_admin_" + secrets.token_urlsafe(24))
     rate_limit: str = "100000/minute"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Exported ONNX embedding models, shared by every stack of a test session (the export is the slow part).
+    onnx_cache: Path | None = None
     api_port: int = 0
     ui_port: int = 0
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    database_url: str | None = None  # None: the embedded SQLite default under data_dir
+    _pg_admin_url: str | None = None
+
+    def use_fresh_postgres(self, admin_url: str) -> Stack:
+        """Run on a new PostgreSQL database (dropped by stop_all) instead of SQLite."""
+        from sqlalchemy import create_engine, text
+        name = "teamlore_ui_" + secrets.token_hex(5)
+        eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        eng.dispose()
+        self._pg_admin_url = admin_url
+        self.database_url = admin_url.rsplit("/", 1)[0] + "/" + name
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'teamlore.db'}"
 
     @property
     def data_dir(self) -> Path:
@@ -87,6 +107,8 @@ class Stack:
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
             "PYTHONPATH": str(REPO),
         })
+        if self.database_url:
+            env["TEAMLORE_DATABASE_URL"] = self.database_url
         env.update(self.extra_env)
         return env
 
@@ -103,6 +125,12 @@ class Stack:
 
     def start_api(self, timeout: float = 90) -> Stack:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.onnx_cache is not None:
+            self.onnx_cache.mkdir(parents=True, exist_ok=True)
+            (self.data_dir / "models").mkdir(parents=True, exist_ok=True)
+            link = self.data_dir / "models" / "onnx"
+            if not link.exists():
+                link.symlink_to(self.onnx_cache, target_is_directory=True)
         self.api_port = free_port()
         proc = self._spawn("api", [*CLI, "serve", "--host", "127.0.0.1", "--port", str(self.api_port)], self.env())
         wait_http(self.api_url + "/healthz", proc, timeout, self.root / "api.log")
@@ -128,6 +156,15 @@ class Stack:
     def stop_all(self) -> None:
         for name in list(self.procs)[::-1]:
             stop(self.procs.pop(name))
+        if self._pg_admin_url and self.database_url:
+            from sqlalchemy import create_engine, text
+            name = self.database_url.rsplit("/", 1)[1]
+            eng = create_engine(self._pg_admin_url, isolation_level="AUTOCOMMIT")
+            with eng.connect() as c:
+                c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            eng.dispose()
+            self.database_url = None
 
     # --- setup through the real API / database -------------------------------------------------
     def admin(self) -> httpx.Client:

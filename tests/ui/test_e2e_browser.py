@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ui.conftest import SAMPLE, sample_documents
-from tests.ui.harness import REPO, Stack
+from tests.ui.conftest import SAMPLE, new_stack, sample_documents
+from tests.ui.harness import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -42,10 +42,10 @@ def slack_export_zip(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, onnx_cache):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    s = Stack(tmp_path_factory.mktemp("e2e"))
+    s = new_stack(tmp_path_factory.mktemp("e2e"), onnx_cache)
     try:
         s.start_api()
         s.start_worker()

@@ -5,8 +5,9 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.conftest import USER_PASSWORD
+from tests.ui.conftest import USER_PASSWORD, new_stack
 from tests.ui.harness import REPO, free_port
+from ui.presenters import flatten_metrics
 
 APP = str(REPO / "ui" / "app.py")
 ADMIN_PAGES = ["views/admin_sources.py", "views/admin_datasets.py", "views/admin_training.py",
@@ -233,18 +234,17 @@ def test_admin_usage_charts(api_env, corpus):
 
 
 @pytest.fixture(scope="module")
-def admin_stack(tmp_path_factory):
+def admin_stack(tmp_path_factory, onnx_cache):
     """An API of its own for the admin pages that change global state (live model, datasets, jobs), with the
     sample Slack export ingested and a dataset version built, as `teamlore ingest` + `teamlore dataset` do."""
     from app.services.datasets import build_dataset
     from app.services.ingestion import ingest_slack_export
     from app.settings import load_settings
     from tests.ui.conftest import SAMPLE
-    from tests.ui.harness import Stack
-    stack = Stack(tmp_path_factory.mktemp("admin_api"))
+    stack = new_stack(tmp_path_factory.mktemp("admin_api"), onnx_cache)
     try:
         stack.start_api()
-        settings = load_settings(data_dir=stack.data_dir, database_url=f"sqlite:///{stack.data_dir / 'teamlore.db'}")
+        settings = load_settings(data_dir=stack.data_dir, database_url=stack.db_url)
         ingest_slack_export(settings, SAMPLE / "slack" / "acme-export", source_name="sample-slack")
         stack.dataset_version = build_dataset(settings)["version"]
         yield stack
@@ -280,16 +280,18 @@ def test_admin_training_submit_watch_cancel(admin_stack, monkeypatch):
     at.switch_page("views/admin_training.py").run()
     no_exceptions(at)
     assert at.selectbox(key="train_dataset").value == admin_stack.dataset_version
+    assert at.segmented_control(key="train_method").value == "Pretrain a small model"
+    at.selectbox(key="train_size").set_value("tiny")
     at.number_input(key="train_steps").set_value(7)
-    at.selectbox(key="train_lora_r").set_value(8)
     submit(at, "Start training")
     no_exceptions(at)
     job_id = at.session_state["watch_job"]
     with admin_stack.admin() as c:
         job = c.get(f"/v1/jobs/{job_id}").json()
     assert job["kind"] == "train" and job["status"] == "queued"
-    assert job["params"]["steps"] == 7 and job["params"]["lora_r"] == 8
-    assert job["params"]["dataset_version"] == admin_stack.dataset_version
+    sent = flatten_metrics(job["params"])  # the API's own parameter layout; the form's values must be in it
+    assert sent["steps"] == 7 and sent["size"] == "tiny"
+    assert admin_stack.dataset_version in sent.values()
     assert at.progress[0].value == 0 and "queued" in at.progress[0].text
     at.button(key=f"cancel_{job_id}").click().run()
     at.run()
@@ -304,7 +306,7 @@ def test_admin_models_compare_promote_rollback(admin_stack, monkeypatch):
     from app.db import session_scope
     from app.services.registry import register_version
     stack = admin_stack
-    with session_scope(f"sqlite:///{stack.data_dir / 'teamlore.db'}") as s:
+    with session_scope(stack.db_url) as s:
         # What a finished training job registers (the adapters are not loaded by this page).
         for name, loss, f1 in (("tiny-v1", 2.31, 0.42), ("tiny-v2", 1.87, 0.55)):
             register_version(s, name=name, base_model="tiny-llama", adapter_path=f"models/{name}",

@@ -7,7 +7,7 @@ import streamlit as st
 
 from ui.client import JOB_DONE_STATES, ApiError
 from ui.common import api_errors, client, fmt_ago, rerun_with_toast, status_badge
-from ui.presenters import dataset_example_count, fmt_gpu_mem, last_step, merge_metrics, metrics_frame
+from ui.presenters import dataset_example_count, flatten_metrics, fmt_gpu_mem, last_step, merge_metrics, metrics_frame
 
 api = client()
 WATCH = "watch_job"
@@ -25,27 +25,43 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
         st.info("No dataset versions yet — build one on the Datasets page first.", icon=":material/inbox:")
     else:
         by_version = {d["version"]: d for d in datasets}
+        method = st.segmented_control(
+            "Method", ["Adapt a base model (LoRA)", "Pretrain a small model"], key="train_method",
+            default="Pretrain a small model",
+            help="LoRA adapts a pretrained model available offline; pretraining builds a small model from the "
+                 "team's own text (what the demo does on CPU).")
+        lora = method == "Adapt a base model (LoRA)"
         with st.form("train_form"):
             version = st.selectbox(
                 "Dataset version", list(by_version), key="train_dataset",
                 format_func=lambda v: f"{v} — {by_version[v].get('name')} "
                                       f"({dataset_example_count(by_version[v].get('stats')) or '?'} examples)")
-            base_model = st.text_input("Base model", key="train_base_model",
-                                       placeholder="empty: pretrain a small model from scratch",
-                                       help="A Hugging Face directory or hub id available offline on the trainer, "
-                                            "adapted with LoRA. Leave empty to pretrain a small model instead.")
-            steps_col, lr_col, r_col = st.columns(3)
+            model_col, steps_col, lr_col = st.columns([2, 1, 1])
+            if lora:
+                base_model = model_col.text_input("Base model", key="train_base_model",
+                                                  placeholder="Hugging Face directory or hub id",
+                                                  help="Available offline on the machine that trains.")
+            else:
+                size = model_col.selectbox("Model size", ["demo", "tiny", "small", "base", "auto"], key="train_size",
+                                           help="demo and tiny train in minutes on a CPU; auto picks by dataset size.")
             steps = steps_col.number_input("Steps", min_value=1, max_value=100_000, value=60, step=10,
                                            key="train_steps")
-            lr = lr_col.number_input("Learning rate", min_value=1e-7, max_value=1e-1, value=2e-4, step=1e-5,
-                                     format="%.1e", key="train_lr")
-            lora_r = r_col.selectbox("LoRA rank r", [4, 8, 16, 32, 64], index=2, key="train_lora_r")
+            lr = lr_col.number_input("Learning rate", min_value=1e-7, max_value=1e-1, value=2e-4 if lora else 3e-3,
+                                     step=1e-5, format="%.1e", key=f"train_lr_{'lora' if lora else 'pretrain'}")
+            lora_r = None
+            if lora:
+                lora_r = st.select_slider("LoRA rank r", [4, 8, 16, 32, 64], value=16, key="train_lora_r")
             if st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
-                with api_errors("Could not start training"):
-                    job = api.start_training(version, base_model=base_model.strip() or None, steps=int(steps),
-                                             learning_rate=float(lr), lora_r=int(lora_r))
-                    st.session_state[WATCH] = job["id"]
-                    rerun_with_toast(f"Training job #{job['id']} queued", ":material/model_training:")
+                if lora and not base_model.strip():
+                    st.error("Name the base model to adapt, or choose pretraining.")
+                else:
+                    with api_errors("Could not start training"):
+                        job = api.start_training(
+                            version, base_model=base_model.strip() if lora else None, steps=int(steps),
+                            learning_rate=float(lr), lora_r=int(lora_r) if lora else None,
+                            size=None if lora else size)
+                        st.session_state[WATCH] = job["id"]
+                        rerun_with_toast(f"Training job #{job['id']} queued", ":material/model_training:")
 
 # --- pick the job to watch ---------------------------------------------------------------------------
 train_jobs = []
@@ -59,9 +75,15 @@ ids = [j["id"] for j in train_jobs]
 if st.session_state.get(WATCH) not in ids:
     st.session_state[WATCH] = ids[0]
 by_id = {j["id"]: j for j in train_jobs}
+
+
+def _dataset_of(job: dict) -> str:
+    params = job.get("params") or {}
+    return str(params.get("dataset_version") or params.get("dataset") or "")
+
 watched = st.selectbox("Training run", ids, key=WATCH,
                        format_func=lambda i: f"#{i} · {status_badge(by_id[i].get('status'))} · "
-                                             f"{(by_id[i].get('params') or {}).get('dataset_version', '')} · "
+                                             f"{_dataset_of(by_id[i])} · "
                                              f"created {fmt_ago(by_id[i].get('created_at'))}")
 
 
@@ -131,7 +153,7 @@ with st.container(border=True):
     st.subheader(f"Run #{watched}")
     params = by_id[watched].get("params") or {}
     if params:
-        st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in params.items() if v not in (None, "")))
+        st.caption(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in flatten_metrics(params).items()))
     is_active = by_id[watched].get("status") not in JOB_DONE_STATES
     # Poll only while the job runs; a finished job is drawn once.
     st.fragment(run_every=POLL_SECONDS if is_active else None)(live_job_view)(watched, is_active)
