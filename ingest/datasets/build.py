@@ -1,12 +1,13 @@
 """Deterministic dataset build: snapshot + options -> a versioned folder of train/validation/test files.
 
-version = sha256(builder version, options, content of the included channels' messages and people)[:16]
+version = sha256(builder code, options, content of the included channels' messages and people)[:16]
 Splits are assigned per conversation by hashing its key, so one conversation never straddles two splits and
 keeps its split when the workspace grows. The folder is written aside and moved into place with os.replace.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -77,6 +78,19 @@ class BuildResult:
 
 def _sha(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def builder_digest() -> str:
+    """Hash of the code that decides a dataset's content (this package and the PII masking it applies): a
+    changed builder gives a new version instead of silently reusing files built by the old one."""
+    here = Path(__file__).resolve().parent
+    files = sorted(here.glob("*.py")) + [here.parent / "pii.py"]
+    h = hashlib.sha256(BUILDER_VERSION.encode())
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def split_key(conv_id: str) -> str:
@@ -168,7 +182,7 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
     kinds = tuple(options.kinds) + (("persona",) if persona else ()) + (("rag",) if retriever else ())
     digest = snapshot_digest(channels, snapshot.messages, snapshot.people)
     settings_dict = options.to_dict()
-    version = _sha({"builder": BUILDER_VERSION, "options": settings_dict, "inputs": digest})[:16]
+    version = _sha({"builder": builder_digest(), "options": settings_dict, "inputs": digest})[:16]
     final = Path(out_root) / version
     if (final / "manifest.json").is_file():
         manifest = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
@@ -270,7 +284,7 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
                                "examples_per_s": round(len(kept) / stats["build_seconds"], 1)}
         _plots(tmp, stats)
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True), encoding="utf-8")
-        manifest = {"name": options.name, "version": version, "builder": BUILDER_VERSION, "settings": settings_dict,
+        manifest = {"name": options.name, "version": version, "builder": builder_digest(), "settings": settings_dict,
                     "inputs": {"digest": digest, "source": snapshot.source,
                                "channels": [c.name for c in channels],
                                "latest_message_ts": stats["inputs"]["latest_message_ts"]},
