@@ -176,6 +176,19 @@ def losscurve(ref, model_dir, size, steps, out_fh):
     return res
 
 
+def profile(model_dir, rows, warmup, out, fh):
+    """CUDA time by kernel over 3 steady-state steps of the Teamlore recipe (after compile warm-up)."""
+    from torch.profiler import ProfilerActivity, profile as tprofile, schedule
+    prof = tprofile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA],
+                    schedule=schedule(wait=warmup, warmup=1, active=3, repeat=1))
+    prof.start()
+    teamlore_run(model_dir, rows, steps=5, warmup=warmup, on_step=lambda m: prof.step())
+    prof.stop()
+    table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
+    (out / "profile_1b.txt").write_text(table)
+    print(table[:6000], flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1b")
@@ -213,11 +226,24 @@ def main():
         model_dir = save_random_model(size, models_root)
         for v in a.variants.split(","):
             try:
-                if v == "teamlore":
+                if v.startswith("teamlore") or v == "profile":
+                    # "teamlore+compile=off+fused_ce=chunked": an ablation of one recipe option at a time
+                    name, *pairs = v.split("+")
+                    vo = dict(over)
+                    for kv in pairs:
+                        k, _, val = kv.partition("=")
+                        try:
+                            vo[k] = json.loads(val)
+                        except json.JSONDecodeError:
+                            vo[k] = val
                     n_rows = (a.steps + a.warmup + 2) * 64
                     rows = ref.Rows(ref.lengths(n_rows, 350, 2048), 128256).rows
-                    r = teamlore_run(model_dir, rows, steps=a.steps, warmup=a.warmup, cfg_over=over)
-                    r.update(size=size)
+                    if v == "profile":
+                        profile(model_dir, rows, a.warmup, out, fh)
+                        continue
+                    steps = a.steps if not pairs else max(8, a.steps // 2)
+                    r = teamlore_run(model_dir, rows, steps=steps, warmup=a.warmup, cfg_over=vo)
+                    r.update(size=size, recipe=v)
                     log(r, fh)
                     table.append(r)
                 elif v == "reference":
@@ -231,12 +257,12 @@ def main():
             except Exception as exc:
                 log({"variant": v, "size": size, "error": repr(exc), "trace": traceback.format_exc()[-3000:]}, fh)
             free()
-    print("\nsize  recipe     tokens/s   step_s   peak_GiB  MFU")
+    print("\nsize  recipe                             tokens/s   step_s   peak_GiB  MFU")
     for r in table:
-        print(f"{r['size']:5} {r['recipe']:10} {r['tokens_per_s']:9} {r['step_s']:8} {r['peak_mem_gib']:9} "
+        print(f"{r['size']:5} {r['recipe'][:34]:34} {r['tokens_per_s']:9} {r['step_s']:8} {r['peak_mem_gib']:9} "
               f"{r['approx_mfu']}")
     for size in a.sizes.split(","):
-        t = [r for r in table if r["size"] == size and r["recipe"] == "teamlore"]
+        t = [r for r in table if r["size"] == size and r["recipe"] == "teamlore"]  # the default recipe
         b = [r for r in table if r["size"] == size and r["recipe"] == "reference"]
         if t and b:
             log({"size": size, "speedup": round(t[0]["tokens_per_s"] / b[0]["tokens_per_s"], 2),

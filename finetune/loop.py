@@ -96,6 +96,16 @@ def decoder_of(causal: nn.Module) -> nn.Module:
     return dec if dec is not None else causal.model
 
 
+def block_causal_mask(position_ids: torch.Tensor) -> torch.Tensor:
+    """[B, 1, T, T] bool mask for SDPA: causal, and only within the example a token belongs to (examples start where
+    position_ids restart at 0). Built explicitly because transformers' own packed-sequence detection is not applied
+    on every version/path, and a silent leak across examples would change what is learned."""
+    seg = (position_ids == 0).cumsum(-1)
+    t = position_ids.shape[-1]
+    causal = torch.ones(t, t, dtype=torch.bool, device=position_ids.device).tril()
+    return ((seg[:, :, None] == seg[:, None, :]) & causal)[:, None]
+
+
 class PackedCausalLM(nn.Module):
     """forward(packed row) -> summed token loss. The LM head runs inside the fused/chunked loss, so full logits
     never exist. This module is what DDP wraps, so gradient sync hooks see every forward."""
@@ -108,6 +118,8 @@ class PackedCausalLM(nn.Module):
     def forward(self, input_ids, position_ids, targets, cu_seqlens=None, max_seqlen=None):
         causal = causal_lm_of(self.model)
         kw = {}
+        if self.attention == "sdpa":
+            kw["attention_mask"] = block_causal_mask(position_ids)
         if self.attention == "varlen":
             kw = {"cu_seq_lens_q": cu_seqlens, "cu_seq_lens_k": cu_seqlens,
                   "max_length_q": max_seqlen, "max_length_k": max_seqlen}
