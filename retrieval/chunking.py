@@ -140,8 +140,10 @@ class Chunker:
                         for h in heading_path]
         return title, heading_path
 
-    def _pack(self, units: list[str], budget: int, joiner: str) -> list[str]:
-        """Greedily pack units (paragraphs or messages) into chunks of <= budget tokens, with overlap."""
+    def _pack(self, units: list[str], budget: int, joiner: str, whole_units: bool = False) -> list[str]:
+        """Greedily pack units (paragraphs or messages) into chunks of <= budget tokens, with overlap: the tail of
+        the previous chunk, or with `whole_units` the previous unit itself when it is short enough (so a Slack
+        chunk always starts on a message boundary)."""
         counts = self.counter.count_many(units)
         pieces: list[str] = []
         current: list[str] = []
@@ -157,8 +159,12 @@ class Chunker:
                 continue
             if current and current_tokens + joiner_tokens + n > budget:
                 pieces.append(joiner.join(current))
-                tail = self.counter.tail(current[-1], overlap) if overlap else ""
-                tail_n = self.counter.count(tail) if tail else 0
+                if whole_units:
+                    last_n = self.counter.count(current[-1])
+                    tail, tail_n = (current[-1], last_n) if overlap and last_n <= overlap else ("", 0)
+                else:
+                    tail = self.counter.tail(current[-1], overlap) if overlap else ""
+                    tail_n = self.counter.count(tail) if tail else 0
                 if tail and tail_n + joiner_tokens + n <= budget:
                     current, current_tokens = [tail], tail_n
                 else:
@@ -218,7 +224,7 @@ class Chunker:
             return []
         title = f"#{channel}" if channel else "Slack"
         budget = self._content_budget(title)
-        pieces = self._pack(rendered, budget, "\n")
+        pieces = self._pack(rendered, budget, "\n", whole_units=True)
         chunks: list[ChunkRecord] = []
         root = kept[0]
         cursor = 0
