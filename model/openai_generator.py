@@ -14,6 +14,7 @@ import math
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT_WINDOW = 2048
 _CANCEL_POLL_S = 0.02
+_DISCOVERY_RETRY_S = 30.0
 _PIECES = re.compile(r"[A-Za-z]+|[0-9]|\n|[ \t]+|[^\sA-Za-z0-9]")
 
 
@@ -142,6 +144,7 @@ class OpenAIGenerator:
         self._served: list[ServedModel] | None = None
         self._tokenizer: Any = None
         self._tokenizer_checked = False
+        self._tokenizer_retry_at = 0.0
         self._tokenizer_path = Path(tokenizer_path) if tokenizer_path else None
         if self._tokenizer_path is not None and not self._tokenizer_path.exists():
             raise ValueError(f"tokenizer_path {self._tokenizer_path} does not exist")
@@ -194,7 +197,7 @@ class OpenAIGenerator:
     # ---- tokens ----------------------------------------------------------------------------------------
     def _load_tokenizer(self) -> Any:
         with self._lock:
-            if self._tokenizer_checked:
+            if self._tokenizer_checked or time.monotonic() < self._tokenizer_retry_at:
                 return self._tokenizer
         path = self._tokenizer_path
         if path is None:
@@ -206,7 +209,10 @@ class OpenAIGenerator:
             if entry is not None and entry.root and Path(entry.root).is_dir():
                 path = Path(entry.root)
             elif entry is None and self._model is None:
-                return None  # server down: do not cache the miss, try again next time
+                # Server down: estimate for now, look again in a while (not on every count of a prompt build).
+                with self._lock:
+                    self._tokenizer_retry_at = time.monotonic() + _DISCOVERY_RETRY_S
+                return None
         tokenizer = None
         if path is not None:
             from transformers import AutoTokenizer

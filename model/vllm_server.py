@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,13 @@ import httpx
 from model.base import GeneratorUnavailable
 
 DEFAULT_VENV = Path(__file__).resolve().parent.parent / ".venv-vllm"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM us when our parent goes away."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -49,6 +57,8 @@ class VLLMServer:
     dtype: str = "float32"
     kv_cache_gib: int = 1
     extra_args: list[str] = field(default_factory=list)
+    # SIGTERM the server when the thread that launched it dies (a killed test run must not leave vLLM behind).
+    die_with_parent: bool = True
     log_path: Path | None = None
     venv: str | Path | None = None
     process: subprocess.Popen | None = None
@@ -92,7 +102,8 @@ class VLLMServer:
         log_file = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(self.command(), env=self.environment(), stdout=log_file,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                                            stderr=subprocess.STDOUT, start_new_session=True,
+                                            preexec_fn=_die_with_parent if self.die_with_parent else None)
         finally:
             if self.log_path:
                 log_file.close()
