@@ -33,7 +33,7 @@ GPU_MEMORY = Gauge("teamlore_gpu_memory_bytes", "GPU memory held by training", [
 
 # Secrets must never reach logs: mask anything shaped like our keys, Slack tokens or URL passwords.
 _SECRET_PATTERNS = [re.compile(r"tl_[A-Za-z0-9_\-]{20,}"), re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
-                    re.compile(r"xapp-[A-Za-z0-9-]+"), re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)(?=@)")]
+                    re.compile(r"xapp-[A-Za-z0-9-]+"), re.compile(r"\bsk-[A-Za-z0-9_\-]{20,}"), re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)(?=@)")]
 
 
 def redact(text: str) -> str:
@@ -52,9 +52,16 @@ class _Context(logging.Filter):
         return True
 
 
+class RedactingJsonFormatter(JsonFormatter):
+    """Redacts the whole rendered line: tracebacks (exc_info) and extra fields can carry secrets too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"))
+    handler.setFormatter(RedactingJsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"))
     handler.addFilter(_Context())
     root = logging.getLogger()
     for h in list(root.handlers):

@@ -36,7 +36,8 @@ def register(cli: typer.Typer) -> None:
         from app.api.main import create_app
         settings = get_settings()
         uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                    log_level="info", proxy_headers=True, timeout_graceful_shutdown=10)
+                    log_level="info", proxy_headers=True, timeout_graceful_shutdown=10,
+                    log_config=None)  # uvicorn's loggers go to our JSON handler (request ids, redaction)
 
     @cli.command()
     def ui(api: str = typer.Option(None, help="API base URL (default from TEAMLORE_HOST/PORT)")) -> None:
