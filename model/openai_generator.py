@@ -175,12 +175,14 @@ class OpenAIGenerator:
             self._model = bases[0].id
         return self._model
 
+    def _served_entry_or_raise(self, model_id: str) -> ServedModel | None:
+        return next((m for m in self.served_models() if m.id == model_id), None)
+
     def _served_entry(self, model_id: str) -> ServedModel | None:
         try:
-            served = self.served_models()
+            return self._served_entry_or_raise(model_id)
         except GeneratorUnavailable:
             return None
-        return next((m for m in served if m.id == model_id), None)
 
     @property
     def context_window(self) -> int:
@@ -203,16 +205,14 @@ class OpenAIGenerator:
         if path is None:
             # vLLM reports where it loaded the model from; when that is a directory here, its tokenizer is exact.
             try:
-                entry = self._served_entry(self.model)
+                entry = self._served_entry_or_raise(self.model)
             except GeneratorUnavailable:
-                entry = None
-            if entry is not None and entry.root and Path(entry.root).is_dir():
-                path = Path(entry.root)
-            elif entry is None and self._model is None:
                 # Server down: estimate for now, look again in a while (not on every count of a prompt build).
                 with self._lock:
                     self._tokenizer_retry_at = time.monotonic() + _DISCOVERY_RETRY_S
                 return None
+            if entry is not None and entry.root and Path(entry.root).is_dir():
+                path = Path(entry.root)
         tokenizer = None
         if path is not None:
             from transformers import AutoTokenizer

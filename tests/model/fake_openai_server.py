@@ -24,6 +24,7 @@ class FakeOpenAIServer:
         self.first_token_delay_s = 0.0
         self.drop_after: int | None = None              # send this many pieces, then cut the connection
         self.lora_routes = True
+        self.models_down = False                        # GET /v1/models answers 503
         self.requests: list[dict] = []
         self.client_went_away = threading.Event()
         self.adapters: dict[str, str] = {}
@@ -66,7 +67,9 @@ class FakeOpenAIServer:
                 return json.loads(self.rfile.read(n) or b"{}")
 
             def do_GET(self) -> None:
-                if self.path == "/v1/models":
+                if self.path == "/v1/models" and fake.models_down:
+                    self._json(503, {"error": {"message": "starting up"}})
+                elif self.path == "/v1/models":
                     data = list(fake.models) + [
                         {"id": n, "object": "model", "root": p, "parent": fake.models[0]["id"], "max_model_len": None}
                         for n, p in fake.adapters.items()]

