@@ -37,9 +37,10 @@ def teamlore_user(db_url: str, slack_user_id: str) -> SlackPerson:
     raise RuntimeError(f"could not map Slack user {slack_user_id} to a Teamlore user")
 
 
-def user_access(slack_user_id: str, is_admin: bool = False) -> Access:
-    """A DM or a private reply: what this one person can read in Slack."""
-    return Access(slack_user_ids=frozenset({slack_user_id}), is_admin=is_admin)
+def user_access(slack_user_id: str) -> Access:
+    """A DM or a private reply: what this one person can read in Slack. Never `is_admin` (which would lift
+    every ACL): in Slack even an admin gets only what their Slack identity can read."""
+    return Access(slack_user_ids=frozenset({slack_user_id}))
 
 
 class ChannelMembers:

@@ -131,9 +131,9 @@ class SlackBot:
         return bool(event.get("bot_id") or event.get("subtype") == "bot_message"
                     or event.get("user") == me.user_id or event.get("bot_profile"))
 
-    def access_for(self, ask: Ask, is_admin: bool) -> Access:
+    def access_for(self, ask: Ask) -> Access:
         if ask.channel_type == "im":
-            return user_access(ask.slack_user, is_admin)
+            return user_access(ask.slack_user)
         members = self.members.get(ask.channel) | {ask.slack_user}
         return channel_access(members, exclude={self.identity().user_id})
 
@@ -250,7 +250,7 @@ class SlackBot:
             self._post(ask.channel, ask.reply_thread_ts,
                        "Ask me a question after the mention, e.g. `@Teamlore how do I book a meeting room?`")
             return None
-        access = self.access_for(ask, person.is_admin)
+        access = self.access_for(ask)
         history: list[dict[str, str]] = []
         if ask.history_thread_ts:
             thread = thread if thread is not None else self.thread_messages(ask.channel, ask.history_thread_ts)
@@ -311,7 +311,7 @@ class SlackBot:
         try:
             # the reply is ephemeral (only the asker sees it), so the asker's own access applies
             result = self.engine_provider().answer(
-                rest.strip(), access=user_access(slack_user, person.is_admin), user_id=person.user_id,
+                rest.strip(), access=user_access(slack_user), user_id=person.user_id,
                 channel="slack", external_key=f"command:{command.get('channel_id')}:{slack_user}")
         except Exception as exc:
             log.exception("slack: /teamlore ask failed")
