@@ -266,3 +266,13 @@ def test_slash_command_status_for_admins_and_app_home(slack):
     view = slack.wait(lambda: slack.fake.views.get(ERIK), what="App Home")
     text = json.dumps(view)
     assert "Live model" in text and "/teamlore ask" in text
+
+
+def test_help_channels_get_answers_without_a_mention(slack_factory):
+    bot = slack_factory(slack_help_channels=["#hr-help"])  # by name: resolved through conversations.list
+    ts, _ = bot.message(ERIK, HR_HELP, CARRY_OVER)
+    final = bot.answer_to(HR_HELP, ts)
+    assert message_id(final)
+    other, _ = bot.message(ERIK, GENERAL, CARRY_OVER)  # not a help channel: people talk among themselves
+    time.sleep(1.0)
+    assert not bot.placeholders(GENERAL)
