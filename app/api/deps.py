@@ -59,6 +59,10 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
                        headers={"Retry-After": str(decision.retry_after)})
     session.execute(update(ApiKey).where(ApiKey.id == principal.key_id)
                     .values(last_used_at=datetime.now(timezone.utc)))
+    # Commit now: the write lock (all of SQLite, the key's row in PostgreSQL) must not be held for the whole
+    # request, or the engine's own writes wait on it (SQLite: 30 s, then "database is locked") and concurrent
+    # requests with one key serialise.
+    session.commit()
     request.state.principal = principal
     return principal
 
