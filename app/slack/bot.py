@@ -250,11 +250,20 @@ class SlackBot:
             self._post(ask.channel, ask.reply_thread_ts,
                        "Ask me a question after the mention, e.g. `@Teamlore how do I book a meeting room?`")
             return None
-        access = self.access_for(ask)
-        history: list[dict[str, str]] = []
-        if ask.history_thread_ts:
-            thread = thread if thread is not None else self.thread_messages(ask.channel, ask.history_thread_ts)
-            history = self.history(thread, ask.ts)
+        try:
+            access = self.access_for(ask)
+            history: list[dict[str, str]] = []
+            if ask.history_thread_ts:
+                thread = thread if thread is not None else self.thread_messages(ask.channel, ask.history_thread_ts)
+                history = self.history(thread, ask.ts)
+        except SlackApiError as exc:  # without the members list the bot cannot know what is safe to cite
+            error = exc.response.get("error")
+            log.warning("slack: cannot read %s members/thread: %s", ask.channel, error)
+            self._post(ask.channel, ask.reply_thread_ts,
+                       f"I can't read this conversation's members or thread ({error}), so I can't tell what is "
+                       "safe to cite here. An admin may need to reinstall the app with the scopes in "
+                       "docker/slack-app-manifest.yaml.")
+            return None
         root = ask.history_thread_ts or ask.reply_thread_ts or ask.ts
         external_key = f"{ask.channel}:{root}"
         stream = SlackStream(self.client, ask.channel, ask.reply_thread_ts, interval_s=self.update_interval_s)

@@ -94,3 +94,25 @@ def test_answer_blocks_link_citations_and_carry_the_message_id():
                                                              bk.ASK_HUMAN]
     assert {e["value"] for e in actions["elements"]} == {"42"}
     assert len(bk.sources_blocks([dict(cites[0], snippet="s" * 5000)] * 30)) <= 50
+
+
+def test_unreadable_channel_members_stop_the_answer_with_a_reason(sqlite_settings):
+    """Without the member list the bot cannot know what is safe to cite: it says so and never searches."""
+    import pytest
+    from app.slack.bot import Ask, SlackBot, make_client
+    from tests.fakes.fake_slack import SlackError
+
+    class NoMembersScope(FakeSlack):  # an app installed without channels:read
+        def api_conversations_members(self, params):
+            raise SlackError("missing_scope", needed="channels:read")
+
+    with NoMembersScope() as fake:
+        fake.add_user("U1", "ann")
+        fake.add_channel("C1", "general", members=["U1"])
+        root = fake.post("C1", "U1", "<@UBOTFAKE1> where is the handbook?")
+        settings = sqlite_settings.model_copy(update={"slack_bot_token": fake.token, "slack_api_url": fake.url})
+        bot = SlackBot(settings, lambda: pytest.fail("the engine must not be asked"), make_client(settings))
+        bot.handle(Ask(text="<@UBOTFAKE1> where is the handbook?", slack_user="U1", channel="C1",
+                       channel_type="channel", ts=root, reply_thread_ts=root, history_thread_ts=None))
+        reply = [m for m in fake.messages["C1"] if m.get("thread_ts") == root and m.get("user") == fake.bot_user_id]
+        assert len(reply) == 1 and "(missing_scope)" in reply[0]["text"]
