@@ -158,7 +158,8 @@ def _record(chunk: Chunk | ChunkRecord) -> dict[str, Any]:
     """What the snapshot keeps per id for permission and metadata filtering without a database round trip."""
     meta = chunk.meta or {}
     return {"acl": list(chunk.acl or []), "source": meta.get("source"), "channel": meta.get("channel"),
-            "ts": meta.get("ts"), "origin_kind": chunk.origin_kind, "document_id": chunk.document_id}
+            "ts": meta.get("ts"), "origin_kind": chunk.origin_kind, "document_id": chunk.document_id,
+            "hash": getattr(chunk, "content_hash", None)}
 
 
 def _chunk_text(row: Chunk) -> str:
@@ -260,9 +261,11 @@ def _sync(settings: Settings, progress: Progress | None, force_full: bool, reaso
             to_remove: list[int] = []
         else:
             # Heal any divergence (a crash between the database commit and the publish): the DB is the truth.
-            indexed = set(previous.records)
-            to_embed = [r for r in rows if r.id not in indexed]
-            to_remove = sorted(indexed - db_ids)
+            # Ids can be reused by the database (SQLite hands out max+1 again), so a vector is only kept when
+            # the stored content hash matches too.
+            indexed = previous.records
+            to_embed = [r for r in rows if indexed.get(r.id, {}).get("hash") != r.content_hash]
+            to_remove = sorted((set(indexed) - db_ids) | {r.id for r in to_embed if r.id in indexed})
             vectors_index = previous.vectors.copy()
         _note(progress, "embedding", 0.1)
         t = time.perf_counter()
