@@ -144,7 +144,7 @@ def test_chat_streams_a_cited_answer_with_feedback_rename_delete(api_env, corpus
     # Rename, then delete.
     at.text_input(key=f"rename_{conv_id}").set_value("Leave questions")
     at.button(key="rename_save").click().run()
-    assert at.title[0].value == "Leave questions"
+    assert at.header[0].value == "Leave questions"
     at.button(key="delete_confirm").click().run()
     no_exceptions(at)
     assert at.session_state["conversation_id"] is None

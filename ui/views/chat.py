@@ -45,7 +45,10 @@ current = next((c for c in conversations if c["id"] == current_id), None)
 
 # --- header with rename / delete ------------------------------------------------------------------
 title_col, actions_col = st.columns([5, 2], vertical_alignment="bottom")
-title_col.title(current["title"] if current else ":material/forum: Ask Teamlore")
+if current:
+    title_col.header(current["title"])
+else:
+    title_col.title(":material/forum: Ask Teamlore")
 if current:
     with actions_col:
         rename_col, delete_col = st.columns(2)

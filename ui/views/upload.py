@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.client import ApiError, Unauthorized
-from ui.common import api_errors, client, fmt_ago, rerun_with_toast, signed_out, status_badge
+from ui.common import api_errors, client, fmt_ago, fmt_time, rerun_with_toast, signed_out, status_badge
 from ui.presenters import documents_frame, upload_summary
 
 api = client()
@@ -14,11 +14,16 @@ st.caption("Feed Teamlore documents and Slack exports; everything uploaded becom
 # --- index status --------------------------------------------------------------------------------
 with api_errors("Could not read the index status"):
     status = api.index_status()
-    c1, c2, c3, c4 = st.columns(4, border=True)
+    c1, c2, c3 = st.columns(3, border=True)
     c1.metric("Index version", str(status.get("version") or "—"))
     c2.metric("Chunks", f"{status.get('chunks') or 0:,}")
-    c3.metric("Embedding model", str(status.get("embedding_model") or "—"))
-    c4.metric("Last rebuild", fmt_ago(status.get("last_rebuild")))
+    c3.metric("Last rebuild", fmt_ago(status.get("last_rebuild")), help=fmt_time(status.get("last_rebuild")))
+    details = [f"Embedding model **{status.get('embedding_model') or '—'}**"]
+    if status.get("kind"):
+        details.append(f"index kind {status['kind']}")
+    if status.get("status") and status["status"] != "ok":
+        details.append(f"status {status['status']}")
+    st.caption(" · ".join(details))
 
 # --- upload ------------------------------------------------------------------------------------------
 st.subheader("Add documents")
