@@ -1,12 +1,11 @@
 """Side by side: the same tiny Llama served by vLLM (CPU, through OpenAIGenerator) and by the in-process
 transformers generator, under N concurrent streaming clients.
 
-    .venv/bin/python benchmarks/generators_vllm_vs_transformers.py --clients 1 8 32 --seconds 20
+    .venv/bin/python benchmarks/generators_vllm_vs_transformers.py --clients 1 8 32 --seconds 15 --repeats 3
 
 Needs `make vllm`. Each client loops (closed loop) sending a chat request and streaming the answer until the
 time is up; we record time to first token, generated tokens and failures.
-The two engines run one after the other (vLLM is stopped before the transformers run) so they never share the
-CPU. Greedy decoding on the same weights gives both engines the same text: every answer is checked against a
+The two engines never run at the same time; their runs are interleaved and repeated, and medians reported. Greedy decoding on the same weights gives both engines the same text: every answer is checked against a
 reference (a mismatch counts as a failure) and credited with vLLM's exact generated-token count for it.
 """
 from __future__ import annotations
@@ -112,54 +111,71 @@ def main() -> None:
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="intra-op threads for the transformers engine (vLLM's CPU worker also runs on 1; with 2 on "
+                         "a loaded 2-core machine OpenMP barriers stall: see BENCHMARKS.md)")
     ap.add_argument("--out", default=str(REPO / "var" / "bench" / "generators.json"))
     args = ap.parse_args()
 
     from model.transformers_generator import TransformersGenerator
 
+    import torch
+    torch.set_num_threads(args.torch_threads)
     results: dict = {"machine": f"{os.cpu_count()}-core CPU", "load_avg_at_start": os.getloadavg(),
-                     "max_new_tokens": args.max_new_tokens, "engines": {}}
+                     "torch_threads": args.torch_threads,
+                     "max_new_tokens": args.max_new_tokens, "seconds_per_run": args.seconds,
+                     "repeats": args.repeats, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         base = build_tiny_llama(Path(tmp) / "tiny")
-
         server = VLLMServer(model_path=str(base), port=free_port(), served_model_name="tiny",
                             max_model_len=512, log_path=Path(tmp) / "vllm.log")
         server.start(timeout_s=600)
         results["vllm_server_start_s"] = round(server.started_in_s, 1)
         print(f"vLLM healthy after {server.started_in_s:.1f} s", flush=True)
         try:
-            gen = OpenAIGenerator(server.base_url)
-            list(gen.stream([{"role": "user", "content": "warm up"}], GenerationParams(max_new_tokens=8)))
+            t0 = time.monotonic()
+            engines = {"vllm": OpenAIGenerator(server.base_url), "transformers": TransformersGenerator(str(base))}
+            results["transformers_load_s"] = round(time.monotonic() - t0, 1)
+            for gen in engines.values():
+                list(gen.stream([{"role": "user", "content": "warm up"}], GenerationParams(max_new_tokens=8)))
             reference = reference_answers(server.base_url, args.max_new_tokens)
             results["reference_tokens"] = {q: n for q, (_, n) in reference.items()}
-            results["engines"]["vllm"] = []
-            for n in args.clients:
-                r = run_load(gen, reference, n, args.seconds, args.max_new_tokens)
-                print("vllm", json.dumps(r), flush=True)
-                results["engines"]["vllm"].append(r)
+            # Interleaved (vLLM idles at ~0.05 core while transformers runs), so load from other jobs on a
+            # shared machine hits both engines alike; medians over the repeats.
+            for rep in range(args.repeats):
+                for n in args.clients:
+                    for name, gen in engines.items():
+                        r = run_load(gen, reference, n, args.seconds, args.max_new_tokens)
+                        r.update(engine=name, repeat=rep, load_avg=os.getloadavg()[0])
+                        print(json.dumps(r), flush=True)
+                        results["runs"].append(r)
         finally:
             server.stop()
 
-        t0 = time.monotonic()
-        gen = TransformersGenerator(str(base))
-        results["transformers_load_s"] = round(time.monotonic() - t0, 1)
-        list(gen.stream([{"role": "user", "content": "warm up"}], GenerationParams(max_new_tokens=8)))
-        results["engines"]["transformers"] = []
+    summary: dict = {}
+    for name in ("vllm", "transformers"):
         for n in args.clients:
-            r = run_load(gen, reference, n, args.seconds, args.max_new_tokens)
-            print("transformers", json.dumps(r), flush=True)
-            results["engines"]["transformers"].append(r)
-
+            runs = [r for r in results["runs"] if r["engine"] == name and r["clients"] == n]
+            summary[f"{name}/{n}"] = {
+                "requests": sum(r["requests"] for r in runs), "failed": sum(r["failed"] for r in runs),
+                **{k: round(statistics.median(r[k] for r in runs), 1)
+                   for k in ("tokens_per_s", "per_client_tokens_per_s", "ttft_p50_ms", "ttft_p95_ms")}}
+    results["median"] = summary
+    results["load_avg_at_end"] = os.getloadavg()
+    print(f"\nload average at start {results['load_avg_at_start'][0]:.1f}, at end {results['load_avg_at_end'][0]:.1f}")
     print("\n| clients | engine | requests (failed) | tokens/s total | tokens/s per client | TTFT p50 / p95 ms |")
-    print("|---|---|---|---|---|---|")
-    for i, n in enumerate(args.clients):
-        for engine in ("vllm", "transformers"):
-            r = results["engines"][engine][i]
-            print(f"| {n} | {engine} | {r['requests']} ({r['failed']}) | {r['tokens_per_s']} | "
+    print("|---:|---|---:|---:|---:|---:|")
+    for n in args.clients:
+        for name in ("vllm", "transformers"):
+            r = summary[f"{name}/{n}"]
+            print(f"| {n} | {name} | {r['requests']} ({r['failed']}) | {r['tokens_per_s']} | "
                   f"{r['per_client_tokens_per_s']} | {r['ttft_p50_ms']} / {r['ttft_p95_ms']} |")
-        v, t = results["engines"]["vllm"][i], results["engines"]["transformers"][i]
-        print(f"|   | vLLM / transformers | | {v['tokens_per_s'] / max(t['tokens_per_s'], 1e-9):.2f}x | | "
-              f"{v['ttft_p50_ms'] / max(t['ttft_p50_ms'], 1e-9):.2f}x |")
+        v, t = summary[f"vllm/{n}"], summary[f"transformers/{n}"]
+        print(f"| {n} | vLLM / transformers | | {v['tokens_per_s'] / max(t['tokens_per_s'], 1e-9):.2f}x | "
+              f"{v['per_client_tokens_per_s'] / max(t['per_client_tokens_per_s'], 1e-9):.2f}x | "
+              f"{v['ttft_p50_ms'] / max(t['ttft_p50_ms'], 1e-9):.2f}x / "
+              f"{v['ttft_p95_ms'] / max(t['ttft_p95_ms'], 1e-9):.2f}x |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_suffix(".tmp")

