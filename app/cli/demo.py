@@ -68,7 +68,7 @@ def register(cli: typer.Typer) -> None:
     @cli.command()
     def demo(serve: bool = typer.Option(True, help="start the API and UI at the end"),
              train: bool = typer.Option(True, help="train the demo-size model"),
-             train_steps: int = typer.Option(None, help="training steps for the demo model")) -> None:
+             train_steps: int = typer.Option(30, help="training steps for the demo model")) -> None:
         """Run the whole loop on the sample workspace, then serve the API and UI."""
         from app.db import migrate
         settings = get_settings()
@@ -111,7 +111,9 @@ def register(cli: typer.Typer) -> None:
                 console.print(f"model version {existing.name} already trained on {version}; reusing it")
             else:
                 from app.services.training import run_training
-                params = {"dataset": version, "pretrain": True, "size": "demo"}
+                # demo-size: small steps so CPU training fits `make run`'s time budget
+                params = {"dataset": version, "pretrain": True, "size": "demo",
+                          "config": {"tokens_per_step": 2048, "micro_batch_tokens": 2048}}
                 if train_steps:
                     params["steps"] = train_steps
                 result = run_training(settings, params, on_metrics=lambda step, v: None)
@@ -125,7 +127,7 @@ def register(cli: typer.Typer) -> None:
 
         admin_key = _ensure_key(settings, "admin", "admin")
         user_key = _ensure_key(settings, "demo-user", "user")
-        console.print(Table.grid().add_row(f"timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())))
+        console.print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
         if not serve:
             return
 
