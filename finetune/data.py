@@ -285,41 +285,48 @@ def collate_packed(examples: Sequence[Example], pad_to: int | None = None, pad_i
                        torch.tensor(cu, dtype=torch.int32), max_len, n_real, sum(t != IGNORE for t in tgt))
 
 
+def _split_for_ranks(rows: list[list[int]], world_size: int) -> list[list[int]] | None:
+    """Split the longest rows in two until every rank gets the same number of rows. The step keeps exactly the
+    same examples, so its loss and gradient do not depend on the number of ranks."""
+    rows = [list(r) for r in rows]
+    while len(rows) % world_size:
+        big = max(range(len(rows)), key=lambda r: len(rows[r]))
+        if len(rows[big]) < 2:
+            return None
+        half = len(rows[big]) // 2
+        rows[big:big + 1] = [rows[big][:half], rows[big][half:]]
+    return rows
+
+
 def plan_steps(examples: Sequence[Example], tokens_per_step: int, micro_batch_tokens: int, world_size: int = 1,
                examples_per_step: int | None = None) -> list[list[list[int]]]:
     """Group packed rows into optimizer steps: step -> all its packed rows (lists of example indices).
 
-    Under DDP rank r takes rows[r::world_size] of each step; a step closes once its rows hold ~tokens_per_step real tokens in total,
-    rounded so each rank gets the same number of micro-batches (DDP needs equal backward counts)."""
+    A step closes within half a row of tokens_per_step real tokens (or after examples_per_step examples). The set of
+    examples of each step does not depend on world_size; under DDP rank r takes rows[r::world_size]."""
+    groups: list[list[list[int]]] = []
     if examples_per_step:
-        # fixed example count per step (what a padded-batch trainer does), each group packed on its own
-        steps = []
         for s in range(0, len(examples) - examples_per_step + 1, examples_per_step):
             group = list(range(s, s + examples_per_step))
-            rows = [[group[i] for i in row] for row in pack_in_order([len(examples[i]) for i in group],
-                                                                     micro_batch_tokens)]
-            while len(rows) % world_size:
-                big = max(range(len(rows)), key=lambda r: len(rows[r]))
-                if len(rows[big]) < 2:
-                    break
-                rows[big:big + 1] = [rows[big][: len(rows[big]) // 2], rows[big][len(rows[big]) // 2:]]
-            if len(rows) % world_size == 0:
-                steps.append(rows)
-        return steps
-    rows = pack_in_order([len(e) for e in examples], micro_batch_tokens)
-    steps: list[list[list[int]]] = []
-    cur: list[list[int]] = []
-    toks = 0
-    for row in rows:
-        cur.append(row)
-        toks += sum(len(examples[i]) for i in row)
-        # close within half a row of the target: rows are ~full, so this lands nearest to tokens_per_step
-        if toks >= tokens_per_step - micro_batch_tokens // 2 and len(cur) % world_size == 0:
-            steps.append(cur)
-            cur, toks = [], 0
-    if cur and len(cur) >= world_size:
-        cur = cur[: len(cur) - len(cur) % world_size]
-        steps.append(cur)
+            groups.append([[group[i] for i in row] for row in
+                           pack_in_order([len(examples[i]) for i in group], micro_batch_tokens)])
+    else:
+        cur: list[list[int]] = []
+        toks = 0
+        for row in pack_in_order([len(e) for e in examples], micro_batch_tokens):
+            cur.append(row)
+            toks += sum(len(examples[i]) for i in row)
+            # rows are ~full, so closing within half a row lands nearest to tokens_per_step
+            if toks >= tokens_per_step - micro_batch_tokens // 2:
+                groups.append(cur)
+                cur, toks = [], 0
+        if cur:
+            groups.append(cur)
+    steps = []
+    for g in groups:
+        rows = _split_for_ranks(g, world_size)
+        if rows is not None:  # a tail too small to give every rank a row is dropped
+            steps.append(rows)
     return steps
 
 
