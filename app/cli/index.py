@@ -54,6 +54,21 @@ def register(cli: typer.Typer) -> None:
         from app.services.indexing import index_status
         typer.echo(json.dumps(index_status(get_settings()), indent=1, default=str))
 
+    @index.command()
+    def adapt(beir_dir: Path = typer.Option(None, "--beir", help="use this BEIR folder's train split"),
+              epochs: int = typer.Option(3, min=1), device: str = typer.Option("cpu", help="cpu | cuda")) -> None:
+        """Finetune the embedding model on in-domain pairs; keep it only if held-out retrieval improves."""
+        from app.services.indexing import adapt_embeddings
+        settings = get_settings()
+        settings.ensure_dirs()
+        res = adapt_embeddings(settings, beir_dir=str(beir_dir) if beir_dir else None, epochs=epochs,
+                               device=device, progress=lambda d: typer.echo(f"  step {d['step']}/{d['max_steps']}"
+                                                                          f" loss {d['loss']}"))
+        typer.echo(json.dumps(res, indent=1))
+        if res["kept"]:
+            typer.echo(f"set TEAMLORE_EMBEDDING_MODEL={res['model_path']} and run `teamlore index sync` "
+                       "(the index is rebuilt in the new model's vector space)")
+
     cli.add_typer(index, name="index")
 
     ev = typer.Typer(help="Measure components against public benchmarks.", no_args_is_help=True)
