@@ -122,6 +122,9 @@ def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]
     return flat
 
 
+QUALITY_WORDS = ("eval", "loss", "perplexity", "f1", "accuracy", "exact", "rouge", "bleu", "recall", "faithful")
+
+
 def models_comparison_frame(versions: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Evaluation figures side by side: one row per metric, one column per model version."""
     columns = {}
@@ -133,7 +136,10 @@ def models_comparison_frame(versions: Sequence[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(columns)
     if not df.empty:
         df.index.name = "metric"
-        df = df.sort_index()
+        # Quality figures first, then the run's setup details.
+        def rank(name: str) -> tuple[int, str]:
+            return (0 if any(w in name.lower() for w in QUALITY_WORDS) else 1, name)
+        df = df.loc[sorted(df.index, key=rank)]
     return df
 
 
