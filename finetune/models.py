@@ -32,7 +32,11 @@ def check_base_model(ref: str):
     except Exception as exc:
         raise ModelLoadError(f"cannot read the model config of {ref}: {exc}") from None
     archs = config.architectures or []
-    if not (any(a.endswith("ForCausalLM") for a in archs) or config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
+    # The saved architectures say what the weights are (a BERT checkpoint is a masked LM even though a causal
+    # BERT class exists); without them, fall back to whether the model type has a causal-LM class at all.
+    causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs) if archs else \
+        config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    if not causal:
         raise ModelLoadError(f"{ref} is not a causal language model (model_type={config.model_type}, "
                              f"architectures={archs}); LoRA SFT needs a *ForCausalLM model")
     return config
