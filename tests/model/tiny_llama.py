@@ -61,3 +61,33 @@ def build_tiny_llama(out_dir: str | Path, hidden_size: int = 128, layers: int = 
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out, safe_serialization=True)
     return out
+
+
+def train_lora_with_peft(base_dir: str | Path, out_dir: str | Path, conversation: list[dict[str, str]],
+                         rank: int = 8, steps: int = 80, lr: float = 1e-2, seed: int = 0) -> Path:
+    """Memorise one conversation's assistant turn in a LoRA adapter with a plain peft loop (a few seconds).
+    The real-vLLM test trains with Teamlore's own recipe (finetune.recipes.lora_sft) instead."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(
+        r=rank, lora_alpha=2 * rank, lora_dropout=0.0, task_type="CAUSAL_LM",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
+    prompt = tok.apply_chat_template(conversation[:-1], tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(conversation, tokenize=False)
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([tok(full, add_special_tokens=False)["input_ids"]])
+    labels = ids.clone()
+    labels[0, : len(prompt_ids)] = -100  # learn the answer only
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    for _ in range(steps):
+        model(input_ids=ids, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(out_dir)
+    return Path(out_dir)
