@@ -72,9 +72,7 @@ class AnswerEngine:
         self.extractive = ExtractiveAnswerer(encode)
 
     # -- retrieval ------------------------------------------------------------------------------
-    def retrieve(self, question: str, access: Access, history: list[dict[str, str]],
-                 filters: dict | None = None) -> list[SearchHit]:
-        query = rewrite_followup(question, history)
+    def retrieve(self, query: str, access: Access, filters: dict | None = None) -> list[SearchHit]:
         hits = self._searcher().search(query, k=self.settings.top_k, access=access, filters=filters)
         # keep hits that are plausibly about the question: the dense cosine is calibrated, fused ranks are not
         return [h for h in hits if h.scores.get("dense", h.score) >= self.settings.min_relevance]
@@ -96,7 +94,8 @@ class AnswerEngine:
         choice = self.generators.choose(model)  # fail before any work if the model is unknown/unavailable
         if conversation_id is not None and not history:
             history = self.history(conversation_id)
-        hits = self.retrieve(question, access, history, filters)
+        query = rewrite_followup(question, history)  # follow-ups retrieve with what they refer to
+        hits = self.retrieve(query, access, filters)
         t_retrieval = time.perf_counter()
         passages = [Passage(n=i + 1, title=h.title, text=h.text) for i, h in enumerate(hits)]
 
@@ -106,7 +105,8 @@ class AnswerEngine:
         if passages:
             if choice.generator is None:
                 mode = "extractive"
-                source = self.extractive.stream_answer(question, passages)
+                said = " ".join(m["content"] for m in history[-2:] if m.get("role") == "assistant")
+                source = self.extractive.stream_answer(query, passages, said)
             else:
                 mode = "generative"
                 gen = choice.generator

@@ -25,7 +25,10 @@ class Sentence:
 
 def split_sentences(text: str) -> list[str]:
     parts = [s.strip(" \t-*#>") for s in _SENT.split(text)]
-    return [p for p in parts if len(p) >= 20 and any(c.isalpha() for c in p)]
+    # fragments like "After that they expire." quote badly out of context: keep sentences of 5+ words
+    # Questions are not answers (Slack threads start with one).
+    return [p for p in parts if len(p) >= 20 and len(p.split()) >= 5 and any(c.isalpha() for c in p)
+            and not p.rstrip("*_ )").endswith("?")]
 
 
 class ExtractiveAnswerer:
@@ -36,8 +39,9 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.min_score = min_score
 
-    def select(self, question: str, passages: list[Passage]) -> list[tuple[Sentence, float]]:
-        sentences = [Sentence(s, p.n) for p in passages for s in split_sentences(p.text)[:40]]
+    def select(self, question: str, passages: list[Passage], said: str = "") -> list[tuple[Sentence, float]]:
+        """`said`: what the conversation already answered; a follow-up wants something new."""
+        sentences = [Sentence(s, p.n) for p in passages for s in split_sentences(p.text)[:40] if s not in said]
         if not sentences:
             return []
         vecs = self.encode([question] + [s.text for s in sentences])
@@ -59,8 +63,8 @@ class ExtractiveAnswerer:
                 break
         return picked
 
-    def stream_answer(self, question: str, passages: list[Passage]) -> Iterator[str]:
-        picked = self.select(question, passages)
+    def stream_answer(self, question: str, passages: list[Passage], said: str = "") -> Iterator[str]:
+        picked = self.select(question, passages, said)
         if not picked:
             return
         yield NOTICE + "\n\n"

@@ -1,0 +1,189 @@
+"""The answer engine and chat API end to end on the sample workspace: real ingestion, real index, real MiniLM.
+
+One workspace is built per module (ingest + index take a while); storage on PostgreSQL is covered by the
+`settings`-based tests elsewhere and by test_chat_on_both_databases below.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.db import migrate, session_scope
+from app.db.models import Conversation, Feedback, Message
+from retrieval.types import PUBLIC, Access
+from tests.app.conftest import auth, make_key
+from tests.conftest import SAMPLE
+
+LEADERSHIP_MEMBER = "U0ACME009"
+NOT_A_MEMBER = "U0ACME002"
+
+
+def build_workspace(settings) -> None:
+    from app.services.indexing import sync_index
+    from app.services.ingestion import ingest_documents, ingest_slack_export
+    ingest_slack_export(settings, SAMPLE / "slack" / "acme-export", source_name="sample-slack")
+    ingest_documents(settings, [SAMPLE / "handbook"], source_name="sample-handbook")
+    sync_index(settings)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    from app.settings import load_settings
+    root = tmp_path_factory.mktemp("ws")
+    settings = load_settings(data_dir=root / "var", database_url=f"sqlite:///{root / 'var' / 'teamlore.db'}")
+    settings.ensure_dirs()
+    migrate(settings.db_url)
+    build_workspace(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def engine(ws):
+    from app.api.main import create_app
+    app = create_app(ws)
+    return app.state.engine()
+
+
+@pytest.fixture(scope="module")
+def api(ws):
+    from app.api.main import create_app
+    with TestClient(create_app(ws)) as c:
+        yield c
+
+
+def test_extractive_answer_quotes_the_handbook_with_citations(engine):
+    result = engine.answer("How many days of annual leave do I get per year?", access=PUBLIC)
+    assert result.mode == "extractive"
+    assert "25" in result.text and "Extractive answer" in result.text
+    assert result.citations and all(c["title"] and c["snippet"] for c in result.citations)
+    assert any("leave" in c["title"].lower() for c in result.citations)
+    assert result.latency["retrieval_ms"] > 0 and result.chunk_ids
+    with session_scope(engine.settings.db_url) as s:
+        msg = s.get(Message, result.message_id)
+        assert msg.mode == "extractive" and msg.chunk_ids == result.chunk_ids and msg.latency["total_ms"] > 0
+
+
+def test_unrelated_question_gets_i_dont_know(engine):
+    result = engine.answer("What is the boiling point of liquid nitrogen on Jupiter's moons?", access=PUBLIC)
+    assert result.mode == "no_answer" and result.text.startswith("I don't know") and not result.citations
+
+
+def test_private_channel_content_only_for_its_members(engine):
+    q = "What is the 2026 merit increase budget?"
+    outsider = engine.answer(q, access=Access(slack_user_ids=frozenset({NOT_A_MEMBER})))
+    assert "4.5%" not in outsider.text
+    assert all(c.get("channel") != "leadership" for c in outsider.citations)
+    member = engine.answer(q, access=Access(slack_user_ids=frozenset({LEADERSHIP_MEMBER})))
+    assert "4.5%" in member.text
+    both = Access(all_of=(Access(slack_user_ids=frozenset({LEADERSHIP_MEMBER})),
+                          Access(slack_user_ids=frozenset({NOT_A_MEMBER}))))
+    assert "4.5%" not in engine.answer(q, access=both).text  # a channel with an outsider in it
+
+
+def test_follow_up_uses_the_conversation(engine):
+    first = engine.answer("How many unused vacation days can I carry over into the next year?", access=PUBLIC)
+    follow = engine.answer("until when?", access=PUBLIC, conversation_id=first.conversation_id)
+    assert follow.conversation_id == first.conversation_id
+    assert "31 March" in follow.text
+    with session_scope(engine.settings.db_url) as s:
+        assert len(s.get(Conversation, first.conversation_id).messages) == 4
+
+
+def test_empty_question_is_refused(engine):
+    from app.engine import EmptyQuestion
+    with pytest.raises(EmptyQuestion):
+        engine.answer("   ", access=PUBLIC)
+
+
+def test_chat_completions_non_stream_and_feedback(api, ws):
+    key = make_key(ws, "emma")
+    r = api.post("/v1/chat/completions", headers=auth(key),
+                 json={"model": "teamlore", "messages": [{"role": "user", "content": "What is the meal expense limit per day?"}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "chat.completion" and body["choices"][0]["message"]["content"]
+    ext = body["teamlore"]
+    assert ext["mode"] == "extractive" and ext["citations"] and ext["conversation_id"]
+    r = api.post(f"/v1/messages/{ext['message_id']}/feedback", headers=auth(key), json={"rating": -1, "comment": "too long"})
+    assert r.status_code == 200
+    r = api.post(f"/v1/messages/{ext['message_id']}/feedback", headers=auth(key), json={"rating": 1})
+    with session_scope(ws.db_url) as s:
+        fb = s.scalars(select(Feedback).where(Feedback.message_id == ext["message_id"])).all()
+        assert [(f.rating, f.comment) for f in fb] == [(1, None)]
+    other = make_key(ws, "mallory")
+    assert api.post(f"/v1/messages/{ext['message_id']}/feedback", headers=auth(other), json={"rating": 1}).status_code == 404
+    assert api.get(f"/v1/conversations/{ext['conversation_id']}", headers=auth(other)).status_code == 404
+    conv = api.get(f"/v1/conversations/{ext['conversation_id']}", headers=auth(key)).json()
+    assert [m["role"] for m in conv["messages"]] == ["user", "assistant"] and conv["messages"][1]["feedback"] == 1
+
+
+def test_streaming_sse_ends_with_citations_and_done(api, ws):
+    key = make_key(ws, "finn")
+    with api.stream("POST", "/v1/chat/completions", headers=auth(key),
+                    json={"stream": True, "messages": [{"role": "user", "content": "How long is parental leave?"}]}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert text and chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["teamlore"]["citations"] and sum(1 for c in chunks if c["choices"][0]["delta"].get("content")) >= 2
+
+
+def test_official_openai_client_works_streaming_and_not(api, ws):
+    from openai import OpenAI
+    key = make_key(ws, "gus")
+    client = OpenAI(base_url="http://testserver/v1", api_key=key, http_client=api)
+    resp = client.chat.completions.create(model="teamlore",
+                                          messages=[{"role": "user", "content": "Where do I request time off?"}])
+    assert "PeopleHub" in resp.choices[0].message.content
+    assert resp.model_extra["teamlore"]["citations"]
+    pieces = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="teamlore", stream=True, messages=[{"role": "user", "content": "Where do I request time off?"}])]
+    assert "PeopleHub" in "".join(pieces)
+    assert [m.id for m in client.models.list().data][0] == "teamlore"
+
+
+def test_bad_chat_requests_get_clear_errors(api, ws):
+    key = make_key(ws, "hal")
+    h = auth(key)
+    r = api.post("/v1/chat/completions", headers=h, json={"messages": [{"role": "user", "content": "  "}]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "empty_question"
+    r = api.post("/v1/chat/completions", headers=h, json={"messages": []})
+    assert r.status_code == 422 and "messages" in r.json()["error"]["message"]
+    r = api.post("/v1/chat/completions", headers=h, json={"model": "no-such-model",
+                                                          "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    r = api.post("/v1/chat/completions", headers=h, json={"messages": [{"role": "system", "content": "x"}]})
+    assert r.status_code == 400
+
+
+def test_search_respects_permissions(api, ws):
+    public = make_key(ws, "ivy")
+    member = make_key(ws, "lead", slack_user_id=LEADERSHIP_MEMBER)
+    q = {"q": "Project Falcon acquisition AGV software", "k": 10}
+    seen_public = {h["meta"].get("channel") for h in api.get("/v1/search", params=q, headers=auth(public)).json()}
+    seen_member = {h["meta"].get("channel") for h in api.get("/v1/search", params=q, headers=auth(member)).json()}
+    assert "leadership" not in seen_public and "leadership" in seen_member
+    assert api.get("/v1/search", params={"q": " "}, headers=auth(public)).status_code == 400
+
+
+def test_generative_mode_with_a_tiny_local_model(ws, tmp_path):
+    from app.api.main import create_app
+    from tests.model.tiny_llama import build_tiny_llama
+    model_dir = build_tiny_llama(tmp_path / "tiny")
+    s = ws.model_copy(update={"generator": "transformers", "model_path": str(model_dir), "max_new_tokens": 8})
+    with TestClient(create_app(s)) as c:
+        key = make_key(s, "gen-user")
+        r = c.post("/v1/chat/completions", headers=auth(key),
+                   json={"messages": [{"role": "user", "content": "How many days of annual leave do I get?"}]})
+        assert r.status_code == 200, r.text
+        ext = r.json()["teamlore"]
+        assert ext["mode"] == "generative" and ext["model_version"] == str(model_dir) and ext["citations"]
+        bad = ws.model_copy(update={"generator": "transformers", "model_path": str(tmp_path / "missing")})
+    with TestClient(create_app(bad)) as c:
+        r = c.post("/v1/chat/completions", headers=auth(key), json={"messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "generator_unavailable"
