@@ -101,6 +101,7 @@ class AnswerEngine:
 
         pieces: list[str] = []
         first_token_at: float | None = None
+        t_gen0 = time.perf_counter()
         mode = "no_answer"
         if passages:
             if choice.generator is None:
@@ -127,6 +128,7 @@ class AnswerEngine:
                 yield piece
             if not pieces and mode == "extractive":
                 mode = "no_answer"
+        t_gen1 = time.perf_counter()
         if mode == "no_answer":
             first_token_at = time.perf_counter()
             pieces = [NO_ANSWER]
@@ -139,6 +141,7 @@ class AnswerEngine:
         citations = [citation_for(n, h) for n, h in used]
         latency = {"retrieval_ms": round((t_retrieval - t0) * 1000, 2),
                    "ttft_ms": round(((first_token_at or t_end) - t0) * 1000, 2),
+                   "generate_ms": round((t_gen1 - t_gen0) * 1000, 2),  # the generator's share (overhead = rest)
                    "total_ms": round((t_end - t0) * 1000, 2), "pieces": len(pieces)}
         result = AnswerResult(text=text, mode=mode, citations=citations, chunk_ids=[h.chunk_id for h in hits],
                               model_version=choice.version, latency=latency)
