@@ -14,10 +14,8 @@ def register(cli: typer.Typer) -> None:
         For HTTP Events instead, set TEAMLORE_SLACK_SIGNING_SECRET and point the Slack app at
         https://<api host>/slack/events: `teamlore serve` mounts it.
         """
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
         from app.db import migrate
-        from app.slack.bot import build_bolt_app, default_engine_provider
+        from app.slack.socket import socket_mode_handler
 
         settings = get_settings()
         missing = [name for name, value in (("TEAMLORE_SLACK_BOT_TOKEN", settings.slack_bot_token),
@@ -33,6 +31,6 @@ def register(cli: typer.Typer) -> None:
             raise typer.Exit(2)
         settings.ensure_dirs()
         migrate(settings.db_url)
-        app = build_bolt_app(settings, default_engine_provider(settings))
-        typer.echo("Teamlore Slack bot connected over Socket Mode; Ctrl-C stops it.")
-        SocketModeHandler(app, settings.slack_app_token).start()
+        handler = socket_mode_handler(settings)
+        typer.echo("Teamlore Slack bot connecting over Socket Mode; Ctrl-C stops it.")
+        handler.start()

@@ -42,9 +42,9 @@ def load_workspace(fake: FakeSlack) -> None:
             fake.add_channel(c["id"], c["name"], members=[*c["members"], BOT], private=private)
 
 
-@pytest.fixture(scope="module")
-def corpus(request, tmp_path_factory):
-    """Settings over a database and index holding the sample Slack export (built once per module). SQLite: the
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """Settings over a database and index holding the sample Slack export (built once per run). SQLite: the
     bot's database paths also run on PostgreSQL in test_db.py, without the cost of a second index."""
     from app.db import migrate
     from app.services.indexing import sync_index
