@@ -40,7 +40,7 @@ def rss_mb(pid: int | None) -> float | None:
 async def client_loop(i: int, url: str, key: str, deadline: float, out: dict, stream: bool) -> None:
     rnd = random.Random(i)
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as http:
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as http:
         while time.perf_counter() < deadline:
             body = {"model": "teamlore", "stream": stream,
                     "messages": [{"role": "user", "content": rnd.choice(QUESTIONS)}]}
@@ -50,8 +50,8 @@ async def client_loop(i: int, url: str, key: str, deadline: float, out: dict, st
                 if stream:
                     async with http.stream("POST", "/v1/chat/completions", json=body) as r:
                         if r.status_code != 200:
-                            out["errors"].append(f"HTTP {r.status_code}")
                             await r.aread()
+                            out["errors"].append(f"HTTP {r.status_code} {r.text[:160]}")
                             continue
                         async for line in r.aiter_lines():
                             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -66,7 +66,7 @@ async def client_loop(i: int, url: str, key: str, deadline: float, out: dict, st
                 else:
                     r = await http.post("/v1/chat/completions", json=body)
                     if r.status_code != 200:
-                        out["errors"].append(f"HTTP {r.status_code}")
+                        out["errors"].append(f"HTTP {r.status_code} {r.text[:160]}")
                         continue
                     ttft, pieces = time.perf_counter() - t0, 1
             except httpx.HTTPError as exc:

@@ -69,3 +69,14 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
 @pytest.fixture
 def dataset_dir(tmp_path) -> Path:
     return write_dataset(tmp_path / "ds")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny models: one intra-op thread is faster than two, and far faster on an oversubscribed CI machine
+    (OpenMP barriers stall when the cores are busy)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -2,7 +2,6 @@
 same data order: per-step losses agree to float precision."""
 from __future__ import annotations
 
-import pytest
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
@@ -47,7 +46,6 @@ def _plain_hf_losses(cfg, model_dir, examples, plan, pad_id):
     return losses
 
 
-@pytest.mark.slow
 def test_recipe_matches_plain_hf_loop(tiny_model_dir, dataset_dir, tmp_path):
     cfg = LoraSFTConfig(base_model=str(tiny_model_dir), dataset_dir=str(dataset_dir), output_dir=str(tmp_path / "r"),
                         max_steps=5, tokens_per_step=600, micro_batch_tokens=256, lr=5e-3, checkpoint_every=0,

@@ -13,7 +13,6 @@ from app.db.models import Job, ModelVersion, TrainingMetric
 from .conftest import write_dataset
 
 
-@pytest.mark.slow
 def test_run_training_registers_a_candidate(settings, tiny_model_dir):
     from app.services.training import dir_hash, run_training
     write_dataset(settings.datasets_dir / "v1")
@@ -54,7 +53,6 @@ def test_unknown_dataset_version_is_refused(sqlite_settings):
         run_training(sqlite_settings, {"dataset": "nope", "base": "x"})
 
 
-@pytest.mark.slow
 def test_cli_train_pretrains_without_a_base(sqlite_settings, tmp_path):
     from typer.testing import CliRunner
 
