@@ -350,10 +350,12 @@ class TeamloreClient:
     def search(self, q: str, k: int = 5) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/search", params={"q": q, "k": k})
 
-    def upload_documents(self, files: Sequence[UploadFile]) -> dict[str, Any]:
+    def upload_documents(self, files: Sequence[UploadFile], visibility: str | None = None) -> dict[str, Any]:
+        """Upload documents / Slack export zips; `visibility` "group:<name>" limits documents to a group (admins)."""
         parts = [("files", (name, content, mime or "application/octet-stream")) for name, content, mime in files]
+        params = {"visibility": visibility} if visibility else None
         # Ingesting a big Slack export and re-indexing can take a while.
-        return self._json("POST", "/v1/documents", files=parts, timeout=self._answer_timeout)
+        return self._json("POST", "/v1/documents", files=parts, params=params, timeout=self._answer_timeout)
 
     def documents(self, q: str = "", source: str = "") -> list[dict[str, Any]]:
         params = {k: v for k, v in (("q", q), ("source", source)) if v}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.client import ApiError, Unauthorized
-from ui.common import api_errors, client, fmt_ago, fmt_time, rerun_with_toast, signed_out, status_badge
+from ui.common import api_errors, client, fmt_ago, fmt_time, is_admin, rerun_with_toast, signed_out, status_badge
 from ui.presenters import documents_frame, upload_summary
 
 api = client()
@@ -34,6 +34,12 @@ files = st.file_uploader(
     help="PDF, Word (.docx), PowerPoint (.pptx), HTML, Markdown, text and CSV documents, "
          "and Slack export .zip files (detected automatically).")
 
+visibility = None
+if is_admin():
+    group = st.text_input("Visible to", key="upload_group", placeholder="everyone (or a group name, e.g. finance)",
+                          help="Documents limited to a group are only cited to its members and admins.")
+    visibility = f"group:{group.strip()}" if group.strip() else None
+
 if files:
     label = f"Ingest {len(files)} file{'s' if len(files) != 1 else ''}"
     if st.button(label, type="primary", icon=":material/upload:", key="ingest"):
@@ -42,7 +48,8 @@ if files:
         for i, f in enumerate(files):
             progress.progress(i / len(files), text=f"Ingesting {f.name} ({i + 1}/{len(files)})…")
             try:
-                response = api.upload_documents([(f.name, f.getvalue(), f.type or "application/octet-stream")])
+                response = api.upload_documents([(f.name, f.getvalue(), f.type or "application/octet-stream")],
+                                                visibility=visibility)
                 results.extend(response.get("results") or [{"filename": f.name, "status": "rejected",
                                                               "reason": "the API returned no result"}])
             except Unauthorized as exc:
