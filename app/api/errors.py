@@ -6,6 +6,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("teamlore.api")
@@ -43,6 +44,27 @@ def install(app: FastAPI) -> None:
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
         return JSONResponse(error_body(422, "; ".join(parts) or "invalid request"), status_code=422)
+
+    # An id or number beyond what the database column holds (found by schemathesis: /v1/conversations/2**63)
+    # is the client's mistake, not a server error.
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError):
+        return JSONResponse(error_body(400, "a number in the request is out of range", "out_of_range"),
+                            status_code=400)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError):
+        return JSONResponse(error_body(400, "a value in the request is out of range or malformed for the database",
+                                       "invalid_value"), status_code=400)
+
+    # The database is down or restarting: a retryable 503, not an opaque 500 (pool_pre_ping reconnects after).
+    @app.exception_handler(DBAPIError)
+    async def _database_down(request: Request, exc: DBAPIError):
+        if not (exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))):
+            return await _unexpected(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
+        return JSONResponse(error_body(503, "the database is unavailable; retry shortly", "database_unavailable"),
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

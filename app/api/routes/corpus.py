@@ -68,6 +68,10 @@ async def upload_documents(request: Request, principal: PrincipalDep, settings: 
     from app.services import indexing, ingestion
     if visibility != "everyone" and not principal.is_admin:
         raise APIError(403, "only admins can restrict a document to a group", "admin_only")
+    if visibility != "everyone" and not (visibility.startswith("group:") and len(visibility) > 6):
+        # checked before any file is saved (the ingestion service would raise mid-request: a 500)
+        raise APIError(400, f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}",
+                       "invalid_visibility")
     limit = settings.max_upload_mb << 20
     results = []
     tmp = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
