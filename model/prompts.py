@@ -18,6 +18,10 @@ DATA_NOT_INSTRUCTIONS = (
 )
 
 _TAG = re.compile(r"</?\s*passages?\b[^>]*>", re.IGNORECASE)
+# Chat-template control tokens: the generator tokenises the rendered prompt with special tokens enabled, so a
+# document containing "<|system|>" or "</s><s>" would forge a real system turn (found by the injection suite).
+_SPECIAL = re.compile(r"<\|[^|<>\s]{1,40}\|>|</?s>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|<\|?eot_id\|?>",
+                      re.IGNORECASE)
 
 
 @dataclass
@@ -28,8 +32,8 @@ class Passage:
 
 
 def _fence(p: Passage) -> str:
-    title = _TAG.sub("", p.title).replace('"', "'")
-    body = _TAG.sub("[tag removed]", p.text)
+    title = _SPECIAL.sub("", _TAG.sub("", p.title)).replace('"', "'")
+    body = _SPECIAL.sub("[token removed]", _TAG.sub("[tag removed]", p.text))
     return f'<passage id="{p.n}" title="{title}">\n{body}\n</passage>'
 
 
