@@ -54,8 +54,9 @@ def test_malformed_jsonl_names_the_line(tmp_path):
     p.write_text(json.dumps({"messages": [{"role": "wizard", "content": "hi"}]}) + "\n")
     with pytest.raises(DatasetError, match="role 'wizard'"):
         read_chat_jsonl(p)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no train.jsonl"):
-        split_files(tmp_path / "missing_dir" if False else tmp_path.joinpath("empty").mkdir() or tmp_path / "empty")
+        split_files(tmp_path / "empty")
 
 
 def test_unknown_config_option_is_named():
