@@ -14,6 +14,9 @@ import pytest
 import torch
 
 from finetune import checkpoint as ckpt
+from finetune.recipes.lora_sft import run
+
+from .train_worker import losses_of, make_config
 
 WORKER = Path(__file__).with_name("train_worker.py")
 
@@ -27,10 +30,8 @@ def _env():
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_final_loss(tiny_model_dir, dataset_dir, tmp_path):
     steps = "6"
-    full = tmp_path / "full"
-    subprocess.run([sys.executable, str(WORKER), str(tiny_model_dir), str(dataset_dir), str(full), steps],
-                   check=True, env=_env(), timeout=300)
-    reference = json.loads((full / "summary.json").read_text())
+    # the uninterrupted run, in this process (same config, same seed)
+    reference = losses_of(run(make_config(tiny_model_dir, dataset_dir, tmp_path / "full", steps)))
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, str(WORKER), str(tiny_model_dir), str(dataset_dir), str(killed), steps,

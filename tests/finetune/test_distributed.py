@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from finetune.recipes.lora_sft import run
+
+from .train_worker import losses_of, make_config
+
 WORKER = Path(__file__).with_name("train_worker.py")
 
 
@@ -19,11 +23,9 @@ def test_two_process_ddp_matches_one_process(tiny_model_dir, dataset_dir, tmp_pa
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     args = [str(tiny_model_dir), str(dataset_dir)]
-    subprocess.run([sys.executable, str(WORKER), *args, str(tmp_path / "one"), "4", "0", "0.0"],
-                   check=True, env=env, timeout=300)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                     str(WORKER), *args, str(tmp_path / "two"), "4", "0", "0.0"], check=True, env=env, timeout=300)
-    one = json.loads((tmp_path / "one" / "summary.json").read_text())
+    one = losses_of(run(make_config(tiny_model_dir, dataset_dir, tmp_path / "one", 4, dropout=0.0)))
     two = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert len(one["losses"]) == len(two["losses"]) == 4
     for a, b in zip(one["losses"], two["losses"]):
