@@ -101,7 +101,7 @@ def _handler(kind: str) -> Callable[[Settings, dict, JobContext], dict]:
 
             def on_metrics(step, values):
                 export_training_metrics(ctx.job_id, values)  # run_training stores the rows itself
-                ctx.progress(step / total)
+                ctx.progress(values.get("progress", step / total))
                 ctx.log("step %d %s" % (step, " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                                          for k, v in values.items())))
             return run_training(settings, params, job_id=ctx.job_id, on_metrics=on_metrics,
