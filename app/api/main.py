@@ -85,6 +85,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.jobs = _lazy(make_jobs)
 
+    if settings.generator == "openai" and settings.openai_base_url:
+        def load_adapter_into_vllm(version) -> None:
+            # A promoted adapter goes live on vLLM without a restart (idempotent: a retried promote is safe).
+            if version.adapter_path:
+                from model.vllm_admin import load_lora_adapter
+                load_lora_adapter(settings.openai_base_url, version.name, version.adapter_path,
+                                  api_key=settings.openai_api_key)
+        app.state.on_model_change = load_adapter_into_vllm
+
     errors.install(app)
     if settings.cors_origins:  # off by default: the UI talks to the API server-side
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],

@@ -143,6 +143,10 @@ def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
         if job.cancel_requested:
             job.status, job.finished_at = "cancelled", utcnow()
             return "cancelled"
+        if job.status == "running":  # delivered twice (brokers are at-least-once): only a dead worker's job is ours
+            beat = job.updated_at if job.updated_at.tzinfo else job.updated_at.replace(tzinfo=timezone.utc)
+            if beat > datetime.now(timezone.utc) - timedelta(seconds=settings.job_stale_after_s):
+                return "running"
         job.status, job.worker, job.attempts = "running", worker, job.attempts + 1
         job.started_at = job.started_at or utcnow()
         kind, params = job.kind, dict(job.params)

@@ -72,11 +72,18 @@ def list_model_versions(admin: AdminDep, session: SessionDep):
     return [_mv_out(v) for v in session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).all()]
 
 
-def _after_registry_change(request: Request, version: ModelVersion) -> None:
-    request.app.state.generators.forget()
+def _go_live(request: Request, session, version: ModelVersion) -> None:
+    """Prepare the serving side (e.g. load the adapter into vLLM) *before* committing, so the registry never says
+    live for a version nothing can serve; then drop cached generators so the next answer uses it."""
     hook = getattr(request.app.state, "on_model_change", None)
     if hook:
-        hook(version)
+        try:
+            hook(version)
+        except Exception as exc:
+            session.rollback()
+            raise APIError(503, f"could not make {version.name} servable: {exc}", "serving_not_ready") from exc
+    session.commit()
+    request.app.state.generators.forget()
 
 
 @router.post("/model-versions/{version_id}/promote")
@@ -85,8 +92,7 @@ def promote_version(version_id: int, request: Request, admin: AdminDep, session:
         mv = registry.promote(session, version_id, admin)
     except registry.RegistryError as exc:
         raise APIError(404, str(exc), "model_version_not_found") from exc
-    session.commit()
-    _after_registry_change(request, mv)
+    _go_live(request, session, mv)
     return _mv_out(mv)
 
 
@@ -96,8 +102,7 @@ def rollback_version(request: Request, admin: AdminDep, session: SessionDep):
         mv = registry.rollback(session, admin)
     except registry.RegistryError as exc:
         raise APIError(409, str(exc), "nothing_to_roll_back") from exc
-    session.commit()
-    _after_registry_change(request, mv)
+    _go_live(request, session, mv)
     return _mv_out(mv)
 
 
