@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One ONNX export of the embedder for the whole run (and across runs: the cache is keyed by model fingerprint),
+# instead of one per test data directory.
+os.environ.setdefault("TEAMLORE_EMBEDDING_CACHE_DIR", str(Path(tempfile.gettempdir()) / "teamlore-test-embedder-cache"))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -76,7 +76,7 @@ def _embedding_model(settings: Settings) -> str:
 
 def get_embedder_for(settings: Settings) -> Embedder:
     return get_embedder(_embedding_model(settings), backend=embedding_backend(settings),
-                        cache_dir=settings.models_dir / "onnx")
+                        cache_dir=settings.embedding_cache_dir or settings.models_dir / "onnx")
 
 
 def get_encoder(settings: Settings) -> Callable[[list[str]], np.ndarray]:
