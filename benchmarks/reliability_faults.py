@@ -61,7 +61,7 @@ def stop(proc: subprocess.Popen | None) -> None:
 
 def copy_seed(seed: Path, name: str) -> Path:
     dest = Path(tempfile.mkdtemp(prefix=f"teamlore-fault-{name}-")) / "var"
-    shutil.copytree(seed, dest, ignore=shutil.ignore_patterns("*.log", "tiny-llama", "queue.db*"))
+    shutil.copytree(seed, dest, symlinks=True, ignore=shutil.ignore_patterns("*.log", "tiny-llama", "queue.db*"))
     return dest
 
 
@@ -111,7 +111,7 @@ def scenario_worker(seed: Path) -> dict:
     worker = None
     try:
         wait_ready(url)
-        v0 = httpx.get(url + "/v1/index/status", headers=user, timeout=60).json().get("version")
+        v0 = httpx.get(url + "/v1/index/status", headers=user, timeout=600).json().get("version")
         os.environ.update({"TEAMLORE_DATA_DIR": str(data)})
         from app.settings import load_settings
         from app.services.jobs import JobQueue
@@ -134,7 +134,7 @@ def scenario_worker(seed: Path) -> dict:
             kill9(worker)
             t_kill = time.time()
             status_after_kill = db_rows(data, "select status from jobs where id=?", (job_id,))[0][0]
-            v_dead = httpx.get(url + "/v1/index/status", headers=user, timeout=60).json().get("version")
+            v_dead = httpx.get(url + "/v1/index/status", headers=user, timeout=600).json().get("version")
             time.sleep(6)  # longer than the stale window: its heartbeat is gone
             worker = spawn(["worker"], env, data / "worker2.log")
             t_restart = time.time()
@@ -145,7 +145,7 @@ def scenario_worker(seed: Path) -> dict:
                     break
                 time.sleep(0.5)
             t_done = time.time()
-            v1 = httpx.get(url + "/v1/index/status", headers=user, timeout=60).json().get("version")
+            v1 = httpx.get(url + "/v1/index/status", headers=user, timeout=600).json().get("version")
             time.sleep(1)
         during_outage = [s for s in searches.samples if t_kill <= s[0] <= t_restart]
         return {
@@ -188,7 +188,7 @@ def scenario_upload(seed: Path) -> dict:
         api = spawn(["serve", "--port", str(port)], env, data / "api.log")
         try:
             wait_ready(url)
-            httpx.get(url + "/v1/me", headers=admin, timeout=60)  # warm
+            httpx.get(url + "/v1/me", headers=admin, timeout=600)  # warm
 
             def send():
                 boundary = "teamloreboundary"
