@@ -23,15 +23,22 @@ def readyz(request: Request):
     """Ready: the database, the index and the generator can serve."""
     settings = request.app.state.settings
     checks: dict[str, str] = {}
+    notes: dict[str, str] = {}
     try:
         with session_scope(settings.db_url) as s:
             s.execute(text("select 1"))
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
+    # The published index must be readable (constructing the searcher alone proves nothing: it loads lazily).
+    # No index yet is ready: a fresh install answers "I don't know" until something is uploaded.
+    from retrieval.faiss_index import IndexMissing, IndexStore
     try:
-        request.app.state.searcher()
+        IndexStore(settings.index_dir).read_manifest()
         checks["index"] = "ok"
+    except IndexMissing:
+        checks["index"] = "ok"
+        notes["index"] = "empty: nothing indexed yet"
     except Exception as exc:
         checks["index"] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
     try:
@@ -40,7 +47,8 @@ def readyz(request: Request):
     except Exception as exc:
         checks["generator"] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+    body = {"status": "ready" if ok else "not_ready", "checks": checks, **({"notes": notes} if notes else {})}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics")

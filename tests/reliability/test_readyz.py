@@ -1,0 +1,40 @@
+"""/readyz reports each dependency: database, published index, generator; /healthz stays 200 regardless."""
+from __future__ import annotations
+
+import socket
+
+from fastapi.testclient import TestClient
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_readyz_checks_database_index_and_generator(sqlite_settings):
+    from app.api.main import create_app
+    app = create_app(sqlite_settings)
+    with TestClient(app) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 200, r.text
+        assert r.json()["checks"] == {"database": "ok", "index": "ok", "generator": "ok"}
+        assert "nothing indexed" in r.json()["notes"]["index"]
+
+        # a corrupt published index is not ready
+        sqlite_settings.index_dir.mkdir(parents=True, exist_ok=True)
+        (sqlite_settings.index_dir / "current").mkdir()
+        (sqlite_settings.index_dir / "current" / "manifest.json").write_text("{not json")
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["checks"]["index"].startswith("error"), r.text
+
+        # the database unreachable, and a generator that cannot be used: both named, still JSON
+        app.state.settings = sqlite_settings.model_copy(update={
+            "database_url": f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/none"})
+        app.state.generators = type(app.state.generators)(sqlite_settings.model_copy(update={"generator": "openai"}))
+        r = client.get("/readyz")
+        body = r.json()
+        assert r.status_code == 503 and body["status"] == "not_ready"
+        assert body["checks"]["database"].startswith("error: OperationalError")
+        assert body["checks"]["generator"].startswith("error: GeneratorUnavailable")
+        assert client.get("/healthz").status_code == 200
