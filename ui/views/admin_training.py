@@ -132,7 +132,8 @@ def live_job_view(job_id: int, was_active: bool) -> None:
         st.code("\n".join(logs[-200:]) or "(no output yet)", language=None, height=220)
     if status == "succeeded":
         result = job.get("result") or {}
-        name = result.get("model_version") or result.get("name")
+        produced = result.get("model_version") or result.get("name")
+        name = produced.get("name") if isinstance(produced, dict) else produced
         st.success(f"Training finished{': model version **' + str(name) + '** is ready to compare and promote' if name else ''}.",
                    icon=":material/celebration:")
         st.page_link(str(Path(__file__).with_name("admin_models.py")), label="Go to model versions",
