@@ -82,8 +82,8 @@ class AnswerEngine:
                user_id: int | None = None, conversation_id: int | None = None, model: str | None = None,
                params: GenerationParams | None = None, cancel: CancelToken | None = None,
                channel: str = "api", external_key: str | None = None,
-               filters: dict | None = None) -> Iterator[str | AnswerResult]:
-        """Yield answer text pieces, then one AnswerResult (stored in the database)."""
+               filters: dict | None = None, store: bool = True) -> Iterator[str | AnswerResult]:
+        """Yield answer text pieces, then one AnswerResult (stored in the database unless `store` is False)."""
         question = (question or "").strip()
         if not question:
             raise EmptyQuestion("the question is empty")
@@ -145,7 +145,8 @@ class AnswerEngine:
                    "total_ms": round((t_end - t0) * 1000, 2), "pieces": len(pieces)}
         result = AnswerResult(text=text, mode=mode, citations=citations, chunk_ids=[h.chunk_id for h in hits],
                               model_version=choice.version, latency=latency)
-        self._store(result, question, user_id, conversation_id, channel, external_key)
+        if store:
+            self._store(result, question, user_id, conversation_id, channel, external_key)
         yield result
 
     def answer(self, question: str, **kwargs) -> AnswerResult:

@@ -161,6 +161,15 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
             gate["improves_on_live"] = cand is not None and cand < gate["live"]["loss"]
         metrics["heldout"] = gate
 
+    if params.get("evaluate", True):
+        # Answer quality through the real answer engine on the held-out Slack questions, beside extractive mode.
+        from app.services.answer_eval import evaluate_answers
+        from model.transformers_generator import TransformersGenerator
+        gen = (TransformersGenerator(str(base), adapter_path=str(artefact), name=name) if base
+               else TransformersGenerator(str(artefact), name=name))
+        metrics["answers"] = evaluate_answers(settings, dataset_dir, gen, name)
+        del gen
+
     dest = settings.models_dir / name
     with session_scope(settings.db_url) as s:
         if s.scalar(select(ModelVersion).where(ModelVersion.name == name)) is not None:

@@ -187,3 +187,24 @@ def test_generative_mode_with_a_tiny_local_model(ws, tmp_path):
     with TestClient(create_app(bad)) as c:
         r = c.post("/v1/chat/completions", headers=auth(key), json={"messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 503 and r.json()["error"]["code"] == "generator_unavailable"
+
+
+def test_answer_quality_gate_scores_a_model_beside_extractive(ws, tmp_path):
+    """The training gate's answer evaluation on held-out Slack questions, through the real engine."""
+    from app.services.answer_eval import evaluate_answers, token_f1
+    from app.services.datasets import build_dataset
+    from model.transformers_generator import TransformersGenerator
+    from tests.model.tiny_llama import build_tiny_llama
+    assert token_f1("You get 25 days of leave [1]", "25 days per year") == 0.5  # {25, days} of 4 each
+    assert token_f1("nothing in common", "25 days") == 0.0
+    out = build_dataset(ws)
+    version = out["version"] if isinstance(out, dict) else out.version
+    gen = TransformersGenerator(str(build_tiny_llama(tmp_path / "tiny")), name="tiny")
+    report = evaluate_answers(ws, ws.datasets_dir / version, gen, "tiny", limit=3, max_new_tokens=4)
+    cand, extr = report["candidate"], report["extractive"]
+    assert cand["questions"] == extr["questions"] >= 1
+    assert cand["modes"].get("generative", 0) + cand["modes"].get("no_answer", 0) == cand["questions"]
+    assert extr["modes"].get("generative", 0) == 0
+    assert 0 <= cand["answer_f1"] <= 1 and 0 <= extr["citation_hit_rate"] <= 1
+    # the extractive engine quotes the resolving Slack threads: it must beat a random tiny model on overlap
+    assert extr["answer_f1"] >= cand["answer_f1"]
