@@ -101,7 +101,7 @@ class AnswerEngine:
 
         pieces: list[str] = []
         first_token_at: float | None = None
-        t_gen0 = time.perf_counter()
+        t_gen0 = t_gen1 = time.perf_counter()
         mode = "no_answer"
         if passages:
             if choice.generator is None:
@@ -119,6 +119,7 @@ class AnswerEngine:
                     context_window=min(self.settings.context_window, gen.context_window),
                     max_new_tokens=params.max_new_tokens)
                 source = gen.stream(messages, params, cancel)
+            t_gen0 = time.perf_counter()  # prompt assembly above counts as overhead, generation below does not
             for piece in source:
                 if cancel.cancelled:
                     break
@@ -128,7 +129,7 @@ class AnswerEngine:
                 yield piece
             if not pieces and mode == "extractive":
                 mode = "no_answer"
-        t_gen1 = time.perf_counter()
+            t_gen1 = time.perf_counter()
         if mode == "no_answer":
             first_token_at = time.perf_counter()
             pieces = [NO_ANSWER]
