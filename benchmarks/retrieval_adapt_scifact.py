@@ -24,10 +24,11 @@ def main() -> None:
     ap.add_argument("beir_dir")
     ap.add_argument("out_dir")
     ap.add_argument("--base", default="all-MiniLM-L6-v2")
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--no-hard-negatives", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda")
     a = ap.parse_args()
     train = load_beir(a.beir_dir, "train")
     test = load_beir(a.beir_dir, "test")
@@ -46,7 +47,7 @@ def main() -> None:
     t = time.perf_counter()
     cfg = AdaptationConfig(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr)
     out = finetune(resolve_model_path(a.base), pairs, a.out_dir, cfg,
-                   progress=lambda logs: print(json.dumps(logs), flush=True))
+                   progress=lambda logs: print(json.dumps(logs), flush=True), device=a.device)
     print(json.dumps({"model": str(out), "train_s": round(time.perf_counter() - t, 1), "pairs": len(pairs)}))
 
 
