@@ -198,18 +198,22 @@ class Embedder:
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=self.max_seq_length)
+        with self._lock:  # the fast tokenizer's padding/truncation state is shared: calls must not interleave
+            enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=True,
+                                 max_length=self.max_seq_length)
         return [len(ids) for ids in enc["input_ids"]]
 
     def _encode_batch(self, batch: list[str]) -> np.ndarray:
         if self._session is None:
-            return np.asarray(self.st.encode(batch, batch_size=len(batch), normalize_embeddings=True,
-                                             convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
-        enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_seq_length,
-                             return_tensors="np")
-        feeds = {k: enc[k].astype(np.int64) if k in enc else np.zeros_like(enc["input_ids"], dtype=np.int64)
-                 for k in self._onnx_inputs}
-        with self._lock:  # an InferenceSession is thread-safe, but two concurrent runs just fight for 2 cores
+            with self._lock:  # sentence-transformers tokenises with the same shared tokenizer
+                return np.asarray(self.st.encode(batch, batch_size=len(batch), normalize_embeddings=True,
+                                                 convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+        with self._lock:  # an InferenceSession is thread-safe, but two concurrent runs just fight for 2 cores;
+            # the tokenizer is not: concurrent calls with other padding settings returned ragged batches
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_seq_length,
+                                 return_tensors="np")
+            feeds = {k: enc[k].astype(np.int64) if k in enc else np.zeros_like(enc["input_ids"], dtype=np.int64)
+                     for k in self._onnx_inputs}
             hidden = self._session.run(None, feeds)[0]
         if self._pooling == "cls":
             vec = hidden[:, 0]
