@@ -261,7 +261,8 @@ _CACHE_LOCK = threading.Lock()
 def get_embedder(model: str = DEFAULT_MODEL, backend: str = "torch", cache_dir: str | Path | None = None,
                  **kwargs) -> Embedder:
     """Process-wide embedder per (model, backend): loading a model costs seconds and ~100 MB."""
-    key = (model, backend, str(cache_dir), tuple(sorted(kwargs.items())))
+    # the torch backend writes nothing, so its cache folder does not make a different embedder
+    key = (model, backend, str(cache_dir) if backend != "torch" else "", tuple(sorted(kwargs.items())))
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = Embedder(model, backend=backend, cache_dir=cache_dir, **kwargs)

@@ -84,7 +84,7 @@ def register(cli: typer.Typer) -> None:
         """nDCG@10, Recall@10/100, MRR@10 and query latency of BM25, dense and their fusion on a BEIR folder."""
         from retrieval.beir import BeirFormatError, load_beir
         from retrieval.chunking import ChunkingConfig
-        from retrieval.embedder import Embedder
+        from retrieval.embedder import get_embedder
         from retrieval.evaluation import build_beir_index, evaluate, write_result
         from retrieval.hybrid import FusionConfig
 
@@ -97,7 +97,7 @@ def register(cli: typer.Typer) -> None:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2)
         name = model or _embedding_model(settings)
-        emb = Embedder(name, backend=backend or embedding_backend(settings), cache_dir=settings.models_dir / "onnx")
+        emb = get_embedder(name, backend=backend or embedding_backend(settings), cache_dir=settings.models_dir / "onnx")
         typer.echo(f"{len(data.corpus)} documents, {len(data.queries)} {split} queries; model {name} "
                    f"({emb.backend})")
         t = time.perf_counter()
