@@ -326,10 +326,11 @@ def index_status(settings: Settings) -> dict[str, Any]:
                 "last_rebuild": None, "status": "missing" if isinstance(exc, IndexMissing) else "corrupt",
                 "detail": str(exc)}
     expected = None
-    try:
-        expected = get_embedder_for(settings).version
-    except Exception as exc:  # noqa: BLE001 - status must answer even if the model cannot load
-        log.warning("cannot load embedding model for status: %s", exc)
+    try:  # the vector-space identity without loading the model: status stays cheap
+        from retrieval.embedder import model_fingerprint, resolve_model_path
+        expected = f"{model_fingerprint(resolve_model_path(_embedding_model(settings)))}-{embedding_backend(settings)}"
+    except Exception as exc:  # noqa: BLE001 - status must answer even if the model is missing
+        log.warning("cannot fingerprint the embedding model for status: %s", exc)
     stale = expected is not None and expected != m.model_version
     return {"version": m.version, "chunks": m.count, "embedding_model": m.embedding_model,
             "model_version": m.model_version, "kind": m.kind, "params": m.params,
