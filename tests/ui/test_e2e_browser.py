@@ -153,6 +153,13 @@ def scenario(stack, page) -> None:
     assert "[1] " in first_source.inner_text()  # (after the icon's ligature text)
     first_source.locator("summary").click()
     assert "Answered by" in last.inner_text()
+    last.locator("[data-testid=stFeedbackButton][aria-label='Thumbs up']").click()  # 👍 is stored with the answer
+    page.get_by_text("Thanks for the feedback").wait_for(timeout=30_000)
+    settle(page)
+    with httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Bearer {stack.admin_key}"}) as api:
+        conv = api.get("/v1/conversations").json()[0]
+        answer_row = api.get(f"/v1/conversations/{conv['id']}").json()["messages"][-1]
+    assert answer_row["role"] == "assistant" and answer_row["feedback"] == 1
     shot(page, "02-chat-answer", readme="chat.png")
 
     # --- upload a document and get an answer from it -------------------------------------------------
@@ -161,9 +168,11 @@ def scenario(stack, page) -> None:
     doc.write_text(PARKING_DOC)
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(doc))
     page.get_by_role("button", name="Ingest 1 file").click()
-    page.get_by_text("visitor-parking.md").first.wait_for(timeout=120_000)
+    page.get_by_text("Last upload:").wait_for(timeout=120_000)
     settle(page, 120_000)
-    assert "ingested" in page.get_by_test_id("stAlert").first.inner_text()
+    result = page.get_by_test_id("stAlert").filter(has_text="visitor-parking.md")
+    assert "ingested" in result.inner_text(), result.inner_text()
+    assert "1 document" in page.locator("body").inner_text()  # the corpus listing counts it (the grid is a canvas)
     shot(page, "03-upload", readme="upload.png")
 
     go(page, "Chat")
@@ -193,6 +202,7 @@ def scenario(stack, page) -> None:
     settle(page)
     page.get_by_text("Go to model versions").wait_for()
     assert "succeeded" in page.locator("body").inner_text()
+    assert "is ready to compare and promote" in page.locator("body").inner_text()
     page.set_viewport_size({"width": 1440, "height": 1750})  # the whole live view: progress, charts, logs
     settle(page)
     shot(page, "06-retrain-finished", readme="admin.png")

@@ -82,8 +82,8 @@ def _dataset_of(job: dict) -> str:
     return str(params.get("dataset_version") or params.get("dataset") or "")
 
 watched = st.selectbox("Training run", ids, key=WATCH,
-                       format_func=lambda i: f"#{i} · {status_badge(by_id[i].get('status'))} · "
-                                             f"{_dataset_of(by_id[i])} · "
+                       # (the live status is shown below, where it is kept up to date)
+                       format_func=lambda i: f"#{i} · {_dataset_of(by_id[i])} · "
                                              f"created {fmt_ago(by_id[i].get('created_at'))}")
 
 
