@@ -74,6 +74,8 @@ def shot(page, name: str, readme: str | None = None) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.wait_for_timeout(400)  # let charts and fonts settle
+    if readme:  # no leftover toast from an earlier step in the README's pictures
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stToast\"]')", timeout=15_000)
     page.screenshot(path=str(path), full_page=True)
     if readme and os.environ.get("TEAMLORE_UPDATE_SCREENSHOTS") == "1":
         README_SHOTS.mkdir(parents=True, exist_ok=True)
