@@ -195,6 +195,11 @@ class Embedder:
         self._onnx_inputs = [i.name for i in session.get_inputs()]
         return session
 
+    @property
+    def tokenizer_lock(self) -> threading.Lock:
+        """Hold this around any direct use of `tokenizer`: its padding/truncation state is shared."""
+        return self._lock
+
     def token_lengths(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []

@@ -7,6 +7,8 @@ never takes a result slot and is never returned. When filters leave too few cand
 """
 from __future__ import annotations
 
+import contextlib
+
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -189,7 +191,9 @@ class HybridSearcher:
         tok = getattr(self.embedder, "tokenizer", None)
         if tok is None:
             return q
-        ids = tok(q, add_special_tokens=False, truncation=False)["input_ids"]
+        # truncation=False flips the shared tokenizer's state: never while the embedder tokenises a batch
+        with getattr(self.embedder, "tokenizer_lock", None) or contextlib.nullcontext():
+            ids = tok(q, add_special_tokens=False, truncation=False)["input_ids"]
         if len(ids) <= self.max_query_tokens:
             return q
         return tok.decode(ids[:self.max_query_tokens])
