@@ -6,6 +6,8 @@ boundaries; documents are split per section (heading path + page kept in meta), 
 """
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import re
 from dataclasses import dataclass
@@ -26,11 +28,14 @@ class Tokenizer(Protocol):
 class TokenCounter:
     """Counts and cuts text in the embedding model's tokens (without the special tokens)."""
 
-    def __init__(self, tokenizer: Tokenizer, max_seq_length: int):
+    def __init__(self, tokenizer: Tokenizer, max_seq_length: int, lock: Any = None):
         if max_seq_length <= SPECIAL_TOKENS + 8:
             raise ValueError(f"max_seq_length {max_seq_length} is too small to hold a chunk")
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
+        # A fast tokenizer's padding/truncation state is shared with the embedder: pass its lock so a sync
+        # chunking in the API process cannot collide with queries being embedded.
+        self._lock = lock or contextlib.nullcontext()
 
     @property
     def budget(self) -> int:
@@ -38,16 +43,19 @@ class TokenCounter:
         return self.max_seq_length - SPECIAL_TOKENS
 
     def count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        with self._lock:
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        with self._lock:
+            return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
     def _offsets(self, text: str) -> list[tuple[int, int]]:
-        return [tuple(o) for o in self.tokenizer(text, add_special_tokens=False,
-                                                 return_offsets_mapping=True)["offset_mapping"]]
+        with self._lock:
+            return [tuple(o) for o in self.tokenizer(text, add_special_tokens=False,
+                                                     return_offsets_mapping=True)["offset_mapping"]]
 
     def windows(self, text: str, size: int, overlap: int) -> list[str]:
         """Cut `text` into pieces of at most `size` tokens, consecutive pieces sharing `overlap` tokens."""

@@ -37,6 +37,15 @@ def _lazy(factory: Callable):
     return get
 
 
+def _remove_stale_upload_dirs(settings: Settings, older_than_s: float = 3600) -> None:
+    """Uploads are staged in uploads/tmp*/ and removed when handled; a killed API leaves its staging dir behind."""
+    import shutil
+    cutoff = time.time() - older_than_s
+    for d in settings.uploads_dir.glob("tmp*"):
+        if d.is_dir() and d.stat().st_mtime < cutoff:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def bootstrap_admin(settings: Settings) -> None:
     """Create the admin user and key from TEAMLORE_ADMIN_API_KEY, if set (idempotent)."""
     if not settings.admin_api_key:
@@ -56,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.ensure_dirs()
+        _remove_stale_upload_dirs(settings)
         migrate(settings.db_url)  # an older schema is brought up to date on start
         bootstrap_admin(settings)
         yield
