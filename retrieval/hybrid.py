@@ -125,7 +125,7 @@ class HybridSearcher:
 
     def dense_candidates(self, qvec: np.ndarray, depth: int, access: Access, filters) -> list[tuple[int, float]]:
         n = len(self.snapshot.vectors)
-        fetch = depth
+        fetch = 2 * depth  # over-fetch once: ACL/filter losses would otherwise cost a second full scan
         while True:
             scores, ids = self.snapshot.vectors.search(qvec[None, :], min(fetch, n))
             pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
@@ -137,7 +137,7 @@ class HybridSearcher:
 
     def bm25_candidates(self, query: str, depth: int, access: Access, filters) -> list[tuple[int, float]]:
         n = len(self.snapshot.bm25)
-        fetch = depth
+        fetch = 2 * depth
         while True:
             pairs = self.snapshot.bm25.search(query, min(fetch, n)) if n else []
             visible = set(self._visible((i for i, _ in pairs), access, filters))
