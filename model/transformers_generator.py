@@ -44,9 +44,13 @@ def pick_dtype(device: str) -> torch.dtype:
 
 class TransformersGenerator:
     def __init__(self, model_path: str, adapter_path: str | None = None, device: str | None = None,
-                 name: str | None = None):
+                 name: str | None = None, cpu_threads: int | None = 1):
         self.name = name or Path(model_path).name
         self.device = pick_device(device)
+        if self.device == "cpu" and cpu_threads:
+            # Serving runs one generate() thread per request: intra-op threads on top of that oversubscribe the
+            # cores (measured: 32 clients on 2 cores, see BENCHMARKS.md "Answer engine under load").
+            torch.set_num_threads(cpu_threads)
         try:
             config = AutoConfig.from_pretrained(model_path)
         except (OSError, ValueError) as exc:
