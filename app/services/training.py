@@ -165,8 +165,9 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         # Answer quality through the real answer engine on the held-out Slack questions, beside extractive mode.
         from app.services.answer_eval import evaluate_answers
         from model.transformers_generator import TransformersGenerator
-        gen = (TransformersGenerator(str(base), adapter_path=str(artefact), name=name) if base
-               else TransformersGenerator(str(artefact), name=name))
+        # cpu_threads=None: one evaluation at a time in the worker; keep torch's threads for the training after it
+        gen = (TransformersGenerator(str(base), adapter_path=str(artefact), name=name, cpu_threads=None) if base
+               else TransformersGenerator(str(artefact), name=name, cpu_threads=None))
         metrics["answers"] = evaluate_answers(settings, dataset_dir, gen, name)
         del gen
 
