@@ -7,8 +7,11 @@ Called by the job worker (app/services/jobs.py) and directly (tests, `teamlore t
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
+import os
+import shutil
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +44,38 @@ def _dataset_dir(settings: Settings, version: str) -> Path:
     have = sorted(p.name for p in settings.datasets_dir.iterdir()) if settings.datasets_dir.is_dir() else []
     raise TrainingRequestError(f"dataset version {version!r} not found under {settings.datasets_dir} "
                                f"(available: {', '.join(have) or 'none'}); build one with `teamlore dataset build`")
+
+
+def _without_rejected(settings: Settings, version: str, dataset_dir: Path, run_dir: Path) -> tuple[Path, int]:
+    """Examples an admin rejected in the review are left out: train on a filtered copy (the version stays frozen)."""
+    from app.services.datasets import rejected_examples
+    try:
+        rejected = rejected_examples(settings, version)
+    except LookupError:  # a dataset folder not built by Teamlore (no version row): nothing was reviewed
+        rejected = set()
+    if not rejected:
+        return dataset_dir, 0
+    out, dropped = run_dir / "dataset", 0
+    tmp = run_dir / "dataset.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    for split in ("train.jsonl", "validation.jsonl", "test.jsonl"):
+        src = dataset_dir / split
+        if not src.is_file():
+            continue
+        kept = []
+        for line in src.read_text(encoding="utf-8").splitlines():
+            if line.strip() and json.loads(line).get("id") in rejected:
+                dropped += 1
+                continue
+            kept.append(line)
+        (tmp / split).write_text("\n".join(kept) + ("\n" if kept else ""), encoding="utf-8")
+    if (dataset_dir / "eval").is_dir():
+        shutil.copytree(dataset_dir / "eval", tmp / "eval", dirs_exist_ok=True)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    log.info("left out %d rejected example(s) of dataset %s", dropped, version)
+    return out, dropped
 
 
 def dir_hash(path: Path) -> str:
@@ -90,6 +125,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_dir = settings.runs_dir / run_id
     name = params.get("name") or f"{'lora' if base else 'pretrain'}-{version}-{run_id}"
+    dataset_dir, dropped = _without_rejected(settings, str(version), dataset_dir, run_dir)
     deployment = params.get("deployment", "default")
 
     if job_id is not None:
@@ -133,7 +169,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
     if summary["status"] != "done":
         return _jsonable(result)
 
-    metrics: dict[str, Any] = {"final_train_loss": summary["final_loss"], "steps": summary["steps"],
+    metrics: dict[str, Any] = {"rejected_examples_left_out": dropped, "final_train_loss": summary["final_loss"], "steps": summary["steps"],
                                "tokens": summary["tokens"], "setup": summary["setup"], "alerts": summary["alerts"]}
     if "eval" in summary:
         metrics["validation"] = summary["eval"]

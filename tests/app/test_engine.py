@@ -208,3 +208,24 @@ def test_answer_quality_gate_scores_a_model_beside_extractive(ws, tmp_path):
     assert 0 <= cand["answer_f1"] <= 1 and 0 <= extr["citation_hit_rate"] <= 1
     # the extractive engine quotes the resolving Slack threads: it must beat a random tiny model on overlap
     assert extr["answer_f1"] >= cand["answer_f1"]
+
+
+def test_examples_rejected_in_review_are_left_out_of_training(ws, tmp_path):
+    import json as _json
+
+    from app.services.datasets import build_dataset, review_example
+    from app.services.training import _without_rejected
+    out = build_dataset(ws)
+    version = out["version"] if isinstance(out, dict) else out.version
+    folder = ws.datasets_dir / version
+    first = _json.loads((folder / "train.jsonl").read_text().splitlines()[0])["id"]
+    assert _without_rejected(ws, version, folder, tmp_path / "run0") == (folder, 0)  # nothing rejected: as is
+    review_example(ws, version, first, False)
+    filtered, dropped = _without_rejected(ws, version, folder, tmp_path / "run1")
+    ids = [_json.loads(line)["id"] for line in (filtered / "train.jsonl").read_text().splitlines()]
+    before = (folder / "train.jsonl").read_text().splitlines()
+    assert dropped == 1 and first not in ids and len(ids) == len(before) - 1
+    assert (filtered / "eval" / "heldout.jsonl").is_file()
+    assert first in (folder / "train.jsonl").read_text()  # the version itself stays frozen
+    review_example(ws, version, first, True)  # accepted again: back in
+    assert _without_rejected(ws, version, folder, tmp_path / "run2")[1] == 0
