@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.api.errors import APIError
-from app.db import session_factory
+from app.db import session_scope
 from app.db.models import ApiKey
 from app.engine import AnswerEngine
 from app.security import Principal, authenticate
@@ -25,15 +25,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
-    session = session_factory(settings.db_url)()
-    try:
+    """One session per request: committed when the route returns, rolled back when it raises."""
+    with session_scope(settings.db_url) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
