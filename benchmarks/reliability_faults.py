@@ -2,6 +2,8 @@
 
   worker   the worker is killed during an index rebuild job; while it is dead the API keeps serving the
            previous index; a restarted worker re-queues the job (stale heartbeat) and finishes it.
+  train    the worker is killed during a training job right after its first checkpoint; a restarted worker
+           resumes from that checkpoint, registers exactly one model version, and stores each step's metrics once.
   upload   the API is killed during a document upload (mid-body, and while ingesting/indexing); after a
            restart there is no half-written document, and a retry leaves exactly one.
   postgres PostgreSQL (a throwaway cluster on its own port, never the shared one) is restarted under chat
@@ -163,6 +165,59 @@ def scenario_worker(seed: Path) -> dict:
     finally:
         stop(worker)
         stop(api)
+
+
+# -- worker killed during training ----------------------------------------------------------------------------
+
+def scenario_train(seed: Path) -> dict:
+    """kill -9 the worker after the run's first checkpoint; a restarted worker resumes from it and registers one
+    model version; no metric step is stored twice."""
+    data = copy_seed(seed, "train")
+    env = {"TEAMLORE_DATA_DIR": str(data), "TEAMLORE_JOB_STALE_AFTER_S": "4"}
+    version = db_rows(data, "select version from dataset_versions order by id desc limit 1")[0][0]
+    from app.settings import load_settings
+    from app.services.jobs import JobQueue
+    settings = load_settings(data_dir=data, job_stale_after_s=4)
+    params = {"dataset": version, "pretrain": True, "size": "demo", "steps": 40, "evaluate": False,
+              "name": "fault-train", "config": {"tokens_per_step": 2048, "micro_batch_tokens": 2048,
+                                                 "checkpoint_every": 5}}
+    job_id = JobQueue(settings).submit("train", params).id
+    latest = data / "runs" / f"job-{job_id}" / "checkpoints" / "LATEST"
+    worker = spawn(["worker"], env, data / "worker1.log")
+    try:
+        t0 = time.time()
+        while not latest.exists() and time.time() - t0 < 600:
+            time.sleep(0.2)
+        killed_after = latest.read_text().strip() if latest.exists() else None
+        kill9(worker)
+        steps_before = db_rows(data, "select max(step) from training_metrics where job_id=?", (job_id,))[0][0]
+        status_after_kill = db_rows(data, "select status from jobs where id=?", (job_id,))[0][0]
+        time.sleep(6)  # past the stale window
+        worker = spawn(["worker"], env, data / "worker2.log")
+        t_restart = time.time()
+        final = None
+        while time.time() - t_restart < 600:
+            final = db_rows(data, "select status, attempts, error, result from jobs where id=?", (job_id,))[0]
+            if final[0] in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(0.5)
+        result = json.loads(final[3] or "{}")
+        steps = [r[0] for r in db_rows(data, "select step from training_metrics where job_id=? order by step",
+                                       (job_id,))]
+        versions = db_rows(data, "select name, status from model_versions where job_id=?", (job_id,))
+        return {
+            "killed_after_checkpoint": killed_after, "last_metric_step_before_kill": steps_before,
+            "job_status_after_kill": status_after_kill,
+            "job_final": {"status": final[0], "attempts": final[1], "error": final[2]},
+            "resumed_from": result.get("resumed_from"), "steps_run": result.get("steps"),
+            "metric_steps": len(steps), "duplicate_metric_steps": len(steps) - len(set(steps)),
+            "model_versions_registered": versions, "seconds_from_restart_to_done": round(time.time() - t_restart, 1),
+            "pass": (status_after_kill == "running" and final[0] == "succeeded" and final[1] == 2
+                     and result.get("resumed_from") is not None and len(versions) == 1
+                     and steps == list(range(1, 41))),
+        }
+    finally:
+        stop(worker)
 
 
 # -- API killed during an upload ----------------------------------------------------------------------------
@@ -365,7 +420,7 @@ def scenario_postgres(seed: Path, pg_port: int, clients: int = 8, down_s: float 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenarios", nargs="+", choices=["worker", "upload", "postgres"])
+    ap.add_argument("scenarios", nargs="+", choices=["worker", "train", "upload", "postgres"])
     ap.add_argument("--seed-dir", type=Path, required=True)
     ap.add_argument("--pg-port", type=int, default=5499)
     ap.add_argument("--out", type=Path)
@@ -373,7 +428,7 @@ def main() -> int:
     report = {}
     for name in args.scenarios:
         t0 = time.time()
-        fn = {"worker": scenario_worker, "upload": scenario_upload}.get(name)
+        fn = {"worker": scenario_worker, "train": scenario_train, "upload": scenario_upload}.get(name)
         report[name] = fn(args.seed_dir.resolve()) if fn else scenario_postgres(args.seed_dir.resolve(), args.pg_port)
         report[name]["seconds"] = round(time.time() - t0, 1)
         print(json.dumps({name: report[name]}, indent=2), flush=True)
