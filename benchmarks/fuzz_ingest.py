@@ -15,6 +15,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.report import write_json  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tests.reliability.fuzzing import run_documents, run_slack  # noqa: E402
@@ -30,13 +31,9 @@ def main() -> int:
     stats = (run_slack if args.target == "slack" else run_documents)(args.minutes * 60)
     report = {"target": args.target, "minutes": round((time.time() - t0) / 60, 2), **stats.summary(),
               "examples_per_s": round(stats.examples / max(1e-9, time.time() - t0), 1)}
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, args.out)
+        write_json(args.out, report)
     return 1 if stats.crashes or stats.slow else 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from benchmarks.report import write_json  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -176,11 +177,7 @@ def main() -> None:
               f"{v['per_client_tokens_per_s'] / max(t['per_client_tokens_per_s'], 1e-9):.2f}x | "
               f"{v['ttft_p50_ms'] / max(t['ttft_p50_ms'], 1e-9):.2f}x / "
               f"{v['ttft_p95_ms'] / max(t['ttft_p95_ms'], 1e-9):.2f}x |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(results, indent=2))
-    os.replace(tmp_out, out)
+    out = write_json(args.out, results)
     print(f"\nwritten {out}")
 
 

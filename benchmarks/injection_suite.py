@@ -35,6 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.report import write_json  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 SUITE = REPO / "benchmarks" / "data" / "injection_suite.jsonl"
@@ -191,13 +192,9 @@ def main() -> int:
         },
         "rows": rows,
     }
-    text = json.dumps(summary, indent=2, ensure_ascii=False)
     print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=2, ensure_ascii=False))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp_out = args.out.with_suffix(".tmp")
-        tmp_out.write_text(text)
-        os.replace(tmp_out, args.out)
+        write_json(args.out, summary)
     return 0
 
 

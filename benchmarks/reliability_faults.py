@@ -36,6 +36,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.report import write_json  # noqa: E402
 from reliability_load import free_port, wait_ready  # noqa: E402
 
 BASE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -433,10 +434,7 @@ def main() -> int:
         report[name]["seconds"] = round(time.time() - t0, 1)
         print(json.dumps({name: report[name]}, indent=2), flush=True)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(report, indent=2))
-        os.replace(tmp, args.out)
+        write_json(args.out, report)
     return 0 if all(r.get("pass") for r in report.values()) else 1
 
 

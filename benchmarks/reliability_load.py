@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from chat_load import client_loop, pct, rss_mb  # noqa: E402
+from benchmarks.report import write_json  # noqa: E402
 
 
 def free_port() -> int:
@@ -151,13 +152,9 @@ def main() -> int:
         "pass": not out["errors"] and server_5xx == 0 and growth <= args.rss_bound_mb,
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
     }
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, args.out)
+        write_json(args.out, report)
     return 0 if report["pass"] else 1
 
 

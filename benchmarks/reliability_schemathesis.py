@@ -16,6 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.report import write_json  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -43,13 +44,9 @@ def main() -> int:
     with TestClient(app):
         report = run_schema(schemathesis.openapi.from_asgi("/openapi.json", app), key, args.examples)
     report["examples_per_operation"] = args.examples
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, args.out)
+        write_json(args.out, report)
     return 1 if report["server_errors"] else 0
 
 
