@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,9 +19,9 @@ from torch import nn
 
 from finetune import checkpoint as ckpt
 from finetune.config import TrainConfig
-from finetune.data import Example, PackedBatch, collate_packed, epoch_order, plan_steps
+from finetune.data import Example, collate_packed, epoch_order, plan_steps
 from finetune.metrics import Monitor
-from finetune.ops import attention_kwargs, choose_attention, choose_ce, linear_cross_entropy_sum, set_attention
+from finetune.ops import choose_attention, choose_ce, linear_cross_entropy_sum, set_attention
 
 
 class TrainingError(RuntimeError):

@@ -1,5 +1,4 @@
 from alembic import context
-from sqlalchemy import pool
 
 from app.db.models import Base
 from app.db.session import make_engine

@@ -32,10 +32,6 @@ KINDS = ("train", "dataset", "index", "sync")
 HEARTBEAT_S = 10
 
 
-class JobCancelled(Exception):
-    pass
-
-
 @dataclass
 class JobContext:
     """What a handler gets: report progress, log, store metrics, check for cancellation."""
@@ -60,10 +56,6 @@ class JobContext:
     def cancelled(self) -> bool:
         with session_scope(self.settings.db_url) as s:
             return bool(s.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)))
-
-    def check_cancel(self) -> None:
-        if self.cancelled():
-            raise JobCancelled()
 
 
 def _number(value: Any) -> float | None:
@@ -169,8 +161,6 @@ def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
         result = _handler(kind)(settings, params, ctx) or {}
         if ctx.cancelled():
             status = "cancelled"
-    except JobCancelled:
-        status = "cancelled"
     except Exception as exc:  # recorded for the UI; the worker keeps serving other jobs
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         ctx.log("failed: " + "".join(traceback.format_exception_only(type(exc), exc)).strip())

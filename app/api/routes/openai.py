@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import AsyncIterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -34,7 +34,7 @@ def _observe(result: AnswerResult) -> None:
 
 
 @router.post("/chat/completions")
-async def chat_completions(body: ChatCompletionRequest, request: Request, principal: PrincipalDep,
+async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
                            engine: EngineDep, session: SessionDep, settings: SettingsDep):
     users = [m for m in body.messages if m.role == "user"]
     if not users:
