@@ -24,6 +24,7 @@ class Principal:
     role: str
     key_id: int | None
     slack_user_id: str | None = None
+    key_last_used_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -76,7 +77,7 @@ def authenticate(session: Session, key: str) -> Principal | None:
         return None
     user = row.user
     return Principal(user_id=user.id, name=user.name, role=user.role, key_id=row.id,
-                     slack_user_id=user.slack_user_id)
+                     slack_user_id=user.slack_user_id, key_last_used_at=row.last_used_at)
 
 
 def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:

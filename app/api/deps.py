@@ -1,7 +1,7 @@
 """Request dependencies (full-stack-fastapi-template style: Annotated types used by every route)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
@@ -40,6 +40,9 @@ def _bearer(request: Request) -> str:
     return request.headers.get("x-api-key", "").strip()
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 def get_principal(request: Request, session: SessionDep) -> Principal:
     key = _bearer(request)
     if not key:
@@ -51,12 +54,17 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     if not decision.allowed:
         raise APIError(429, "rate limit exceeded for this API key", "rate_limited",
                        headers={"Retry-After": str(decision.retry_after)})
-    session.execute(update(ApiKey).where(ApiKey.id == principal.key_id)
-                    .values(last_used_at=datetime.now(timezone.utc)))
-    # Commit now: the write lock (all of SQLite, the key's row in PostgreSQL) must not be held for the whole
-    # request, or the engine's own writes wait on it (SQLite: 30 s, then "database is locked") and concurrent
-    # requests with one key serialise.
-    session.commit()
+    now = datetime.now(timezone.utc)
+    last = principal.key_last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=timezone.utc)  # SQLite returns naive datetimes
+    if last is None or now - last > LAST_USED_RESOLUTION:
+        # A minute's resolution is plenty for "last used", and spares every request a write on the hot path.
+        session.execute(update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=now))
+        # Commit now: the write lock (all of SQLite, the key's row in PostgreSQL) must not be held for the whole
+        # request, or the engine's own writes wait on it (SQLite: 30 s, then "database is locked") and
+        # concurrent requests with one key serialise.
+        session.commit()
     request.state.principal = principal
     return principal
 

@@ -104,3 +104,27 @@ def test_openapi_schema_lists_the_endpoints(client):
     for p in ["/v1/chat/completions", "/v1/models", "/v1/conversations", "/v1/documents", "/v1/search",
               "/v1/jobs/train", "/v1/model-versions/{version_id}/promote", "/v1/keys", "/healthz", "/readyz"]:
         assert p in paths
+
+
+def test_last_used_is_recorded_at_most_once_a_minute(client, settings):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update as sa_update
+    key = make_key(settings, f"w{uuid.uuid4().hex[:6]}")
+
+    def last_used():
+        with session_scope(settings.db_url) as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.prefix == key[:10]))
+            return row.id, row.last_used_at
+    assert last_used()[1] is None
+    client.get("/v1/me", headers=auth(key))
+    key_id, first = last_used()
+    assert first is not None
+    client.get("/v1/me", headers=auth(key))
+    assert last_used()[1] == first  # within the minute: no write
+    old = datetime.now(timezone.utc) - timedelta(minutes=5)
+    with session_scope(settings.db_url) as s:
+        s.execute(sa_update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=old))
+    client.get("/v1/me", headers=auth(key))
+    newer = last_used()[1]
+    assert (newer.replace(tzinfo=timezone.utc) if newer.tzinfo is None else newer) > old
