@@ -13,18 +13,35 @@ import logging
 import math
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import httpx
 import openai
 
 from model.base import CancelToken, GenerationParams, GeneratorUnavailable
 
 log = logging.getLogger(__name__)
+
+# The HTTP library the installed `openai` client is built on: `httpx` up to openai 2.x, `httpx2` from 3.x. Its
+# errors can surface mid-stream, so catch them by the library the client really uses, not by the one we import.
+
+
+def _http_library() -> Any:
+    """The module (httpx or httpx2) whose Client `openai.DefaultHttpxClient` (public in every release) extends."""
+    for cls in openai.DefaultHttpxClient.__mro__:
+        module = sys.modules.get(cls.__module__.split(".")[0])
+        if module is not None and module is not openai and hasattr(module, "TransportError"):
+            return module
+    raise ImportError(f"cannot tell which HTTP library openai {openai.__version__} is built on")
+
+
+_http = _http_library()
+_HTTP_TRANSPORT_ERROR: type[Exception] = _http.TransportError
+_HTTP_ERROR: type[Exception] = _http.HTTPError
 
 DEFAULT_CONTEXT_WINDOW = 2048
 _CANCEL_POLL_S = 0.02
@@ -92,7 +109,7 @@ class ServedModel:
 
 def _unavailable(base_url: str, exc: Exception) -> GeneratorUnavailable:
     """Turn a client error into a message that says what to check."""
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(exc, (openai.APIConnectionError, _HTTP_TRANSPORT_ERROR)):
         return GeneratorUnavailable(
             f"cannot reach the OpenAI-compatible server at {base_url} ({type(exc).__name__}: {exc}); "
             f"is it running, and is TEAMLORE_OPENAI_BASE_URL right?")
@@ -139,7 +156,7 @@ class OpenAIGenerator:
         # Retries are off by default: a chat user is better served by a fast, clear failure than by backoff.
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=api_key or "EMPTY", max_retries=max_retries,
-            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s))
+            timeout=openai.Timeout(read_timeout_s, connect=connect_timeout_s))  # httpx or httpx2, as openai uses
         self._lock = threading.Lock()
         self._served: list[ServedModel] | None = None
         self._tokenizer: Any = None
@@ -275,7 +292,7 @@ class OpenAIGenerator:
                 piece = chunk.choices[0].delta.content
                 if piece:
                     yield piece
-        except (openai.OpenAIError, httpx.HTTPError, OSError) as exc:
+        except (openai.OpenAIError, _HTTP_ERROR, OSError) as exc:
             if cancel is not None and cancel.cancelled:
                 return  # our watcher cut the connection: a cancel, not a failure
             raise _unavailable(self.base_url, exc) from exc

@@ -22,6 +22,21 @@ PG_ADMIN_URL = os.environ.get("TEAMLORE_TEST_PG", "postgresql+psycopg://postgres
 REDIS_URL = os.environ.get("TEAMLORE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
 
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data (the real data sets beside the checkout, never copied into the repo).
+
+    The one place tests reach that folder: when the path is absent the test is skipped with a one-line reason,
+    and under CI=true it fails instead, so a green CI means every data test really ran.
+    """
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        reason = f"needs {path} (the ../shared data sets beside the checkout), which is absent"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
 def _pg_available() -> bool:
     from sqlalchemy import create_engine, text
     try:

@@ -4,7 +4,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 
 @pytest.fixture(autouse=True)
@@ -15,7 +15,7 @@ def wide_console(monkeypatch):
 
 def test_ingest_slack_and_docs_commands(sqlite_settings, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(cli, ["ingest", "slack", str(SHARED_DATA / "slack" / "slack-export-viewer-testarchive.zip")])
+    res = runner.invoke(cli, ["ingest", "slack", str(shared_data("slack", "slack-export-viewer-testarchive.zip"))])
     assert res.exit_code == 0, res.output
     assert "158" in res.output and "system:channel_join" in res.output
 

@@ -5,10 +5,8 @@ import pytest
 
 from ingest.documents import decode_text, parse_bytes, parse_document
 from ingest.types import IngestError
-from tests.conftest import SAMPLE, SHARED_DATA
+from tests.conftest import SAMPLE, shared_data
 
-FORMATS = SHARED_DATA / "docs" / "format-samples"
-HANDBOOK_18F = SHARED_DATA / "docs" / "18f-handbook"
 
 
 @lru_cache(maxsize=None)
@@ -19,7 +17,7 @@ def parsed(path):  # the 31-page paper takes seconds: parse each shared sample o
 def test_every_format_sample_ingests_or_is_rejected_clearly():
     expected_rejections = {"sample.msg": "legacy Microsoft OLE file", "non_text_searchable.pdf": "needs OCR"}
     seen = set()
-    for f in sorted(p for p in FORMATS.rglob("*") if p.is_file()):
+    for f in sorted(p for p in shared_data("docs", "format-samples").rglob("*") if p.is_file()):
         if f.name in expected_rejections:
             with pytest.raises(IngestError, match=expected_rejections[f.name]):
                 parse_document(f)
@@ -32,7 +30,7 @@ def test_every_format_sample_ingests_or_is_rejected_clearly():
 
 
 def test_pdf_keeps_page_numbers():
-    doc = parsed(FORMATS / "pdf" / "react_paper.pdf")
+    doc = parsed(shared_data("docs", "format-samples", "pdf", "react_paper.pdf"))
     assert doc.pages == 31 and doc.mime == "application/pdf"
     assert [s.page for s in doc.sections][:3] == [1, 2, 3]
     assert "ReAct" in doc.text
@@ -62,7 +60,7 @@ def test_docx_headings_tables_and_page_breaks(tmp_path):
 
 
 def test_pptx_slide_titles_and_numbers():
-    doc = parsed(FORMATS / "pptx" / "sample_pptx.pptx")
+    doc = parsed(shared_data("docs", "format-samples", "pptx", "sample_pptx.pptx"))
     assert [s.page for s in doc.sections] == [1, 2]
     assert doc.sections[0].heading_path == ["Sample Title Slide"]
 
@@ -80,16 +78,16 @@ def test_markdown_heading_paths_and_front_matter(tmp_path):
 
 
 def test_18f_handbook_all_pages_ingest():
-    pages = sorted((HANDBOOK_18F / "pages").rglob("*.md"))
+    pages = sorted(shared_data("docs", "18f-handbook", "pages").rglob("*.md"))
     assert len(pages) == 246
     docs = [parse_document(p) for p in pages]
     assert all(d.title for d in docs)
-    redirect = parse_document(HANDBOOK_18F / "pages" / "about-us" / "org-chart.md")
+    redirect = parse_document(shared_data("docs", "18f-handbook", "pages", "about-us", "org-chart.md"))
     assert "moved to https://docs.google.com" in redirect.text  # a stub page still says where to look
 
 
 def test_html_headings_and_no_scripts():
-    doc = parsed(FORMATS / "html" / "what_is_haystack.html")
+    doc = parsed(shared_data("docs", "format-samples", "html", "what_is_haystack.html"))
     assert doc.title.startswith("What is Haystack")
     assert any(s.heading_path[-1:] == ["Building with Haystack"] for s in doc.sections if s.heading_path)
     assert "function(" not in doc.text and "{" not in doc.text[:200]
@@ -104,12 +102,12 @@ def test_sample_handbook_formats():
 
 
 def test_csv_rows_keep_column_names():
-    doc = parse_document(FORMATS / "csv" / "sample_1.csv")
+    doc = parse_document(shared_data("docs", "format-samples", "csv", "sample_1.csv"))
     assert doc.text.splitlines()[0] == "Name: John Doe; Age: 27"
 
 
 def test_text_without_extension():
-    doc = parse_document(FORMATS / "txt" / "doc_4")
+    doc = parse_document(shared_data("docs", "format-samples", "txt", "doc_4"))
     assert doc.mime == "text/plain" and "no extension" in doc.text
 
 

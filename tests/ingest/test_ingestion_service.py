@@ -10,7 +10,7 @@ from app.db.models import Chunk, Document, IngestionRun, SlackChannel, SlackMess
 from app.db.session import session_scope
 from app.services import ingestion
 from app.services.ingestion import delete_document, ingest_documents, ingest_slack_export
-from tests.conftest import SAMPLE, SHARED_DATA
+from tests.conftest import SAMPLE, shared_data
 
 ACME = SAMPLE / "slack" / "acme-export"
 
@@ -133,8 +133,8 @@ def test_export_over_upload_limit(sqlite_settings, tmp_path):
 
 
 def test_both_shared_slack_archives_ingest(sqlite_settings):
-    for path, n in [(SHARED_DATA / "slack" / "olake-community-export", 304),
-                    (SHARED_DATA / "slack" / "slack-export-viewer-testarchive.zip", 158)]:
+    for path, n in [(shared_data("slack", "olake-community-export"), 304),
+                    (shared_data("slack", "slack-export-viewer-testarchive.zip"), 158)]:
         s = ingest_slack_export(sqlite_settings, path)
         assert s.status == "done" and s.added == n and s.rejected == 0, s.rejections
     with session_scope(sqlite_settings.db_url) as s:
@@ -201,7 +201,7 @@ def test_group_visibility_and_bad_visibility(sqlite_settings, tmp_path):
 
 
 def test_all_shared_documents_and_sample_handbook(sqlite_settings):
-    docs = SHARED_DATA / "docs"
+    docs = shared_data("docs")
     summary = ingest_documents(sqlite_settings, [docs / "format-samples", docs / "18f-handbook", SAMPLE / "handbook"])
     reasons = dict((p.rsplit("/", 1)[-1], r) for p, r in summary.rejections)
     assert set(reasons) == {"sample.msg", "non_text_searchable.pdf"}

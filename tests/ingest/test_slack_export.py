@@ -6,10 +6,8 @@ import pytest
 
 from ingest.slack_export import ExportLimits, read_export
 from ingest.types import IngestError
-from tests.conftest import SAMPLE, SHARED_DATA
+from tests.conftest import SAMPLE, shared_data
 
-OLAKE = SHARED_DATA / "slack" / "olake-community-export"
-TESTARCHIVE = SHARED_DATA / "slack" / "slack-export-viewer-testarchive.zip"
 ACME = SAMPLE / "slack" / "acme-export"
 
 
@@ -32,7 +30,7 @@ def zip_dir(src, dest, prefix=""):
 
 
 def test_slackdump_export_reads_completely():
-    e = read_export(OLAKE)
+    e = read_export(shared_data("slack", "olake-community-export"))
     assert len(e.channels) == 5 and len(e.users) == 682 and not e.rejected
     assert len(e.messages) == 304
     assert e.team_domain == "getolake"  # from file permalinks in the archive
@@ -42,7 +40,7 @@ def test_slackdump_export_reads_completely():
 
 
 def test_official_zip_reads_completely():
-    e = read_export(TESTARCHIVE)
+    e = read_export(shared_data("slack", "slack-export-viewer-testarchive.zip"))
     assert {c.name for c in e.channels} == {"enrique", "traveling-sailor"}
     assert len(e.messages) == 158 and not e.rejected
     assert Counter(m.subtype for m in e.messages)["bot_message"] == 94

@@ -11,7 +11,7 @@ import pytest
 
 from model.base import CancelToken, GenerationParams, Generator, GeneratorUnavailable
 from model.openai_generator import DEFAULT_CONTEXT_WINDOW, OpenAIGenerator, api_root, estimate_tokens
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 from tests.model.fake_openai_server import FakeOpenAIServer
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
@@ -84,10 +84,10 @@ def test_count_tokens_estimates_without_a_tokenizer_and_is_exact_with_one(fake, 
 def _real_texts() -> list[str]:
     """Handbook pages, SciFact abstracts and Slack messages (ids, links, emoji codes): what Teamlore prompts hold."""
     import json
-    texts = [p.read_text(encoding="utf-8") for p in sorted((SHARED_DATA / "docs" / "18f-handbook").rglob("*.md"))]
-    with open(SHARED_DATA / "retrieval" / "scifact" / "corpus.jsonl", encoding="utf-8") as f:
+    texts = [p.read_text(encoding="utf-8") for p in sorted(shared_data("docs", "18f-handbook").rglob("*.md"))]
+    with open(shared_data("retrieval", "scifact", "corpus.jsonl"), encoding="utf-8") as f:
         texts += [d["title"] + "\n" + d["text"] for d in map(json.loads, [next(f) for _ in range(200)])]
-    for day in sorted((SHARED_DATA / "slack" / "olake-community-export").glob("*/*.json")):
+    for day in sorted(shared_data("slack", "olake-community-export").glob("*/*.json")):
         texts += [m["text"] for m in json.loads(day.read_text(encoding="utf-8")) if m.get("text")]
     assert len(texts) > 600, "shared/data is incomplete"
     return texts + ["def f(x):\n    return {k: v for k, v in x.items() if v is not None}  # strip\n",

@@ -103,6 +103,7 @@ class Stack:
             "TEAMLORE_ADMIN_API_KEY": self.admin_key,
             "TEAMLORE_GENERATOR": "extractive",
             "TEAMLORE_RATE_LIMIT": self.rate_limit,
+            "TEAMLORE_METRICS_PORT": "0",  # the worker's Prometheus port: off, never the fixed default 9400
             "TEAMLORE_CONFIG": str(self.root / "teamlore.yaml"),  # none: settings come from env only
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
             "PYTHONPATH": str(REPO),
