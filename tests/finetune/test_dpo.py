@@ -1,0 +1,108 @@
+"""DPO recipe on a tiny Llama built here: the loss, packed log-probs against a plain forward, bad pair files, and
+the end-to-end claim — after DPO the policy's log-prob margin (chosen - rejected) on HELD-OUT pairs rises over
+the reference model's."""
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from .conftest import TOPICS, make_conversations
+
+WRONG = ["I have no idea, try turning it off and on.", "Nobody knows that, sorry.",
+         "Just ignore it, it will go away.", "Ask someone else, not my problem."]
+
+
+def write_pairs(path: Path, n: int, seed: int) -> None:
+    g = random.Random(seed)
+    with open(path, "w") as fh:
+        for i, c in enumerate(make_conversations(n, seed)):
+            msgs = c["messages"]
+            user = next(m for m in msgs if m["role"] == "user")
+            good = next(m for m in msgs if m["role"] == "assistant")["content"]
+            fh.write(json.dumps({"id": f"p{seed}-{i}", "prompt": [user],
+                                 "chosen": [{"role": "assistant", "content": good}],
+                                 "rejected": g.choice(WRONG)}) + "\n")
+
+
+def test_dpo_loss_matches_the_formula():
+    from finetune.recipes.dpo import dpo_loss
+    pc, pr, rc, rr = (torch.tensor([v]) for v in (-3.0, -5.0, -4.0, -4.0))
+    loss, reward = dpo_loss(pc, pr, rc, rr, beta=0.5)
+    margin = (-3 + 4) - (-5 + 4)  # 2
+    assert loss.item() == pytest.approx(-math.log(1 / (1 + math.exp(-0.5 * margin))), rel=1e-6)
+    assert reward.item() == pytest.approx(1.0)
+    zero, _ = dpo_loss(rc, rr, rc, rr, beta=0.1)  # policy == reference: log 2
+    assert zero.item() == pytest.approx(math.log(2), rel=1e-6)
+
+
+def test_packed_logps_equal_a_plain_forward(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from finetune.config import TrainConfig
+    from finetune.loop import prepare_model
+    from finetune.models import load_tokenizer
+    from finetune.recipes.dpo import sequence_logps, tokenize_pairs
+    tok = load_tokenizer(str(tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    pairs = [{"id": "a", "prompt": [{"role": "user", "content": "How do I fix vpn?"},
+                                    {"role": "assistant", "content": "Which vpn?"},
+                                    {"role": "user", "content": "The office one."}],
+              "chosen": [{"role": "assistant", "content": "Run the vpn runbook step 2."}],
+              "rejected": [{"role": "assistant", "content": "No idea."}]}]
+    (p,), dropped = tokenize_pairs(tok, pairs, 512)
+    assert dropped == 0
+    packed, _ = prepare_model(model, TrainConfig(compile="off"), torch.device("cpu"))
+    with torch.no_grad():
+        got = sequence_logps(packed, [p.chosen, p.rejected], torch.device("cpu"))
+        for k, ex in enumerate([p.chosen, p.rejected]):
+            logits = model(torch.tensor([ex.input_ids])).logits[0].float()
+            lp = torch.log_softmax(logits, -1)
+            want = sum(lp[i, t] for i, t in enumerate(ex.targets) if t != -100)
+            assert got[k].item() == pytest.approx(float(want), abs=1e-4)
+    # only the final assistant turn is scored: "Which vpn?" (history) is not a target
+    answer = tok("Run the vpn runbook step 2.", add_special_tokens=False)["input_ids"]
+    assert p.chosen.n_targets <= len(answer) + 3
+
+
+def test_bad_pair_files_are_refused_with_the_line(tmp_path, tiny_model_dir):
+    from finetune.data import DatasetError
+    from finetune.recipes.dpo import DPOConfig, load_pairs, read_pairs
+    f = tmp_path / "preference.train.jsonl"
+    f.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": "a"}\n')
+    with pytest.raises(DatasetError, match="preference.train.jsonl:2"):
+        read_pairs(f)
+    f.write_text('{"prompt": "q", "chosen": "same", "rejected": "same"}\n')
+    with pytest.raises(DatasetError, match="the same answer"):
+        read_pairs(f)
+    from finetune.models import load_tokenizer
+    with pytest.raises(DatasetError, match="no preference.train.jsonl"):
+        load_pairs(DPOConfig(dataset_dir=str(tmp_path / "nothing")), load_tokenizer(str(tiny_model_dir)))
+
+
+def test_dpo_raises_the_heldout_margin_over_the_reference(tmp_path, tiny_model_dir):
+    from finetune.recipes.dpo import DPOConfig, run
+    ds = tmp_path / "prefs"
+    ds.mkdir()
+    write_pairs(ds / "preference.train.jsonl", 48, seed=1)
+    write_pairs(ds / "preference.validation.jsonl", 16, seed=99)  # other questions, other wrong answers drawn
+    cfg = DPOConfig(base_model=str(tiny_model_dir), dataset_dir=str(ds), output_dir=str(tmp_path / "run"),
+                    max_steps=12, pairs_per_step=8, lr=5e-3, beta=0.1, micro_batch_tokens=1024,
+                    compile="off", checkpoint_every=0)
+    seen = []
+    summary = run(cfg, on_metrics=seen.append)
+    assert summary["status"] == "done" and summary["steps"] == 12 and len(seen) == 12
+    ev = summary["preference_eval"]
+    assert ev["split"] == "validation" and ev["pairs"] == 16
+    # the reference is the untrained base; the policy must prefer the chosen answers clearly more
+    assert ev["policy_margin"] > ev["reference_margin"] + 1.0, ev
+    assert ev["reward_accuracy"] >= 0.8, ev
+    assert seen[-1]["reward_accuracy"] >= seen[0]["reward_accuracy"]
+    assert (Path(summary["adapter_dir"]) / "adapter_config.json").is_file()
+    # a second run in the same folder resumes from the final checkpoint instead of training again
+    again = run(cfg)
+    assert again["resumed_from"] == 12 and again["steps"] == 12
