@@ -3,7 +3,6 @@ the end-to-end claim — after DPO the policy's log-prob margin (chosen - reject
 the reference model's."""
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
@@ -11,22 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from .conftest import TOPICS, make_conversations
+from .conftest import make_conversations
 
 WRONG = ["I have no idea, try turning it off and on.", "Nobody knows that, sorry.",
          "Just ignore it, it will go away.", "Ask someone else, not my problem."]
-
-
-def write_pairs(path: Path, n: int, seed: int) -> None:
-    g = random.Random(seed)
-    with open(path, "w") as fh:
-        for i, c in enumerate(make_conversations(n, seed)):
-            msgs = c["messages"]
-            user = next(m for m in msgs if m["role"] == "user")
-            good = next(m for m in msgs if m["role"] == "assistant")["content"]
-            fh.write(json.dumps({"id": f"p{seed}-{i}", "prompt": [user],
-                                 "chosen": [{"role": "assistant", "content": good}],
-                                 "rejected": g.choice(WRONG)}) + "\n")
 
 
 def test_dpo_loss_matches_the_formula():
@@ -84,12 +71,26 @@ def test_bad_pair_files_are_refused_with_the_line(tmp_path, tiny_model_dir):
         load_pairs(DPOConfig(dataset_dir=str(tmp_path / "nothing")), load_tokenizer(str(tiny_model_dir)))
 
 
-def test_dpo_raises_the_heldout_margin_over_the_reference(tmp_path, tiny_model_dir):
-    from finetune.recipes.dpo import DPOConfig, run
-    ds = tmp_path / "prefs"
-    ds.mkdir()
-    write_pairs(ds / "preference.train.jsonl", 48, seed=1)
-    write_pairs(ds / "preference.validation.jsonl", 16, seed=99)  # other questions, other wrong answers drawn
+def feedback_pairs_dataset(root: Path, n: int = 72) -> Path:
+    """Preference pairs built the way the app builds them: 👎 answers an admin corrected."""
+    from ingest.datasets.feedback import FeedbackOptions, RatedAnswer, Rating, build_feedback_dataset
+    g = random.Random(5)
+    rated = []
+    for i, c in enumerate(make_conversations(n, 11)):
+        user = next(m for m in c["messages"] if m["role"] == "user")["content"]
+        good = next(m for m in c["messages"] if m["role"] == "assistant")["content"]
+        rated.append(RatedAnswer(i + 1, f"{user} (case {i})", g.choice(WRONG),
+                                 [Rating(-1, f"u{i % 3}", None, "web", "2026-12-01T00:00:00")],
+                                 correction=good, corrected_by="admin"))
+    res = build_feedback_dataset(rated, root, options=FeedbackOptions(split_fractions=(0.7, 0.3, 0.0)))
+    return res.path
+
+
+def test_dpo_on_feedback_pairs_raises_the_heldout_margin_over_the_reference(tmp_path, tiny_model_dir):
+    from finetune.recipes.dpo import DPOConfig, read_pairs, run
+    ds = feedback_pairs_dataset(tmp_path / "prefs")
+    n_val = len(read_pairs(ds / "preference.validation.jsonl"))
+    assert n_val >= 10
     cfg = DPOConfig(base_model=str(tiny_model_dir), dataset_dir=str(ds), output_dir=str(tmp_path / "run"),
                     max_steps=12, pairs_per_step=8, lr=5e-3, beta=0.1, micro_batch_tokens=1024,
                     compile="off", checkpoint_every=0)
@@ -97,12 +98,14 @@ def test_dpo_raises_the_heldout_margin_over_the_reference(tmp_path, tiny_model_d
     summary = run(cfg, on_metrics=seen.append)
     assert summary["status"] == "done" and summary["steps"] == 12 and len(seen) == 12
     ev = summary["preference_eval"]
-    assert ev["split"] == "validation" and ev["pairs"] == 16
+    assert ev["split"] == "validation" and ev["pairs"] == n_val  # questions the policy never trained on
     # the reference is the untrained base; the policy must prefer the chosen answers clearly more
     assert ev["policy_margin"] > ev["reference_margin"] + 1.0, ev
     assert ev["reward_accuracy"] >= 0.8, ev
     assert seen[-1]["reward_accuracy"] >= seen[0]["reward_accuracy"]
     assert (Path(summary["adapter_dir"]) / "adapter_config.json").is_file()
+    # the corrections are SFT examples too: the held-out loss of base and adapter is reported for the gate
+    assert summary["eval"]["adapter"]["loss"] > 0 and summary["eval"]["base"]["loss"] > 0
     # a second run in the same folder resumes from the final checkpoint instead of training again
     again = run(cfg)
     assert again["resumed_from"] == 12 and again["steps"] == 12
