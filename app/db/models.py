@@ -253,5 +253,6 @@ class Feedback(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     rating: Mapped[int] = mapped_column(Integer)  # +1 | -1
     comment: Mapped[str | None] = mapped_column(Text)
+    correction: Mapped[str | None] = mapped_column(Text)  # an admin's corrected answer (the chosen side of a pair)
     origin: Mapped[str] = mapped_column(String(16), default="web")  # web | slack | api
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

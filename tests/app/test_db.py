@@ -10,12 +10,16 @@ def test_migrations_create_schema_and_are_idempotent(db_url):
     migrate(db_url)  # a second start is a no-op
     eng = make_engine(db_url)
     tables = set(inspect(eng).get_table_names())
+    assert "correction" in {c["name"] for c in inspect(eng).get_columns("feedback")}
     for t in ["sources", "documents", "chunks", "slack_messages", "slack_channels", "dataset_versions", "jobs",
               "training_metrics", "model_versions", "conversations", "messages", "feedback", "users",
               "api_keys", "audit_events", "ingestion_runs"]:
         assert t in tables, t
     with eng.connect() as c:
-        assert c.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        from alembic.script import ScriptDirectory
+        from app.db.session import alembic_config
+        head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
+        assert c.execute(text("select version_num from alembic_version")).scalar() == head
     eng.dispose()
 
 
