@@ -1,0 +1,72 @@
+"""The handbook evaluation set is what it claims to be, and `teamlore eval answers` scores what it says it scores."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from app.services.answer_quality import (QuestionFileError, has_facts, load_questions, page_matches, summarise)
+from tests.conftest import REPO, shared_data
+
+QUESTIONS = REPO / "benchmarks" / "data" / "handbook_questions.jsonl"
+
+
+def _plain(md: str) -> str:
+    md = re.sub(r"\]\([^)]*\)", "]", md)
+    md = re.sub(r"\\([^\w\s])", r"\1", md).replace("*", "").replace("_", "")
+    return " ".join(md.split()).lower()
+
+
+def test_the_set_is_big_enough_and_stratified():
+    qs = load_questions(QUESTIONS)
+    assert len(qs) >= 80 and sum(not q.answerable for q in qs) >= 20
+    counts = Counter((q.answerable, q.split) for q in qs)
+    assert set(q.split for q in qs) == {"tune", "report"}
+    for answerable in (True, False):
+        assert abs(counts[(answerable, "tune")] - counts[(answerable, "report")]) <= 1
+    assert len({q.question.lower() for q in qs}) == len(qs)
+
+
+def test_gold_pages_hold_the_key_facts_and_unanswerable_terms_are_absent():
+    root = shared_data("docs", "18f-handbook")
+    everything = " ".join(p.read_text(encoding="utf-8").lower() for p in root.rglob("*.md"))
+    for line in QUESTIONS.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["answerable"]:
+            text = " ".join(_plain((root / g).read_text(encoding="utf-8")) for g in row["gold_pages"])
+            for fact in row["key_facts"]:
+                assert fact.lower() in text, (row["id"], fact)
+        else:
+            assert row["absent"], row["id"]
+            for term in row["absent"]:
+                assert term.lower() not in everything, (row["id"], term)
+
+
+def test_bad_question_files_get_a_clear_error(tmp_path: Path):
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "a"}\nnot json\n')
+    with pytest.raises(QuestionFileError, match=r"q.jsonl:1: an answerable question needs gold_pages"):
+        load_questions(bad)
+    bad.write_text('{"question": "a", "gold_pages": ["x.md"]}\nnot json\n')
+    with pytest.raises(QuestionFileError, match=r":2: not JSON"):
+        load_questions(bad)
+    with pytest.raises(QuestionFileError, match="no such file"):
+        load_questions(tmp_path / "missing.jsonl")
+
+
+def test_scoring_rules():
+    assert has_facts("You can carry over **240** hours [1]", ["240 hours"])  # markup does not hide a fact
+    assert has_facts("You can carry over 240 hours [1]", ["240 hours"])
+    assert has_facts("It’s 3–5 business days", ["it's 3-5 business days"])
+    assert not has_facts("anything", [])
+    assert page_matches("/data/handbook/pages/leave.md", "pages/leave.md")
+    assert not page_matches("/data/handbook/pages/sick-leave.md", "leave.md")
+    rows = [{"answerable": True, "cited_at_3": True, "key_fact_hit": False, "abstained": False, "total_ms": 10},
+            {"answerable": True, "cited_at_3": False, "key_fact_hit": False, "abstained": True, "total_ms": 30},
+            {"answerable": False, "cited_at_3": False, "key_fact_hit": False, "abstained": True, "total_ms": 20}]
+    s = summarise(rows)
+    assert (s["cited_at_3"], s["key_fact_hit"], s["abstention"], s["false_abstention"]) == (0.5, 0.0, 1.0, 0.5)
+    assert s["latency_ms_p50"] == 20.0
