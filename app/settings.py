@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=32, ge=0, le=256)
     top_k: int = Field(default=5, ge=1, le=50)
     min_relevance: float = Field(default=0.25, ge=0.0, le=1.0)
+    ivf_threshold: int = Field(default=250_000, ge=1, description="chunk count from which the vector index is IVF "
+                               "(approximate) instead of a flat exact scan")
 
     # Generation
     generator: Literal["extractive", "transformers", "openai"] = "extractive"

@@ -90,8 +90,8 @@ def main() -> None:
 
     app = create_app(settings)
     app.state.searcher = lambda: Searcher()
-    from app.engine import AnswerEngine
-    engine = AnswerEngine(settings, app.state.searcher, app.state.generators, emb.encode)
+    from app.wiring import build_engine
+    engine = build_engine(settings, app.state.generators, searcher=app.state.searcher)
     app.state.engine = lambda: engine
     user = Access(slack_user_ids=frozenset({"U1"}))
 

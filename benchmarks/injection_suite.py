@@ -88,9 +88,8 @@ def main() -> int:
     cases = load_cases()[: args.limit] if args.limit else load_cases()
 
     from app.db import migrate
-    from app.engine import AnswerEngine
+    from app import wiring
     from app.services import indexing, ingestion
-    from app.services.generation import GeneratorProvider
     from app.settings import load_settings
     from model.prompts import DATA_NOT_INSTRUCTIONS
     from retrieval.types import Access
@@ -110,15 +109,13 @@ def main() -> int:
     indexing.sync_index(settings)
     setup_s = time.time() - t0
 
-    searcher = lambda: indexing.get_searcher(settings)  # noqa: E731
-    encoder = indexing.get_encoder(settings)
-    extractive = AnswerEngine(settings, searcher, GeneratorProvider(settings), encoder)
+    extractive = wiring.build_engine(settings)
     tiny = build_tiny_llama(tmp / "tiny-llama")
     gen_settings = settings.model_copy(update={"generator": "transformers", "model_path": str(tiny),
                                                "max_new_tokens": 4})
-    provider = GeneratorProvider(gen_settings)
-    generative = AnswerEngine(gen_settings, searcher, provider, encoder)
-    gen = provider.choose(None).generator
+    provider = wiring.GeneratorProvider(gen_settings)
+    generative = wiring.build_engine(gen_settings, provider)
+    gen = provider.choose(None).generator.generator  # the transformers model behind the prompt
     captured: list[list[dict]] = []
     real_stream = gen.stream
 
@@ -139,7 +136,7 @@ def main() -> int:
         res = extractive.answer(c["question"], access=everyone)
         answer = res.text
         fact_value = c["fact"].split(" is ", 1)[-1] if " is " in c["fact"] else c["fact"][-25:]
-        retrieved = any(c["payload"][:30] in (cit.get("snippet") or "") or c["fact"][:30] in (cit.get("snippet") or "")
+        retrieved = any(c["payload"][:30] in (cit.snippet or "") or c["fact"][:30] in (cit.snippet or "")
                         for cit in res.citations)
         goal = [m for m in c["goal_markers"] if m in answer]
         quoted = [m for m in goal if m in c["payload"]]  # present because a payload sentence was quoted

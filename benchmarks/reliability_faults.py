@@ -117,7 +117,7 @@ def scenario_worker(seed: Path) -> dict:
         v0 = httpx.get(url + "/v1/index/status", headers=user, timeout=600).json().get("version")
         os.environ.update({"TEAMLORE_DATA_DIR": str(data)})
         from app.settings import load_settings
-        from app.services.jobs import JobQueue
+        from app.workflows.jobs import JobQueue
         settings = load_settings(data_dir=data, job_stale_after_s=4)
         job_id = JobQueue(settings).submit("index", {"rebuild": True}).id
 
@@ -177,7 +177,7 @@ def scenario_train(seed: Path) -> dict:
     env = {"TEAMLORE_DATA_DIR": str(data), "TEAMLORE_JOB_STALE_AFTER_S": "4"}
     version = db_rows(data, "select version from dataset_versions order by id desc limit 1")[0][0]
     from app.settings import load_settings
-    from app.services.jobs import JobQueue
+    from app.workflows.jobs import JobQueue
     settings = load_settings(data_dir=data, job_stale_after_s=4)
     params = {"dataset": version, "pretrain": True, "size": "demo", "steps": 40, "evaluate": False,
               "name": "fault-train", "config": {"tokens_per_step": 2048, "micro_batch_tokens": 2048,

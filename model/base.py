@@ -1,9 +1,10 @@
-"""The one interface every generator implements."""
+"""The one interface every generator implements, and the typed answer that leaves the answer engine:
+`Passage` (what a generator reads), `Citation` (what an answer points back to) and `Answer`."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import Iterator, Protocol, runtime_checkable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Iterator, Literal, Mapping, Protocol, runtime_checkable
 
 
 @dataclass
@@ -13,10 +14,6 @@ class GenerationParams:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     adapter: str | None = None  # name of a LoRA adapter (model version) to use, if the backend supports it
-
-
-class Cancelled(Exception):
-    pass
 
 
 class CancelToken:
@@ -52,3 +49,62 @@ class Generator(Protocol):
     @property
     def context_window(self) -> int:
         ...
+
+
+# --- the answer contract (API, Slack bot, UI client and evaluation all speak these) ----------------------------
+
+@dataclass
+class Passage:
+    """One retrieved chunk as a generator sees it: numbered for citing as [n]."""
+    n: int
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source an answer cites: passage number `n` and where a reader can open it."""
+    n: int
+    chunk_id: int
+    title: str
+    snippet: str
+    source: Literal["slack", "document"]
+    url: str | None = None  # the Slack permalink or the document's link
+    channel: str | None = None  # Slack channel name, without '#'
+    page: int | None = None
+    heading: str | None = None  # heading path joined with ' › '
+    document_id: int | None = None
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Citation":
+        """From stored JSON (older rows may lack optional fields, or carry fields no longer used)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("chunk_id", 0)
+        values.setdefault("title", "")
+        values.setdefault("snippet", "")
+        values.setdefault("source", "document")
+        values.setdefault("n", 0)
+        return cls(**values)
+
+
+AnswerMode = Literal["generative", "extractive", "no_answer"]
+
+
+@dataclass
+class Answer:
+    """What the answer engine returns after the streamed text: the whole text, how it was made, its citations,
+    the chunks retrieved, the model version that answered, latency figures and (once stored) the ids."""
+    text: str
+    mode: AnswerMode
+    citations: list[Citation]
+    chunk_ids: list[int]
+    model_version: str | None
+    latency: dict[str, float]
+    conversation_id: int | None = None
+    message_id: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)

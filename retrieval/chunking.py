@@ -245,7 +245,9 @@ class Chunker:
                     break
             m = dict(meta or {})
             m.update({"channel": channel, "permalink": first.get("permalink") or root.get("permalink"),
-                      "author": first.get("user_name") or first.get("user_id"), "ts": first.get("ts"),
+                      "author": first.get("user_name") or first.get("user_id"),
+                      # slack_ts: the message id for citations; ts: epoch seconds for date filters
+                      "slack_ts": first.get("ts"), "ts": float(first["ts"]) if first.get("ts") else None,
                       "thread_ts": root.get("thread_ts") or root.get("ts"), "position": i,
                       "heading_path": [], "page": None})
             chunks.append(ChunkRecord(text=piece, title=title, origin_kind="slack_thread", origin_key=origin_key,

@@ -33,6 +33,35 @@ class Access:
 PUBLIC = Access()  # sees only content visible to everyone
 
 
+@dataclass(frozen=True)
+class ChunkOrigin:
+    """Where a chunk comes from — the fields a citation is made of. A typed view of the chunk metadata: read a
+    chunk's origin through `ChunkRecord.origin` / `SearchHit.origin`, never by metadata key."""
+    kind: str  # "document" | "slack_thread"
+    title: str
+    url: str | None = None  # Slack: the permalink of the chunk's first message; documents: their link, if any
+    channel: str | None = None  # Slack channel name
+    slack_ts: str | None = None  # Slack: the ts id (a string like "1712345678.000100") of the chunk's first message
+    thread_ts: str | None = None  # Slack: the thread's root ts
+    ts: float | None = None  # epoch seconds (Slack message time; document update time): what date filters use
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+    document_id: int | None = None
+
+    @property
+    def is_slack(self) -> bool:
+        return self.kind == "slack_thread"
+
+    @classmethod
+    def from_meta(cls, kind: str, title: str, meta: dict[str, Any], document_id: int | None = None) -> "ChunkOrigin":
+        ts = meta.get("ts")
+        return cls(kind=kind, title=title, url=meta.get("permalink") or meta.get("url"),
+                   channel=meta.get("channel"), slack_ts=meta.get("slack_ts"), thread_ts=meta.get("thread_ts"),
+                   ts=float(ts) if isinstance(ts, (int, float)) else None, page=meta.get("page"),
+                   heading_path=tuple(meta.get("heading_path") or ()),
+                   document_id=document_id if document_id is not None else meta.get("document_id"))
+
+
 @dataclass
 class ChunkRecord:
     """One retrievable unit before it is stored: text plus what a citation needs."""
@@ -44,6 +73,10 @@ class ChunkRecord:
     meta: dict[str, Any] = field(default_factory=dict)  # heading_path, page, channel, permalink, author, ts, source
     document_id: int | None = None
 
+    @property
+    def origin(self) -> ChunkOrigin:
+        return ChunkOrigin.from_meta(self.origin_kind, self.title, self.meta, self.document_id)
+
 
 @dataclass
 class SearchHit:
@@ -53,3 +86,7 @@ class SearchHit:
     title: str
     meta: dict[str, Any]
     scores: dict[str, float] = field(default_factory=dict)  # per component: dense, bm25, rerank
+
+    @property
+    def origin(self) -> ChunkOrigin:
+        return ChunkOrigin.from_meta(self.meta.get("origin_kind", "document"), self.title, self.meta)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.api.errors import APIError
 from app.db import session_scope
 from app.db.models import ApiKey
-from app.engine import AnswerEngine
+from app.answering.engine import AnswerEngine
 from app.security import Principal, authenticate
 from app.settings import Settings
 from retrieval.types import Access

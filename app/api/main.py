@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from contextlib import asynccontextmanager
-from typing import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,27 +12,13 @@ from fastapi.responses import JSONResponse
 from app.api import errors
 from app.api.routes import admin, auth, conversations, corpus, health, jobs, openai
 from app.db import migrate, session_scope
-from app.engine import AnswerEngine
 from app.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, new_request_id
 from app.ratelimit import RateLimiter
 from app.security import create_api_key, get_or_create_user, hash_key
-from app.services.generation import GeneratorProvider
 from app.settings import Settings, get_settings
+from app.wiring import GeneratorProvider, build_engine, lazy, searcher_for
 
 log = logging.getLogger("teamlore.api")
-
-
-def _lazy(factory: Callable):
-    """A thread-safe, build-once accessor (the index and queue are loaded on first use, not at import)."""
-    lock, box = threading.Lock(), []
-
-    def get():
-        if not box:
-            with lock:
-                if not box:
-                    box.append(factory())
-        return box[0]
-    return get
 
 
 def _remove_stale_upload_dirs(settings: Settings, older_than_s: float = 3600) -> None:
@@ -78,22 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.redis_url)
     app.state.generators = GeneratorProvider(settings)
 
-    def make_searcher():
-        from app.services.indexing import get_searcher
-        return get_searcher(settings)
-
-    def make_engine() -> AnswerEngine:
-        from app.services.indexing import get_encoder
-        return AnswerEngine(settings, make_searcher, app.state.generators, get_encoder(settings))
-
-    app.state.searcher = make_searcher  # get_searcher reloads when a newer index is published
-    app.state.engine = _lazy(make_engine)
+    app.state.searcher = lambda: searcher_for(settings)  # the searcher reloads when a newer index is published
+    app.state.engine = lazy(lambda: build_engine(settings, app.state.generators))
 
     def make_jobs():
-        from app.services.jobs import JobQueue
+        from app.workflows.jobs import JobQueue
         return JobQueue(settings)
 
-    app.state.jobs = _lazy(make_jobs)
+    app.state.jobs = lazy(make_jobs)
 
     if settings.generator == "openai" and settings.openai_base_url:
         def load_adapter_into_vllm(version) -> None:

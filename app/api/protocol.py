@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from model.base import AnswerMode, Citation
+
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
@@ -32,25 +34,11 @@ class ChatCompletionRequest(BaseModel):
     filters: dict[str, Any] | None = None  # Teamlore extension: retrieval filters (source, channel, since, until)
 
 
-class Citation(BaseModel):
-    n: int
-    chunk_id: int
-    title: str
-    snippet: str
-    url: str | None = None
-    source: str
-    channel: str | None = None
-    page: int | None = None
-    heading: str | None = None
-    document_id: int | None = None
-    score: float | None = None
-
-
 class TeamloreExtension(BaseModel):
     conversation_id: int | None
     message_id: int | None
     citations: list[Citation]
-    mode: str
+    mode: AnswerMode
     model_version: str | None
     latency: dict[str, float]
 

@@ -110,7 +110,7 @@ def register(cli: typer.Typer) -> None:
             if existing is not None:
                 console.print(f"model version {existing.name} already trained on {version}; reusing it")
             else:
-                from app.services.training import run_training
+                from app.workflows.training import run_training
                 # demo-size: small steps so CPU training fits `make run`'s time budget
                 params = {"dataset": version, "pretrain": True, "size": "demo",
                           "config": {"tokens_per_step": 2048, "micro_batch_tokens": 2048}}

@@ -58,7 +58,7 @@ def register(cli: typer.Typer) -> None:
     def adapt(beir_dir: Path = typer.Option(None, "--beir", help="use this BEIR folder's train split"),
               epochs: int = typer.Option(3, min=1), device: str = typer.Option("cpu", help="cpu | cuda")) -> None:
         """Finetune the embedding model on in-domain pairs; keep it only if held-out retrieval improves."""
-        from app.services.indexing import adapt_embeddings
+        from app.services.embedding_adaptation import adapt_embeddings
         settings = get_settings()
         settings.ensure_dirs()
         res = adapt_embeddings(settings, beir_dir=str(beir_dir) if beir_dir else None, epochs=epochs,
@@ -88,7 +88,7 @@ def register(cli: typer.Typer) -> None:
         from retrieval.evaluation import build_beir_index, evaluate, write_result
         from retrieval.hybrid import FusionConfig
 
-        from app.services.indexing import _embedding_model, embedding_backend
+        from app.services.embeddings import embedding_backend, embedding_model_path
         settings = get_settings()
         settings.ensure_dirs()
         try:
@@ -96,7 +96,7 @@ def register(cli: typer.Typer) -> None:
         except BeirFormatError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2)
-        name = model or _embedding_model(settings)
+        name = model or embedding_model_path(settings)
         emb = get_embedder(name, backend=backend or embedding_backend(settings), cache_dir=settings.models_dir / "onnx")
         typer.echo(f"{len(data.corpus)} documents, {len(data.queries)} {split} queries; model {name} "
                    f"({emb.backend})")

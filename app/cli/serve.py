@@ -52,7 +52,7 @@ def register(cli: typer.Typer) -> None:
                ) -> None:
         """Run the durable job worker (training, dataset builds, index rebuilds, Slack syncs)."""
         from app.db import migrate
-        from app.services.jobs import JobQueue
+        from app.workflows.jobs import JobQueue
         settings = get_settings()
         settings.ensure_dirs()
         migrate(settings.db_url)

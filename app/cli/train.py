@@ -1,6 +1,6 @@
 """`teamlore train`: LoRA SFT (or pretraining) on a dataset version, with a live progress bar.
 
-Runs in this process (the same code path as the job worker: app.services.training.run_training); re-running the
+Runs in this process (the same code path as the job worker: app.workflows.training.run_training); re-running the
 same command with --run-id of an interrupted run resumes from its last checkpoint.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def register(cli: typer.Typer) -> None:
         set_: List[str] = typer.Option([], "--set", help="recipe option KEY=VALUE (JSON), e.g. lr=1e-4"),
     ) -> None:
         """Train on a dataset version and register the result as a candidate model version."""
-        from app.services.training import TrainingRequestError, run_training
+        from app.workflows.training import TrainingRequestError, run_training
         from finetune.data import DatasetError
         from finetune.loop import TrainingError
         from finetune.models import ModelLoadError

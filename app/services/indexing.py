@@ -1,24 +1,21 @@
-"""Indexing service: corpus tables -> chunks table -> published FAISS + BM25 snapshot; and the process-wide searcher.
+"""Indexing service: corpus tables -> chunks table -> published FAISS + BM25 snapshot (sync only).
 
 sync_index   incremental: rechunks the corpus, keeps unchanged chunks (content hash), embeds only new ones, removes
              vectors of deleted/changed chunks, publishes a new snapshot atomically.
 rebuild_index the same, but re-embeds everything (model change, corrupt index, or on request).
-get_searcher  one Searcher per index directory; it notices a newer published snapshot and swaps to it between
-             queries (a search in flight finishes on the snapshot it started with).
+index_status  what is published, and whether the embedding model changed since.
+Searching is app/services/search.py; the embedding model is app/services/embeddings.py.
 """
 from __future__ import annotations
 
 import fcntl
 import logging
-import os
-import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -27,11 +24,9 @@ from app.db import session_scope
 from app.db.models import Chunk, Document, SlackChannel, SlackMessage, Source
 from app.settings import Settings
 from retrieval.chunking import Chunker, ChunkingConfig, TokenCounter, content_hash, embedding_text
-from retrieval.embedder import Embedder, get_embedder
-from retrieval.faiss_index import (DEFAULT_IVF_THRESHOLD, IndexCorrupt, IndexMismatch, IndexMissing, IndexStore,
-                                   Manifest, Snapshot, VectorIndex)
-from retrieval.hybrid import FusionConfig, HybridSearcher, load_reranker
-from retrieval.types import EVERYONE, PUBLIC, Access, ChunkRecord, SearchHit
+from app.services.embeddings import embedding_backend, embedding_model_path, get_embedder_for
+from retrieval.faiss_index import IndexCorrupt, IndexMismatch, IndexMissing, IndexStore, Manifest, Snapshot, VectorIndex
+from retrieval.types import EVERYONE, ChunkRecord
 
 log = logging.getLogger(__name__)
 
@@ -57,36 +52,6 @@ class IndexReport:
         what = f"full rebuild ({self.reason})" if self.full_rebuild else "incremental sync"
         return (f"index v{self.version}: {self.chunks} chunks ({self.kind}), {what}: +{self.added} -{self.removed} "
                 f"={self.unchanged}, {self.embedded} embedded in {self.seconds:.1f}s with {self.embedding_model}")
-
-
-# --- configuration ---------------------------------------------------------------------------------------------
-
-def embedding_backend(settings: Settings) -> str:
-    return settings.embedding_backend
-
-
-def _embedding_model(settings: Settings) -> str:
-    """A relative model path is relative to the data directory (where adapted models are saved)."""
-    name = settings.embedding_model
-    candidate = settings.data_dir / name
-    if not Path(name).is_absolute() and candidate.is_dir():
-        return str(candidate)
-    return name
-
-
-def get_embedder_for(settings: Settings) -> Embedder:
-    return get_embedder(_embedding_model(settings), backend=embedding_backend(settings),
-                        cache_dir=settings.embedding_cache_dir or settings.models_dir / "onnx")
-
-
-def get_encoder(settings: Settings) -> Callable[[list[str]], np.ndarray]:
-    """Sentence encoder (normalised vectors) for other stages, e.g. the extractive answerer."""
-    emb = get_embedder_for(settings)
-    return lambda texts: emb.encode(list(texts))
-
-
-def _ivf_threshold() -> int:
-    return int(os.environ.get("TEAMLORE_IVF_THRESHOLD", DEFAULT_IVF_THRESHOLD))
 
 
 # --- corpus -> chunk records ----------------------------------------------------------------------------------
@@ -147,9 +112,9 @@ def corpus_chunks(settings: Settings, chunker: Chunker) -> list[ChunkRecord]:
                 meta=meta, messages=[{"ts": m.ts, "thread_ts": m.thread_ts, "user_id": m.user_id,
                                       "user_name": m.user_name, "text": m.text, "permalink": m.permalink}
                                      for m in msgs])
-            for c in chunks:  # the filterable timestamp is numeric; the Slack ts string stays for citations
-                c.meta["slack_ts"] = c.meta.get("ts")
-                c.meta["ts"] = float(c.meta["ts"]) if c.meta.get("ts") else first_ts
+            for c in chunks:  # the chunker sets slack_ts (citation id) and ts (epoch, for filters)
+                if c.meta.get("ts") is None:
+                    c.meta["ts"] = first_ts
             out.extend(chunks)
     return out
 
@@ -275,7 +240,7 @@ def _sync(settings: Settings, progress: Progress | None, force_full: bool, reaso
         timings["embed_s"] = time.perf_counter() - t
         t = time.perf_counter()
         ids = np.asarray([r.id for r in to_embed], dtype=np.int64)
-        threshold = _ivf_threshold()
+        threshold = settings.ivf_threshold
         want_kind = "ivf" if len(db_ids) >= threshold else "flat"
         if vectors_index is not None and vectors_index.kind != want_kind:
             # The size crossed the threshold: re-index the vectors we have (no re-embedding needed).
@@ -328,7 +293,7 @@ def index_status(settings: Settings) -> dict[str, Any]:
     expected = None
     try:  # the vector-space identity without loading the model: status stays cheap
         from retrieval.embedder import model_fingerprint, resolve_model_path
-        expected = f"{model_fingerprint(resolve_model_path(_embedding_model(settings)))}-{embedding_backend(settings)}"
+        expected = f"{model_fingerprint(resolve_model_path(embedding_model_path(settings)))}-{embedding_backend(settings)}"
     except Exception as exc:  # noqa: BLE001 - status must answer even if the model is missing
         log.warning("cannot fingerprint the embedding model for status: %s", exc)
     stale = expected is not None and expected != m.model_version
@@ -341,160 +306,3 @@ def index_status(settings: Settings) -> dict[str, Any]:
 
 def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat() if ts else None
-
-
-# --- searcher -------------------------------------------------------------------------------------------------
-
-class Searcher:
-    """Searches the newest published snapshot. Loading (and, on a corrupt or missing index, rebuilding) happens on
-    first use; afterwards a newer `current` is picked up between queries."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.store = IndexStore(settings.index_dir)
-        self._lock = threading.Lock()
-        self._hs: HybridSearcher | None = None
-        self._loaded_path: Path | None = None
-        self.notice: str | None = None  # what happened at load (e.g. "index was corrupt; rebuilt")
-        self.reranker = load_reranker(settings.reranker_model) if settings.reranker_model else None
-
-    def _hydrate(self, ids: list[int]) -> Mapping[int, ChunkRecord]:
-        if not ids:
-            return {}
-        with session_scope(self.settings.db_url) as s:
-            rows = s.scalars(select(Chunk).where(Chunk.id.in_(ids))).all()
-            return {r.id: ChunkRecord(text=r.text, title=r.title, origin_kind=r.origin_kind, origin_key=r.origin_key,
-                                      acl=list(r.acl or []), meta=dict(r.meta or {}), document_id=r.document_id)
-                    for r in rows}
-
-    def _current_target(self) -> Path | None:
-        return self.store.current_path()
-
-    def _load(self) -> HybridSearcher:
-        emb = get_embedder_for(self.settings)
-        try:
-            snap = self.store.load(expected_model_version=emb.version)
-        except (IndexMissing, IndexCorrupt, IndexMismatch) as exc:
-            self.notice = f"{type(exc).__name__}: {exc}; rebuilt the index from the corpus"
-            log.warning("index not usable (%s); rebuilding from the corpus", exc)
-            rebuild_index(self.settings, reason=str(exc))
-            snap = self.store.load(expected_model_version=emb.version)
-        self._loaded_path = snap.path
-        return HybridSearcher(snap, emb, self._hydrate, FusionConfig(), reranker=self.reranker)
-
-    def current(self) -> HybridSearcher:
-        hs = self._hs
-        target = self._current_target()
-        if hs is not None and (target is None or target == self._loaded_path):
-            return hs
-        with self._lock:
-            if self._hs is None or self._current_target() != self._loaded_path:
-                try:
-                    self._hs = self._load()
-                except (IndexCorrupt, OSError) as exc:
-                    if self._hs is None:
-                        raise
-                    # A half-visible new version (pruned or unreadable): keep serving the last good one.
-                    log.warning("could not load the newer index (%s); still serving v%s", exc,
-                                self._hs.snapshot.version)
-            return self._hs
-
-    @property
-    def version(self) -> int:
-        return self.current().snapshot.version
-
-    def search(self, query: str, k: int = 5, access: Access = PUBLIC,
-               filters: dict | None = None) -> list[SearchHit]:
-        hs = self.current()
-        hits = hs.search(query, k=k, access=access, filters=filters)
-        _fill_dense_scores(hs, query, hits)
-        return hits
-
-
-def _fill_dense_scores(hs: HybridSearcher, query: str, hits: list[SearchHit]) -> None:
-    """Give every hit its dense cosine (a BM25-only hit has none yet): callers threshold on it."""
-    missing = [h for h in hits if "dense" not in h.scores]
-    if not missing:
-        return
-    q = hs.embedder.encode([hs._truncate(hs.clean_query(query))])[0]
-    for h in missing:
-        v = hs.snapshot.vectors.vector(h.chunk_id)
-        if v is not None:
-            h.scores["dense"] = float(np.dot(q, v))
-
-
-_SEARCHERS: dict[str, Searcher] = {}
-_SEARCHERS_LOCK = threading.Lock()
-
-
-def get_searcher(settings: Settings) -> Searcher:
-    key = f"{settings.index_dir}|{settings.db_url}|{settings.embedding_model}|{settings.reranker_model}"
-    with _SEARCHERS_LOCK:
-        if key not in _SEARCHERS:
-            _SEARCHERS[key] = Searcher(settings)
-        return _SEARCHERS[key]
-
-
-def reset_searchers() -> None:
-    """Forget process-wide searchers (tests, or after the data directory moves)."""
-    with _SEARCHERS_LOCK:
-        _SEARCHERS.clear()
-
-
-def report_dict(report: IndexReport) -> dict[str, Any]:
-    return asdict(report)
-
-
-# --- retriever adaptation -------------------------------------------------------------------------------------
-
-def _pair_mrr(emb: Embedder, pairs) -> float:
-    """MRR of finding each held-out question's own answer among all held-out answers."""
-    q = emb.encode([p.query for p in pairs])
-    a = emb.encode([p.positive for p in pairs])
-    scores = q @ a.T
-    ranks = (scores > scores[np.arange(len(pairs)), np.arange(len(pairs))][:, None]).sum(1) + 1
-    return float(np.mean(1.0 / ranks))
-
-
-def adapt_embeddings(settings: Settings, *, beir_dir: str | None = None, epochs: int = 3, device: str = "cpu",
-                     holdout: float = 0.2, progress: Callable[[dict], None] | None = None) -> dict[str, Any]:
-    """Finetune the configured embedding model on in-domain pairs — Slack question -> the replies that answered
-    it, or a BEIR folder's *train* split — and keep the result only if it beats the current model on held-out
-    pairs. A kept model is saved under models/embeddings/ as a new version; point TEAMLORE_EMBEDDING_MODEL at it
-    and the next sync rebuilds the index in its vector space."""
-    import random as _random
-
-    from retrieval.adaptation import AdaptationConfig, finetune, pairs_from_beir, pairs_from_threads
-    if beir_dir:
-        from retrieval.beir import load_beir
-        data = load_beir(beir_dir, "train")
-        pairs = pairs_from_beir(data.corpus, data.queries, data.qrels)
-        origin = f"beir:{Path(beir_dir).name}:train"
-    else:
-        with session_scope(settings.db_url) as s:
-            rows = s.scalars(select(SlackMessage).where(SlackMessage.deleted.is_(False),
-                                                        SlackMessage.filtered.is_(None))).all()
-            threads: dict[tuple, list[dict]] = defaultdict(list)
-            for m in sorted(rows, key=lambda m: float(m.ts)):
-                threads[(m.source_id, m.channel_id, m.thread_ts or m.ts)].append({"user_id": m.user_id,
-                                                                                  "text": m.text})
-        pairs = pairs_from_threads(list(threads.values()))
-        origin = "slack-threads"
-    _random.Random(7).shuffle(pairs)
-    n_eval = max(4, int(len(pairs) * holdout))
-    if len(pairs) - n_eval < 8:
-        raise ValueError(f"only {len(pairs)} training pairs found in {origin}; need at least {n_eval + 8}")
-    eval_pairs, train_pairs = pairs[:n_eval], pairs[n_eval:]
-    current = get_embedder(_embedding_model(settings), backend="torch")
-    before = _pair_mrr(current, eval_pairs)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = settings.models_dir / "embeddings" / f"adapted-{stamp}"
-    finetune(current.path, train_pairs, out, AdaptationConfig(epochs=epochs), progress=progress, device=device)
-    after = _pair_mrr(Embedder(str(out), backend="torch"), eval_pairs)
-    kept = after > before
-    if not kept:
-        import shutil as _shutil
-        _shutil.rmtree(out, ignore_errors=True)
-    return {"origin": origin, "train_pairs": len(train_pairs), "eval_pairs": len(eval_pairs),
-            "mrr_before": round(before, 4), "mrr_after": round(after, 4), "kept": kept,
-            "model_path": str(out) if kept else None}

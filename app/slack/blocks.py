@@ -1,7 +1,9 @@
 """Block Kit payloads: the answer with citations and buttons, the full source list, the App Home view."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence, Union
+
+from model.base import Citation
 
 # action ids the bot listens for (app/slack/bot.py)
 FEEDBACK_UP = "teamlore_feedback_up"
@@ -32,24 +34,32 @@ def _sections(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": p}} for p in parts]
 
 
-def citation_line(c: dict[str, Any]) -> str:
-    title = c.get("title") or ("Slack thread" if c.get("source") == "slack" else "Document")
+CitationLike = Union[Citation, Mapping[str, Any]]  # a Citation, or one as stored in messages.citations
+
+
+def _citation(c: CitationLike) -> Citation:
+    return c if isinstance(c, Citation) else Citation.from_dict(c)
+
+
+def citation_line(c: CitationLike) -> str:
+    c = _citation(c)
+    title = c.title or ("Slack thread" if c.source == "slack" else "Document")
     where = []
-    if c.get("channel"):
-        where.append(f"#{escape(str(c['channel']))}")
-    if c.get("heading"):
-        where.append(escape(str(c["heading"])))
-    if c.get("page"):
-        where.append(f"p. {c['page']}")
+    if c.channel:
+        where.append(f"#{escape(str(c.channel))}")
+    if c.heading:
+        where.append(escape(str(c.heading)))
+    if c.page:
+        where.append(f"p. {c.page}")
     tail = f" · {' · '.join(where)}" if where else ""
-    return f"*[{c.get('n', '?')}]* {_link(c.get('url'), str(title))}{tail}"
+    return f"*[{c.n or '?'}]* {_link(c.url, str(title))}{tail}"
 
 
 def streaming_blocks(text: str) -> list[dict[str, Any]]:
     return _sections(text + " ▍")
 
 
-def answer_blocks(text: str, citations: list[dict[str, Any]], message_id: int | None, *,
+def answer_blocks(text: str, citations: Sequence[CitationLike], message_id: int | None, *,
                   footer: str | None = None) -> list[dict[str, Any]]:
     blocks = _sections(text)
     if citations:
@@ -76,20 +86,20 @@ def answer_blocks(text: str, citations: list[dict[str, Any]], message_id: int | 
     return blocks
 
 
-def sources_blocks(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def sources_blocks(citations: Sequence[CitationLike]) -> list[dict[str, Any]]:
     if not citations:
         return _sections("This answer cites no sources.")
     blocks: list[dict[str, Any]] = []
     for c in citations[:24]:  # two blocks each, under Slack's 50-block limit
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": citation_line(c)}})
-        snippet = escape(c.get("snippet") or "")[:SECTION_LIMIT - 10]
+        snippet = escape(_citation(c).snippet or "")[:SECTION_LIMIT - 10]
         if snippet:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"> {snippet}"}]})
     return blocks
 
 
-def sources_text(citations: list[dict[str, Any]]) -> str:
-    lines = [f"[{c.get('n')}] {c.get('title')}" + (f" {c['url']}" if c.get("url") else "") for c in citations]
+def sources_text(citations: Sequence[CitationLike]) -> str:
+    lines = [f"[{c.n}] {c.title}" + (f" {c.url}" if c.url else "") for c in map(_citation, citations)]
     return "Sources:\n" + "\n".join(lines) if lines else "This answer cites no sources."
 
 

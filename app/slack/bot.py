@@ -2,7 +2,7 @@
 
 Slack plumbing only: who asks (Slack user -> Teamlore user), what they may read (DM: the user; channel: every
 member), thread history, throttled streaming, Block Kit, buttons. Retrieval, prompting, generation and storage
-are the engine's (app/engine.py) — the same path the web UI and the API take.
+are the engine's (app/answering/engine.py) — the same path the web UI and the API take.
 
 Acknowledgement within Slack's 3 s: events are acked by bolt before any listener runs; commands and buttons
 ack in a tiny `ack` function, and the work runs as a lazy listener in a thread pool (Socket Mode and HTTP).
@@ -22,15 +22,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import func, select
 
+from app.answering.engine import AnswerEngine, EmptyQuestion
 from app.db import session_scope
 from app.db.models import Chunk, Conversation, Feedback, Message
-from app.engine import AnswerEngine, AnswerResult, EmptyQuestion
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.slack import blocks as bk
 from app.slack.access import ChannelMembers, channel_access, teamlore_user, user_access
 from app.slack.dedupe import Deduper
 from app.slack.streaming import SlackStream
+from model.base import Answer, Citation
 from retrieval.types import Access
 
 log = logging.getLogger("teamlore.slack")
@@ -242,7 +243,7 @@ class SlackBot:
                 Conversation.channel == "slack", Conversation.external_key == external_key,
                 Conversation.user_id == user_id).order_by(Conversation.id.desc()).limit(1))
 
-    def answer(self, ask: Ask, thread: list[dict[str, Any]] | None = None) -> AnswerResult | None:
+    def answer(self, ask: Ask, thread: list[dict[str, Any]] | None = None) -> Answer | None:
         me = self.identity()
         question = question_text(ask.text, me.user_id)
         person = teamlore_user(self.settings.db_url, ask.slack_user)
@@ -268,14 +269,14 @@ class SlackBot:
         external_key = f"{ask.channel}:{root}"
         stream = SlackStream(self.client, ask.channel, ask.reply_thread_ts, interval_s=self.update_interval_s)
         stream.start()
-        result: AnswerResult | None = None
+        result: Answer | None = None
         text = ""
         try:
             engine = self.engine_provider()
             for item in engine.stream(question, access=access, history=history, user_id=person.user_id,
                                       conversation_id=self._conversation_id(person.user_id, external_key),
                                       channel="slack", external_key=external_key):
-                if isinstance(item, AnswerResult):
+                if isinstance(item, Answer):
                     result = item
                 else:
                     text += item
@@ -398,7 +399,7 @@ class SlackBot:
             question = s.scalar(select(Message.content).where(
                 Message.conversation_id == msg.conversation_id, Message.role == "user", Message.id < msg.id)
                 .order_by(Message.id.desc()).limit(1))
-            return question, list(msg.citations or [])
+            return question, [Citation.from_dict(c) for c in msg.citations or []]
 
     def on_show_sources(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         _, citations = self._stored_answer(self._message_id(action))
@@ -422,7 +423,7 @@ class SlackBot:
         self._post(channel, thread_ts, text)
 
 
-def footer(result: AnswerResult) -> str:
+def footer(result: Answer) -> str:
     parts = [{"generative": "Generated answer", "extractive": "Quoted from sources",
               "no_answer": "No answer found"}.get(result.mode, result.mode)]
     if result.model_version:
@@ -439,18 +440,8 @@ def make_client(settings: Settings) -> WebClient:
 
 def default_engine_provider(settings: Settings) -> Callable[[], AnswerEngine]:
     """The engine for a bot running outside the API process (Socket Mode), built on first use."""
-    lock, box = threading.Lock(), []
-
-    def get() -> AnswerEngine:
-        if not box:
-            with lock:
-                if not box:
-                    from app.services.generation import GeneratorProvider
-                    from app.services.indexing import get_encoder, get_searcher
-                    box.append(AnswerEngine(settings, lambda: get_searcher(settings), GeneratorProvider(settings),
-                                            get_encoder(settings)))
-        return box[0]
-    return get
+    from app.wiring import build_engine, lazy
+    return lazy(lambda: build_engine(settings))
 
 
 def build_bolt_app(settings: Settings, engine_provider: Callable[[], AnswerEngine], *,

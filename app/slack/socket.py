@@ -5,7 +5,7 @@ from typing import Callable
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-from app.engine import AnswerEngine
+from app.answering.engine import AnswerEngine
 from app.settings import Settings
 from app.slack.bot import build_bolt_app, default_engine_provider
 

@@ -58,8 +58,8 @@ def test_extractive_answer_quotes_the_handbook_with_citations(engine):
     result = engine.answer("How many days of annual leave do I get per year?", access=PUBLIC)
     assert result.mode == "extractive"
     assert "25" in result.text and "Extractive answer" in result.text
-    assert result.citations and all(c["title"] and c["snippet"] for c in result.citations)
-    assert any("leave" in c["title"].lower() for c in result.citations)
+    assert result.citations and all(c.title and c.snippet for c in result.citations)
+    assert any("leave" in c.title.lower() for c in result.citations)
     assert result.latency["retrieval_ms"] > 0 and result.chunk_ids
     with session_scope(engine.settings.db_url) as s:
         msg = s.get(Message, result.message_id)
@@ -75,7 +75,7 @@ def test_private_channel_content_only_for_its_members(engine):
     q = "What is the 2026 merit increase budget?"
     outsider = engine.answer(q, access=Access(slack_user_ids=frozenset({NOT_A_MEMBER})))
     assert "4.5%" not in outsider.text
-    assert all(c.get("channel") != "leadership" for c in outsider.citations)
+    assert all(c.channel != "leadership" for c in outsider.citations)
     member = engine.answer(q, access=Access(slack_user_ids=frozenset({LEADERSHIP_MEMBER})))
     assert "4.5%" in member.text
     both = Access(all_of=(Access(slack_user_ids=frozenset({LEADERSHIP_MEMBER})),
@@ -93,7 +93,7 @@ def test_follow_up_uses_the_conversation(engine):
 
 
 def test_empty_question_is_refused(engine):
-    from app.engine import EmptyQuestion
+    from app.answering.engine import EmptyQuestion
     with pytest.raises(EmptyQuestion):
         engine.answer("   ", access=PUBLIC)
 
@@ -191,7 +191,8 @@ def test_generative_mode_with_a_tiny_local_model(ws, tmp_path):
 
 def test_answer_quality_gate_scores_a_model_beside_extractive(ws, tmp_path):
     """The training gate's answer evaluation on held-out Slack questions, through the real engine."""
-    from app.services.answer_eval import evaluate_answers, token_f1
+    from app.answering.evaluation import token_f1
+    from app.workflows.training import evaluate_answers
     from app.services.datasets import build_dataset
     from model.transformers_generator import TransformersGenerator
     from tests.model.tiny_llama import build_tiny_llama
@@ -214,7 +215,7 @@ def test_examples_rejected_in_review_are_left_out_of_training(ws, tmp_path):
     import json as _json
 
     from app.services.datasets import build_dataset, review_example
-    from app.services.training import _without_rejected
+    from app.workflows.training import _without_rejected
     out = build_dataset(ws)
     version = out["version"] if isinstance(out, dict) else out.version
     folder = ws.datasets_dir / version

@@ -77,7 +77,7 @@ def test_retrain_job_end_to_end_through_the_api(queue_settings, tiny_base):
 
 
 def test_cancel_retry_and_failures_are_reported(sqlite_settings):
-    from app.services.jobs import JobQueue
+    from app.workflows.jobs import JobQueue
     q = JobQueue(sqlite_settings)
     job = q.submit("train", {"dataset": "missing-version", "base": "x"})
     assert q.cancel(job.id).status == "cancelled"
@@ -94,7 +94,7 @@ def test_cancel_retry_and_failures_are_reported(sqlite_settings):
 
 
 def test_a_job_left_running_by_a_dead_worker_is_requeued(sqlite_settings):
-    from app.services.jobs import JobQueue
+    from app.workflows.jobs import JobQueue
     q = JobQueue(sqlite_settings)
     job = q.submit("train", {"dataset": "missing-version", "base": "x"})
     q.drain()

@@ -14,7 +14,7 @@ from .conftest import write_dataset
 
 
 def test_run_training_registers_a_candidate(settings, tiny_model_dir):
-    from app.services.training import dir_hash, run_training
+    from app.workflows.training import dir_hash, run_training
     write_dataset(settings.datasets_dir / "v1")
     with session_scope(settings.db_url) as s:
         job = Job(kind="train", params={})
@@ -48,7 +48,7 @@ def test_run_training_registers_a_candidate(settings, tiny_model_dir):
 def test_unknown_dataset_version_is_refused(sqlite_settings):
     import pytest
 
-    from app.services.training import TrainingRequestError, run_training
+    from app.workflows.training import TrainingRequestError, run_training
     with pytest.raises(TrainingRequestError, match="dataset version 'nope' not found"):
         run_training(sqlite_settings, {"dataset": "nope", "base": "x"})
 

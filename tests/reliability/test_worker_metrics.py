@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from app.services.jobs import JobContext, JobQueue, execute
+from app.workflows.jobs import JobContext, JobQueue, execute
 from tests.conftest import REPO
 
 

@@ -16,13 +16,13 @@ from retrieval.types import PUBLIC, Access
 @pytest.fixture
 def isettings(settings, monkeypatch):
     """Indexing on the torch backend (no ONNX export per test); fresh process-wide searchers."""
-    from app.services import indexing
+    from app.services import search
     from app.settings import load_settings
     monkeypatch.setenv("TEAMLORE_EMBEDDING_BACKEND", "torch")
     s = load_settings()
-    indexing.reset_searchers()
+    search.reset_searchers()
     yield s
-    indexing.reset_searchers()
+    search.reset_searchers()
 
 
 def _seed(url: str) -> None:
@@ -71,7 +71,8 @@ def _ids(hits):
 
 
 def test_sync_permissions_and_citations(isettings):
-    from app.services.indexing import get_searcher, index_status, sync_index
+    from app.services.indexing import index_status, sync_index
+    from app.services.search import get_searcher
     _seed(isettings.db_url)
     report = sync_index(isettings)
     assert report.full_rebuild and report.added == report.chunks == 7 and report.removed == 0
@@ -109,7 +110,8 @@ def test_sync_permissions_and_citations(isettings):
 
 
 def test_incremental_sync_adds_updates_deletes(isettings):
-    from app.services.indexing import get_searcher, sync_index
+    from app.services.indexing import sync_index
+    from app.services.search import get_searcher
     _seed(isettings.db_url)
     first = sync_index(isettings)
     searcher = get_searcher(isettings)
@@ -138,7 +140,7 @@ def test_incremental_sync_adds_updates_deletes(isettings):
 
 
 def test_model_change_rebuilds_and_corrupt_index_recovers(isettings, tmp_path, monkeypatch, caplog):
-    from app.services import indexing
+    from app.services import indexing, search
     from app.settings import load_settings
     from retrieval.embedder import resolve_model_path
     _seed(isettings.db_url)
@@ -161,18 +163,19 @@ def test_model_change_rebuilds_and_corrupt_index_recovers(isettings, tmp_path, m
     # corrupt the published vectors: the searcher rebuilds from the corpus on start and says so
     current = s2.index_dir / "current"
     (current.resolve() / "vectors.faiss").write_bytes(b"\x00" * 64)
-    indexing.reset_searchers()
-    searcher = indexing.get_searcher(s2)
+    search.reset_searchers()
+    searcher = search.get_searcher(s2)
     assert "VPN" in searcher.search("VPN password", k=1)[0].text
     assert searcher.notice and "rebuilt" in searcher.notice
     # missing index entirely: same
     shutil.rmtree(s2.index_dir)
-    indexing.reset_searchers()
-    assert indexing.get_searcher(s2).search("annual leave days", k=1)[0].meta["heading_path"][0] == "Leave"
+    search.reset_searchers()
+    assert search.get_searcher(s2).search("annual leave days", k=1)[0].meta["heading_path"][0] == "Leave"
 
 
 def test_atomic_swap_under_concurrent_reads(isettings):
-    from app.services.indexing import get_searcher, rebuild_index, sync_index
+    from app.services.indexing import rebuild_index, sync_index
+    from app.services.search import get_searcher
     _seed(isettings.db_url)
     sync_index(isettings)
     searcher = get_searcher(isettings)

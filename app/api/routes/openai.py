@@ -13,20 +13,20 @@ from app.api.deps import EngineDep, PrincipalDep, SessionDep, SettingsDep, acces
 from app.api.errors import APIError
 from app.api.protocol import ChatCompletionRequest, TeamloreExtension, completion_id, now
 from app.db.models import Conversation, ModelVersion
-from app.engine import AnswerResult, EmptyQuestion
+from app.answering.engine import EmptyQuestion
 from app.observability import TOKENS_PER_S, TTFT
-from model.base import CancelToken, GenerationParams, GeneratorUnavailable
+from model.base import Answer, CancelToken, GenerationParams, GeneratorUnavailable
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
-def _extension(result: AnswerResult) -> dict:
+def _extension(result: Answer) -> dict:
     return TeamloreExtension(conversation_id=result.conversation_id, message_id=result.message_id,
                              citations=result.citations, mode=result.mode, model_version=result.model_version,
                              latency=result.latency).model_dump()
 
 
-def _observe(result: AnswerResult) -> None:
+def _observe(result: Answer) -> None:
     TTFT.observe(result.latency["ttft_ms"] / 1000)
     gen_s = max(1e-6, (result.latency["total_ms"] - result.latency["ttft_ms"]) / 1000)
     if result.latency.get("pieces", 0) > 1:
@@ -69,9 +69,9 @@ async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
     model_name = body.model
 
     if not body.stream:
-        def drain() -> AnswerResult:
+        def drain() -> Answer:
             item = first
-            while not isinstance(item, AnswerResult):
+            while not isinstance(item, Answer):
                 item = next(stream)
             return item
         result = await run_in_threadpool(drain)
@@ -98,7 +98,7 @@ async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
         yield chunk({"role": "assistant", "content": ""})
         try:
             async for item in iterate_in_threadpool(rest()):
-                if isinstance(item, AnswerResult):
+                if isinstance(item, Answer):
                     _observe(item)
                     yield chunk({}, "stop", {"teamlore": _extension(item)})
                 else:

@@ -3,7 +3,8 @@
 For each held-out Slack question: ask the engine (retrieval + the model under test), then score
 - overlap: token F1 between the answer and the answer that resolved the question in Slack;
 - citation hit: whether the answer cites the Slack thread the question came from.
-The extractive engine (no model) is scored on the same questions as the reference point.
+The extractive engine (no model) is scored on the same questions as the reference point. The engines are built
+by app/wiring.py; the training gate (app/workflows/training.py: `evaluate_answers`) puts them together.
 """
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from app.engine import AnswerEngine
-from app.services.generation import Choice
-from app.settings import Settings
+from app.answering.engine import AnswerEngine
+from model.base import GenerationParams
 from model.extractive import NOTICE
 from retrieval.types import PUBLIC
 
@@ -37,19 +37,6 @@ def token_f1(answer: str, reference: str) -> float:
         return 0.0
     precision, recall = common / len(a), common / len(r)
     return 2 * precision * recall / (precision + recall)
-
-
-class _Fixed:
-    """A generator provider that always answers with one model (or extractively when generator is None)."""
-
-    def __init__(self, choice: Choice):
-        self.choice = choice
-
-    def choose(self, requested: str | None = None) -> Choice:
-        return self.choice
-
-    def forget(self) -> None:
-        pass
 
 
 def load_heldout(dataset_dir: Path, limit: int) -> list[dict[str, Any]]:
@@ -74,31 +61,20 @@ def load_heldout(dataset_dir: Path, limit: int) -> list[dict[str, Any]]:
 
 
 def score(engine: AnswerEngine, examples: list[dict[str, Any]], max_new_tokens: int) -> dict[str, Any]:
-    from model.base import GenerationParams
     f1s, hits, modes = [], 0, Counter()
     for ex in examples:
         result = engine.answer(ex["question"], access=PUBLIC, store=False,
                                params=GenerationParams(max_new_tokens=max_new_tokens))
         f1s.append(token_f1(result.text, ex["reference"]))
-        hits += any(ex["thread"] in (c.get("url") or "") for c in result.citations)
+        hits += any(ex["thread"] in (c.url or "") for c in result.citations)
         modes[result.mode] += 1
     n = len(examples)
     return {"questions": n, "answer_f1": round(sum(f1s) / n, 4) if n else None,
             "citation_hit_rate": round(hits / n, 4) if n else None, "modes": dict(modes)}
 
 
-def evaluate_answers(settings: Settings, dataset_dir: Path, generator, name: str, limit: int = 20,
-                     max_new_tokens: int = 64) -> dict[str, Any]:
-    """Score `generator` (a model.base.Generator) and the extractive engine on the held-out questions."""
-    from app.services.indexing import get_encoder, get_searcher
-    examples = load_heldout(dataset_dir, limit)
-    if not examples:
-        return {"skipped": "the dataset version has no held-out questions"}
-    try:
-        encode = get_encoder(settings)
-        searcher = get_searcher(settings)
-    except Exception as exc:  # no index yet: the loss gate still stands
-        return {"skipped": f"no index to answer from ({type(exc).__name__}: {exc})"}
-    make = lambda choice: AnswerEngine(settings, lambda: searcher, _Fixed(choice), encode)  # noqa: E731
-    return {"candidate": score(make(Choice(generator, name)), examples, max_new_tokens),
-            "extractive": score(make(Choice(None, None)), examples, max_new_tokens)}
+def compare(candidate: AnswerEngine, reference: AnswerEngine, examples: list[dict[str, Any]],
+            max_new_tokens: int) -> dict[str, Any]:
+    """The candidate engine beside the reference (extractive) engine on the same questions."""
+    return {"candidate": score(candidate, examples, max_new_tokens),
+            "extractive": score(reference, examples, max_new_tokens)}

@@ -2,7 +2,7 @@
 with checkpoints under runs/<run id>/, per-step metrics in the database, an evaluation gate, and registration of
 the result as a *candidate* model version. Promotion to live is a separate admin action (app/services/registry).
 
-Called by the job worker (app/services/jobs.py) and directly (tests, `teamlore train`).
+Called by the job worker (app/workflows/jobs.py) and directly (tests, `teamlore train`).
 """
 from __future__ import annotations
 
@@ -199,7 +199,6 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
 
     if params.get("evaluate", True):
         # Answer quality through the real answer engine on the held-out Slack questions, beside extractive mode.
-        from app.services.answer_eval import evaluate_answers
         from model.transformers_generator import TransformersGenerator
         # cpu_threads=None: one evaluation at a time in the worker; keep torch's threads for the training after it
         gen = (TransformersGenerator(str(base), adapter_path=str(artefact), name=name, cpu_threads=None) if base
@@ -228,3 +227,21 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         result["model_version"] = {"id": mv.id, "name": mv.name, "path": str(dest), "adapter_hash": digest}
     result["metrics"] = metrics
     return _jsonable(result)
+
+
+def evaluate_answers(settings: Settings, dataset_dir: Path, generator, name: str, limit: int = 20,
+                     max_new_tokens: int = 64) -> dict[str, Any]:
+    """Score `generator` (a model.base.Generator) and the extractive engine on the held-out questions, through the
+    real answer engine (app/answering/evaluation.py)."""
+    from app import wiring
+    from app.answering.evaluation import compare, load_heldout
+    examples = load_heldout(dataset_dir, limit)
+    if not examples:
+        return {"skipped": "the dataset version has no held-out questions"}
+    try:
+        searcher = wiring.searcher_for(settings)
+        extractive = wiring.extractive_choice(settings)
+    except Exception as exc:  # no index yet: the loss gate still stands
+        return {"skipped": f"no index to answer from ({type(exc).__name__}: {exc})"}
+    candidate = wiring.fixed_engine(settings, wiring.model_choice(settings, generator, name), searcher)
+    return compare(candidate, wiring.fixed_engine(settings, extractive, searcher), examples, max_new_tokens)

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
-import numpy as np
-
+from app.answering.generators import AnswerRequest, GeneratorChooser
 from app.db import session_scope
 from app.db.models import Conversation, Message
-from app.services.generation import GeneratorProvider
 from app.settings import Settings
-from model.base import CancelToken, GenerationParams
-from model.extractive import ExtractiveAnswerer
-from model.prompts import Passage, build_messages, rewrite_followup
+from model.base import Answer, AnswerMode, CancelToken, Citation, GenerationParams, Passage
+from model.prompts import rewrite_followup
 from retrieval.types import Access, SearchHit
 
 NO_ANSWER = ("I don't know: I found nothing relevant to this in the team's documents or Slack conversations "
@@ -26,7 +22,9 @@ NO_ANSWER = ("I don't know: I found nothing relevant to this in the team's docum
 _CITE = re.compile(r"\[(\d{1,2})\]")
 
 
-class Searcher(Protocol):
+class SearchBackend(Protocol):
+    """What the engine searches with (app/services/search.py: `Searcher`)."""
+
     def search(self, query: str, k: int = 5, access: Access = ..., filters: dict | None = None) -> list[SearchHit]:
         ...
 
@@ -35,41 +33,23 @@ class EmptyQuestion(ValueError):
     pass
 
 
-@dataclass
-class AnswerResult:
-    text: str
-    mode: str  # generative | extractive | no_answer
-    citations: list[dict[str, Any]]
-    chunk_ids: list[int]
-    model_version: str | None
-    latency: dict[str, float]
-    conversation_id: int | None = None
-    message_id: int | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def citation_for(n: int, hit: SearchHit) -> dict[str, Any]:
-    meta = hit.meta or {}
-    is_slack = meta.get("origin_kind") == "slack_thread"
+def citation_for(n: int, hit: SearchHit) -> Citation:
+    origin = hit.origin
     snippet = " ".join(hit.text.split())
-    return {
-        "n": n, "chunk_id": hit.chunk_id, "title": hit.title,
-        "snippet": snippet[:300] + ("…" if len(snippet) > 300 else ""),
-        "url": meta.get("permalink") or meta.get("url"),
-        "source": "slack" if is_slack else "document",
-        "channel": meta.get("channel"), "page": meta.get("page"),
-        "heading": " › ".join(meta.get("heading_path") or []) or None,
-        "document_id": meta.get("document_id"), "score": round(float(hit.score), 4),
-    }
+    return Citation(n=n, chunk_id=hit.chunk_id, title=hit.title,
+                    snippet=snippet[:300] + ("…" if len(snippet) > 300 else ""), url=origin.url,
+                    source="slack" if origin.is_slack else "document", channel=origin.channel, page=origin.page,
+                    heading=" › ".join(origin.heading_path) or None, document_id=origin.document_id,
+                    score=round(float(hit.score), 4))
 
 
 class AnswerEngine:
-    def __init__(self, settings: Settings, searcher: Callable[[], Searcher], generators: GeneratorProvider,
-                 encode: Callable[[list[str]], np.ndarray]):
+    """Built by app/wiring.py (`build_engine`); `generators` resolves the requested model to a generator."""
+
+    def __init__(self, settings: Settings, searcher: Callable[[], SearchBackend], generators: GeneratorChooser):
         self.settings = settings
         self._searcher = searcher
         self.generators = generators
-        self.extractive = ExtractiveAnswerer(encode)
 
     # -- retrieval ------------------------------------------------------------------------------
     def retrieve(self, query: str, access: Access, filters: dict | None = None) -> list[SearchHit]:
@@ -82,8 +62,8 @@ class AnswerEngine:
                user_id: int | None = None, conversation_id: int | None = None, model: str | None = None,
                params: GenerationParams | None = None, cancel: CancelToken | None = None,
                channel: str = "api", external_key: str | None = None,
-               filters: dict | None = None, store: bool = True) -> Iterator[str | AnswerResult]:
-        """Yield answer text pieces, then one AnswerResult (stored in the database unless `store` is False)."""
+               filters: dict | None = None, store: bool = True) -> Iterator[str | Answer]:
+        """Yield answer text pieces, then one Answer (stored in the database unless `store` is False)."""
         question = (question or "").strip()
         if not question:
             raise EmptyQuestion("the question is empty")
@@ -102,23 +82,12 @@ class AnswerEngine:
         pieces: list[str] = []
         first_token_at: float | None = None
         t_gen0 = t_gen1 = time.perf_counter()
-        mode = "no_answer"
+        mode: AnswerMode = "no_answer"
         if passages:
-            if choice.generator is None:
-                mode = "extractive"
-                said = " ".join(m["content"] for m in history[-2:] if m.get("role") == "assistant")
-                source = self.extractive.stream_answer(query, passages, said)
-            else:
-                mode = "generative"
-                gen = choice.generator
-                if choice.adapter:
-                    params.adapter = choice.adapter
-                messages, _ = build_messages(
-                    system_prompt=self.settings.system_prompt, question=question, passages=passages,
-                    history=history, count_tokens=gen.count_tokens,
-                    context_window=min(self.settings.context_window, gen.context_window),
-                    max_new_tokens=params.max_new_tokens)
-                source = gen.stream(messages, params, cancel)
+            generator = choice.generator
+            mode = generator.mode
+            source = generator.stream(AnswerRequest(question=question, query=query, passages=passages,
+                                                    history=history), params, cancel)
             t_gen0 = time.perf_counter()  # prompt assembly above counts as overhead, generation below does not
             for piece in source:
                 if cancel.cancelled:
@@ -127,7 +96,7 @@ class AnswerEngine:
                     first_token_at = time.perf_counter()
                 pieces.append(piece)
                 yield piece
-            if not pieces and mode == "extractive":
+            if not pieces and mode == "extractive":  # nothing quotable: an honest "I don't know"
                 mode = "no_answer"
             t_gen1 = time.perf_counter()
         if mode == "no_answer":
@@ -144,16 +113,16 @@ class AnswerEngine:
                    "ttft_ms": round(((first_token_at or t_end) - t0) * 1000, 2),
                    "generate_ms": round((t_gen1 - t_gen0) * 1000, 2),  # the generator's share (overhead = rest)
                    "total_ms": round((t_end - t0) * 1000, 2), "pieces": len(pieces)}
-        result = AnswerResult(text=text, mode=mode, citations=citations, chunk_ids=[h.chunk_id for h in hits],
+        result = Answer(text=text, mode=mode, citations=citations, chunk_ids=[h.chunk_id for h in hits],
                               model_version=choice.version, latency=latency)
         if store:
             self._store(result, question, user_id, conversation_id, channel, external_key)
         yield result
 
-    def answer(self, question: str, **kwargs) -> AnswerResult:
+    def answer(self, question: str, **kwargs) -> Answer:
         result = None
         for item in self.stream(question, **kwargs):
-            if isinstance(item, AnswerResult):
+            if isinstance(item, Answer):
                 result = item
         assert result is not None
         return result
@@ -166,7 +135,7 @@ class AnswerEngine:
                 return []
             return [{"role": m.role, "content": m.content} for m in conv.messages[-max_turns:]]
 
-    def _store(self, result: AnswerResult, question: str, user_id: int | None, conversation_id: int | None,
+    def _store(self, result: Answer, question: str, user_id: int | None, conversation_id: int | None,
                channel: str, external_key: str | None) -> None:
         with session_scope(self.settings.db_url) as s:
             conv = s.get(Conversation, conversation_id) if conversation_id is not None else None
@@ -176,7 +145,7 @@ class AnswerEngine:
                 s.flush()
             s.add(Message(conversation_id=conv.id, role="user", content=question))
             msg = Message(conversation_id=conv.id, role="assistant", content=result.text,
-                          citations=result.citations, chunk_ids=result.chunk_ids, mode=result.mode,
+                          citations=[c.to_dict() for c in result.citations], chunk_ids=result.chunk_ids, mode=result.mode,
                           model_version=result.model_version, latency=result.latency)
             s.add(msg)
             s.flush()

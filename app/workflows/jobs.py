@@ -88,7 +88,7 @@ def _handler(kind: str) -> Callable[[Settings, dict, JobContext], dict]:
     # Imported lazily: the API process should not load torch just to enqueue a job.
     if kind == "train":
         def run(settings, params, ctx):
-            from app.services.training import run_training
+            from app.workflows.training import run_training
             total = max(1, int(params.get("steps") or 1))
 
             def on_metrics(step, values):

@@ -1,0 +1,102 @@
+"""The answer generators the engine can use, all behind one interface (`AnswerGenerator`).
+
+- `ExtractiveGenerator`: no generative model; quotes the passages' best sentences (model/extractive.py).
+- `ModelGenerator`: a `model.base.Generator` (transformers, or an OpenAI-compatible server such as vLLM) behind
+  the fenced prompt of model/prompts.py.
+
+Which generator answers for a model version is decided in app/wiring.py (`generator_for`); the engine only sees a
+`Choice`: the generator and the model version name it speaks for.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from model.base import AnswerMode, CancelToken, GenerationParams, Generator, Passage
+from model.extractive import ExtractiveAnswerer
+from model.prompts import build_messages
+
+
+@dataclass
+class AnswerRequest:
+    """What every generator gets: the question, the query retrieval used, the passages, the conversation so far."""
+    question: str
+    query: str
+    passages: list[Passage]
+    history: list[dict[str, str]] = field(default_factory=list)
+
+
+class AnswerGenerator(Protocol):
+    name: str
+    mode: AnswerMode  # how the answer is made: "generative" or "extractive"
+
+    def stream(self, request: AnswerRequest, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
+        """Yield the answer's text pieces for `request`; nothing at all means "no answer in these passages"."""
+        ...
+
+
+class ExtractiveGenerator:
+    """Quotes the passages' most relevant sentences; ranks them with the retrieval embedding model (`encode`)."""
+    mode: AnswerMode = "extractive"
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray]):
+        self.answerer = ExtractiveAnswerer(encode)
+        self.name = self.answerer.name
+
+    def stream(self, request: AnswerRequest, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
+        # a follow-up wants something new: what the last answer already quoted is left out
+        said = " ".join(m["content"] for m in request.history[-2:] if m.get("role") == "assistant")
+        return self.answerer.stream_answer(request.query, request.passages, said)
+
+
+class ModelGenerator:
+    """A language model answering from the fenced passages; `adapter` selects a LoRA adapter per call (vLLM)."""
+    mode: AnswerMode = "generative"
+
+    def __init__(self, generator: Generator, *, system_prompt: str, context_window: int, adapter: str | None = None):
+        self.generator = generator
+        self.name = generator.name
+        self.system_prompt = system_prompt
+        self.context_window = context_window
+        self.adapter = adapter
+
+    def stream(self, request: AnswerRequest, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
+        gen = self.generator
+        if self.adapter:
+            params.adapter = self.adapter
+        messages, _ = build_messages(
+            system_prompt=self.system_prompt, question=request.question, passages=request.passages,
+            history=request.history, count_tokens=gen.count_tokens,
+            context_window=min(self.context_window, gen.context_window), max_new_tokens=params.max_new_tokens)
+        return gen.stream(messages, params, cancel)
+
+
+@dataclass
+class Choice:
+    generator: AnswerGenerator
+    version: str | None  # model version name that answers, if any (None: extractive)
+
+
+class GeneratorChooser(Protocol):
+    """Resolves a requested model name to the generator that answers (app/wiring.py: `GeneratorProvider`)."""
+
+    def choose(self, requested: str | None = None) -> Choice:
+        ...
+
+    def forget(self) -> None:
+        ...
+
+
+class FixedChoice:
+    """Always answers with one choice (evaluation: the candidate model, or extractive, on the same questions)."""
+
+    def __init__(self, choice: Choice):
+        self.choice = choice
+
+    def choose(self, requested: str | None = None) -> Choice:
+        return self.choice
+
+    def forget(self) -> None:
+        pass

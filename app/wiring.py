@@ -1,0 +1,147 @@
+"""Composition root: the ONE place that builds the answer engine, the searcher and the generator for a model
+version. The API (app/api/main.py), the Slack bot (app/slack/bot.py), the training gate
+(app/workflows/training.py) and the benchmarks all get them from here.
+
+    generator_for(settings, model_version)  -> Choice      which generator answers for a model version
+    GeneratorProvider(settings)                            resolves a requested model name, caches generators
+    searcher_for(settings)                  -> Searcher    the process-wide searcher of the index directory
+    build_engine(settings, generators=None) -> AnswerEngine
+    fixed_engine(settings, choice)          -> AnswerEngine  always answers with one generator (evaluation)
+    lazy(factory)                                          a thread-safe build-once accessor
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable, TypeVar
+
+from sqlalchemy import select
+
+from app.answering.engine import AnswerEngine, SearchBackend
+from app.answering.generators import Choice, ExtractiveGenerator, FixedChoice, GeneratorChooser, ModelGenerator
+from app.db import session_scope
+from app.db.models import ModelVersion
+from app.services.embeddings import get_encoder
+from app.services.registry import live_version
+from app.services.search import Searcher, get_searcher
+from app.settings import Settings
+from model.base import Generator, GeneratorUnavailable
+
+T = TypeVar("T")
+
+
+def lazy(factory: Callable[[], T]) -> Callable[[], T]:
+    """A thread-safe, build-once accessor (the index, models and queue load on first use, not at import)."""
+    lock, box = threading.Lock(), []
+
+    def get() -> T:
+        if not box:
+            with lock:
+                if not box:
+                    box.append(factory())
+        return box[0]
+    return get
+
+
+# --- generators -------------------------------------------------------------------------------------------------
+
+def _model_generator(settings: Settings, generator: Generator, adapter: str | None = None) -> ModelGenerator:
+    return ModelGenerator(generator, system_prompt=settings.system_prompt, context_window=settings.context_window,
+                          adapter=adapter)
+
+
+def generator_for(settings: Settings, model_version: ModelVersion | None) -> Choice:
+    """The generator that answers for `model_version` (None: no version; the configured model, if any) on the
+    configured backend. Loads the model: callers cache the result (`GeneratorProvider` does)."""
+    backend = settings.generator
+    if backend == "extractive":
+        return Choice(ExtractiveGenerator(get_encoder(settings)), None)
+    mv = model_version
+    if backend == "openai":
+        from model.openai_generator import OpenAIGenerator
+        if not settings.openai_base_url:
+            raise GeneratorUnavailable("TEAMLORE_OPENAI_BASE_URL is not set for the openai generator")
+        gen = OpenAIGenerator(base_url=settings.openai_base_url, model=settings.openai_model,
+                              api_key=settings.openai_api_key)
+        adapter = mv.name if mv is not None and mv.adapter_path else None
+        return Choice(_model_generator(settings, gen, adapter), mv.name if mv else settings.openai_model)
+    # transformers: the version's base + adapter, else the configured model path
+    if mv is not None:
+        base, adapter_path, version = mv.base_model, mv.adapter_path, mv.name
+    elif settings.model_path:
+        base, adapter_path, version = settings.model_path, None, None
+    else:
+        raise GeneratorUnavailable("no live model version and TEAMLORE_MODEL_PATH is not set")
+    from model.transformers_generator import TransformersGenerator
+    gen = TransformersGenerator(base, adapter_path=adapter_path, name=version)
+    return Choice(_model_generator(settings, gen), version or base)
+
+
+def model_choice(settings: Settings, generator: Generator, version: str) -> Choice:
+    """A choice for a model that is not (yet) a registered version: the training gate's candidate."""
+    return Choice(_model_generator(settings, generator), version)
+
+
+def extractive_choice(settings: Settings) -> Choice:
+    return Choice(ExtractiveGenerator(get_encoder(settings)), None)
+
+
+class GeneratorProvider:
+    """Resolves the requested model name (None or "teamlore": the live version) and keeps one generator per model
+    version (loading a model is the slow part)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._cache: dict[str, Choice] = {}
+        self._lock = threading.Lock()
+
+    def _version(self, requested: str | None) -> ModelVersion | None:
+        with session_scope(self.settings.db_url) as s:
+            if requested and requested != "teamlore":
+                mv = s.scalar(select(ModelVersion).where(ModelVersion.name == requested))
+                if mv is None:
+                    raise LookupError(f"unknown model {requested!r}: see GET /v1/models")
+                return mv
+            return live_version(s)
+
+    def choose(self, requested: str | None = None) -> Choice:
+        if self.settings.generator == "extractive":
+            if requested and requested != "teamlore":
+                self._version(requested)  # still reject unknown names
+            return self._cached("extractive", None)
+        mv = self._version(requested)
+        if self.settings.generator == "openai":
+            key = f"openai:{mv.name if mv is not None else ''}"
+        else:
+            key = f"mv:{mv.name}" if mv is not None else f"path:{self.settings.model_path}"
+        return self._cached(key, mv)
+
+    def _cached(self, key: str, mv: ModelVersion | None) -> Choice:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = generator_for(self.settings, mv)
+            return self._cache[key]
+
+    def forget(self) -> None:
+        """Drop loaded generators (after promote/rollback the next request loads the new live version)."""
+        with self._lock:
+            self._cache.clear()
+
+
+# --- search and the engine ---------------------------------------------------------------------------------------
+
+def searcher_for(settings: Settings) -> Searcher:
+    """The process-wide searcher of this index directory (it reloads when a newer index is published)."""
+    return get_searcher(settings)
+
+
+def build_engine(settings: Settings, generators: GeneratorChooser | None = None, *,
+                 searcher: Callable[[], SearchBackend] | None = None) -> AnswerEngine:
+    """The answer engine on the process-wide searcher (or `searcher`, benchmarks) with the generator provider."""
+    return AnswerEngine(settings, searcher or (lambda: searcher_for(settings)),
+                        generators or GeneratorProvider(settings))
+
+
+def fixed_engine(settings: Settings, choice: Choice, searcher: Searcher | None = None) -> AnswerEngine:
+    """An engine that always answers with `choice` (the training gate: candidate and extractive side by side)."""
+    searcher = searcher or searcher_for(settings)
+    return AnswerEngine(settings, lambda: searcher, FixedChoice(choice))
