@@ -114,6 +114,29 @@ class Settings(BaseSettings):
     mask_personal_data_in_index: bool = False
     max_export_unpacked_mb: int = Field(default=4096, ge=1, description="zip bomb guard: total unpacked size")
     max_export_files: int = Field(default=200_000, ge=1, description="zip bomb guard: number of files")
+    # Per-document limits, checked before the expensive work (parsing, chunking, embedding) starts
+    max_document_chars: int = Field(default=2_000_000, ge=1000, description="characters of text per document")
+    max_document_chunks: int = Field(default=5_000, ge=1, description="chunks per document; more: quarantined")
+    max_office_xml_mb: int = Field(default=64, ge=1, description="DOCX/PPTX bomb guard: decompressed XML")
+    max_office_elements: int = Field(default=1_000_000, ge=100, description="DOCX/PPTX: XML elements")
+    max_csv_rows: int = Field(default=100_000, ge=1, description="CSV rows per document")
+    max_csv_cells: int = Field(default=1_000_000, ge=1, description="CSV rows x columns per document")
+
+    # Concurrency and back-pressure: a busy server queues (bounded) and answers 429, never 500
+    db_pool_size: int = Field(default=20, ge=1, description="database connections kept per process")
+    db_max_overflow: int = Field(default=20, ge=0, description="extra connections under load")
+    db_pool_timeout_s: float = Field(default=10.0, gt=0, description="wait for a free connection, then 429")
+    max_concurrent_answers: int = Field(default=4, ge=1, description="answers generated at once per process")
+    max_queued_answers: int = Field(default=128, ge=0, description="answers waiting for a slot; more: 429")
+    answer_queue_timeout_s: float = Field(default=120.0, gt=0, description="longest wait for a slot, then 429")
+    max_concurrent_uploads: int = Field(default=2, ge=1, description="uploads processed at once per process")
+    max_queued_uploads: int = Field(default=16, ge=0, description="uploads waiting for a slot; more: 429")
+
+    # Keys and sign-in
+    session_key_ttl_hours: float = Field(default=24.0, gt=0, description="web sign-in keys expire after this")
+    max_session_keys: int = Field(default=10, ge=1, description="live sign-in keys per user; the oldest go first")
+    user_rate_limit: str = Field(default="240/minute", description="requests per user, across all their keys")
+    login_rate_limit: str = Field(default="10/minute", description="sign-in attempts per account and per client")
 
     @field_validator("data_dir")
     @classmethod

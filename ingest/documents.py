@@ -13,6 +13,8 @@ import re
 import zipfile
 from pathlib import Path
 
+from dataclasses import dataclass
+
 import filetype
 from charset_normalizer import from_bytes
 
@@ -30,12 +32,39 @@ MIME = {
 _MIN_PDF_CHARS_PER_PAGE = 10  # below this on every page, the PDF is a scan without a text layer
 
 
-def sniff(data: bytes, name: str) -> str:
-    """The real format of `data`: pdf, docx, pptx, html, markdown, csv or text; IngestError otherwise."""
+@dataclass(frozen=True)
+class DocumentLimits:
+    """What one document may cost, checked before (or while) the expensive work happens, never after it.
+
+    max_chars: characters of text per document (a text file is refused from its byte size alone when even
+      4-byte UTF-8 could not fit under it, without decoding it).
+    max_office_xml_bytes: decompressed size of the XML parts of a DOCX/PPTX (declared sizes are checked first,
+      then the real stream is counted, so a lying zip header does not help).
+    max_office_elements: XML elements (start tags) across those parts: a 57 KB DOCX of 5 million empty
+      paragraphs is refused after counting, without building a tree.
+    max_csv_rows / max_csv_cells: CSV rows, and rows x columns, counted from the raw bytes before parsing.
+    max_pdf_pages: pages of a PDF, read from its page tree before any text is extracted.
+    """
+    max_chars: int = 2_000_000
+    max_office_xml_bytes: int = 64 << 20
+    max_office_elements: int = 1_000_000
+    max_csv_rows: int = 100_000
+    max_csv_cells: int = 1_000_000
+    max_pdf_pages: int = 2_000
+
+
+DEFAULT_LIMITS = DocumentLimits()
+
+
+def sniff(data: bytes, name: str, *, complete: bool = True) -> str:
+    """The real format of `data`: pdf, docx, pptx, html, markdown, csv or text; IngestError otherwise.
+    With `complete=False`, `data` is only the file's head: a zip is reported as "zip" without opening it."""
     ext = Path(name).suffix.lower()
     claimed = OFFICE_EXTENSIONS.get(ext)
     if data.startswith(b"%PDF-"):
         return "pdf"
+    if data.startswith(b"PK\x03\x04") and not complete:
+        return "zip"
     if data.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -100,25 +129,58 @@ def decode_text(data: bytes) -> str:
 
 
 def parse_document(path: str | Path, *, display_path: str | None = None,
-                   max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
+                   max_bytes: int = DEFAULT_MAX_BYTES, limits: DocumentLimits = DEFAULT_LIMITS) -> ParsedDocument:
     path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:
         raise IngestError(f"file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
     if size == 0:
         raise IngestError("empty file")
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    fmt = sniff(head, display_path or str(path), complete=size <= len(head))
+    if fmt in _TEXT_FORMATS:
+        # Cheap refusal from the size alone: even at 4 bytes a character the text could not fit the limit.
+        _check_text_size(size, limits)
     data = path.read_bytes()
-    return parse_bytes(data, display_path or str(path))
+    return parse_bytes(data, display_path or str(path), limits=limits)
 
 
-def parse_bytes(data: bytes, name: str) -> ParsedDocument:
+_TEXT_FORMATS = {"html", "markdown", "csv", "text"}
+
+
+def _check_text_size(n_bytes: int, limits: DocumentLimits) -> None:
+    if n_bytes > 4 * limits.max_chars:
+        raise IngestError(f"text of {n_bytes:,} bytes is over the limit of {limits.max_chars:,} characters per "
+                          f"document; split it into smaller files")
+
+
+def _check_chars(n_chars: int, limits: DocumentLimits) -> None:
+    if n_chars > limits.max_chars:
+        raise IngestError(f"document has {n_chars:,} characters of text, over the limit of {limits.max_chars:,} "
+                          f"per document; split it into smaller files")
+
+
+def parse_bytes(data: bytes, name: str, *, limits: DocumentLimits = DEFAULT_LIMITS) -> ParsedDocument:
     fmt = sniff(data, name)
+    if fmt in _TEXT_FORMATS:
+        _check_text_size(len(data), limits)
+    if fmt == "csv":
+        _check_csv_shape(data, limits)
+    if fmt in ("docx", "pptx"):
+        _check_office_package(data, fmt, limits)
     parser = {"pdf": _parse_pdf, "docx": _parse_docx, "pptx": _parse_pptx, "html": _parse_html,
               "markdown": _parse_markdown, "csv": _parse_csv, "text": _parse_text}[fmt]
-    title, sections, pages = parser(data, name)
+    if fmt == "pdf":
+        title, sections, pages = parser(data, name, max_pages=limits.max_pdf_pages)
+    elif fmt in _TEXT_FORMATS:
+        title, sections, pages = parser(data, name, max_chars=limits.max_chars)
+    else:
+        title, sections, pages = parser(data, name)
     sections = [s for s in sections if s.text.strip()]
     if not sections:
         raise IngestError(f"no text found in this {fmt.upper() if fmt != 'text' else 'text'} file")
+    _check_chars(sum(len(s.text) for s in sections), limits)
     return ParsedDocument(path=name, title=(title or Path(name).stem or name)[:500], mime=MIME[fmt],
                           sections=sections, pages=pages, size_bytes=len(data),
                           content_hash=hashlib.sha256(data).hexdigest())
@@ -126,7 +188,7 @@ def parse_bytes(data: bytes, name: str) -> ParsedDocument:
 
 # --- PDF ---------------------------------------------------------------------------------------------
 
-def _parse_pdf(data: bytes, name: str):
+def _parse_pdf(data: bytes, name: str, max_pages: int = DEFAULT_LIMITS.max_pdf_pages):
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
     try:
@@ -140,6 +202,10 @@ def _parse_pdf(data: bytes, name: str):
             if not ok:
                 raise IngestError("encrypted (password-protected) PDF: its text cannot be read; "
                                   "upload an unprotected copy")
+        n_pages = len(reader.pages)
+        if n_pages > max_pages:
+            raise IngestError(f"PDF has {n_pages:,} pages, over the limit of {max_pages:,} per document; "
+                              f"split it into smaller files")
         pages = []
         for page in reader.pages:
             pages.append(page.extract_text() or "")
@@ -265,9 +331,9 @@ _BLOCKS = {"p", "div", "li", "pre", "blockquote", "tr", "td", "th", "dd", "dt", 
            "table", "ul", "ol", "figcaption", "header", "main"}
 
 
-def _parse_html(data: bytes, name: str):
+def _parse_html(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_chars):
     from bs4 import BeautifulSoup, NavigableString, Comment
-    soup = BeautifulSoup(decode_text(data), "lxml")
+    soup = BeautifulSoup(_decode_bounded(data, max_chars), "lxml")
     for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "iframe"]):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else None
@@ -329,8 +395,8 @@ _ATX = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
-def _parse_markdown(data: bytes, name: str):
-    text = decode_text(data)
+def _parse_markdown(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_chars):
+    text = _decode_bounded(data, max_chars)
     title = None
     # YAML front matter (Jekyll, Hugo, 11ty): take its title, keep it out of the text.
     fm = re.match(r"^---\s*\n(.*?)\n---\s*(?:\n|$)", text, re.S)
@@ -393,8 +459,8 @@ def _parse_markdown(data: bytes, name: str):
 _CSV_ROWS_PER_SECTION = 100
 
 
-def _parse_csv(data: bytes, name: str):
-    text = decode_text(data)
+def _parse_csv(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_chars):
+    text = _decode_bounded(data, max_chars)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
     except csv.Error:
@@ -418,8 +484,69 @@ def _parse_csv(data: bytes, name: str):
     return None, sections, None
 
 
-def _parse_text(data: bytes, name: str):
-    return None, [Section([], None, _tidy(decode_text(data)))], None
+def _parse_text(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_chars):
+    return None, [Section([], None, _tidy(_decode_bounded(data, max_chars)))], None
+
+
+def _decode_bounded(data: bytes, max_chars: int) -> str:
+    text = decode_text(data)
+    _check_chars(len(text), DocumentLimits(max_chars=max_chars))
+    return text
+
+
+# --- cheap pre-parse checks ----------------------------------------------------------------------------
+
+_START_TAG = re.compile(rb"<[A-Za-z_]")
+_OFFICE_XML = (".xml", ".rels")
+
+
+def _check_office_package(data: bytes, fmt: str, limits: DocumentLimits) -> None:
+    """Refuse DOCX/PPTX bombs before python-docx/python-pptx build a tree: the XML parts' declared sizes, then
+    their real decompressed bytes and element count, streamed in 1 MiB blocks and stopped at the first limit."""
+    label = fmt.upper()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = [i for i in zf.infolist() if i.filename.lower().endswith(_OFFICE_XML)]
+            declared = sum(i.file_size for i in infos)
+            if declared > limits.max_office_xml_bytes:
+                raise IngestError(f"{label} unpacks to {declared:,} bytes of XML, over the limit of "
+                                  f"{limits.max_office_xml_bytes:,} (a decompression bomb or an oversized document)")
+            total = elements = 0
+            for info in infos:
+                tail = b""
+                with zf.open(info) as fh:
+                    while True:
+                        block = fh.read(1 << 20)
+                        if not block:
+                            break
+                        total += len(block)
+                        if total > limits.max_office_xml_bytes:
+                            raise IngestError(f"{label} unpacks to more than {limits.max_office_xml_bytes:,} bytes "
+                                              f"of XML (its zip headers understate the size)")
+                        # a tag split across blocks is counted once: the tail carries at most one '<'+letter
+                        window = tail + block
+                        elements += len(_START_TAG.findall(window)) - len(_START_TAG.findall(tail))
+                        tail = window[-1:]
+                        if elements > limits.max_office_elements:
+                            raise IngestError(f"{label} has more than {limits.max_office_elements:,} XML elements "
+                                              f"(a decompression bomb or an oversized document)")
+    except IngestError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, ValueError) as exc:
+        raise IngestError(f"corrupt or unreadable {label} ({exc})") from None
+
+
+def _check_csv_shape(data: bytes, limits: DocumentLimits) -> None:
+    """Rows (line breaks: an upper bound) and rows x columns (columns from the header line), from raw bytes."""
+    rows = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if rows > limits.max_csv_rows:
+        raise IngestError(f"CSV has {rows:,} rows, over the limit of {limits.max_csv_rows:,}; split it or load it "
+                          f"into a database")
+    first = data[:data.find(b"\n")] if b"\n" in data else data
+    columns = max(first.count(sep) for sep in (b",", b";", b"\t", b"|")) + 1
+    if rows * columns > limits.max_csv_cells:
+        raise IngestError(f"CSV has {rows:,} rows x {columns:,} columns = {rows * columns:,} cells, over the limit "
+                          f"of {limits.max_csv_cells:,}")
 
 
 def _tidy(text: str) -> str:

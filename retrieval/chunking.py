@@ -17,6 +17,35 @@ from retrieval.types import EVERYONE, ChunkRecord
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP] take two of the model's max_seq_length positions
 _PARAGRAPH = re.compile(r"\n\s*\n")
+# Tokenisation happens in bounded pieces: no single call sees more than this many characters, so a 200 MB
+# paragraph costs a few MB of token offsets at a time instead of gigabytes at once.
+MAX_UNIT_CHARS = 8_000
+MAX_BATCH_CHARS = 1_000_000
+
+
+class ChunkLimitExceeded(ValueError):
+    """A document would produce more chunks than allowed; the caller quarantines it instead of indexing it."""
+
+
+def split_bounded(text: str, max_chars: int = MAX_UNIT_CHARS) -> list[str]:
+    """Cut `text` into pieces of at most `max_chars` characters, at the last whitespace before the bound when
+    there is one (so words are not split), without tokenising anything."""
+    if len(text) <= max_chars:
+        return [text]
+    pieces = []
+    start = 0
+    n = len(text)
+    while start < n:
+        end = min(n, start + max_chars)
+        if end < n:
+            cut = max(text.rfind(" ", start + max_chars // 2, end), text.rfind("\n", start + max_chars // 2, end))
+            if cut > start:
+                end = cut
+        piece = text[start:end].strip()
+        if piece:
+            pieces.append(piece)
+        start = end
+    return pieces
 
 
 class Tokenizer(Protocol):
@@ -43,14 +72,37 @@ class TokenCounter:
         return self.max_seq_length - SPECIAL_TOKENS
 
     def count(self, text: str) -> int:
+        if len(text) > MAX_UNIT_CHARS:
+            return sum(self.count_many(split_bounded(text)))
         with self._lock:
             return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        with self._lock:
-            return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        """Token counts of `texts`, tokenised in batches of at most MAX_BATCH_CHARS characters (an oversized
+        text is counted piecewise: an upper bound within a token per piece)."""
+        out: list[int] = []
+        batch: list[str] = []
+        size = 0
+
+        def run() -> None:
+            nonlocal size
+            if batch:
+                with self._lock:
+                    out.extend(len(ids) for ids in self.tokenizer(list(batch), add_special_tokens=False)["input_ids"])
+                batch.clear()
+                size = 0
+
+        for text in texts:
+            if len(text) > MAX_UNIT_CHARS:
+                run()
+                out.append(self.count(text))
+                continue
+            if size + len(text) > MAX_BATCH_CHARS:
+                run()
+            batch.append(text)
+            size += len(text)
+        run()
+        return out
 
     def _offsets(self, text: str) -> list[tuple[int, int]]:
         with self._lock:
@@ -59,6 +111,8 @@ class TokenCounter:
 
     def windows(self, text: str, size: int, overlap: int) -> list[str]:
         """Cut `text` into pieces of at most `size` tokens, consecutive pieces sharing `overlap` tokens."""
+        if len(text) > MAX_UNIT_CHARS:  # bounded tokenisation: window each bounded piece on its own
+            return [w for piece in split_bounded(text) for w in self.windows(piece, size, overlap)]
         offsets = self._offsets(text)
         if len(offsets) <= size:
             return [text.strip()] if text.strip() else []
@@ -83,12 +137,14 @@ class TokenCounter:
         """The last `n` tokens of `text` (for overlap between packed chunks)."""
         if n <= 0:
             return ""
+        text = text[-MAX_UNIT_CHARS:]
         offsets = self._offsets(text)
         if len(offsets) <= n:
             return text.strip()
         return text[offsets[-n][0]:].strip()
 
     def truncate(self, text: str, n: int) -> str:
+        text = text[:MAX_UNIT_CHARS]  # a token is at least one character: n tokens never need more
         offsets = self._offsets(text)
         if len(offsets) <= n:
             return text
@@ -192,8 +248,9 @@ class Chunker:
 
     def chunk_document(self, *, title: str, sections: Iterable[dict[str, Any]], origin_key: str,
                        acl: list[str] | None = None, document_id: int | None = None,
-                       meta: dict[str, Any] | None = None) -> list[ChunkRecord]:
-        """`sections`: [{heading_path: [..], page: int|None, text: str}] as ingestion stores them."""
+                       meta: dict[str, Any] | None = None, max_chunks: int | None = None) -> list[ChunkRecord]:
+        """`sections`: [{heading_path: [..], page: int|None, text: str}] as ingestion stores them.
+        Raises ChunkLimitExceeded as soon as more than `max_chunks` chunks would be made."""
         chunks: list[ChunkRecord] = []
         base_meta = dict(meta or {})
         for section in sections:
@@ -205,8 +262,10 @@ class Chunker:
             probe = ChunkRecord(text="", title=fitted_title, origin_kind="document", origin_key=origin_key,
                                 meta={"heading_path": heading_path})
             budget = self._content_budget(embedding_text(probe).rstrip("\n"))
-            paragraphs = [p.strip() for p in _PARAGRAPH.split(text) if p.strip()]
+            paragraphs = [q for p in _PARAGRAPH.split(text) if p.strip() for q in split_bounded(p.strip())]
             for piece in self._pack(paragraphs, budget, "\n\n"):
+                if max_chunks is not None and len(chunks) >= max_chunks:
+                    raise ChunkLimitExceeded(f"document would make more than {max_chunks:,} chunks")
                 m = dict(base_meta)
                 m.update({"heading_path": heading_path, "page": section.get("page"), "source": m.get("source")})
                 chunks.append(ChunkRecord(text=piece, title=fitted_title, origin_kind="document",
@@ -222,7 +281,7 @@ class Chunker:
         rendered: list[str] = []
         kept: list[dict[str, Any]] = []
         for msg in messages:
-            text = str(msg.get("text") or "").strip()
+            text = str(msg.get("text") or "").strip()[:MAX_BATCH_CHARS]
             if not text:
                 continue
             who = msg.get("user_name") or msg.get("user_id") or "someone"

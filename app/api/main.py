@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 
 from app.api import errors
+from app.api.guards import RequestGuard
 from app.api.routes import admin, auth, conversations, corpus, health, jobs, openai
 from app.db import migrate, session_scope
 from app.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, new_request_id
@@ -85,15 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])
 
-    max_body = settings.max_upload_mb << 20
+    # Body size (Content-Length or chunked, counted as it arrives) and JSON text validity, before any route.
+    app.add_middleware(RequestGuard, max_body=(settings.max_upload_mb << 20) + (1 << 20))
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
         rid = new_request_id(request.headers.get("x-request-id"))
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body + (1 << 20):
-            return JSONResponse(errors.error_body(413, f"request body over {settings.max_upload_mb} MB"),
-                                status_code=413, headers={"X-Request-Id": rid})
         t0 = time.perf_counter()
         status = 500
         try:

@@ -30,7 +30,7 @@ from app.settings import Settings
 from ingest import pii
 from ingest.cleaning import clean_message
 from ingest.dedupe import NearDuplicateIndex
-from ingest.documents import parse_document
+from ingest.documents import DocumentLimits, parse_document
 from ingest.slack_export import ExportLimits, read_export
 from ingest.slack_live import LiveReader
 from ingest.types import (IngestError, ParsedDocument, SlackChannel, SlackExport,
@@ -404,6 +404,12 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def document_limits(settings: Settings) -> DocumentLimits:
+    return DocumentLimits(max_chars=settings.max_document_chars, max_office_xml_bytes=settings.max_office_xml_mb << 20,
+                          max_office_elements=settings.max_office_elements, max_csv_rows=settings.max_csv_rows,
+                          max_csv_cells=settings.max_csv_cells)
+
+
 def _validate_visibility(visibility: str) -> None:
     if visibility != "everyone" and not (visibility.startswith("group:") and len(visibility) > 6):
         raise ValueError(f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}")
@@ -439,7 +445,7 @@ def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_
                 summary.skipped += 1
                 summary.filtered["duplicate_content"] = summary.filtered.get("duplicate_content", 0) + 1
                 continue
-            doc = parse_document(f, display_path=key, max_bytes=max_bytes)
+            doc = parse_document(f, display_path=key, max_bytes=max_bytes, limits=document_limits(settings))
         except IngestError as exc:
             summary.reject(str(f), str(exc))
             continue

@@ -14,7 +14,9 @@ from slack_bolt import App
 from slack_bolt.adapter.fastapi import SlackRequestHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+
+from app.api.errors import error_body
 
 from app.slack.bot import build_bolt_app
 
@@ -48,7 +50,23 @@ def bolt_app(request: Request) -> App:
     return handler.app
 
 
+def _malformed_headers(request: Request) -> str | None:
+    """Why Slack's signing headers cannot be checked, if they cannot: bolt would raise on them (a 500)."""
+    ts = request.headers.get("x-slack-request-timestamp")
+    if ts is None or not ts.strip():
+        return "missing X-Slack-Request-Timestamp header"
+    if not (ts.isascii() and ts.isdigit() and len(ts) <= 12):
+        return "X-Slack-Request-Timestamp must be a Unix time in seconds"
+    sig = request.headers.get("x-slack-signature")
+    if not sig or not sig.isascii() or len(sig) > 200:
+        return "missing or malformed X-Slack-Signature header"
+    return None
+
+
 async def _handle(request: Request) -> Response:
+    reason = _malformed_headers(request)
+    if reason:
+        return JSONResponse(error_body(400, reason, "bad_slack_request"), status_code=400)
     await run_in_threadpool(bolt_app, request)
     return await request.app.state.slack_handler.handle(request)
 

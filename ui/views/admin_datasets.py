@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui.client import JOB_DONE_STATES
 from ui.common import api_errors, client, fmt_time, rerun_with_toast, status_badge
+from ui.safe_render import escape_markdown, safe_markdown
 from ui.presenters import dataset_example_count, dataset_figures, example_meta, example_preview, review_label
 
 api = client()
@@ -106,6 +107,6 @@ for ex in examples:
                 rerun_with_toast("Example rejected", ":material/cancel:")
         with st.expander("Conversation"):
             for m in ex.get("messages") or []:
-                st.markdown(f"**{m.get('role')}:** {m.get('content')}")
+                st.markdown(f"**{escape_markdown(str(m.get('role')))}:** {safe_markdown(str(m.get('content') or ''))}")
             if meta.get("reasons"):
                 st.caption("Quality notes: " + ", ".join(map(str, meta["reasons"])))

@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui.client import ApiError, Unauthorized
 from ui.common import api_errors, client, rerun_with_toast, signed_out
+from ui.safe_render import escape_markdown, safe_link, safe_markdown, safe_stream
 from ui.presenters import (answer_markdown, feedback_widget_value, history_for_request, latency_caption,
                            mode_notice, rating_from_widget, without_engine_notice)
 
@@ -77,16 +78,17 @@ def render_citations(citations: list[dict[str, Any]]) -> None:
     st.caption("Sources")
     for cit in citations:
         icon = ":material/tag:" if cit.get("source") == "slack" else ":material/description:"
-        with st.expander(f"[{cit.get('n', '?')}] {cit.get('title') or 'Untitled source'}", icon=icon):
-            st.markdown(cit.get("snippet") or "")
+        with st.expander(f"\\[{cit.get('n', '?')}\\] {escape_markdown(cit.get('title') or 'Untitled source')}",
+                         icon=icon):
+            st.markdown(safe_markdown(cit.get("snippet") or ""))
             where = [x for x in (f"#{cit['channel']}" if cit.get("channel") else None,
                                  f"page {cit['page']}" if cit.get("page") else None,
                                  cit.get("heading")) if x]
             if where:
-                st.caption(" · ".join(str(w) for w in where))
-            if cit.get("url"):
-                label = "Open in Slack" if cit.get("source") == "slack" else "Open document"
-                st.markdown(f"[{label} ↗]({cit['url']})")
+                st.caption(escape_markdown(" · ".join(str(w) for w in where)))
+            link = safe_link("Open in Slack" if cit.get("source") == "slack" else "Open document", cit.get("url"))
+            if link:
+                st.markdown(link)
 
 
 def render_feedback(message: dict[str, Any]) -> None:
@@ -139,16 +141,16 @@ if not messages:
 for msg in messages:
     if msg["role"] == "user":
         with st.chat_message("user"):
-            st.markdown(msg["content"])
+            st.markdown(safe_markdown(msg["content"]))
     elif msg["role"] == "assistant":
         with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
-            st.markdown(answer_markdown(msg["content"]))
+            st.markdown(safe_markdown(answer_markdown(msg["content"])))
             render_answer_details(msg)
 
 question = st.chat_input("Ask Teamlore…", key="question")
 if question and question.strip():
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(safe_markdown(question))
     stream = api.chat_stream(history_for_request(messages, question.strip()),
                              conversation_id=current["id"] if current else None)
     with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
@@ -157,7 +159,7 @@ if question and question.strip():
             with st.spinner("Searching your team's knowledge…"):
                 first = next(deltas, None)  # retrieval happens before the first token arrives
             if first is not None:
-                st.write_stream(without_engine_notice(itertools.chain([first], deltas)))
+                st.write_stream(safe_stream(without_engine_notice(itertools.chain([first], deltas))))
         except Unauthorized as exc:
             signed_out(exc)
         except ApiError as exc:

@@ -46,8 +46,30 @@ def _is_slack_export(path: Path) -> bool:
         return False
 
 
+MAX_NAME_BYTES = 255  # what common file systems hold in one name
+
+
+def safe_filename(filename: str | None) -> str:
+    """The file name a client sent, reduced to its last component; APIError 400 when that is not a usable name
+    (empty, '.', '..', over 255 bytes, control characters) — checked for every file before anything is saved."""
+    raw = filename or "upload"
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1].strip()  # never trust client paths
+    if name in ("", ".", ".."):
+        raise APIError(400, f"file name {raw[:100]!r} is not a file name", "invalid_filename")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise APIError(400, f"file name {name[:100]!r} contains control characters", "invalid_filename")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise APIError(400, "file name is not valid Unicode text", "invalid_filename") from None
+    if size > MAX_NAME_BYTES:
+        raise APIError(400, f"file name {name[:40]!r}… is {size} bytes long, over the limit of {MAX_NAME_BYTES}",
+                       "invalid_filename")
+    return name
+
+
 async def _save(upload: UploadFile, folder: Path, limit: int) -> Path:
-    name = Path(upload.filename or "upload").name or "upload"  # never trust client paths
+    name = safe_filename(upload.filename)
     dest = folder / name
     size = 0
     with open(dest, "wb") as out:
@@ -72,6 +94,9 @@ async def upload_documents(request: Request, principal: PrincipalDep, settings: 
         # checked before any file is saved (the ingestion service would raise mid-request: a 500)
         raise APIError(400, f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}",
                        "invalid_visibility")
+    names = [safe_filename(u.filename) for u in files]  # a bad name refuses the batch before anything is saved
+    if len(set(names)) != len(names):
+        raise APIError(400, "two files in one upload have the same name", "duplicate_filename")
     limit = settings.max_upload_mb << 20
     results = []
     tmp = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
@@ -92,7 +117,9 @@ async def upload_documents(request: Request, principal: PrincipalDep, settings: 
                 summary = await run_in_threadpool(ingestion.ingest_documents, settings, [keep],
                                                   source_name="uploads", visibility=visibility)
             results.append(_result_for(upload.filename, summary))
-        index = await run_in_threadpool(indexing.sync_index, settings)
+        changed = any(r.get("added") or r.get("updated") or r.get("deleted") for r in results)
+        # nothing new (every file rejected or unchanged): no index work for this request
+        index = await run_in_threadpool(indexing.sync_index, settings) if changed else None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"results": results, "index": _plain(index)}
@@ -104,7 +131,7 @@ def _result_for(filename: str | None, summary) -> dict:
         return {"filename": filename, "status": "rejected", "reason": reasons, "run_id": summary.run_id}
     status = "ingested" if summary.added else "updated" if summary.updated else "unchanged"
     return {"filename": filename, "status": status, "run_id": summary.run_id, "added": summary.added,
-            "updated": summary.updated, "skipped": summary.skipped}
+            "updated": summary.updated, "skipped": summary.skipped, "deleted": summary.deleted}
 
 
 def _plain(obj) -> dict:

