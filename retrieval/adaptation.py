@@ -164,3 +164,72 @@ def _no_duplicate_batches(pairs: Sequence[TrainingPair], size: int, rng: random.
                 rest.append(p)
         yield batch
         pending = rest
+
+
+# --- the team's own pairs, a held-out split, and the gate -----------------------------------------------------
+
+def pairs_from_feedback(items: Sequence[tuple[str, str]], min_chars: int = 20) -> list[TrainingPair]:
+    """(question, text that answered it) from the team's use of Teamlore: a 👍-rated answer's cited passage, an
+    admin's correction, the answer that resolved a Slack thread. Duplicates are kept once."""
+    seen, out = set(), []
+    for q, text in items:
+        q, text = (q or "").strip(), (text or "").strip()
+        if not q or len(text) < min_chars or (q, text) in seen:
+            continue
+        seen.add((q, text))
+        out.append(TrainingPair(q, text))
+    return out
+
+
+def split_heldout(pairs: Sequence[TrainingPair], fraction: float = 0.25, salt: str = "teamlore-adapt"
+                  ) -> tuple[list[TrainingPair], list[TrainingPair]]:
+    """Deterministic split by question (hash), so a question never sits on both sides. -> (train, heldout)"""
+    import hashlib
+    train, held = [], []
+    for p in pairs:
+        key = " ".join(p.query.lower().split())
+        bucket = int(hashlib.sha256(f"{salt}|{key}".encode()).hexdigest()[:8], 16) / 16 ** 8
+        (held if bucket < fraction else train).append(p)
+    return train, held
+
+
+def retrieval_quality(encode: Callable[[list[str]], "np.ndarray"], heldout: Sequence[TrainingPair],
+                      distractors: Sequence[str] = (), k: int = 10) -> dict:
+    """Each held-out question searches a pool of every held-out answer plus `distractors` (e.g. the corpus):
+    MRR@k, recall@1 and recall@5 of finding its own answer. `encode` returns normalised vectors."""
+    import numpy as np
+    pool = list(dict.fromkeys([p.positive for p in heldout] + [d for d in distractors if d]))
+    where = {t: i for i, t in enumerate(pool)}
+    q = np.asarray(encode([p.query for p in heldout]))
+    d = np.asarray(encode(pool))
+    scores = q @ d.T
+    gold = np.asarray([where[p.positive] for p in heldout])
+    ranks = (scores > scores[np.arange(len(heldout)), gold][:, None]).sum(1) + 1
+    return {"queries": len(heldout), "pool": len(pool),
+            f"mrr@{k}": round(float(np.mean(np.where(ranks <= k, 1.0 / ranks, 0.0))), 4),
+            "recall@1": round(float(np.mean(ranks <= 1)), 4), "recall@5": round(float(np.mean(ranks <= 5)), 4)}
+
+
+def adapt_if_better(base_model_path: str, pairs: Sequence[TrainingPair], out_dir: str | Path, *,
+                    encode_for: Callable[[str], Callable[[list[str]], "np.ndarray"]],
+                    distractors: Sequence[str] = (), config: AdaptationConfig = AdaptationConfig(),
+                    heldout_fraction: float = 0.25, min_gain: float = 0.0, device: str = "cpu",
+                    progress: Callable[[dict], None] | None = None) -> dict:
+    """Train on the training side of `pairs`, score base and adapted model on the held-out side (MRR@10), and keep
+    `out_dir` only when the adapted model beats the base by more than `min_gain`; otherwise it is removed.
+    `encode_for(path)` gives a model's encoder. Returns the decision with both figure sets."""
+    train, held = split_heldout(pairs, heldout_fraction)
+    if len(held) < 4 or len(train) < 8:
+        raise AdaptationError(f"{len(pairs)} pairs give {len(train)} to train on and {len(held)} held out; "
+                              "need at least 8 and 4 — the team has not asked and answered enough yet")
+    before = retrieval_quality(encode_for(base_model_path), held, distractors)
+    finetune(base_model_path, train, out_dir, config, progress=progress, device=device)
+    after = retrieval_quality(encode_for(str(out_dir)), held, distractors)
+    gain = after["mrr@10"] - before["mrr@10"]
+    kept = gain > min_gain
+    if not kept:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return {"kept": kept, "train_pairs": len(train), "heldout_pairs": len(held), "base": before, "adapted": after,
+            "gain_mrr@10": round(gain, 4), "model_path": str(out_dir) if kept else None,
+            "reason": (f"held-out MRR@10 {before['mrr@10']} -> {after['mrr@10']}"
+                       + ("" if kept else f": not better by more than {min_gain}; the current model stays"))}
