@@ -69,7 +69,10 @@ class Settings(BaseSettings):
                                "(approximate) instead of a flat exact scan")
 
     # Generation
-    generator: Literal["extractive", "transformers", "openai"] = "extractive"
+    # auto: the registry's live model version answers (transformers base + adapter on this machine, or the
+    # OpenAI-compatible server with the adapter hot-loaded when openai_base_url is set, e.g. vLLM); with no live
+    # version, the configured model (model_path / openai_base_url) if any, else extractive answers.
+    generator: Literal["auto", "extractive", "transformers", "openai"] = "auto"
     model_path: str | None = Field(default=None, description="HF directory or hub id for the transformers generator")
     openai_base_url: str | None = None
     openai_api_key: str | None = None

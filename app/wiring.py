@@ -49,19 +49,36 @@ def _model_generator(settings: Settings, generator: Generator, adapter: str | No
                           adapter=adapter)
 
 
+def serving_backend(settings: Settings, model_version: ModelVersion | None) -> str:
+    """Which backend answers for `model_version` under the configured `generator` setting.
+
+    auto (the default): a model version is served where it can be — by the OpenAI-compatible server (vLLM, with the
+    version's adapter hot-loaded) when openai_base_url is set, else by transformers on this machine (base +
+    adapter); with no version, the configured model (openai_base_url, model_path) or else extractive answers."""
+    backend = settings.generator
+    if backend != "auto":
+        return backend
+    if settings.openai_base_url:
+        return "openai"
+    if model_version is not None or settings.model_path:
+        return "transformers"
+    return "extractive"
+
+
 def generator_for(settings: Settings, model_version: ModelVersion | None) -> Choice:
     """The generator that answers for `model_version` (None: no version; the configured model, if any) on the
     configured backend. Loads the model: callers cache the result (`GeneratorProvider` does)."""
-    backend = settings.generator
+    mv = model_version
+    backend = serving_backend(settings, mv)
     if backend == "extractive":
         return Choice(ExtractiveGenerator(get_encoder(settings)), None)
-    mv = model_version
     if backend == "openai":
         from model.openai_generator import OpenAIGenerator
         if not settings.openai_base_url:
             raise GeneratorUnavailable("TEAMLORE_OPENAI_BASE_URL is not set for the openai generator")
         gen = OpenAIGenerator(base_url=settings.openai_base_url, model=settings.openai_model,
                               api_key=settings.openai_api_key)
+        # vLLM serves each LoRA adapter under the version's name (hot-loaded on promote): asked per request
         adapter = mv.name if mv is not None and mv.adapter_path else None
         return Choice(_model_generator(settings, gen, adapter), mv.name if mv else settings.openai_model)
     # transformers: the version's base + adapter, else the configured model path
@@ -104,12 +121,16 @@ class GeneratorProvider:
             return live_version(s)
 
     def choose(self, requested: str | None = None) -> Choice:
+        """The live version answers (or the version asked for by name); extractive when there is none."""
         if self.settings.generator == "extractive":
             if requested and requested != "teamlore":
                 self._version(requested)  # still reject unknown names
             return self._cached("extractive", None)
         mv = self._version(requested)
-        if self.settings.generator == "openai":
+        backend = serving_backend(self.settings, mv)
+        if backend == "extractive":
+            key = "extractive"
+        elif backend == "openai":
             key = f"openai:{mv.name if mv is not None else ''}"
         else:
             key = f"mv:{mv.name}" if mv is not None else f"path:{self.settings.model_path}"

@@ -107,7 +107,9 @@ class AnswerEngine:
         t_end = time.perf_counter()
 
         cited = {int(n) for n in _CITE.findall(text)}
-        used = [(p.n, h) for p, h in zip(passages, hits) if not cited or p.n in cited] if mode != "no_answer" else []
+        # Only what the answer itself cites: an answer without [n] cites nothing (the retrieved chunks stay in
+        # chunk_ids), so citation figures measure the model, not retrieval.
+        used = [(p.n, h) for p, h in zip(passages, hits) if p.n in cited] if mode != "no_answer" else []
         citations = [citation_for(n, h) for n, h in used]
         latency = {"retrieval_ms": round((t_retrieval - t0) * 1000, 2),
                    "ttft_ms": round(((first_token_at or t_end) - t0) * 1000, 2),

@@ -60,21 +60,138 @@ def load_heldout(dataset_dir: Path, limit: int) -> list[dict[str, Any]]:
     return out
 
 
-def score(engine: AnswerEngine, examples: list[dict[str, Any]], max_new_tokens: int) -> dict[str, Any]:
-    f1s, hits, modes = [], 0, Counter()
+def keywords(text: str) -> set[str]:
+    """The reference's content words (3+ characters): what an answer should mention."""
+    return {w for w in tokens(text) if len(w) >= 3}
+
+
+def keyword_hits(answer: str, reference: str) -> float:
+    ref = keywords(reference)
+    if not ref:
+        return 0.0
+    return len(ref & set(tokens(answer))) / len(ref)
+
+
+# Questions a team's sources do not answer (used when the dataset version has no eval/unanswerable.jsonl):
+# a good answerer says it does not know.
+DEFAULT_UNANSWERABLE = [
+    "What was the exchange rate of the Mongolian tugrik on 3 March 1987?",
+    "Who won the 1954 world chess boxing championship?",
+    "What is the melting point of the alloy used in the Mars rover wheels?",
+    "How many feathers does an adult emperor penguin have?",
+    "What did the Roman emperor Hadrian eat for breakfast?",
+    "Which opera premiered in Lisbon in the autumn of 1793?",
+]
+_ABSTAIN = re.compile(r"\b(i (do not|don't|dont) know|not (in|covered by|mentioned in) the (sources|passages|documents)|"
+                      r"(can ?not|can't|could not|couldn't) find|no (relevant )?information|not sure)\b", re.I)
+
+
+def abstained(result) -> bool:
+    return result.mode == "no_answer" or bool(_ABSTAIN.search(result.text or ""))
+
+
+def load_unanswerable(dataset_dir: Path, limit: int) -> list[str]:
+    path = dataset_dir / "eval" / "unanswerable.jsonl"
+    if path.is_file():
+        qs = [json.loads(line).get("question", "") for line in path.read_text(encoding="utf-8").splitlines()
+              if line.strip()]
+        return [q for q in qs if q][:limit]
+    return DEFAULT_UNANSWERABLE[:limit]
+
+
+def _chunk_texts(engine: AnswerEngine, ids: list[int]) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.db.models import Chunk
+    if not ids:
+        return {}
+    with session_scope(engine.settings.db_url) as s:
+        return {i: f"{t}\n{x}" for i, t, x in s.execute(select(Chunk.id, Chunk.title, Chunk.text)
+                                                         .where(Chunk.id.in_(ids)))}
+
+
+def cited_correctly(citation, thread: str, reference: str, texts: dict[int, str]) -> bool:
+    """A citation the answer wrote ([n]) points at the thread the question came from, or at a passage holding
+    at least half of the resolving answer's content words."""
+    if thread and thread in (citation.url or ""):
+        return True
+    ref = keywords(reference)
+    text = set(tokens(texts.get(citation.chunk_id, citation.snippet or "")))
+    return bool(ref) and len(ref & text) / len(ref) >= 0.5
+
+
+def score(engine: AnswerEngine, examples: list[dict[str, Any]], max_new_tokens: int,
+          unanswerable: list[str] | None = None) -> dict[str, Any]:
+    """Answer F1 and keyword hits against the resolving answers; citations the answer itself wrote ([n]) that point
+    at a passage with the answer; abstention on questions the sources do not answer."""
+    f1s, kws, hits, cited, right, modes = [], [], 0, 0, 0, Counter()
     for ex in examples:
         result = engine.answer(ex["question"], access=PUBLIC, store=False,
                                params=GenerationParams(max_new_tokens=max_new_tokens))
         f1s.append(token_f1(result.text, ex["reference"]))
-        hits += any(ex["thread"] in (c.url or "") for c in result.citations)
+        kws.append(keyword_hits(result.text, ex["reference"]))
+        texts = _chunk_texts(engine, [c.chunk_id for c in result.citations])
+        ok = [cited_correctly(c, ex["thread"], ex["reference"], texts) for c in result.citations]
+        cited += len(ok)
+        right += sum(ok)
+        hits += any(ok)
         modes[result.mode] += 1
+    abstain = None
+    if unanswerable:
+        abstain = sum(abstained(engine.answer(q, access=PUBLIC, store=False,
+                                              params=GenerationParams(max_new_tokens=max_new_tokens)))
+                      for q in unanswerable) / len(unanswerable)
     n = len(examples)
     return {"questions": n, "answer_f1": round(sum(f1s) / n, 4) if n else None,
-            "citation_hit_rate": round(hits / n, 4) if n else None, "modes": dict(modes)}
+            "keyword_hits": round(sum(kws) / n, 4) if n else None,
+            "citation_hit_rate": round(hits / n, 4) if n else None,
+            "citation_precision": round(right / cited, 4) if cited else None, "citations_written": cited,
+            "unanswerable": len(unanswerable or []),
+            "abstention_rate": round(abstain, 4) if abstain is not None else None, "modes": dict(modes)}
 
 
 def compare(candidate: AnswerEngine, reference: AnswerEngine, examples: list[dict[str, Any]],
-            max_new_tokens: int) -> dict[str, Any]:
-    """The candidate engine beside the reference (extractive) engine on the same questions."""
-    return {"candidate": score(candidate, examples, max_new_tokens),
-            "extractive": score(reference, examples, max_new_tokens)}
+            max_new_tokens: int, unanswerable: list[str] | None = None,
+            live: AnswerEngine | None = None) -> dict[str, Any]:
+    """The candidate engine beside the extractive engine (and the live version's, when one is live) on the same
+    questions."""
+    out = {"candidate": score(candidate, examples, max_new_tokens, unanswerable),
+           "extractive": score(reference, examples, max_new_tokens, unanswerable)}
+    if live is not None:
+        out["live"] = score(live, examples, max_new_tokens, unanswerable)
+    return out
+
+
+GATE_METRICS = (("answer_f1", "answer F1"), ("keyword_hits", "keyword hits"),
+                ("citation_hit_rate", "citations that point at the answer"),
+                ("abstention_rate", "abstention on unanswerable questions"))
+
+
+def gate_decision(answers: dict[str, Any], heldout: dict[str, Any] | None, *, live_name: str | None,
+                  tolerance: float = 0.02) -> dict[str, Any]:
+    """Pass only if the candidate is no worse (within `tolerance`) than the live answerer — the live version, or
+    extractive when none is live — on every answer figure, and its held-out loss beats the base model's (and the
+    live adapter's, when comparable). The reasons name each figure that failed, with both values."""
+    reasons: list[str] = []
+    ref_key = "live" if "live" in answers else "extractive"
+    ref_name = live_name if ref_key == "live" else "extractive"
+    cand, ref = answers.get("candidate"), answers.get(ref_key)
+    if not cand or not ref:
+        reasons.append(f"answer quality could not be measured ({answers.get('skipped', 'no figures')})")
+    else:
+        for key, label in GATE_METRICS:
+            c, r = cand.get(key), ref.get(key)
+            if c is None or r is None:
+                continue
+            if c < r - tolerance:
+                reasons.append(f"{label} {c:.2f} is below the live answerer's ({ref_name}) {r:.2f}")
+    if heldout:
+        c, b = (heldout.get("candidate") or {}).get("loss"), (heldout.get("base") or {}).get("loss")
+        if c is not None and b is not None and not c < b:
+            reasons.append(f"held-out loss {c:.3f} does not improve on the base model's {b:.3f}")
+        lv = (heldout.get("live") or {}).get("loss")
+        if c is not None and lv is not None and c > lv + 1e-3:
+            reasons.append(f"held-out loss {c:.3f} is worse than the live adapter's {lv:.3f}")
+    return {"passed": not reasons, "reasons": reasons, "compared_with": ref_name,
+            "candidate": cand, "live": ref, "tolerance": tolerance}

@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.jobs = lazy(make_jobs)
 
-    if settings.generator == "openai" and settings.openai_base_url:
+    if settings.generator in ("openai", "auto") and settings.openai_base_url:
         def load_adapter_into_vllm(version) -> None:
             # A promoted adapter goes live on vLLM without a restart (idempotent: a retried promote is safe).
             if version.adapter_path:

@@ -104,7 +104,6 @@ def register(cli: typer.Typer) -> None:
             from sqlalchemy import select
             from app.db import session_scope
             from app.db.models import ModelVersion
-            from app.services import registry
             with session_scope(settings.db_url) as s:
                 existing = s.scalar(select(ModelVersion).where(ModelVersion.dataset_version == version))
             if existing is not None:
@@ -116,13 +115,16 @@ def register(cli: typer.Typer) -> None:
                           "config": {"tokens_per_step": 2048, "micro_batch_tokens": 2048}}
                 if train_steps:
                     params["steps"] = train_steps
+                # the same gate as every retrain: promoted only if it answers no worse than the live answerer
                 result = run_training(settings, params, on_metrics=lambda step, v: None)
                 console.print({k: v for k, v in result.items() if not isinstance(v, (dict, list))})
-            with session_scope(settings.db_url) as s:
-                if registry.live_version(s) is None:
-                    mv = s.scalar(select(ModelVersion).order_by(ModelVersion.id.desc()))
-                    if mv is not None:
-                        registry.promote(s, mv.id, None)
+                gate = (result.get("metrics") or {}).get("gate") or {}
+                if result.get("promoted"):
+                    console.print("the model passed the evaluation gate and is live")
+                else:
+                    console.print("[yellow]the model is registered but not promoted: "
+                                  + ("; ".join(gate.get("reasons") or []) or "it did not pass the gate")
+                                  + " — answers stay extractive (see the admin page's Models view)")
             timings["train"] = time.perf_counter() - t
 
         admin_key = _ensure_key(settings, "admin", "admin")

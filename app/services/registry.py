@@ -32,26 +32,49 @@ def register_version(session: Session, *, name: str, base_model: str, adapter_pa
     return mv
 
 
-def promote(session: Session, version_id: int, actor: Principal | None) -> ModelVersion:
-    """Make `version_id` live; the previous live version is retired in the same transaction."""
+class GateRefused(RegistryError):
+    """The version did not pass the evaluation gate; only a forced promotion (audited) makes it live."""
+
+
+def gate_of(mv: ModelVersion) -> dict | None:
+    """The evaluation gate's verdict recorded at training time ({"passed", "reasons", figures}), if any."""
+    gate = (mv.metrics or {}).get("gate")
+    return gate if isinstance(gate, dict) else None
+
+
+def promote(session: Session, version_id: int, actor: Principal | None, *, force: bool = False,
+            reason: str | None = None) -> ModelVersion:
+    """Make `version_id` live; the previous live version is retired in the same transaction. A version that failed
+    the gate is refused unless `force` (an admin's override, recorded in the audit log with the gate's reasons)."""
     mv = session.get(ModelVersion, version_id, with_for_update=True)
     if mv is None:
         raise RegistryError(f"no model version {version_id}")
     if mv.status == "live":
         return mv
+    gate = gate_of(mv)
+    failed = gate is not None and not gate.get("passed", False)
+    if failed and not force:
+        raise GateRefused(f"{mv.name} did not pass the evaluation gate ({'; '.join(gate.get('reasons') or [])}); "
+                          "an admin can force the promotion, which is recorded in the audit log")
     previous = live_version(session, mv.deployment)
     session.execute(update(ModelVersion)
                     .where(ModelVersion.deployment == mv.deployment, ModelVersion.status == "live")
                     .values(status="retired"))
     mv.status = "live"
     mv.promoted_at = datetime.now(timezone.utc)
-    audit(session, actor, "model.promote", mv.name, previous=previous.name if previous else None)
+    if failed:
+        audit(session, actor, "model.force_promote", mv.name, previous=previous.name if previous else None,
+              gate_reasons=list(gate.get("reasons") or []), reason=reason)
+    else:
+        audit(session, actor, "model.promote", mv.name, previous=previous.name if previous else None,
+              gate="passed" if gate is not None else "not evaluated")
     session.flush()
     return mv
 
 
-def rollback(session: Session, actor: Principal | None, deployment: str = "default") -> ModelVersion:
-    """Return to the version that was live before the current one."""
+def rollback(session: Session, actor: Principal | None, deployment: str = "default") -> ModelVersion | None:
+    """Return to the version that was live before the current one; when there was none, to extractive answers
+    (returns None: no version is live)."""
     current = live_version(session, deployment)
     if current is None:
         raise RegistryError("no live model version to roll back from")
@@ -59,11 +82,10 @@ def rollback(session: Session, actor: Principal | None, deployment: str = "defau
                               .where(ModelVersion.deployment == deployment, ModelVersion.status == "retired",
                                      ModelVersion.promoted_at.is_not(None))
                               .order_by(ModelVersion.promoted_at.desc()).limit(1))
-    if previous is None:
-        raise RegistryError(f"{current.name} is the only version that has been live; nothing to roll back to")
     current.status = "retired"
     current.promoted_at = None  # so a second rollback goes further back, not forth
-    previous.status = "live"
-    audit(session, actor, "model.rollback", previous.name, from_version=current.name)
+    if previous is not None:
+        previous.status = "live"
+    audit(session, actor, "model.rollback", previous.name if previous else "extractive", from_version=current.name)
     session.flush()
     return previous

@@ -1,6 +1,9 @@
-"""Training runs: LoRA SFT of the configured base model (or pretraining when there is none) on a dataset version,
-with checkpoints under runs/<run id>/, per-step metrics in the database, an evaluation gate, and registration of
-the result as a *candidate* model version. Promotion to live is a separate admin action (app/services/registry).
+"""Training runs: LoRA SFT (recipe "sft") or DPO on feedback pairs (recipe "dpo") of the configured base model
+(or pretraining when there is none) on a dataset version — optionally with the team's feedback since a model
+version folded in as a new dataset version — with checkpoints under runs/<run id>/, per-step metrics in the
+database, and the evaluation gate: the candidate beside the live answerer (the live version, or extractive) on the
+same held-out questions. Every result is registered; one that passes the gate is promoted (promote="if_better"),
+one that does not stays a candidate with the gate's reasons and figures (an admin may still force it).
 
 Called by the job worker (app/workflows/jobs.py) and directly (tests, `teamlore train`).
 """
@@ -26,7 +29,9 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 # params accepted by run_training besides `config` (free-form recipe options, checked by the recipe's dataclass)
-PARAMS = {"dataset", "base", "name", "steps", "epochs", "deployment", "pretrain", "size", "config", "evaluate"}
+PARAMS = {"dataset", "base", "name", "steps", "epochs", "deployment", "pretrain", "size", "config", "evaluate",
+          "recipe", "feedback_since", "include_private_feedback", "promote"}
+RECIPES = ("sft", "dpo")
 
 
 class TrainingRequestError(ValueError):
@@ -124,9 +129,36 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
     run_id = f"job-{job_id}" if job_id is not None else \
         f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_dir = settings.runs_dir / run_id
-    name = params.get("name") or f"{'lora' if base else 'pretrain'}-{version}-{run_id}"
+    kind = "dpo" if params.get("recipe") == "dpo" else ("lora" if base else "pretrain")
+    name = params.get("name") or f"{kind}-{version}-{run_id}"
     dataset_dir, dropped = _without_rejected(settings, str(version), dataset_dir, run_dir)
     deployment = params.get("deployment", "default")
+    recipe = params.get("recipe") or "sft"
+    if recipe not in RECIPES:
+        raise TrainingRequestError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    if params.get("promote", "if_better") not in ("if_better", "never"):
+        raise TrainingRequestError("promote must be 'if_better' (promote when the gate passes) or 'never'")
+    if recipe == "dpo" and not base:
+        raise TrainingRequestError("the dpo recipe adapts a base model: set base (or TEAMLORE_MODEL_PATH)")
+    feedback_since = params.get("feedback_since")
+    if recipe == "dpo" and feedback_since is None:
+        raise TrainingRequestError("the dpo recipe trains on preference pairs from feedback: set feedback_since "
+                                   "(a model version name, or 'all')")
+    data_used: dict[str, Any] = {"dataset": str(version), "rejected_examples_left_out": dropped, "recipe": recipe}
+    if feedback_since is not None:
+        # feedback since version X (or all of it) over the chosen dataset version: a new, recorded dataset version
+        from app.services.feedback import FeedbackBuildError, build_feedback_dataset
+        try:
+            fb = build_feedback_dataset(settings, base_version=str(version), base_dir=dataset_dir,
+                                        since_version=None if feedback_since == "all" else str(feedback_since),
+                                        include_private=bool(params.get("include_private_feedback", False)))
+        except LookupError as exc:
+            raise TrainingRequestError(str(exc)) from None
+        except FeedbackBuildError as exc:
+            raise TrainingRequestError(str(exc)) from None
+        dataset_dir = Path(fb["path"])
+        data_used.update(feedback_version=fb["version"], feedback_since=feedback_since,
+                         feedback=fb["stats"].get("counts", {}), feedback_splits=fb["stats"].get("splits", {}))
 
     if job_id is not None:
         with session_scope(settings.db_url) as s:
@@ -150,7 +182,16 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
 
     common = {"output_dir": str(run_dir), "max_steps": params.get("steps"), "epochs": params.get("epochs", 1.0)}
     overrides = dict(params.get("config") or {})
-    if base:
+    if recipe == "dpo":
+        from finetune.recipes import dpo
+        cfg = from_dict(dpo.DPOConfig, {**common, "base_model": str(base), "dataset_dir": str(dataset_dir),
+                                        **overrides})
+        try:
+            summary = dpo.run(cfg, on_metrics=metrics_cb, should_cancel=should_cancel)
+        except ValueError as exc:  # DatasetError: too few pairs and the like
+            raise TrainingRequestError(str(exc)) from None
+        artefact = Path(summary["adapter_dir"]) if summary["status"] == "done" else None
+    elif base:
         from finetune.recipes import lora_sft
         cfg = from_dict(LoraSFTConfig, {**common, "base_model": str(base), "dataset_dir": str(dataset_dir),
                                         **overrides})
@@ -175,6 +216,9 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         metrics["validation"] = summary["eval"]
     if "sizing" in summary:
         metrics["sizing"] = summary["sizing"]
+    if "preference_eval" in summary:
+        metrics["preference"] = summary["preference_eval"]
+    metrics["data"] = data_used
 
     if base and params.get("evaluate", True):
         # The gate: the frozen held-out split, candidate vs the bare base model and the current live version.
@@ -198,13 +242,19 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         metrics["heldout"] = gate
 
     if params.get("evaluate", True):
-        # Answer quality through the real answer engine on the held-out Slack questions, beside extractive mode.
+        # Answer quality through the real answer engine on the held-out Slack questions, beside the live answerer
+        # (the live version, or extractive when none is live), then the gate's verdict.
+        from app.answering.evaluation import gate_decision
         from model.transformers_generator import TransformersGenerator
         # cpu_threads=None: one evaluation at a time in the worker; keep torch's threads for the training after it
         gen = (TransformersGenerator(str(base), adapter_path=str(artefact), name=name, cpu_threads=None) if base
                else TransformersGenerator(str(artefact), name=name, cpu_threads=None))
-        metrics["answers"] = evaluate_answers(settings, dataset_dir, gen, name)
+        metrics["answers"] = evaluate_answers(settings, dataset_dir, gen, name, deployment=deployment)
         del gen
+        metrics["gate"] = gate_decision(metrics["answers"], metrics.get("heldout"),
+                                        live_name=metrics["answers"].get("live_name"))
+    else:
+        metrics["gate"] = {"passed": False, "reasons": ["not evaluated (evaluate=false)"], "compared_with": None}
 
     dest = settings.models_dir / name
     with session_scope(settings.db_url) as s:
@@ -225,16 +275,42 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         s.add(mv)
         s.flush()
         result["model_version"] = {"id": mv.id, "name": mv.name, "path": str(dest), "adapter_hash": digest}
+        mv_id = mv.id
     result["metrics"] = metrics
+    result["data"] = data_used
+    result["promoted"] = False
+    if params.get("promote", "if_better") == "if_better" and metrics["gate"].get("passed"):
+        result["promoted"] = promote_if_servable(settings, mv_id)
     return _jsonable(result)
 
 
+def promote_if_servable(settings: Settings, version_id: int) -> bool:
+    """Promote a version that passed the gate: load its adapter into vLLM first when an OpenAI-compatible server
+    answers (as the admin's promote does), so the registry never says live for a version nothing can serve."""
+    from app.services import registry
+    from app.wiring import serving_backend
+    with session_scope(settings.db_url) as s:
+        mv = s.get(ModelVersion, version_id)
+        try:
+            if serving_backend(settings, mv) == "openai" and mv.adapter_path:
+                from model.vllm_admin import load_lora_adapter
+                load_lora_adapter(settings.openai_base_url, mv.name, mv.adapter_path, api_key=settings.openai_api_key)
+        except Exception as exc:  # noqa: BLE001 - stays a candidate; the reason is recorded
+            mv.metrics = {**(mv.metrics or {}), "promotion_error": f"could not make it servable: {exc}"}
+            log.warning("version %s passed the gate but could not be loaded for serving: %s", mv.name, exc)
+            return False
+        registry.promote(s, version_id, None)
+    return True
+
+
 def evaluate_answers(settings: Settings, dataset_dir: Path, generator, name: str, limit: int = 20,
-                     max_new_tokens: int = 64) -> dict[str, Any]:
-    """Score `generator` (a model.base.Generator) and the extractive engine on the held-out questions, through the
-    real answer engine (app/answering/evaluation.py)."""
+                     max_new_tokens: int = 64, deployment: str = "default") -> dict[str, Any]:
+    """Score `generator` (a model.base.Generator), the extractive engine and the live version (when one is live)
+    on the held-out questions and on questions the sources do not answer, through the real answer engine
+    (app/answering/evaluation.py)."""
     from app import wiring
-    from app.answering.evaluation import compare, load_heldout
+    from app.answering.evaluation import compare, load_heldout, load_unanswerable
+    from app.services.registry import live_version
     examples = load_heldout(dataset_dir, limit)
     if not examples:
         return {"skipped": "the dataset version has no held-out questions"}
@@ -244,4 +320,20 @@ def evaluate_answers(settings: Settings, dataset_dir: Path, generator, name: str
     except Exception as exc:  # no index yet: the loss gate still stands
         return {"skipped": f"no index to answer from ({type(exc).__name__}: {exc})"}
     candidate = wiring.fixed_engine(settings, wiring.model_choice(settings, generator, name), searcher)
-    return compare(candidate, wiring.fixed_engine(settings, extractive, searcher), examples, max_new_tokens)
+    live_engine, live_name, note = None, None, None
+    with session_scope(settings.db_url) as s:
+        live = live_version(s, deployment)
+        if live is not None:
+            s.expunge(live)
+    if live is not None:
+        try:
+            choice = wiring.generator_for(settings, live)
+            live_engine, live_name = wiring.fixed_engine(settings, choice, searcher), live.name
+        except Exception as exc:  # noqa: BLE001 - an unloadable live version: compare with extractive and say so
+            note = f"live version {live.name} could not be loaded ({exc}); compared with extractive"
+    out = compare(candidate, wiring.fixed_engine(settings, extractive, searcher), examples, max_new_tokens,
+                  load_unanswerable(dataset_dir, 6), live=live_engine)
+    out["live_name"] = live_name
+    if note:
+        out["live_note"] = note
+    return out

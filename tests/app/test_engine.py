@@ -182,7 +182,11 @@ def test_generative_mode_with_a_tiny_local_model(ws, tmp_path):
                    json={"messages": [{"role": "user", "content": "How many days of annual leave do I get?"}]})
         assert r.status_code == 200, r.text
         ext = r.json()["teamlore"]
-        assert ext["mode"] == "generative" and ext["model_version"] == str(model_dir) and ext["citations"]
+        assert ext["mode"] == "generative" and ext["model_version"] == str(model_dir)
+        # only the [n] the model wrote are citations (an untrained model's text rarely has any)
+        import re
+        written = {int(n) for n in re.findall(r"\[(\d{1,2})\]", r.json()["choices"][0]["message"]["content"])}
+        assert {c["n"] for c in ext["citations"]} <= written
         bad = ws.model_copy(update={"generator": "transformers", "model_path": str(tmp_path / "missing")})
     with TestClient(create_app(bad)) as c:
         r = c.post("/v1/chat/completions", headers=auth(key), json={"messages": [{"role": "user", "content": "hi"}]})

@@ -73,7 +73,12 @@ def test_retrain_job_end_to_end_through_the_api(queue_settings, tiny_base):
         versions = c.get("/v1/model-versions", headers=h).json()
         cand = next(v for v in versions if v["job_id"] == job_id)
         assert cand["status"] == "candidate" and cand["metrics"]["heldout"]["candidate"]["loss"] > 0
-        assert c.post(f"/v1/model-versions/{cand['id']}/promote", headers=h).json()["status"] == "live"
+        # the gate could not measure answers (no index here): registered, not promoted; an admin can force it
+        assert cand["gate"]["passed"] is False and job["result"]["promoted"] is False
+        r = c.post(f"/v1/model-versions/{cand['id']}/promote", headers=h)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "gate_failed"
+        assert c.post(f"/v1/model-versions/{cand['id']}/promote", headers=h,
+                      json={"force": True}).json()["status"] == "live"
 
 
 def test_cancel_retry_and_failures_are_reported(sqlite_settings):

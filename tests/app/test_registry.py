@@ -27,14 +27,18 @@ def test_promote_and_rollback_through_the_api(client, admin_key, settings):
     assert client.post("/v1/model-versions/rollback", headers=h).json()["name"] == "v2"
     assert client.post("/v1/model-versions/rollback", headers=h).json()["name"] == "v1"
     assert _statuses(settings) == {"v1": "live", "v2": "retired", "v3": "retired"}
+    r = client.post("/v1/model-versions/rollback", headers=h)  # before v1 nothing was live: extractive
+    assert r.status_code == 200 and r.json()["answerer"] == "extractive"
+    assert list(_statuses(settings).values()).count("live") == 0
     r = client.post("/v1/model-versions/rollback", headers=h)
-    assert r.status_code == 409 and "nothing to roll back" in r.json()["error"]["message"]
+    assert r.status_code == 409 and "no live model version" in r.json()["error"]["message"]
     assert client.post("/v1/model-versions/999/promote", headers=h).status_code == 404
-    models = [m["id"] for m in client.get("/v1/models", headers=h).json()["data"]]
-    assert models[0] == "teamlore" and "v1" in models
+    models = client.get("/v1/models", headers=h).json()["data"]
+    assert models[0]["id"] == "teamlore" and models[0]["answered_by"] == "extractive"
+    assert not {"v1", "v2", "v3"} & {m["id"] for m in models}  # all retired
     with session_scope(settings.db_url) as s:
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()]
-    assert actions == ["model.promote"] * 3 + ["model.rollback"] * 2
+    assert actions == ["model.promote"] * 3 + ["model.rollback"] * 3
 
 
 def test_exactly_one_live_version(settings):

@@ -62,9 +62,19 @@ def revoke_key(key_id: int, admin: AdminDep, session: SessionDep):
 
 
 def _mv_out(v: ModelVersion) -> dict:
+    gate = registry.gate_of(v)
     return {"id": v.id, "name": v.name, "base_model": v.base_model, "adapter_path": v.adapter_path,
             "adapter_hash": v.adapter_hash, "dataset_version": v.dataset_version, "job_id": v.job_id,
-            "metrics": v.metrics, "status": v.status, "created_at": v.created_at, "promoted_at": v.promoted_at}
+            "metrics": v.metrics, "status": v.status, "created_at": v.created_at, "promoted_at": v.promoted_at,
+            # the evaluation gate: passed, the reasons when not, and the candidate's and live answerer's figures
+            "gate": gate, "recipe": ((v.metrics or {}).get("data") or {}).get("recipe"),
+            "data": (v.metrics or {}).get("data")}
+
+
+class Promotion(BaseModel):
+    force: bool = Field(default=False, description="promote although the version failed the evaluation gate "
+                        "(recorded in the audit log with the gate's reasons)")
+    reason: str | None = Field(default=None, max_length=2000, description="why (for the audit log)")
 
 
 @router.get("/model-versions")
@@ -87,9 +97,13 @@ def _go_live(request: Request, session, version: ModelVersion) -> None:
 
 
 @router.post("/model-versions/{version_id}/promote")
-def promote_version(version_id: int, request: Request, admin: AdminDep, session: SessionDep):
+def promote_version(version_id: int, request: Request, admin: AdminDep, session: SessionDep,
+                    body: Promotion | None = None):
+    body = body or Promotion()
     try:
-        mv = registry.promote(session, version_id, admin)
+        mv = registry.promote(session, version_id, admin, force=body.force, reason=body.reason)
+    except registry.GateRefused as exc:
+        raise APIError(409, str(exc), "gate_failed") from exc
     except registry.RegistryError as exc:
         raise APIError(404, str(exc), "model_version_not_found") from exc
     _go_live(request, session, mv)
@@ -102,8 +116,47 @@ def rollback_version(request: Request, admin: AdminDep, session: SessionDep):
         mv = registry.rollback(session, admin)
     except registry.RegistryError as exc:
         raise APIError(409, str(exc), "nothing_to_roll_back") from exc
+    if mv is None:  # no earlier version: extractive answers from now on
+        session.commit()
+        request.app.state.generators.forget()
+        return {"name": None, "status": "extractive", "answerer": "extractive",
+                "detail": "no model version is live: answers are extractive"}
     _go_live(request, session, mv)
     return _mv_out(mv)
+
+
+class Correction(BaseModel):
+    answer: str = Field(min_length=1, max_length=20000, description="the corrected answer")
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+@router.post("/admin/messages/{message_id}/correction")
+def correct_answer(message_id: int, body: Correction, admin: AdminDep, session: SessionDep):
+    """An admin's corrected answer: stored as the admin's 👎 with the correction, which the next retrain with
+    feedback uses as the chosen answer of a preference pair (and as an SFT example)."""
+    msg = session.get(Message, message_id)
+    if msg is None or msg.role != "assistant":
+        raise APIError(404, f"no answer {message_id}", "message_not_found")
+    fb = session.scalar(select(Feedback).where(Feedback.message_id == message_id, Feedback.user_id == admin.user_id))
+    if fb is None:
+        fb = Feedback(message_id=message_id, user_id=admin.user_id, rating=-1, origin="web")
+        session.add(fb)
+    fb.rating, fb.correction = -1, body.answer
+    if body.comment is not None:
+        fb.comment = body.comment
+    session.flush()
+    audit(session, admin, "feedback.correct", f"message:{message_id}")
+    return {"id": fb.id, "message_id": message_id, "rating": fb.rating, "correction": fb.correction,
+            "comment": fb.comment}
+
+
+@router.get("/admin/feedback")
+def feedback_overview(request: Request, admin: AdminDep, days: int = 30, worst: int = 10):
+    """Feedback per day and per channel, the worst-rated answers with their sources (text withheld where they
+    were built from passages this admin cannot read), and what each retrain used."""
+    from app.api.deps import access_for
+    from app.services.feedback import overview
+    return overview(request.app.state.settings, access_for(admin), days=days, worst=max(1, min(worst, 100)))
 
 
 @router.get("/usage")

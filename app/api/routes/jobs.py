@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
@@ -10,8 +11,9 @@ from sqlalchemy import select
 
 from app.api.deps import AdminDep, SessionDep, SettingsDep
 from app.api.errors import APIError
-from app.db.models import DatasetVersion, Job, Source, TrainingMetric
+from app.db.models import DatasetVersion, Job, ModelVersion, Source, TrainingMetric
 from app.security import audit
+from app.services.registry import live_version
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -24,6 +26,13 @@ class TrainRequest(BaseModel):
     lora_r: int = Field(default=16, ge=1, le=512)
     size: str = Field(default="demo", description="pretraining size preset when no base model: auto|demo|tiny|small|base")
     name: str | None = Field(default=None, max_length=200)
+    recipe: Literal["sft", "dpo"] = Field(default="sft", description="sft: LoRA SFT; dpo: DPO on feedback pairs")
+    feedback_since: str | None = Field(default=None, max_length=200, description="include the team's feedback "
+                                       "given since this model version was registered ('all': all of it)")
+    include_private_feedback: bool = Field(default=False, description="also feedback on answers built from "
+                                           "private channels, DMs or group-only documents")
+    promote: Literal["if_better", "never"] = Field(default="if_better", description="promote the result when it "
+                                                   "passes the evaluation gate")
 
 
 class DatasetRequest(BaseModel):
@@ -47,9 +56,28 @@ def _queue(request: Request):
 def submit_training(body: TrainRequest, request: Request, admin: AdminDep, session: SessionDep):
     if session.scalar(select(DatasetVersion).where(DatasetVersion.version == body.dataset_version)) is None:
         raise APIError(404, f"no dataset version {body.dataset_version!r}: build one first", "dataset_not_found")
-    params = {"dataset": body.dataset_version, "base": body.base_model, "steps": body.steps,
-              "pretrain": body.base_model is None, "config": {"lr": body.learning_rate}}
-    if body.base_model:
+    if body.feedback_since not in (None, "all") and session.scalar(
+            select(ModelVersion).where(ModelVersion.name == body.feedback_since)) is None:
+        raise APIError(404, f"no model version {body.feedback_since!r} to take feedback since", "model_version_not_found")
+    base = body.base_model
+    if body.recipe == "dpo":
+        if body.feedback_since is None:
+            raise APIError(400, "the dpo recipe trains on preference pairs from feedback: set feedback_since "
+                           "(a model version, or 'all')", "feedback_required")
+        live = live_version(session)
+        base = base or request.app.state.settings.model_path or (live.base_model if live and live.adapter_path else None)
+        if not base:
+            raise APIError(400, "the dpo recipe adapts a base model: give base_model (no model is configured or "
+                           "live)", "base_model_required")
+    params = {"dataset": body.dataset_version, "base": base, "steps": body.steps,
+              "pretrain": base is None, "config": {"lr": body.learning_rate}, "recipe": body.recipe,
+              "promote": body.promote}
+    if body.recipe == "dpo" and "learning_rate" not in body.model_fields_set:
+        params["config"] = {}  # the recipe's own default
+    if body.feedback_since is not None:
+        params["feedback_since"] = body.feedback_since
+        params["include_private_feedback"] = body.include_private_feedback
+    if base:
         params["config"]["lora_r"] = body.lora_r
         params["config"]["lora_alpha"] = 2 * body.lora_r
     else:

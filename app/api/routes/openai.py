@@ -76,7 +76,9 @@ async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
             return item
         result = await run_in_threadpool(drain)
         _observe(result)
-        return {"id": cid, "object": "chat.completion", "created": created, "model": model_name,
+        # `model` names the answerer that produced this answer: the model version, or extractive
+        return {"id": cid, "object": "chat.completion", "created": created,
+                "model": result.model_version or ("extractive" if result.mode != "generative" else model_name),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
                              "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 0, "completion_tokens": result.latency.get("pieces", 0),
@@ -115,10 +117,19 @@ async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
 
 
 @router.get("/models")
-def list_models(principal: PrincipalDep, session: SessionDep):
+def list_models(principal: PrincipalDep, session: SessionDep, settings: SettingsDep):
+    """`teamlore` is whatever answers now: the live version (`answered_by`), or extractive when none is live."""
+    from app.services.registry import gate_of, live_version
+    from app.wiring import serving_backend
     versions = session.scalars(select(ModelVersion).where(ModelVersion.status != "retired")
                                .order_by(ModelVersion.id)).all()
-    data = [{"id": "teamlore", "object": "model", "created": 0, "owned_by": "teamlore"}]
+    live = live_version(session)
+    backend = serving_backend(settings, live)
+    answered_by = "extractive" if backend == "extractive" else (live.name if live else
+                                                                (settings.model_path or settings.openai_model))
+    data = [{"id": "teamlore", "object": "model", "created": 0, "owned_by": "teamlore",
+             "answered_by": answered_by, "backend": backend}]
     data += [{"id": v.name, "object": "model", "created": int(v.created_at.timestamp()), "owned_by": "teamlore",
-              "status": v.status} for v in versions]
+              "status": v.status, "backend": serving_backend(settings, v),
+              "gate": (gate_of(v) or {}).get("passed")} for v in versions]
     return {"object": "list", "data": data}

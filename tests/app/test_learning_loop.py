@@ -1,0 +1,212 @@
+"""The learning loop on the sample workspace with tiny models built here (CPU):
+
+- promote -> the next /v1/chat/completions answer comes from that version's generator (transformers base +
+  adapter, no other setting changed); roll back -> extractive again, and it says so; a version asked by name
+  answers with that version; /v1/models says who answers;
+- the gate: a candidate worse than the live answerer is registered but not promoted, with the reasons and both
+  figure sets in GET /v1/model-versions; an admin's forced promotion is in the audit log;
+- feedback -> DPO: answers rated and corrected through the API become preference pairs (a new dataset version with
+  lineage), the DPO recipe trains on them, and the candidate goes through the same gate.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.db import migrate, session_scope
+from app.db.models import AuditEvent, DatasetVersion, ModelVersion
+from tests.app.conftest import auth, make_key
+from tests.app.test_engine import build_workspace
+
+QUESTION = "How many days of annual leave do I get?"
+
+
+@pytest.fixture(scope="module")
+def loop_ws(tmp_path_factory):
+    from app.settings import load_settings
+    root = tmp_path_factory.mktemp("loop")
+    settings = load_settings(data_dir=root / "var", database_url=f"sqlite:///{root / 'var' / 'teamlore.db'}")
+    settings = settings.model_copy(update={"max_new_tokens": 6})
+    settings.ensure_dirs()
+    migrate(settings.db_url)
+    build_workspace(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tests.model.tiny_llama import build_tiny_llama
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "base", hidden_size=64)
+
+
+def _adapter(base, out):
+    """A LoRA adapter with non-zero weights, so base + adapter speaks differently from the base alone."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    torch.manual_seed(3)
+    m = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                       LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    m.save_pretrained(out)
+    return out
+
+
+def _register(settings, name, base, adapter, gate=None):
+    from app.services import registry
+    with session_scope(settings.db_url) as s:
+        mv = registry.register_version(s, name=name, base_model=str(base), adapter_path=str(adapter),
+                                       metrics={"gate": gate} if gate else {})
+        return mv.id
+
+
+def _ask(c, key, model=None):
+    body = {"messages": [{"role": "user", "content": QUESTION}]}
+    if model:
+        body["model"] = model
+    r = c.post("/v1/chat/completions", headers=auth(key), json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_promoted_version_answers_and_rollback_returns_to_extractive(loop_ws, tiny, tmp_path):
+    from app.api.main import create_app
+    from app.wiring import build_engine, generator_for
+    from retrieval.types import PUBLIC
+    assert loop_ws.generator == "auto"  # the default: nothing else is configured below
+    vid = _register(loop_ws, "v-tiny", tiny, _adapter(tiny, tmp_path / "ad"))
+    with TestClient(create_app(loop_ws)) as c:
+        admin, user = make_key(loop_ws, "boss", role="admin"), make_key(loop_ws, "pat")
+        before = _ask(c, user)
+        assert before["teamlore"]["mode"] == "extractive" and before["model"] == "extractive"
+        models = c.get("/v1/models", headers=auth(user)).json()["data"]
+        assert models[0]["answered_by"] == "extractive"
+
+        assert c.post(f"/v1/model-versions/{vid}/promote", headers=auth(admin)).json()["status"] == "live"
+        after = _ask(c, user)
+        ext = after["teamlore"]
+        assert ext["mode"] == "generative" and ext["model_version"] == "v-tiny" and after["model"] == "v-tiny"
+        # its text is that version's: the same question through v-tiny's own generator (greedy) says the same
+        with session_scope(loop_ws.db_url) as s:
+            mv = s.get(ModelVersion, vid)
+            s.expunge(mv)
+        own = build_engine(loop_ws, _Fixed(generator_for(loop_ws, mv))).answer(QUESTION, access=PUBLIC, store=False)
+        assert own.model_version == "v-tiny" and after["choices"][0]["message"]["content"] == own.text
+        assert c.get("/v1/models", headers=auth(user)).json()["data"][0]["answered_by"] == "v-tiny"
+
+        r = c.post("/v1/model-versions/rollback", headers=auth(admin))
+        assert r.status_code == 200 and r.json()["answerer"] == "extractive"
+        back = _ask(c, user)
+        assert back["teamlore"]["mode"] == "extractive" and back["teamlore"]["model_version"] is None
+        assert back["choices"][0]["message"]["content"].startswith("_Extractive answer")  # it says so
+        # asked by name, the version answers although it is not live
+        named = _ask(c, user, model="v-tiny")
+        assert named["teamlore"]["model_version"] == "v-tiny" and named["teamlore"]["mode"] == "generative"
+        assert c.post("/v1/model-versions/rollback", headers=auth(admin)).status_code == 409  # nothing live
+
+
+class _Fixed:
+    def __init__(self, choice):
+        self.choice = choice
+
+    def choose(self, requested=None):
+        return self.choice
+
+    def forget(self):
+        pass
+
+
+def _train_params(loop_ws, tiny, **extra):
+    from app.services.datasets import build_dataset
+    version = build_dataset(loop_ws)["version"]
+    return {"dataset": version, "base": str(tiny), "steps": 2,
+            "config": {"tokens_per_step": 512, "micro_batch_tokens": 512, "min_train_examples": 2,
+                       "min_train_tokens": 64, "max_seq_len": 512}, **extra}
+
+
+def test_a_candidate_worse_than_the_live_answerer_is_not_promoted(loop_ws, tiny):
+    from app.api.main import create_app
+    from app.workflows.training import run_training
+    out = run_training(loop_ws, _train_params(loop_ws, tiny, name="worse-1"))
+    gate = out["metrics"]["gate"]
+    assert out["status"] == "done" and out["promoted"] is False and gate["passed"] is False
+    assert gate["compared_with"] == "extractive"
+    # a random tiny model cannot match extractive quotes of the resolving threads
+    assert gate["candidate"]["answer_f1"] < gate["live"]["answer_f1"]
+    assert any(r.startswith("answer F1") and "extractive" in r for r in gate["reasons"])
+    with TestClient(create_app(loop_ws)) as c:
+        admin = make_key(loop_ws, "boss2", role="admin")
+        rows = {v["name"]: v for v in c.get("/v1/model-versions", headers=auth(admin)).json()}
+        shown = rows["worse-1"]
+        assert shown["status"] == "candidate" and shown["gate"]["passed"] is False and shown["gate"]["reasons"]
+        for side in ("candidate", "live"):  # both figure sets, side by side
+            assert {"answer_f1", "keyword_hits", "citation_hit_rate", "abstention_rate"} <= set(shown["gate"][side])
+        assert "heldout" in shown["metrics"] and shown["metrics"]["heldout"]["candidate"]["loss"] > 0
+        r = c.post(f"/v1/model-versions/{shown['id']}/promote", headers=auth(admin))
+        assert r.status_code == 409 and r.json()["error"]["code"] == "gate_failed"
+        assert "answer F1" in r.json()["error"]["message"]
+        r = c.post(f"/v1/model-versions/{shown['id']}/promote", headers=auth(admin),
+                   json={"force": True, "reason": "demo for the team"})
+        assert r.status_code == 200 and r.json()["status"] == "live"
+        assert c.post("/v1/model-versions/rollback", headers=auth(admin)).json()["answerer"] == "extractive"
+    with session_scope(loop_ws.db_url) as s:
+        ev = s.scalar(select(AuditEvent).where(AuditEvent.action == "model.force_promote"))
+        assert ev.target == "worse-1" and ev.details["reason"] == "demo for the team" and ev.details["gate_reasons"]
+
+
+def test_feedback_becomes_preference_pairs_and_a_dpo_candidate_through_the_gate(loop_ws, tiny):
+    from app.api.main import create_app
+    from app.workflows.training import run_training
+    questions = ["How many days of annual leave do I get?", "How do I submit an expense report?",
+                 "What is the VPN setup?", "When is payday?", "How do I request a new laptop?",
+                 "Who approves time off?", "Where is the travel policy?", "How do I reset my password?",
+                 "What are the office hours?", "How do I book a meeting room?", "Can I work remotely?",
+                 "What is the parental leave policy?"]
+    with TestClient(create_app(loop_ws)) as c:
+        admin, user = make_key(loop_ws, "boss3", role="admin"), make_key(loop_ws, "rater")
+        for i, q in enumerate(questions):
+            r = c.post("/v1/chat/completions", headers=auth(user),
+                       json={"messages": [{"role": "user", "content": q}]})
+            mid = r.json()["teamlore"]["message_id"]
+            assert c.post(f"/v1/messages/{mid}/feedback", headers=auth(user),
+                          json={"rating": -1, "comment": "not what I asked"}).status_code == 200
+            r = c.post(f"/v1/admin/messages/{mid}/correction", headers=auth(admin),
+                       json={"answer": f"Check the handbook section {i + 1}; HR confirms it within a day."})
+            assert r.status_code == 200
+        assert c.post("/v1/admin/messages/999999/correction", headers=auth(admin),
+                      json={"answer": "x"}).status_code == 404
+        assert c.post(f"/v1/admin/messages/{mid}/correction", headers=auth(user),
+                      json={"answer": "x"}).status_code == 403
+        view = c.get("/v1/admin/feedback", headers=auth(admin)).json()
+        assert sum(d["down"] for d in view["per_day"]) >= 2 * len(questions)
+        assert view["worst"] and view["worst"][0]["score"] < 0 and "sources" in view["worst"][0]
+        # the Retrain API refuses DPO without feedback, and an unknown "since" version
+        ds = _train_params(loop_ws, tiny)["dataset"]
+        r = c.post("/v1/jobs/train", headers=auth(admin), json={"dataset_version": ds, "recipe": "dpo",
+                                                                "base_model": str(tiny)})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "feedback_required"
+        r = c.post("/v1/jobs/train", headers=auth(admin), json={"dataset_version": ds, "recipe": "dpo",
+                                                                "base_model": str(tiny), "feedback_since": "nope"})
+        assert r.status_code == 404
+
+    out = run_training(loop_ws, _train_params(loop_ws, tiny, name="dpo-1", recipe="dpo", feedback_since="all",
+                                              config={"pairs_per_step": 4, "micro_batch_tokens": 4096,
+                                                      "min_train_examples": 2, "lr": 1e-3}))
+    assert out["status"] == "done"
+    data = out["metrics"]["data"]
+    assert data["recipe"] == "dpo" and data["feedback"]["preference_pairs"] == len(questions)
+    assert out["metrics"]["gate"]["passed"] in (True, False) and "reasons" in out["metrics"]["gate"]
+    assert out["metrics"]["gate"]["candidate"]["questions"] >= 1  # went through the same answer evaluation
+    with session_scope(loop_ws.db_url) as s:
+        mv = s.scalar(select(ModelVersion).where(ModelVersion.name == "dpo-1"))
+        assert mv is not None and mv.adapter_path and mv.metrics["preference"]["pairs"] >= 0
+        row = s.scalar(select(DatasetVersion).where(DatasetVersion.version == data["feedback_version"]))
+        assert row is not None and row.settings["kind"] == "feedback"
+        pairs = [json.loads(line) for sp in ("train", "validation", "test")
+                 for line in open(f"{row.path}/preference.{sp}.jsonl") if line.strip()]
+    lineage = pairs[0]["meta"]["lineage"]
+    assert lineage["message_id"] and lineage["corrected_by"] == "boss3"
+    assert {r["user"] for r in lineage["ratings"]} >= {"rater"}
+    assert pairs[0]["chosen"][0]["content"].startswith("Check the handbook section")
