@@ -30,7 +30,7 @@ class ExportLimits:
 
 METADATA_FILES = {"channels.json": "public", "groups.json": "private", "dms.json": "dm", "mpims.json": "mpim"}
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
-_TEAM_DOMAIN = re.compile(r"https://([a-z0-9][a-z0-9-]*)\.slack\.com/(?:archives|files|team|services)/")
+_TEAM_DOMAIN = re.compile(r"^https://([a-z0-9][a-z0-9-]*)\.slack\.com/(?:archives|files)/")
 _NOT_TEAMS = {"files", "app", "api", "hooks", "www", "a", "status", "edgeapi"}
 
 
@@ -154,6 +154,52 @@ def _str_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+def _team_of_channel(c: dict[str, Any]) -> str | None:
+    team = c.get("context_team_id") or c.get("conversation_host_id")
+    shared = c.get("shared_team_ids")
+    if not team and isinstance(shared, list) and len(shared) == 1:
+        team = shared[0]
+    return str(team) if isinstance(team, str) and team else None
+
+
+def _file_domains(m: Any) -> list[tuple[str | None, str]]:
+    """(team id, domain) from the `permalink` fields of a message's file objects — export metadata, not links
+    that people pasted into the text."""
+    if not isinstance(m, dict):
+        return []
+    out = []
+    for f in (m.get("files") or []) + ([m["file"]] if isinstance(m.get("file"), dict) else []):
+        if not isinstance(f, dict):
+            continue
+        for key in ("permalink", "permalink_public"):
+            hit = _TEAM_DOMAIN.match(str(f.get(key) or ""))
+            if hit and hit.group(1) not in _NOT_TEAMS:
+                team = f.get("user_team") or m.get("team") or m.get("user_team")
+                out.append((str(team) if team else None, hit.group(1)))
+                break
+    return out
+
+
+def channel_domains(channels: list[SlackChannel], team_domains: dict[str, set[str]],
+                    own_domains: dict[str, set[str]], message_teams: dict[str, dict[str, int]]) -> dict[str, str]:
+    """The workspace domain of each channel, from the export's own metadata: the channel's team
+    (`context_team_id`, else the team its messages carry) -> the domain of that team's file permalinks; else
+    the domain of the channel's own files; else the export's only domain. Unknown stays unknown."""
+    everywhere = set().union(*team_domains.values(), *own_domains.values()) if (team_domains or own_domains) else set()
+    out = {}
+    for ch in channels:
+        teams = message_teams.get(ch.channel_id, {})
+        team = ch.team_id or (max(sorted(teams), key=teams.get) if teams else None)
+        cands = team_domains.get(team or "", set())
+        if len(cands) != 1:
+            cands = own_domains.get(ch.channel_id, set())
+        if len(cands) != 1:
+            cands = everywhere
+        if len(cands) == 1:
+            out[ch.channel_id] = next(iter(cands))
+    return out
+
+
 def _parse_channels(data: Any, file: str, kind: str) -> list[SlackChannel]:
     if not isinstance(data, list) or not all(isinstance(c, dict) and "id" in c for c in data):
         raise IngestError(f"{file} is not Slack's format: expected a list of conversations, each with an 'id'")
@@ -168,7 +214,8 @@ def _parse_channels(data: Any, file: str, kind: str) -> list[SlackChannel]:
             name = c.get("name") or c["id"]
         out.append(SlackChannel(channel_id=str(c["id"]), name=str(name), kind=k, members=_str_list(c.get("members")),
                                 topic=str((c.get("topic") or {}).get("value") or "") if isinstance(c.get("topic"), dict) else "",
-                                purpose=str((c.get("purpose") or {}).get("value") or "") if isinstance(c.get("purpose"), dict) else ""))
+                                purpose=str((c.get("purpose") or {}).get("value") or "") if isinstance(c.get("purpose"), dict) else "",
+                                team_id=_team_of_channel(c)))
     return out
 
 
@@ -254,15 +301,14 @@ def read_export(path: str | Path, limits: ExportLimits = ExportLimits()) -> Slac
 
     messages: list[SlackMessageRecord] = []
     rejected: list[RejectedFile] = []
-    domain_votes: dict[str, int] = {}
+    team_domains: dict[str, set[str]] = {}
+    own_domains: dict[str, set[str]] = {}
+    message_teams: dict[str, dict[str, int]] = {}
     seen: set[tuple[str, str]] = set()
     for ch in channels:
         files = by_folder.pop(ch.name, None) or by_folder.pop(ch.channel_id, None) or []
         for name in sorted(files):
             raw = reader.read(name)
-            for d in _TEAM_DOMAIN.findall(raw.decode("utf-8", "replace")):
-                if d not in _NOT_TEAMS:
-                    domain_votes[d] = domain_votes.get(d, 0) + 1
             try:
                 data = json.loads(raw.decode("utf-8-sig"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -273,6 +319,13 @@ def read_export(path: str | Path, limits: ExportLimits = ExportLimits()) -> Slac
                 continue
             bad = 0
             for m in data:
+                for team, domain in _file_domains(m):
+                    own_domains.setdefault(ch.channel_id, set()).add(domain)
+                    if team:
+                        team_domains.setdefault(team, set()).add(domain)
+                if isinstance(m, dict) and isinstance(m.get("team"), str):
+                    counts = message_teams.setdefault(ch.channel_id, {})
+                    counts[m["team"]] = counts.get(m["team"], 0) + 1
                 if not isinstance(m, dict) or "ts" not in m or m.get("type", "message") != "message":
                     bad += 1
                     continue
@@ -291,6 +344,9 @@ def read_export(path: str | Path, limits: ExportLimits = ExportLimits()) -> Slac
     for folder, files in sorted(by_folder.items()):
         rejected.append(RejectedFile(f"{prefix}{folder}/", f"{len(files)} day file(s) for a conversation not listed "
                                                            f"in channels/groups/dms/mpims.json"))
-    team = max(domain_votes, key=domain_votes.get) if domain_votes else None
-    return SlackExport(channels=channels, users=users, messages=messages, team_domain=team, rejected=rejected)
+    domains = channel_domains(channels, team_domains, own_domains, message_teams)
+    distinct = set(domains.values())
+    team = next(iter(distinct)) if len(distinct) == 1 else None
+    return SlackExport(channels=channels, users=users, messages=messages, team_domain=team,
+                       channel_domains=domains, rejected=rejected)
 

@@ -17,6 +17,7 @@ class SlackChannel:
     members: list[str] = field(default_factory=list)
     topic: str = ""
     purpose: str = ""
+    team_id: str | None = None  # the workspace it belongs to (channels.json `context_team_id`), when exported
 
 
 @dataclass
@@ -92,5 +93,6 @@ class SlackExport:
     channels: list[SlackChannel]
     users: list[SlackUser]
     messages: list[SlackMessageRecord]
-    team_domain: str | None = None  # e.g. "acme" for acme.slack.com, when the archive reveals it
+    team_domain: str | None = None  # e.g. "acme" for acme.slack.com, when every channel's metadata agrees
+    channel_domains: dict[str, str] = field(default_factory=dict)  # channel id -> its workspace's domain
     rejected: list[RejectedFile] = field(default_factory=list)  # day files that could not be read

@@ -210,11 +210,13 @@ def _prepare_messages(settings: Settings, summary: RunSummary, messages: list[Sl
 
 
 def _write_messages(s: Session, src: Source, summary: RunSummary, messages: Iterable[SlackMessageRecord],
-                    base_url: str | None, progress: Progress, total: int) -> None:
+                    base_url: str | dict[str, str] | None, progress: Progress, total: int) -> None:
+    """`base_url`: the workspace URL, or one per channel id (a channel missing from it gets no permalink)."""
     existing = {(r.channel_id, r.ts): r for r in s.scalars(select(SlackMessage).where(SlackMessage.source_id == src.id))}
     done = 0
     for m in messages:
-        link = permalink(base_url, m.channel_id, m.ts, m.thread_ts)
+        link = permalink(base_url.get(m.channel_id) if isinstance(base_url, dict) else base_url,
+                         m.channel_id, m.ts, m.thread_ts)
         digest = _message_hash(m, link)
         row = existing.get((m.channel_id, m.ts))
         deleted = m.subtype == "tombstone"
@@ -291,7 +293,8 @@ def ingest_slack_export(settings: Settings, path: str | Path, *, source_name: st
     progress("cleaning", 0, len(messages))
     _prepare_messages(settings, summary, messages, export.users, export.channels)
     progress("cleaning", len(messages), len(messages))
-    base_url = settings.slack_workspace_url or (f"https://{export.team_domain}.slack.com/" if export.team_domain else None)
+    # permalinks from the export's own metadata, per channel (a multi-workspace export has several domains)
+    base_url = settings.slack_workspace_url or {cid: f"https://{d}.slack.com/" for cid, d in export.channel_domains.items()}
 
     def work(s: Session, src: Source) -> None:
         _upsert_people(s, src.id, export.users, export.channels)

@@ -1,8 +1,8 @@
 """Deterministic dataset build: snapshot + options -> a versioned folder of train/validation/test files.
 
 version = sha256(builder code, options, content of the included channels' messages and people)[:16]
-Splits are assigned per conversation by hashing its key, so one conversation never straddles two splits and
-keeps its split when the workspace grows. The folder is written aside and moved into place with os.replace.
+Splits are assigned per conversation (`balanced_splits`: in hash order, sized by examples), so one
+conversation never straddles two splits and test holds its fraction of the examples. The folder is written aside and moved into place with os.replace.
 """
 from __future__ import annotations
 
@@ -82,10 +82,10 @@ def _sha(obj: Any) -> str:
 
 @functools.lru_cache(maxsize=1)
 def builder_digest() -> str:
-    """Hash of the code that decides a dataset's content (this package and the PII masking it applies): a
-    changed builder gives a new version instead of silently reusing files built by the old one."""
+    """Hash of the code that decides a dataset's content (this package, its reply-link model and the PII masking
+    it applies): a changed builder gives a new version instead of silently reusing files built by the old one."""
     here = Path(__file__).resolve().parent
-    files = sorted(here.glob("*.py")) + [here.parent / "pii.py"]
+    files = sorted(here.glob("*.py")) + sorted(here.glob("*.json")) + [here.parent / "pii.py"]  # json: the model
     h = hashlib.sha256(BUILDER_VERSION.encode())
     for f in files:
         if f.is_file():
@@ -105,6 +105,37 @@ def assign_split(key: str, fractions: tuple[float, float, float]) -> str:
     if bucket < fractions[0] + fractions[1]:
         return "validation"
     return "test"
+
+
+def balanced_splits(examples_per_key: Counter, fractions: tuple[float, float, float]) -> dict[str, str]:
+    """Split of every conversation key, by conversation, sized by examples: keys are taken in the order of their
+    hash bucket (`assign_split`'s, so the assignment is deterministic and mostly stable as a workspace grows) and
+    filled into test, then validation, until each holds its fraction of the *examples*; the rest is train. A
+    hash alone sizes splits by conversations, so a few big conversations could leave test nearly empty."""
+    def bucket(key: str) -> float:
+        return int(hashlib.sha256(f"teamlore-split|{key}".encode()).hexdigest()[:12], 16) / 16 ** 12
+
+    total = sum(examples_per_key.values())
+    out: dict[str, str] = {}
+    want = {"test": fractions[2] * total, "validation": fractions[1] * total}
+    have = {"test": 0, "validation": 0}
+    # keys in bucket order from the top (where assign_split puts test), then validation, then train; a key that
+    # would overfill a split by half again is passed over, so one big conversation does not eat the train set
+    order = sorted(examples_per_key, key=lambda k: (-bucket(k), k))
+    for key in order:
+        n = examples_per_key[key]
+        split = next((s for s in ("test", "validation") if have[s] < want[s] and have[s] + n <= 1.5 * want[s]),
+                     "train")
+        out[key] = split
+        if split != "train":
+            have[split] += n
+    for s in ("test", "validation"):  # only big conversations were left: take the smallest ones
+        for key in sorted((k for k in order if out[k] == "train"), key=lambda k: (examples_per_key[k], -bucket(k))):
+            if have[s] >= want[s]:
+                break
+            out[key] = s
+            have[s] += examples_per_key[key]
+    return out
 
 
 def select_channels(snapshot: Snapshot, options: BuildOptions, counts: Counter) -> list[Channel]:
@@ -258,8 +289,9 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
     raw.sort(key=lambda e: (float(e.first_ts), e.conversation_id, e.kind, e.example_id))
     kept, dropped, masked = apply_quality(raw, options.rules)
     note("quality", 1, 1)
+    conv_split = balanced_splits(Counter(split_key(ex.conversation_id) for ex in kept), options.split_fractions)
     for ex in kept:
-        ex.split = assign_split(split_key(ex.conversation_id), options.split_fractions)
+        ex.split = conv_split[split_key(ex.conversation_id)]
 
     if not kept:
         why = ", ".join(f"{k}: {v}" for k, v in sorted((dropped + Counter(
@@ -316,6 +348,7 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
                    kept: list[Example], convs: list[Conversation], names: dict[str, str], dropped: Counter,
                    masked: Counter, counts: Counter, channel_report: dict, messages_in: int, digest: str,
                    snapshot: Snapshot, persona: Person | None) -> dict[str, Any]:
+    conv_split = {split_key(e.conversation_id): e.split for e in kept}
     files: dict[str, dict[str, str]] = {}
     by_kind_split: dict[tuple[str, str], list[Example]] = {}
     for ex in kept:
@@ -329,10 +362,18 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
             formats.write_jsonl(tmp / aname, (formats.alpaca_record(e) for e in exs))
             files.setdefault(f"{kind}_alpaca", {})[split] = aname
 
-    # the default training mix, at the folder's top level where trainers look first: every chat-format example
-    # except the persona set (a persona model is trained on purpose, from its own files)
+    # the default training mix, at the folder's top level where trainers look first: ONE example per
+    # conversation (rag, else qa, else chat: the same question never twice in a file, so nothing is trained
+    # twice); the persona set is trained on purpose, from its own files
+    rank = {"rag": 0, "qa": 1, "chat": 2}
+    chosen: dict[str, Example] = {}
+    for e in kept:
+        if e.kind in rank and (e.conversation_id not in chosen
+                               or rank[e.kind] < rank[chosen[e.conversation_id].kind]):
+            chosen[e.conversation_id] = e
+    mixed_ids = {e.example_id for e in chosen.values()}
     for split in formats.SPLITS:
-        mix = [e for e in kept if e.split == split and e.kind in ("chat", "qa", "rag")]
+        mix = [e for e in kept if e.split == split and e.example_id in mixed_ids]
         if mix:
             formats.write_jsonl(tmp / f"{split}.jsonl", (formats.chat_record(e) for e in mix))
             files.setdefault("mixed", {})[split] = f"{split}.jsonl"
@@ -343,7 +384,8 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
         body, _ = mask(formats.transcript(conv.messages, names), TRAINING_MASK)
         if len(body) < 40:
             continue
-        split = assign_split(split_key(conv.conversation_id), options.split_fractions)
+        split = conv_split.get(split_key(conv.conversation_id)) or assign_split(split_key(conv.conversation_id),
+                                                                               options.split_fractions)
         meta = {"conversation_id": conv.conversation_id, "channel_id": conv.channel.channel_id,
                 "channel": conv.channel.name, "source_ts": [m.ts for m in conv.messages],
                 "permalinks": [m.permalink for m in conv.messages if m.permalink], "method": conv.method}
@@ -362,6 +404,7 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
                                                       sort_keys=True), encoding="utf-8")
     (tmp / "axolotl.yaml").write_text(formats.axolotl_yaml(files, final), encoding="utf-8")
     (tmp / "torchtune.yaml").write_text(formats.torchtune_yaml(files, final), encoding="utf-8")
+    (tmp / "llamafactory.yaml").write_text(formats.llamafactory_yaml(files, final, "teamlore"), encoding="utf-8")
 
     per_channel: Counter = Counter(ex.channel_name for ex in kept)
     per_kind_split = {k: dict(Counter(e.split for e in kept if e.kind == k)) for k in sorted({e.kind for e in kept})}

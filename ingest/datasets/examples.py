@@ -61,7 +61,11 @@ def example_id(kind: str, conversation_id: str, ts: Sequence[str]) -> str:
 
 def _make(kind: str, conv: Conversation, turns: list[dict[str, str]], used: list[Msg], **extra: Any) -> Example:
     ts = sorted({m.ts for m in used}, key=float)
-    links = [m.permalink for m in sorted(used, key=lambda m: m.time) if m.permalink]
+    # the conversation's opening message first (for a later part of a split conversation: the whole
+    # conversation's opening), so every example links back to the question it came from
+    opening = conv.meta.get("opening_permalink") or (conv.messages[0].permalink if conv.messages else None)
+    links = [opening] + [m.permalink for m in sorted(used, key=lambda m: m.time)]
+    links = [x for x in links if x]
     return Example(example_id=example_id(kind, conv.conversation_id, ts), kind=kind,
                    conversation_id=conv.conversation_id, channel_id=conv.channel.channel_id,
                    channel_name=conv.channel.name, channel_kind=conv.channel.kind, messages=turns,

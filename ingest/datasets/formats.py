@@ -76,8 +76,27 @@ def llamafactory_info(files: dict[str, dict[str, str]], prefix: str) -> dict[str
     return info
 
 
+def training_kind(files: dict[str, dict[str, str]]) -> str | None:
+    """The one set of files a trainer config points at. The kinds overlap — `train.jsonl` (the mix) holds one
+    example per conversation drawn from chat/qa/rag, `qa_alpaca` is `qa` in another shape, `text` is every
+    conversation again — so listing several would train the same conversation two or three times."""
+    for kind in ("mixed", "persona", "qa", "chat", "text"):
+        if kind in files and "train" in files[kind]:
+            return kind
+    return None
+
+
+def _alternatives(files: dict[str, dict[str, str]], chosen: str | None) -> list[str]:
+    others = [f"{k}: {v['train']}" for k, v in sorted(files.items()) if k != chosen and "train" in v]
+    if not others:
+        return []
+    return ["# Other kinds of this version (each overlaps the mix: use one INSTEAD of it, never together):"] + [
+        f"#   {o}" for o in others]
+
+
 def axolotl_yaml(files: dict[str, dict[str, str]], root: Path) -> str:
-    """`datasets:` / `test_datasets:` blocks for an Axolotl config (absolute paths of the final version folder)."""
+    """`datasets:` / `test_datasets:` blocks for an Axolotl config (absolute paths of the final version folder).
+    Lists one kind only (`training_kind`): each example is trained once."""
     def block(kind: str, name: str) -> list[str]:
         path = (root / name).as_posix()
         if kind.endswith("_alpaca"):
@@ -87,26 +106,27 @@ def axolotl_yaml(files: dict[str, dict[str, str]], root: Path) -> str:
         return [f"  - path: {path}", "    ds_type: json", "    type: chat_template", "    field_messages: messages",
                 "    message_property_mappings:", "      role: role", "      content: content",
                 "    roles_to_train: [\"assistant\"]"]
-    lines = ["# Axolotl dataset blocks for this Teamlore dataset version; pick the kinds you train on.",
-             "datasets:"]
-    for kind, by_split in sorted(files.items()):
-        if "train" in by_split:
-            lines += block(kind, by_split["train"])
-    lines.append("test_datasets:")
-    for kind, by_split in sorted(files.items()):
-        if "validation" in by_split:
-            lines += block(kind, by_split["validation"])
-            lines.append("    split: train")
+    kind = training_kind(files)
+    lines = ["# Axolotl dataset blocks for this Teamlore dataset version: the files do not overlap."]
+    lines += _alternatives(files, kind)
+    lines.append("datasets:")
+    if kind:
+        lines += block(kind, files[kind]["train"])
+    if kind and "validation" in files[kind]:
+        lines.append("test_datasets:")
+        lines += block(kind, files[kind]["validation"])
+        lines.append("    split: train")
     return "\n".join(lines) + "\n"
 
 
 def torchtune_yaml(files: dict[str, dict[str, str]], root: Path) -> str:
-    """`dataset:` entries for a torchtune recipe config (one component per kind, train split)."""
-    lines = ["# torchtune dataset components for this Teamlore dataset version.", "dataset:"]
-    for kind, by_split in sorted(files.items()):
-        if "train" not in by_split:
-            continue
-        path = (root / by_split["train"]).as_posix()
+    """`dataset:` entry for a torchtune recipe config (train split of one kind: `training_kind`)."""
+    kind = training_kind(files)
+    lines = ["# torchtune dataset component for this Teamlore dataset version: the files do not overlap."]
+    lines += _alternatives(files, kind)
+    lines.append("dataset:")
+    if kind:
+        path = (root / files[kind]["train"]).as_posix()
         if kind.endswith("_alpaca"):
             lines += ["  - _component_: torchtune.datasets.alpaca_dataset", "    source: json",
                       f"    data_files: {path}", "    split: train", "    train_on_input: false"]
@@ -117,6 +137,20 @@ def torchtune_yaml(files: dict[str, dict[str, str]], root: Path) -> str:
             lines += ["  - _component_: torchtune.datasets.chat_dataset", "    source: json",
                       f"    data_files: {path}", "    conversation_column: messages",
                       "    conversation_style: openai", "    split: train", "    train_on_input: false"]
+    return "\n".join(lines) + "\n"
+
+
+def llamafactory_yaml(files: dict[str, dict[str, str]], root: Path, prefix: str) -> str:
+    """The dataset part of a LLaMA-Factory training config: `dataset_info.json` registers every file of the
+    version; this picks the one non-overlapping kind (`training_kind`) to train and evaluate on."""
+    kind = training_kind(files)
+    lines = ["# LLaMA-Factory dataset arguments for this Teamlore dataset version: the files do not overlap.",
+             f"dataset_dir: {root.as_posix()}"]
+    lines += _alternatives(files, kind)
+    if kind:
+        lines.append(f"dataset: {prefix}_{kind}_train")
+        if "validation" in files[kind]:
+            lines.append(f"eval_dataset: {prefix}_{kind}_validation")
     return "\n".join(lines) + "\n"
 
 

@@ -70,7 +70,7 @@ class Conversation:
 
     @property
     def asker(self) -> str:
-        # a later part of a split thread keeps the thread's asker
+        # whoever opens this conversation (or this part of a split one) asks
         return self.meta.get("asker") or self.messages[0].speaker
 
     @property

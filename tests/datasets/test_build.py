@@ -45,6 +45,16 @@ def test_split_hygiene_no_conversation_in_two_splits(built):
         assert seen.setdefault(key, split) == split, f"{key} in {seen[key]} and {split}"
     # the thread split into two parts (p0, p1) shares one split
     assert result.stats["conversations"]["threads_split"] == 1
+    # test holds at least its fraction of the examples even when conversations differ in size
+    from collections import Counter
+    sizes = Counter({f"C9:{i}": (50 if i < 3 else 1) for i in range(60)})  # three giants, 57 small ones
+    for _ in range(2):
+        split = build_mod.balanced_splits(sizes, (0.8, 0.1, 0.1))
+        per = Counter()
+        for k, n in sizes.items():
+            per[split[k]] += n
+        assert per["test"] >= 0.1 * sum(sizes.values()) and per["validation"] >= 0.1 * sum(sizes.values())
+        assert per["train"] >= 0.6 * sum(sizes.values())
     # assignment is a pure function of the conversation key, close to the requested fractions
     splits = [assign_split(f"C9:{i}.000100", (0.8, 0.1, 0.1)) for i in range(2000)]
     assert splits == [assign_split(f"C9:{i}.000100", (0.8, 0.1, 0.1)) for i in range(2000)]
@@ -75,7 +85,10 @@ def test_lineage_every_example_traces_to_its_messages(built):
         meta = r["meta"]
         keys = [(meta["channel_id"], ts) for ts in meta["source_ts"]]
         assert keys and all(k in by_key for k in keys)
-        assert meta["permalinks"] and set(meta["permalinks"]) <= {by_key[k].permalink for k in keys}
+        # the conversation's opening message ("<channel>:<its ts>[:p<part>]") comes first, also for a later part
+        opening = by_key[(meta["channel_id"], meta["conversation_id"].split(":")[1])]
+        assert meta["permalinks"][0] == opening.permalink
+        assert set(meta["permalinks"]) <= {by_key[k].permalink for k in keys} | {opening.permalink}
         assert meta["conversation_id"].startswith(meta["channel_id"] + ":")
 
 
@@ -113,14 +126,23 @@ def test_formats_load_back_with_datasets(built):
             assert "text" in ds.column_names and all(row["text"] for row in ds)
     axolotl = yaml.safe_load((folder / "axolotl.yaml").read_text())
     assert all(d["ds_type"] == "json" and d["path"].startswith(str(folder)) for d in axolotl["datasets"])
-    assert {d["type"] for d in axolotl["datasets"]} == {"chat_template", "alpaca", "completion"}
     tt = yaml.safe_load((folder / "torchtune.yaml").read_text())
-    assert {d["_component_"].rsplit(".", 1)[1] for d in tt["dataset"]} == {"chat_dataset", "alpaca_dataset",
-                                                                            "text_completion_dataset"}
+    lf = yaml.safe_load((folder / "llamafactory.yaml").read_text())
+    lf_train = [folder / info[name.strip()]["file_name"] for name in lf["dataset"].split(",")]
+    # each trainer config, used as exported, trains every example once and every conversation once
+    for listed in ([d["path"] for d in axolotl["datasets"]], [d["data_files"] for d in tt["dataset"]], lf_train):
+        rows = [r for path in listed for r in read_jsonl(path)]
+        assert rows
+        convs = [r["meta"]["conversation_id"] for r in rows]
+        assert len(convs) == len(set(convs)), "a conversation is trained twice"
+        questions = [next(t["content"] for t in r["messages"] if t["role"] == "user") for r in rows]
+        assert len(questions) == len(set(questions)), "a question appears twice in the training files"
+        assert {r["meta"]["split"] for r in rows} == {"train"}
     # the default mix at the top level: what finetune/ reads (train/validation/test.jsonl of chat messages)
     mixed = read_jsonl(folder / "train.jsonl")
-    assert {r["meta"]["kind"] for r in mixed} == {"chat", "qa"}
-    assert len(mixed) == len(read_jsonl(folder / "chat.train.jsonl")) + len(read_jsonl(folder / "qa.train.jsonl"))
+    assert mixed and {r["meta"]["kind"] for r in mixed} <= {"chat", "qa"}  # qa where the conversation has one, else chat
+    qa_convs = {r["meta"]["conversation_id"] for r in read_jsonl(folder / "qa.train.jsonl")}
+    assert all(r["meta"]["kind"] == "qa" for r in mixed if r["meta"]["conversation_id"] in qa_convs)
     heldout = read_jsonl(folder / "eval" / "heldout.jsonl")
     assert len(heldout) == result.stats["heldout"]["examples"]
     assert all(r["meta"]["split"] == "test" and r["meta"]["kind"] == "qa" for r in heldout)

@@ -20,7 +20,11 @@ def test_threads_are_conversations_and_long_threads_are_split_at_the_silence():
     parts = [c for c in threads if c.conversation_id.endswith((":p0", ":p1"))]
     assert len(parts) == 2 and counts["threads_split"] == 1
     assert [len(p.messages) for p in parts] == [35, 35]
-    assert parts[1].asker == "U3" and parts[1].meta["root_text"].startswith("Long running discussion")
+    # the later part is a conversation of its own: its own opener asks, nothing of part 0 is copied into it,
+    # and it remembers where the whole conversation started (the opening question's permalink)
+    assert parts[1].asker == parts[1].messages[0].speaker == "U1"
+    assert "root_text" not in parts[1].meta and not any("Long running" in m.text for m in parts[1].messages)
+    assert parts[1].meta["opening_permalink"] == parts[0].messages[0].permalink
     assert counts["messages_dropped_bot"] == 1
     # the unanswered question stays a single-message conversation
     assert any(c.method == "single" and "furniture" in c.messages[0].text for c in convs)
@@ -58,3 +62,33 @@ def test_only_bot_channel_yields_nothing():
     counts = Counter()
     assert channel_conversations(BOTS, bots_channel(), counts=counts) == []
     assert counts["messages_dropped_bot"] == 5
+
+
+def test_split_long_cuts_at_the_topic_boundary_not_only_at_the_longest_silence():
+    t = 0.0
+    msgs = []
+    for i in range(30):  # topic A, with one 10-minute pause in its middle
+        t += 10 if i == 15 else 2
+        msgs.append(msg(HELP, t, "U1" if i % 2 else "U2", f"the kafka consumer lag grows on partition {i}, "
+                                                          f"rebalance the consumer group offsets"))
+    t += 3  # topic B starts after a shorter pause
+    for i in range(30):
+        t += 2
+        msgs.append(msg(HELP, t, "U3" if i % 2 else "U4", f"the invoice pdf export renders blank pages "
+                                                          f"in safari {i}, fonts missing"))
+    parts = split_long(msgs, max_messages=40)
+    assert [len(p) for p in parts] == [30, 30]
+    assert [m.ts for p in parts for m in p] == [m.ts for m in msgs]  # nothing lost, copied or reordered
+
+
+def test_a_split_conversation_gives_no_example_the_opening_of_another_part():
+    from ingest.datasets.examples import chat_example, qa_example
+
+    convs = channel_conversations(HELP, help_channel(), max_messages=40)
+    parts = [c for c in convs if c.conversation_id.endswith((":p0", ":p1"))]
+    opening = parts[0].messages[0]
+    for part in parts:
+        for ex in (chat_example(part), qa_example(part)):
+            assert ex is not None
+            assert sum(t["content"].count(opening.text) for t in ex.messages) == (part is parts[0])
+            assert ex.permalinks[0] == opening.permalink  # the opening question's permalink, on every example

@@ -116,12 +116,14 @@ def test_rag_examples_leave_out_the_own_thread_and_later_passages():
     assert rag_example(qa, lambda q: passages[:1]) is None
 
 
-def test_later_part_of_a_split_thread_keeps_the_opening_question():
-    part = next(c for c in channel_conversations(HELP, help_channel()) if c.conversation_id.endswith(":p1"))
+def test_later_part_of_a_split_thread_links_the_opening_question_without_copying_it():
+    convs = channel_conversations(HELP, help_channel())
+    opening = next(c for c in convs if c.conversation_id.endswith(":p0")).messages[0]
+    part = next(c for c in convs if c.conversation_id.endswith(":p1"))
     for ex in (chat_example(part), qa_example(part)):
         assert ex.messages[0]["role"] == "user"
-        assert ex.messages[0]["content"].startswith("Long running discussion: how should we shard")
-        assert part.meta["root_ts"] in ex.source_ts
+        assert not any("Long running discussion" in t["content"] for t in ex.messages)  # not prefixed to every part
+        assert opening.ts not in ex.source_ts and ex.permalinks[0] == opening.permalink
 
 
 def test_acknowledged_answer_beats_a_later_aside():

@@ -1,0 +1,309 @@
+"""Reply-link features and the learned reply-link model (numpy-only inference).
+
+Every message of an un-threaded channel either replies to one earlier message (its antecedent) or starts a new
+conversation. For message i the candidates are itself (= "starts a conversation") and the `window` messages
+before it; each candidate gets a feature vector, the model scores them linearly and the best one wins (a
+conditional-logit ranker, the linear cousin of Kummerfeld et al. 2019's feed-forward model). The conversations
+are the connected components of the chosen links.
+
+The same features are computed for IRC logs (nicks, minute timestamps spread over the minute) and Slack channels
+(user ids, `<@U…>` mentions, second timestamps): both are first normalised to a `LinkRecord` — speaker, time in
+seconds, text, the speakers it mentions. The weights are fitted on the Ubuntu IRC corpus
+(`benchmarks/train_disentangle.py`) and shipped as `replylink_model.json` next to this file.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ingest.datasets.records import Msg
+from ingest.datasets.text import (GREETING_RE, STOPWORDS, THANKS_RE, URL_RE, content_words, is_question,
+                                  mentioned_ids)
+
+MODEL_PATH = Path(__file__).with_name("replylink_model.json")
+
+PAIR_FEATURES = (
+    "gap_log", "gap_lt1m", "gap_1_5m", "gap_5_30m", "gap_30_120m", "gap_gt2h",
+    "dist_log", "prev", "dist_2_3",
+    "same", "same_prev_own", "same_x_gap_log",
+    "mention", "addressed", "j_mentions_i", "mention_other", "j_mention_other", "mention_x_gap_log",
+    "j_latest_of_speaker", "talked_before", "i_spoke_since_j", "j_speaker_spoke_since",
+    "cos", "cos_gt02", "cos_gt04", "shared_log",
+    "j_question", "i_question", "question_answer", "i_thanks", "j_url",
+)
+SELF_FEATURES = (
+    "self", "self_gap_log", "self_gap_gt5m", "self_gap_gt30m", "self_gap_gt2h",
+    "self_has_mention", "self_question", "self_greeting", "self_thanks", "self_speaker_new", "self_len_log",
+)
+FEATURES = PAIR_FEATURES + SELF_FEATURES
+_PI = {f: k for k, f in enumerate(FEATURES)}
+NAME_NORM_RE = re.compile(r"[^a-z0-9]")
+TOKEN_SPLIT_RE = re.compile(r"\s+")
+
+
+@dataclass
+class LinkRecord:
+    speaker: str
+    time: float  # seconds
+    text: str
+    mentions: frozenset[str]  # speakers this message names or @-mentions
+    addressed: frozenset[str]  # speakers named at the very start ("nick: …", "<@U1> …")
+    question: bool
+    thanks: bool
+    greeting: bool
+    url: bool
+    words: int
+
+
+def _norm(name: str) -> str:
+    return NAME_NORM_RE.sub("", name.lower())
+
+
+def _speaker_names(messages: Sequence[Msg]) -> dict[str, str]:
+    """normalised name -> speaker, for every speaker of the channel (user id, handle, display name, first name)."""
+    out: dict[str, str] = {}
+    for m in messages:
+        cands = {m.speaker}
+        if m.user_name:
+            cands |= {m.user_name, m.user_name.split(" ")[0]}
+        for c in cands:
+            n = _norm(c)
+            if len(n) >= 3 and n not in STOPWORDS:
+                out.setdefault(n, m.speaker)
+    return out
+
+
+def to_records(messages: Sequence[Msg]) -> list[LinkRecord]:
+    """Normalise one channel's messages (in the order given) to the common record."""
+    names = _speaker_names(messages)
+    ids = {m.speaker for m in messages}
+    out = []
+    for m in messages:
+        raw = m.raw_text or m.text
+        ment_ids = {u for u in mentioned_ids(raw) if u in ids or u.startswith(("U", "W"))}
+        tokens = [t for t in TOKEN_SPLIT_RE.split(m.text.strip()) if t]
+        named = set()
+        for t in tokens:
+            n = _norm(t)
+            if n in names:
+                named.add(names[n])
+        first = set()
+        if tokens:
+            n0 = _norm(tokens[0])
+            if n0 in names and (tokens[0].endswith((":", ",")) or tokens[0].startswith("@") or len(tokens) == 1):
+                first.add(names[n0])
+        lead = re.match(r"\s*<@([UWB][A-Z0-9]+)", raw)
+        if lead:
+            first.add(lead.group(1))
+        mentions = frozenset((ment_ids | named | first) - {m.speaker})
+        text = m.text
+        bare = text.split("\n", 1)[0].split(",", 1)[0].strip()
+        out.append(LinkRecord(speaker=m.speaker, time=m.time, text=text, mentions=mentions,
+                              addressed=frozenset(first - {m.speaker}), question=is_question(text),
+                              thanks=bool(THANKS_RE.search(text)), greeting=bool(GREETING_RE.match(bare)),
+                              url=bool(URL_RE.search(raw)), words=len(tokens)))
+    return out
+
+
+def _tfidf(records: Sequence[LinkRecord]) -> list[dict[str, float]]:
+    docs = [Counter(w for w in content_words(r.text) if len(w) > 2) for r in records]
+    df = Counter(w for d in docs for w in d)
+    n = max(len(docs), 1)
+    vecs = []
+    for d in docs:
+        v = {w: (1 + math.log(c)) * math.log((n + 1) / (df[w] + 0.5)) for w, c in d.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        vecs.append({w: x / norm for w, x in v.items()})
+    return vecs
+
+
+def _gap_bins(gap_min: float) -> tuple[float, float, float, float, float]:
+    return (float(gap_min < 1), float(1 <= gap_min < 5), float(5 <= gap_min < 30), float(30 <= gap_min < 120),
+            float(gap_min >= 120))
+
+
+class Candidates:
+    """Feature matrices of every message's candidates (itself + up to `window` earlier messages)."""
+
+    def __init__(self, records: Sequence[LinkRecord], window: int = 50, max_gap_s: float = 3 * 86400.0,
+                 time_scale: float = 1.0):
+        self.records = records
+        self.window = window
+        self.time_scale = time_scale  # time gaps are divided by it (a slower channel's minutes count less)
+        self.max_gap_s = max_gap_s
+        self.vecs = _tfidf(records)
+
+    def for_message(self, i: int) -> tuple[np.ndarray, list[int], np.ndarray]:
+        """(features [n_cand × d], candidate indices (i first = itself), evidence flag per candidate)."""
+        recs, vecs = self.records, self.vecs
+        r = recs[i]
+        lo = max(0, i - self.window)
+        cands = [i] + [j for j in range(i - 1, lo - 1, -1) if r.time - recs[j].time <= self.max_gap_s]
+        X = np.zeros((len(cands), len(FEATURES)), dtype=np.float32)
+        evidence = np.zeros(len(cands), dtype=bool)
+        # self row
+        prev_gap = (r.time - recs[i - 1].time) / 60.0 / self.time_scale if i > 0 else 1e4
+        prev_gap = max(prev_gap, 0.0)
+        seen_speakers = {recs[k].speaker for k in range(lo, i)}
+        row = X[0]
+        row[_PI["self"]] = 1
+        row[_PI["self_gap_log"]] = math.log1p(prev_gap)
+        row[_PI["self_gap_gt5m"]] = prev_gap >= 5
+        row[_PI["self_gap_gt30m"]] = prev_gap >= 30
+        row[_PI["self_gap_gt2h"]] = prev_gap >= 120
+        row[_PI["self_has_mention"]] = bool(r.mentions)
+        row[_PI["self_question"]] = r.question
+        row[_PI["self_greeting"]] = r.greeting
+        row[_PI["self_thanks"]] = r.thanks
+        row[_PI["self_speaker_new"]] = r.speaker not in seen_speakers
+        row[_PI["self_len_log"]] = math.log1p(r.words)
+        evidence[0] = True
+        # who mentioned whom before i (within the window): people who have talked to each other
+        talked: set[tuple[str, str]] = set()
+        for k in range(lo, i):
+            for who in recs[k].mentions:
+                talked.add((recs[k].speaker, who))
+        latest_of: dict[str, int] = {}
+        vi = vecs[i]
+        i_spoke_after = False  # did i's speaker speak after candidate j (scanning backwards)
+        speakers_after: set[str] = set()
+        for row_k, j in enumerate(cands[1:], start=1):
+            q = recs[j]
+            row = X[row_k]
+            gap = max(r.time - q.time, 0.0) / 60.0 / self.time_scale
+            dist = i - j
+            same = q.speaker == r.speaker
+            g = math.log1p(gap)
+            row[_PI["gap_log"]] = g
+            (row[_PI["gap_lt1m"]], row[_PI["gap_1_5m"]], row[_PI["gap_5_30m"]], row[_PI["gap_30_120m"]],
+             row[_PI["gap_gt2h"]]) = _gap_bins(gap)
+            row[_PI["dist_log"]] = math.log1p(dist - 1)
+            row[_PI["prev"]] = dist == 1
+            row[_PI["dist_2_3"]] = 2 <= dist <= 3
+            row[_PI["same"]] = same
+            is_latest = q.speaker not in latest_of
+            if is_latest:
+                latest_of[q.speaker] = j
+            row[_PI["same_prev_own"]] = same and is_latest
+            row[_PI["same_x_gap_log"]] = g if same else 0.0
+            mention = (not same) and q.speaker in r.mentions
+            row[_PI["mention"]] = mention
+            row[_PI["addressed"]] = (not same) and q.speaker in r.addressed
+            jm = (not same) and r.speaker in q.mentions
+            row[_PI["j_mentions_i"]] = jm
+            row[_PI["mention_other"]] = bool(r.mentions) and not mention
+            row[_PI["j_mention_other"]] = bool(q.mentions) and r.speaker not in q.mentions
+            row[_PI["mention_x_gap_log"]] = g if mention else 0.0
+            row[_PI["j_latest_of_speaker"]] = is_latest
+            row[_PI["talked_before"]] = (not same) and ((r.speaker, q.speaker) in talked
+                                                         or (q.speaker, r.speaker) in talked)
+            row[_PI["i_spoke_since_j"]] = i_spoke_after
+            row[_PI["j_speaker_spoke_since"]] = q.speaker in speakers_after
+            vj = vecs[j]
+            small, big = (vi, vj) if len(vi) <= len(vj) else (vj, vi)
+            cos = sum(x * big[w] for w, x in small.items() if w in big)
+            shared = sum(1 for w in small if w in big)
+            row[_PI["cos"]] = cos
+            row[_PI["cos_gt02"]] = cos >= 0.2
+            row[_PI["cos_gt04"]] = cos >= 0.4
+            row[_PI["shared_log"]] = math.log1p(shared)
+            row[_PI["j_question"]] = q.question
+            row[_PI["i_question"]] = r.question
+            row[_PI["question_answer"]] = q.question and not r.question and not same
+            row[_PI["i_thanks"]] = r.thanks and not same
+            row[_PI["j_url"]] = q.url
+            evidence[row_k] = mention or jm or (cos >= 0.35 and not same)  # a reply, not the asker repeating
+            if q.speaker == r.speaker:
+                i_spoke_after = True
+            speakers_after.add(q.speaker)
+        return X, cands, evidence
+
+
+@dataclass(frozen=True)
+class ReplyLinkModel:
+    weights: np.ndarray
+    window: int = 50
+    self_bias: float = 0.0  # added to the "starts a conversation" score (chosen on the dev split)
+    evidence_gap_s: float = 3600.0  # an antecedent further back than this needs reply evidence
+    max_gap_s: float = 3 * 86400.0
+    reference_pace_s: float = 0.0  # median gap between consecutive messages of the training channel (0 = no scaling)
+    max_time_scale: float = 30.0
+    meta: tuple = ()
+
+    def pace_scale(self, records: Sequence[LinkRecord]) -> float:
+        """How much slower this channel talks than the training channel: the ratio of the median gap between
+        consecutive messages (gaps under an hour: talk, not silence), at least 1. A Slack channel where replies
+        come minutes apart then reads like the IRC channel where they come seconds apart."""
+        if not self.reference_pace_s or len(records) < 3:
+            return 1.0
+        gaps = [b.time - a.time for a, b in zip(records, records[1:]) if 0 <= b.time - a.time < 3600]
+        if not gaps:
+            return 1.0
+        return float(min(self.max_time_scale, max(1.0, float(np.median(gaps)) / self.reference_pace_s)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReplyLinkModel":
+        names = d["features"]
+        if tuple(names) != FEATURES:
+            raise ValueError(f"model features {names} do not match this code's {FEATURES}")
+        return cls(np.asarray(d["weights"], dtype=np.float32), window=int(d["window"]),
+                   self_bias=float(d.get("self_bias", 0.0)), evidence_gap_s=float(d["evidence_gap_s"]),
+                   max_gap_s=float(d["max_gap_s"]), reference_pace_s=float(d.get("reference_pace_s", 0.0)),
+                   max_time_scale=float(d.get("max_time_scale", 30.0)), meta=tuple(sorted((d.get("meta") or {}).items())))
+
+    def to_dict(self) -> dict:
+        return {"features": list(FEATURES), "weights": [round(float(x), 6) for x in self.weights],
+                "window": self.window, "self_bias": self.self_bias, "evidence_gap_s": self.evidence_gap_s,
+                "max_gap_s": self.max_gap_s, "reference_pace_s": self.reference_pace_s,
+                "max_time_scale": self.max_time_scale, "meta": dict(self.meta)}
+
+    def antecedents(self, records: Sequence[LinkRecord], *, self_bias: float | None = None,
+                    evidence_gap_s: float | None = None, time_scale: float | None = None) -> list[int]:
+        """For each record (time-ordered), the index of the message it replies to (itself = new conversation).
+        `time_scale` None = the channel's pace relative to the training channel's (`pace_scale`)."""
+        bias = self.self_bias if self_bias is None else self_bias
+        egap = self.evidence_gap_s if evidence_gap_s is None else evidence_gap_s
+        scale = self.pace_scale(records) if time_scale is None else time_scale
+        cand = Candidates(records, self.window, self.max_gap_s, scale)
+        out = []
+        for i in range(len(records)):
+            X, idx, evidence = cand.for_message(i)
+            s = X @ self.weights
+            s[0] += bias
+            if egap is not None and len(idx) > 1:
+                far = np.array([records[i].time - records[j].time > egap for j in idx])
+                s[far & ~evidence] = -np.inf
+            out.append(idx[int(np.argmax(s))])
+        return out
+
+
+def components(parents: Sequence[int]) -> list[int]:
+    """Conversation label per message from reply links (labels 0..k-1 in order of first message)."""
+    root = list(range(len(parents)))
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    for i, p in enumerate(parents):
+        a, b = find(i), find(p)
+        if a != b:
+            root[max(a, b)] = min(a, b)
+    remap: dict[int, int] = {}
+    return [remap.setdefault(find(i), len(remap)) for i in range(len(parents))]
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> ReplyLinkModel:
+    p = Path(path) if path else MODEL_PATH
+    return ReplyLinkModel.from_dict(json.loads(p.read_text(encoding="utf-8")))
