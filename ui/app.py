@@ -36,6 +36,8 @@ else:
             st.Page(VIEWS / "admin_datasets.py", title="Datasets", icon=":material/dataset:", url_path="datasets"),
             st.Page(VIEWS / "admin_training.py", title="Retrain", icon=":material/model_training:", url_path="training"),
             st.Page(VIEWS / "admin_models.py", title="Model versions", icon=":material/psychology:", url_path="models"),
+            st.Page(VIEWS / "admin_feedback.py", title="Feedback", icon=":material/thumbs_up_down:",
+                    url_path="feedback"),
             st.Page(VIEWS / "admin_keys.py", title="API keys", icon=":material/key:", url_path="keys"),
             st.Page(VIEWS / "admin_usage.py", title="Usage", icon=":material/monitoring:", url_path="usage"),
         ]

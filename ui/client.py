@@ -402,10 +402,14 @@ class TeamloreClient:
     # admin: training jobs
     def start_training(self, dataset_version: str, *, base_model: str | None = None, steps: int | None = None,
                        learning_rate: float | None = None, lora_r: int | None = None,
-                       size: str | None = None) -> Job:
-        """LoRA on `base_model`, or (no base model) pretraining a small model of preset `size`."""
+                       size: str | None = None, recipe: str | None = None, feedback_since: str | None = None,
+                       include_private_feedback: bool | None = None) -> Job:
+        """LoRA on `base_model`, or (no base model) pretraining a small model of preset `size`; recipe "dpo" trains
+        on preference pairs from the feedback given since model version `feedback_since` ("all": all of it)."""
         body: dict[str, Any] = {"dataset_version": dataset_version, "base_model": base_model or None}
-        for key, value in (("steps", steps), ("learning_rate", learning_rate), ("lora_r", lora_r), ("size", size)):
+        for key, value in (("steps", steps), ("learning_rate", learning_rate), ("lora_r", lora_r), ("size", size),
+                           ("recipe", recipe), ("feedback_since", feedback_since),
+                           ("include_private_feedback", include_private_feedback)):
             if value is not None:
                 body[key] = value
         return self._json("POST", "/v1/jobs/train", json=body)
@@ -429,8 +433,17 @@ class TeamloreClient:
     def model_versions(self) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/model-versions")
 
-    def promote(self, model_version_id: int) -> Any:
-        return self._json("POST", f"/v1/model-versions/{model_version_id}/promote")
+    def promote(self, model_version_id: int, *, force: bool = False, reason: str | None = None) -> Any:
+        """Promote; a version that failed the evaluation gate needs force=True (recorded in the audit log)."""
+        body = {"force": True, "reason": reason} if force else None
+        return self._json("POST", f"/v1/model-versions/{model_version_id}/promote", json=body)
+
+    def feedback_overview(self, days: int = 30) -> dict[str, Any]:
+        return self._json("GET", "/v1/admin/feedback", params={"days": days})
+
+    def correct_answer(self, message_id: int, answer: str, comment: str | None = None) -> Any:
+        return self._json("POST", f"/v1/admin/messages/{message_id}/correction",
+                          json={"answer": answer, "comment": comment})
 
     def rollback(self) -> Any:
         return self._json("POST", "/v1/model-versions/rollback")

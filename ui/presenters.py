@@ -160,6 +160,23 @@ def models_comparison_frame(versions: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
+GATE_FIGURES = (("answer_f1", "answer F1"), ("keyword_hits", "keyword hits"),
+                ("citation_hit_rate", "citations pointing at the answer"), ("citation_precision", "citation precision"),
+                ("abstention_rate", "abstains when the sources do not answer"), ("questions", "held-out questions"))
+
+
+def gate_figures_frame(gate: dict[str, Any]) -> pd.DataFrame:
+    """The gate's figures: one row per figure, the candidate beside the live answerer it was compared with."""
+    cand, live = gate.get("candidate") or {}, gate.get("live") or {}
+    other = f"live ({gate.get('compared_with') or '—'})"
+    rows = {label: {"candidate": cand.get(key), other: live.get(key)} for key, label in GATE_FIGURES
+            if cand.get(key) is not None or live.get(key) is not None}
+    df = pd.DataFrame(rows).T
+    if not df.empty:
+        df.index.name = "figure"
+    return df
+
+
 # --- usage ------------------------------------------------------------------------------------------
 
 def questions_frame(usage: dict[str, Any]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from ui.presenters import flatten_metrics
 
 APP = str(REPO / "ui" / "app.py")
 ADMIN_PAGES = ["views/admin_sources.py", "views/admin_datasets.py", "views/admin_training.py",
-               "views/admin_models.py", "views/admin_keys.py", "views/admin_usage.py"]
+               "views/admin_models.py", "views/admin_keys.py", "views/admin_usage.py", "views/admin_feedback.py"]
 
 
 def new_app() -> AppTest:
@@ -79,7 +79,8 @@ def test_user_role_sees_no_admin_pages(api_env):
 def test_admin_role_sees_admin_pages(api_env):
     at = sign_in_with_key(api_env.admin_key)
     assert at.session_state["auth"]["user"]["role"] == "admin"
-    for page, title in zip(ADMIN_PAGES, ["Sources", "Datasets", "Retrain", "Model versions", "API keys", "Usage"]):
+    for page, title in zip(ADMIN_PAGES, ["Sources", "Datasets", "Retrain", "Model versions", "API keys", "Usage",
+                                          "Feedback"]):
         at.switch_page(page).run()
         no_exceptions(at)
         assert title in texts(at, "title")[0]
@@ -343,3 +344,61 @@ def test_admin_models_compare_promote_rollback(admin_stack, monkeypatch):
     no_exceptions(at)
     assert live() == "tiny-v1"
     assert at.metric[0].value == "tiny-v1"
+
+
+def test_admin_models_show_the_gate_and_force_promotion_is_audited(admin_stack, monkeypatch):
+    """A candidate worse than the live answerer: the page says why, with both figure sets; promoting it needs the
+    forced path, which the audit log records; the feedback page lists the worst-rated answer."""
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.db.models import AuditEvent, Conversation, Feedback, Message, User
+    from app.services.registry import register_version
+    gate = {"passed": False, "compared_with": "extractive",
+            "reasons": ["answer F1 0.00 is below the live answerer's (extractive) 0.51"],
+            "candidate": {"answer_f1": 0.0, "keyword_hits": 0.02, "citation_hit_rate": 0.0, "abstention_rate": 0.0,
+                          "questions": 12},
+            "live": {"answer_f1": 0.51, "keyword_hits": 0.6, "citation_hit_rate": 0.75, "abstention_rate": 1.0,
+                     "questions": 12}}
+    with session_scope(admin_stack.db_url) as s:
+        register_version(s, name="gated-v", base_model="tiny-llama", adapter_path="models/gated-v",
+                         dataset_version="ds1", metrics={"gate": gate})
+        user = s.scalar(select(User).order_by(User.id))
+        conv = Conversation(user_id=user.id, title="q", channel="web")
+        conv.messages.append(Message(role="user", content="Where is the VPN guide?"))
+        answer = Message(role="assistant", content="It is in the cafeteria.", mode="extractive",
+                         citations=[{"n": 1, "title": "Cafeteria menu", "url": None}])
+        conv.messages.append(answer)
+        s.add(conv)
+        s.flush()
+        s.add(Feedback(message_id=answer.id, user_id=user.id, rating=-1, comment="wrong place", origin="web"))
+    monkeypatch.setenv("TEAMLORE_API_URL", admin_stack.api_url)
+    at = sign_in_with_key(admin_stack.admin_key)
+    at.switch_page("views/admin_models.py").run()
+    no_exceptions(at)
+    md = all_markdown(at)
+    assert "**gated-v** (sft) did not pass the gate against **extractive**" in md
+    assert "answer F1 0.00 is below the live answerer's (extractive) 0.51" in md
+    figures = next(d.value for d in at.dataframe if "candidate" in list(d.value.columns))
+    assert figures.loc["answer F1", "candidate"] == 0.0 and figures.loc["answer F1", "live (extractive)"] == 0.51
+
+    with session_scope(admin_stack.db_url) as s:
+        from app.db.models import ModelVersion
+        vid = s.scalar(select(ModelVersion.id).where(ModelVersion.name == "gated-v"))
+    at.selectbox(key="promote_pick").set_value(vid)
+    at.button(key="promote").click().run()
+    assert any("did not pass the evaluation gate" in e for e in texts(at, "error"))
+    at.text_input(key="force_reason").set_value("the team wants to try it")
+    at.button(key="confirm_yes").click().run()
+    no_exceptions(at)
+    with admin_stack.admin() as c:
+        assert next(v for v in c.get("/v1/model-versions").json() if v["name"] == "gated-v")["status"] == "live"
+        assert c.post("/v1/model-versions/rollback").status_code == 200
+    with session_scope(admin_stack.db_url) as s:
+        ev = s.scalar(select(AuditEvent).where(AuditEvent.action == "model.force_promote"))
+        assert ev.target == "gated-v" and ev.details["reason"] == "the team wants to try it"
+
+    at.switch_page("views/admin_feedback.py").run()
+    no_exceptions(at)
+    md = all_markdown(at)
+    assert "Where is the VPN guide?" in md and "wrong place" in md and "Cafeteria menu" in md

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.common import api_errors, client, fmt_time, rerun_with_toast, status_badge
-from ui.presenters import models_comparison_frame
+from ui.presenters import gate_figures_frame, models_comparison_frame
 
 api = client()
 st.title(":material/psychology: Model versions")
@@ -38,6 +38,24 @@ if comparison.empty:
 else:
     st.dataframe(comparison, width="stretch")
 
+st.subheader("Evaluation gate")
+st.caption("Each candidate is compared with the live answerer (the live version, or extractive answers) on the "
+           "same held-out questions. A candidate that is worse is registered but not promoted.")
+gated = [v for v in versions if v.get("gate")]
+if not gated:
+    st.info("No version has been through the gate yet.")
+for v in gated[:5]:
+    gate = v["gate"]
+    verdict = "passed" if gate.get("passed") else "did not pass"
+    with st.container(border=True):
+        st.markdown(f"**{v['name']}** ({v.get('recipe') or 'sft'}) {verdict} the gate against "
+                    f"**{gate.get('compared_with') or '—'}**")
+        for reason in gate.get("reasons") or []:
+            st.markdown(f"- {reason}")
+        rows = gate_figures_frame(gate)
+        if not rows.empty:
+            st.dataframe(rows, width="stretch")
+
 st.subheader("Deploy")
 CONFIRM = "confirm_model_action"
 by_id = {v["id"]: v for v in versions}
@@ -55,18 +73,24 @@ pending = st.session_state.get(CONFIRM)
 if pending:
     action, version_id = pending
     with st.container(border=True):
+        failed_gate = action == "promote" and (by_id[version_id].get("gate") or {}).get("passed") is False
         if action == "promote":
             st.warning(f"Promote **{by_id[version_id]['name']}**? It will answer every question from now on"
                        + (f", replacing **{live['name']}**." if live else "."), icon=":material/error:")
+            if failed_gate:
+                st.error("It did not pass the evaluation gate: "
+                         + "; ".join(by_id[version_id]["gate"].get("reasons") or []) +
+                         ". Promoting it anyway is a forced promotion, recorded in the audit log.")
+                st.text_input("Why promote it anyway?", key="force_reason")
         else:
-            st.warning(f"Roll back from **{live['name'] if live else '—'}** to the previously live version?",
-                       icon=":material/error:")
+            st.warning(f"Roll back from **{live['name'] if live else '—'}** to the previously live version "
+                       "(or to extractive answers when there was none)?", icon=":material/error:")
         yes, no, _ = st.columns([1, 1, 4])
         if yes.button("Yes, " + action, type="primary", key="confirm_yes"):
             del st.session_state[CONFIRM]
             with api_errors(f"Could not {action}"):
                 if action == "promote":
-                    api.promote(version_id)
+                    api.promote(version_id, force=failed_gate, reason=st.session_state.get("force_reason"))
                     rerun_with_toast(f"{by_id[version_id]['name']} is now live", ":material/rocket_launch:")
                 else:
                     api.rollback()

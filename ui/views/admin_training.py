@@ -49,17 +49,36 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
             lr = lr_col.number_input("Learning rate", min_value=1e-7, max_value=1e-1, value=2e-4 if lora else 3e-3,
                                      step=1e-5, format="%.1e", key=f"train_lr_{'lora' if lora else 'pretrain'}")
             lora_r = None
+            recipe, since = "sft", None
             if lora:
                 lora_r = st.select_slider("LoRA rank r", [4, 8, 16, 32, 64], value=16, key="train_lora_r")
+                recipe_col, since_col = st.columns(2)
+                recipe = recipe_col.selectbox(
+                    "Recipe", ["sft", "dpo"], key="train_recipe",
+                    format_func=lambda r: {"sft": "SFT — learn the answers", "dpo": "DPO — prefer corrected over "
+                                           "rejected answers (feedback pairs)"}[r])
+                version_names = []
+                with api_errors("Could not list model versions"):
+                    version_names = [v["name"] for v in api.model_versions()]
+                since = since_col.selectbox(
+                    "Include feedback since version", [None, "all", *version_names], key="train_feedback_since",
+                    format_func=lambda v: "no feedback" if v is None else ("all feedback" if v == "all" else v),
+                    help="👍 answers, 👎 answers with a comment or a correction, accepted review examples and "
+                         "resolved Slack threads given after this version was registered; DPO needs them.")
+            st.caption("Every run goes through the evaluation gate: it is promoted only if it answers no worse "
+                       "than the live answerer on the held-out questions.")
             if st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
                 if lora and not base_model.strip():
                     st.error("Name the base model to adapt, or choose pretraining.")
+                elif recipe == "dpo" and since is None:
+                    st.error("DPO trains on preference pairs from feedback: choose which feedback to include.")
                 else:
                     with api_errors("Could not start training"):
                         job = api.start_training(
                             version, base_model=base_model.strip() if lora else None, steps=int(steps),
                             learning_rate=float(lr), lora_r=int(lora_r) if lora else None,
-                            size=None if lora else size)
+                            size=None if lora else size, recipe=recipe if lora else None,
+                            feedback_since=since if lora else None)
                         st.session_state[WATCH] = job["id"]
                         rerun_with_toast(f"Training job #{job['id']} queued", ":material/model_training:")
 
