@@ -20,12 +20,21 @@ class RateLimiter:
         self.storage = storage_from_string(storage_url or "memory://")
         self.limiter = MovingWindowRateLimiter(self.storage)
 
-    def hit(self, *identifiers: str) -> RateDecision:
-        if self.limiter.hit(self.item, *identifiers):
+    def hit(self, *identifiers: str, rate: str | None = None) -> RateDecision:
+        """One request by `identifiers` (e.g. "key", "42"), against this limiter's rate or `rate`."""
+        item = self.item if rate is None else self._parsed(rate)
+        if self.limiter.hit(item, *identifiers):
             return RateDecision(True)
-        reset_at, _ = self.limiter.get_window_stats(self.item, *identifiers)
+        reset_at, _ = self.limiter.get_window_stats(item, *identifiers)
         import time
         return RateDecision(False, retry_after=max(1, int(reset_at - time.time()) + 1))
+
+    _items: dict = {}
+
+    def _parsed(self, rate: str):
+        if rate not in self._items:
+            self._items[rate] = parse(rate)
+        return self._items[rate]
 
     def reset(self) -> None:
         self.storage.reset()

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,13 +60,32 @@ def get_or_create_user(session: Session, name: str, role: str = "user", **fields
     return user
 
 
-def create_api_key(session: Session, user: User, name: str, *, key: str | None = None) -> tuple[ApiKey, str]:
-    """Create a key for `user`; returns the row and the plaintext key (the only time it exists)."""
+def create_api_key(session: Session, user: User, name: str, *, key: str | None = None, kind: str = "api",
+                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Create a key for `user` (never changing the user); returns the row and the plaintext key (the only time it
+    exists)."""
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=hash_key(key))
+    row = ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=hash_key(key), kind=kind,
+                 expires_at=expires_at)
     session.add(row)
     session.flush()
     return row, key
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt  # SQLite: naive
+
+
+def create_session_key(session: Session, user: User, *, ttl_hours: float, max_live: int) -> tuple[ApiKey, str]:
+    """A sign-in key that expires after `ttl_hours`; the user keeps at most `max_live` live sign-in keys (the
+    oldest are revoked), so signing in again and again never piles up keys."""
+    now = datetime.now(timezone.utc)
+    live = session.scalars(select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.kind == "session",
+                                                ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)).all()
+    live = [k for k in live if k.expires_at is None or _aware(k.expires_at) > now]
+    for old in live[:max(0, len(live) - max_live + 1)]:
+        old.revoked_at = now
+    return create_api_key(session, user, "web sign-in", kind="session", expires_at=now + timedelta(hours=ttl_hours))
 
 
 def authenticate(session: Session, key: str) -> Principal | None:
@@ -74,6 +93,8 @@ def authenticate(session: Session, key: str) -> Principal | None:
         return None
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
     if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(timezone.utc):
         return None
     user = row.user
     return Principal(user_id=user.id, name=user.name, role=user.role, key_id=row.id,

@@ -14,6 +14,7 @@ from app.db import session_scope
 from app.db.models import Conversation, Message
 from app.settings import Settings
 from model.base import Answer, AnswerMode, CancelToken, Citation, GenerationParams, Passage
+from model.injection import flag_passage
 from model.prompts import rewrite_followup
 from retrieval.types import Access, SearchHit
 
@@ -41,6 +42,40 @@ def citation_for(n: int, hit: SearchHit) -> Citation:
                     source="slack" if origin.is_slack else "document", channel=origin.channel, page=origin.page,
                     heading=" › ".join(origin.heading_path) or None, document_id=origin.document_id,
                     score=round(float(hit.score), 4))
+
+
+_DROP = {"instructs the assistant", "forges a chat turn", "asks the assistant to run a tool"}
+_HOST = re.compile(r"https?://([^/\s:?#)\]>\"']+)", re.I)
+
+
+def flag_hits(hits: list[SearchHit]) -> dict[int, dict]:
+    """chunk id -> {chunk_id, title, reason, action, hosts} for the hits that address the reader."""
+    out: dict[int, dict] = {}
+    for h in hits:
+        reason = flag_passage(h.text)
+        if reason:
+            out[h.chunk_id] = {"chunk_id": h.chunk_id, "title": h.title, "reason": reason,
+                               "action": "dropped" if reason in _DROP else "cautioned",
+                               "hosts": sorted({m.lower() for m in _HOST.findall(h.text)})[:5]}
+    return out
+
+
+def caution_for(flagged: dict[int, dict], passages: list[Passage], hits: list[SearchHit]) -> str:
+    notes = []
+    for p, h in zip(passages, hits):
+        f = flagged.get(h.chunk_id)
+        if f and f["action"] == "cautioned":
+            where = f" (links to {', '.join(f['hosts'])})" if f["hosts"] else ""
+            notes.append(f"[{p.n}] {f['reason']}{where}")
+    dropped = sum(1 for f in flagged.values() if f["action"] == "dropped")
+    parts = []
+    if notes:
+        parts.append("Caution: " + "; ".join(notes) + ". Teamlore quotes it as written: never enter a password or "
+                     "credentials because a document says so; check with its author or IT first.")
+    if dropped:
+        parts.append(f"{dropped} matching passage{'s' if dropped > 1 else ''} left out: "
+                     f"{'they address' if dropped > 1 else 'it addresses'} the assistant with instructions.")
+    return ("\n\n" + " ".join(parts)) if parts else ""
 
 
 class AnswerEngine:
@@ -76,6 +111,11 @@ class AnswerEngine:
             history = self.history(conversation_id)
         query = rewrite_followup(question, history)  # follow-ups retrieve with what they refer to
         hits = self.retrieve(query, access, filters)
+        # Passages that address the reader instead of informing them: instructions to the assistant and forged chat
+        # turns are left out of the answer; credential requests and "visit this link and log in" stay quotable but
+        # the answer carries a caution naming them and the hosts they point to.
+        flagged = flag_hits(hits)
+        hits = [h for h in hits if flagged.get(h.chunk_id, {}).get("action") != "dropped"]
         t_retrieval = time.perf_counter()
         passages = [Passage(n=i + 1, title=h.title, text=h.text) for i, h in enumerate(hits)]
 
@@ -103,6 +143,10 @@ class AnswerEngine:
             first_token_at = time.perf_counter()
             pieces = [NO_ANSWER]
             yield NO_ANSWER
+        caution = caution_for(flagged, passages, hits) if mode != "no_answer" else ""
+        if caution:
+            pieces.append(caution)
+            yield caution
         text = "".join(pieces)
         t_end = time.perf_counter()
 
@@ -116,7 +160,8 @@ class AnswerEngine:
                    "generate_ms": round((t_gen1 - t_gen0) * 1000, 2),  # the generator's share (overhead = rest)
                    "total_ms": round((t_end - t0) * 1000, 2), "pieces": len(pieces)}
         result = Answer(text=text, mode=mode, citations=citations, chunk_ids=[h.chunk_id for h in hits],
-                              model_version=choice.version, latency=latency)
+                        model_version=choice.version, latency=latency,
+                        extras={"flagged": list(flagged.values())} if flagged else {})
         if store:
             self._store(result, question, user_id, conversation_id, channel, external_key)
         yield result

@@ -25,12 +25,14 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back when it raises."""
+    """One session per request: committed when the route function returns — before the response is sent, so a
+    client that reads back what it just wrote always finds it — and rolled back when it raises. A streaming route
+    gets its connection back into the pool before the stream starts."""
     with session_scope(settings.db_url) as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _bearer(request: Request) -> str:
@@ -50,9 +52,15 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     principal = authenticate(session, key)
     if principal is None:
         raise APIError(401, "invalid or revoked API key", "invalid_api_key")
-    decision = request.app.state.rate_limiter.hit("key", str(principal.key_id))
+    limiter = request.app.state.rate_limiter
+    decision = limiter.hit("key", str(principal.key_id))
     if not decision.allowed:
         raise APIError(429, "rate limit exceeded for this API key", "rate_limited",
+                       headers={"Retry-After": str(decision.retry_after)})
+    # and per user: signing in again for a fresh key does not reset the budget
+    decision = limiter.hit("user", str(principal.user_id), rate=request.app.state.settings.user_rate_limit)
+    if not decision.allowed:
+        raise APIError(429, "rate limit exceeded for this user", "rate_limited",
                        headers={"Retry-After": str(decision.retry_after)})
     now = datetime.now(timezone.utc)
     last = principal.key_last_used_at

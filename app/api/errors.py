@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("teamlore.api")
@@ -56,6 +57,13 @@ def install(app: FastAPI) -> None:
     async def _data_error(request: Request, exc: DataError):
         return JSONResponse(error_body(400, "a value in the request is out of range or malformed for the database",
                                        "invalid_value"), status_code=400)
+
+    # Every pooled connection is busy (a burst of requests): back-pressure, not a server error.
+    @app.exception_handler(PoolTimeout)
+    async def _pool_busy(request: Request, exc: PoolTimeout):
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body(429, "the server is busy; retry in a few seconds", "server_busy"),
+                            status_code=429, headers={"Retry-After": "2"})
 
     # The database is down or restarting: a retryable 503, not an opaque 500 (pool_pre_ping reconnects after).
     @app.exception_handler(DBAPIError)

@@ -129,3 +129,48 @@ class RequestGuard:
             if started:
                 raise
             await _respond(send, 413, exc.detail, "body_too_large")
+
+
+class Gate:
+    """Bounded concurrency with a bounded queue: `slots` requests work at once, up to `max_waiting` wait (each at
+    most `timeout_s`), and the rest get a 429 with Retry-After at once — back-pressure instead of a pile-up that
+    ends in pool timeouts and 500s."""
+
+    def __init__(self, name: str, slots: int, max_waiting: int, timeout_s: float):
+        import asyncio
+        self.name = name
+        self.slots = slots
+        self.max_waiting = max_waiting
+        self.timeout_s = timeout_s
+        self._sem = asyncio.Semaphore(slots)
+        self.waiting = 0
+        self.busy = 0
+
+    def _busy_error(self, why: str):
+        from app.api.errors import APIError
+        retry = max(1, int(self.timeout_s // 4))
+        return APIError(429, f"the server is busy with other {self.name} ({why}); retry in a few seconds",
+                        "server_busy", headers={"Retry-After": str(retry)})
+
+    def slot(self):
+        import asyncio
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def _slot():
+            if self._sem.locked() and self.waiting >= self.max_waiting:
+                raise self._busy_error(f"{self.waiting} waiting")
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(self._sem.acquire(), timeout=self.timeout_s)
+            except (asyncio.TimeoutError, TimeoutError):
+                raise self._busy_error(f"waited {self.timeout_s:.0f} s") from None
+            finally:
+                self.waiting -= 1
+            self.busy += 1
+            try:
+                yield
+            finally:
+                self.busy -= 1
+                self._sem.release()
+        return _slot()

@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api import errors
-from app.api.guards import RequestGuard
+from app.api.guards import Gate, RequestGuard
 from app.api.routes import admin, auth, conversations, corpus, health, jobs, openai
 from app.db import migrate, session_scope
+from app.db.session import configure_pool
 from app.observability import HTTP_LATENCY, HTTP_REQUESTS, configure_logging, new_request_id
 from app.ratelimit import RateLimiter
 from app.security import create_api_key, get_or_create_user, hash_key
@@ -59,7 +60,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "OpenAI-compatible chat completions plus Teamlore's corpus, dataset, training "
                               "and model-registry endpoints.")
     app.state.settings = settings
+    configure_pool(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.redis_url)
+    # back-pressure: answers and uploads run a bounded number at a time, a bounded number wait, the rest get 429
+    app.state.answer_gate = Gate("answers", settings.max_concurrent_answers, settings.max_queued_answers,
+                                 settings.answer_queue_timeout_s)
+    app.state.upload_gate = Gate("uploads", settings.max_concurrent_uploads, settings.max_queued_uploads,
+                                 max(60.0, settings.answer_queue_timeout_s))
     app.state.generators = GeneratorProvider(settings)
 
     app.state.searcher = lambda: searcher_for(settings)  # the searcher reloads when a newer index is published

@@ -41,6 +41,7 @@ class TeamloreExtension(BaseModel):
     mode: AnswerMode
     model_version: str | None
     latency: dict[str, float]
+    flagged: list[dict] = []  # passages that address the reader (instructions, credential requests), and why
 
 
 def completion_id() -> str:

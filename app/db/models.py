@@ -44,6 +44,8 @@ class ApiKey(TimestampMixin, Base):
     key_hash: Mapped[str] = mapped_column(String(128), unique=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16), default="api", server_default="api")  # api | session
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # session keys expire
     user: Mapped[User] = relationship(back_populates="api_keys")
 
 
@@ -67,6 +69,8 @@ class Source(TimestampMixin, Base):
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # never secrets
     checkpoint: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. per-channel `oldest` for live sync
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # who uploaded it through the API (None: the CLI, the live sync or an operator)
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class IngestionRun(Base):
@@ -144,6 +148,10 @@ class Document(TimestampMixin, Base):
     pages: Mapped[int | None] = mapped_column(Integer)
     sections: Mapped[list[Any]] = mapped_column(default=list)  # [{heading_path, page, text}]
     visibility: Mapped[str] = mapped_column(String(100), default="everyone")  # everyone | group:<name>
+    # the uploader (None: ingested by the CLI or an operator: only admins may replace or delete it)
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # why indexing refused it (too many chunks, a chunker error); quarantined documents are left out of the index
+    quarantine_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Chunk(Base):

@@ -15,9 +15,20 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# Connection pool per process; the API sets it from settings (db_pool_size, db_max_overflow, db_pool_timeout_s)
+# before its first session. A pool timeout is answered 429 (busy, retry), never 500.
+POOL = {"pool_size": 20, "max_overflow": 20, "pool_timeout": 10.0}
+
+
+def configure_pool(pool_size: int, max_overflow: int, pool_timeout: float) -> None:
+    """Size the pools of engines made from now on (engines already made keep theirs)."""
+    POOL.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        pool = {} if ":memory:" in url or url in ("sqlite://", "sqlite:///") else dict(POOL)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _):  # WAL: readers never block the single writer
@@ -28,7 +39,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
         return engine
     # pool_pre_ping: a restarted PostgreSQL costs one failed checkout, not a restart of Teamlore
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **POOL)
 
 
 def alembic_config(url: str) -> Config:

@@ -23,7 +23,8 @@ from sqlalchemy import delete, select
 from app.db import session_scope
 from app.db.models import Chunk, Document, SlackChannel, SlackMessage, Source
 from app.settings import Settings
-from retrieval.chunking import Chunker, ChunkingConfig, TokenCounter, content_hash, embedding_text
+from retrieval.chunking import (ChunkLimitExceeded, Chunker, ChunkingConfig, TokenCounter, content_hash,
+                                embedding_text)
 from app.services.embeddings import embedding_backend, embedding_model_path, get_embedder_for
 from retrieval.faiss_index import IndexCorrupt, IndexMismatch, IndexMissing, IndexStore, Manifest, Snapshot, VectorIndex
 from retrieval.types import EVERYONE, ChunkRecord
@@ -85,13 +86,22 @@ def corpus_chunks(settings: Settings, chunker: Chunker) -> list[ChunkRecord]:
     out: list[ChunkRecord] = []
     with session_scope(settings.db_url) as s:
         sources = {src.id: src for src in s.scalars(select(Source))}
-        for doc in s.scalars(select(Document).order_by(Document.id)):
+        for doc in s.scalars(select(Document).where(Document.quarantine_reason.is_(None)).order_by(Document.id)):
             src = sources.get(doc.source_id)
             meta = {"source": src.name if src else None, "source_kind": src.kind if src else None,
                     "path": doc.path, "mime": doc.mime, "ts": _epoch(doc.updated_at or doc.created_at)}
-            out.extend(chunker.chunk_document(title=doc.title, sections=doc.sections or [], origin_key=str(doc.id),
-                                              acl=_acl_for_visibility(doc.visibility), document_id=doc.id,
-                                              meta=meta))
+            try:
+                chunks = chunker.chunk_document(title=doc.title, sections=doc.sections or [], origin_key=str(doc.id),
+                                                acl=_acl_for_visibility(doc.visibility), document_id=doc.id,
+                                                meta=meta, max_chunks=settings.max_document_chunks)
+            except Exception as exc:  # noqa: BLE001 - one bad document must never poison the index for everyone
+                # Quarantined with its reason (listed to its owner and admins), left out of this and every later
+                # sync until a new version of it is uploaded.
+                doc.quarantine_reason = (str(exc) if isinstance(exc, ChunkLimitExceeded)
+                                         else f"indexing failed: {type(exc).__name__}: {str(exc)[:300]}")
+                log.warning("document %s quarantined: %s", doc.id, doc.quarantine_reason)
+                continue
+            out.extend(chunks)
         channels = {(c.source_id, c.channel_id): c for c in s.scalars(select(SlackChannel))}
         threads: dict[tuple[int, str, str], list[SlackMessage]] = defaultdict(list)
         q = (select(SlackMessage).where(SlackMessage.deleted.is_(False), SlackMessage.filtered.is_(None))

@@ -78,10 +78,11 @@ def _noop(_desc: str, _done: int, _total: int | None) -> None:
 
 # --- runs ----------------------------------------------------------------------------------------------
 
-def _get_source(s: Session, name: str, kind: str, config: dict[str, Any] | None = None) -> Source:
+def _get_source(s: Session, name: str, kind: str, config: dict[str, Any] | None = None,
+                owner_user_id: int | None = None) -> Source:
     src = s.scalar(select(Source).where(Source.name == name))
     if src is None:
-        src = Source(name=name, kind=kind, config=config or {}, checkpoint={})
+        src = Source(name=name, kind=kind, config=config or {}, checkpoint={}, owner_user_id=owner_user_id)
         s.add(src)
         s.flush()
     elif src.kind != kind:
@@ -91,9 +92,10 @@ def _get_source(s: Session, name: str, kind: str, config: dict[str, Any] | None 
     return src
 
 
-def _start_run(settings: Settings, source_name: str, kind: str, config: dict[str, Any] | None) -> RunSummary:
+def _start_run(settings: Settings, source_name: str, kind: str, config: dict[str, Any] | None,
+               owner_user_id: int | None = None) -> RunSummary:
     with session_scope(settings.db_url) as s:
-        src = _get_source(s, source_name, kind, config)
+        src = _get_source(s, source_name, kind, config, owner_user_id)
         run = IngestionRun(source_id=src.id, status="running", report={})
         s.add(run)
         s.flush()
@@ -262,9 +264,12 @@ def _dedupe_records(messages: list[SlackMessageRecord]) -> list[SlackMessageReco
 
 
 def ingest_slack_export(settings: Settings, path: str | Path, *, source_name: str | None = None,
-                        progress: Progress | None = None) -> RunSummary:
+                        progress: Progress | None = None, owner_user_id: int | None = None,
+                        protect_foreign_channels: bool = False) -> RunSummary:
     """Ingest a Slack export (zip or folder). Messages that vanished from a re-imported export's time range
-    are marked deleted."""
+    are marked deleted. `protect_foreign_channels` (uploads by non-admins): a channel another source (an
+    admin's export, the live sync) already holds is left out with a rejection, so an upload can never add to,
+    re-declare the members or visibility of, or delete from a channel it does not own."""
     progress = progress or _noop
     path = Path(path)
     limits = ExportLimits(max_zip_bytes=settings.max_upload_mb << 20,
@@ -278,7 +283,7 @@ def ingest_slack_export(settings: Settings, path: str | Path, *, source_name: st
     except IngestError as exc:
         error = str(exc)
     name = source_name or f"slack-export:{(export.team_domain if export and export.team_domain else path.stem)}"
-    summary = _start_run(settings, name, "slack_export", {"path": str(path.resolve())})
+    summary = _start_run(settings, name, "slack_export", {"file": path.name}, owner_user_id)
     summary.stats["input"] = str(path)
     if export is None:
         summary.reject(str(path), error or "unreadable export")
@@ -297,7 +302,18 @@ def ingest_slack_export(settings: Settings, path: str | Path, *, source_name: st
     base_url = settings.slack_workspace_url or {cid: f"https://{d}.slack.com/" for cid, d in export.channel_domains.items()}
 
     def work(s: Session, src: Source) -> None:
-        _upsert_people(s, src.id, export.users, export.channels)
+        nonlocal messages
+        channels = list(export.channels)
+        if protect_foreign_channels:
+            ids = {c.channel_id for c in channels} | {m.channel_id for m in messages}
+            foreign = set(s.scalars(select(SlackChannelRow.channel_id).where(SlackChannelRow.source_id != src.id,
+                                                                            SlackChannelRow.channel_id.in_(ids))))
+            for channel_id in sorted(foreign):
+                summary.reject(f"channel {channel_id}", "this channel belongs to another source; an uploaded export "
+                                                        "cannot add to or change it")
+            channels = [c for c in channels if c.channel_id not in foreign]
+            messages = [m for m in messages if m.channel_id not in foreign]
+        _upsert_people(s, src.id, export.users, channels)
         _write_messages(s, src, summary, messages, base_url, progress, len(messages))
         # A re-imported export is a snapshot: within each channel's time range, what it no longer holds is gone.
         seen: dict[str, set[str]] = {}
@@ -419,16 +435,28 @@ def _validate_visibility(visibility: str) -> None:
 
 
 def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_name: str = "documents",
-                     visibility: str = "everyone", progress: Progress | None = None) -> RunSummary:
+                     visibility: str | None = "everyone", progress: Progress | None = None,
+                     owner_user_id: int | None = None, may_widen: bool = True) -> RunSummary:
     """Ingest files and folders (recursively). A file whose path is known with a new content hash replaces the
-    old version (same row, new sections); identical content is skipped."""
-    _validate_visibility(visibility)
+    old version (same row, new sections); identical content is skipped.
+
+    Documents belong to `owner_user_id` (None: the CLI/operator): a path is matched, and identical content
+    recognised, only among that owner's documents, so an upload never touches — or reveals — anyone else's.
+    `visibility` None keeps an existing document's visibility (new ones: everyone); without `may_widen` (a
+    non-admin) an update never widens a restricted document's visibility."""
+    if visibility is not None:
+        _validate_visibility(visibility)
     progress = progress or _noop
     summary = _start_run(settings, source_name, "docs", None)
     summary.stats["input"] = ", ".join(map(str, paths))[:500]
     files = _expand(paths, summary)
+    def mine(stmt):
+        return stmt.where(Document.owner_user_id.is_(None) if owner_user_id is None
+                          else Document.owner_user_id == owner_user_id)
+
     with session_scope(settings.db_url) as s:
-        known = {d.path: (d.id, d.content_hash) for d in s.scalars(select(Document).where(Document.source_id == summary.source_id))}
+        known = {d.path: (d.id, d.content_hash)
+                 for d in s.scalars(mine(select(Document).where(Document.source_id == summary.source_id)))}
     known_hashes = {h: p for p, (_, h) in known.items()}
     max_bytes = settings.max_upload_mb << 20
     parsed: list[ParsedDocument] = []
@@ -472,16 +500,25 @@ def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_
                 summary.masked[k] = summary.masked.get(k, 0) + v
 
     def work(s: Session, src: Source) -> None:
-        rows = {d.path: d for d in s.scalars(select(Document).where(Document.source_id == src.id))}
+        rows = {d.path: d for d in s.scalars(mine(select(Document).where(Document.source_id == src.id)))}
+        taken = set(s.scalars(select(Document.path).where(Document.source_id == src.id)))
         for i, doc in enumerate(parsed):
             values = dict(title=doc.title, mime=doc.mime, content_hash=doc.content_hash, size_bytes=doc.size_bytes,
-                          pages=doc.pages, sections=[sec.to_dict() for sec in doc.sections], visibility=visibility,
-                          run_id=summary.run_id)
+                          pages=doc.pages, sections=[sec.to_dict() for sec in doc.sections],
+                          run_id=summary.run_id, quarantine_reason=None)
             row = rows.get(doc.path)
             if row is None:
-                s.add(Document(source_id=src.id, path=doc.path[:1000], **values))
+                if doc.path[:1000] in taken:  # another owner's document at this path: never replaced
+                    summary.reject(doc.path, "a document by another owner has this path")
+                    continue
+                s.add(Document(source_id=src.id, path=doc.path[:1000], owner_user_id=owner_user_id,
+                               visibility=visibility or "everyone", **values))
                 summary.added += 1
             else:
+                wanted = visibility or row.visibility
+                if wanted != row.visibility and row.visibility != "everyone" and not may_widen:
+                    wanted = row.visibility  # only an admin widens (or moves) a restricted document
+                values["visibility"] = wanted
                 # A new version updates the row in place; the next index sync diffs its chunks by content hash
                 # (re-embedding only what changed, dropping the rest).
                 for k, v in values.items():

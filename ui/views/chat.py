@@ -78,8 +78,7 @@ def render_citations(citations: list[dict[str, Any]]) -> None:
     st.caption("Sources")
     for cit in citations:
         icon = ":material/tag:" if cit.get("source") == "slack" else ":material/description:"
-        with st.expander(f"\\[{cit.get('n', '?')}\\] {escape_markdown(cit.get('title') or 'Untitled source')}",
-                         icon=icon):
+        with st.expander(f"[{cit.get('n', '?')}] {escape_markdown(cit.get('title') or 'Untitled source')}", icon=icon):
             st.markdown(safe_markdown(cit.get("snippet") or ""))
             where = [x for x in (f"#{cit['channel']}" if cit.get("channel") else None,
                                  f"page {cit['page']}" if cit.get("page") else None,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.api.deps import AdminDep, SessionDep
 from app.api.errors import APIError
 from app.db.models import ApiKey, AuditEvent, Feedback, Message, ModelVersion, User
-from app.security import audit, create_api_key, get_or_create_user, hash_password, revoke_api_key
+from app.security import audit, create_api_key, hash_password, revoke_api_key
 from app.services import registry
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -22,15 +22,34 @@ router = APIRouter(prefix="/v1", tags=["admin"])
 class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     user: str = Field(min_length=1, max_length=200, description="user name; created if new")
-    role: Literal["user", "admin"] = "user"
+    role: Literal["user", "admin"] | None = Field(default=None, description="only for a NEW user (default user)")
     password: str | None = Field(default=None, min_length=8, max_length=1000,
-                                 description="optionally set the user's sign-in password")
+                                 description="only for a NEW user: their sign-in password")
+    slack_user_id: str | None = Field(default=None, max_length=32, description="only for a NEW user")
+
+
+class NewUser(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["user", "admin"] = "user"
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
     slack_user_id: str | None = Field(default=None, max_length=32)
+
+
+class UserChange(BaseModel):
+    role: Literal["user", "admin"] | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+    slack_user_id: str | None = Field(default=None, max_length=32, description="'' clears it")
 
 
 def _key_out(k: ApiKey) -> dict:
     return {"id": k.id, "name": k.name, "prefix": k.prefix, "user": k.user.name, "role": k.user.role,
-            "created_at": k.created_at, "revoked_at": k.revoked_at, "last_used_at": k.last_used_at}
+            "kind": k.kind, "created_at": k.created_at, "expires_at": k.expires_at, "revoked_at": k.revoked_at,
+            "last_used_at": k.last_used_at}
+
+
+def _user_out(u: User) -> dict:
+    return {"id": u.id, "name": u.name, "role": u.role, "slack_user_id": u.slack_user_id,
+            "has_password": bool(u.password_hash), "created_at": u.created_at}
 
 
 @router.get("/keys")
@@ -40,16 +59,63 @@ def list_keys(admin: AdminDep, session: SessionDep):
 
 @router.post("/keys", status_code=201)
 def create_key(body: NewKey, admin: AdminDep, session: SessionDep):
-    user = get_or_create_user(session, body.user, role=body.role)
-    if user.role != body.role:
-        user.role = body.role
-    if body.password:
-        user.password_hash = hash_password(body.password)
-    if body.slack_user_id:
-        user.slack_user_id = body.slack_user_id
+    """A new key for a user. It never changes an existing user: role, password and Slack id are set only when the
+    user is new; changing them is PATCH /v1/users/{id}, an explicit admin action."""
+    user = session.scalar(select(User).where(User.name == body.user))
+    if user is None:
+        user = User(name=body.user, role=body.role or "user", slack_user_id=body.slack_user_id or None,
+                    password_hash=hash_password(body.password) if body.password else None)
+        session.add(user)
+        session.flush()
+        audit(session, admin, "user.create", f"user:{user.id}", user=user.name, role=user.role)
+    else:
+        differs = [f for f, new, old in (("role", body.role, user.role),
+                                          ("slack_user_id", body.slack_user_id, user.slack_user_id))
+                   if new is not None and new != old] + (["password"] if body.password else [])
+        if differs:
+            raise APIError(409, f"user {user.name!r} exists: creating a key does not change a user "
+                                f"({', '.join(differs)}); use PATCH /v1/users/{user.id}", "user_exists")
     row, key = create_api_key(session, user, body.name)
     audit(session, admin, "key.create", f"key:{row.id}", user=user.name, role=user.role)
     return {**_key_out(row), "key": key}
+
+
+@router.get("/users")
+def list_users(admin: AdminDep, session: SessionDep):
+    return [_user_out(u) for u in session.scalars(select(User).order_by(User.id)).all()]
+
+
+@router.post("/users", status_code=201)
+def create_user(body: NewUser, admin: AdminDep, session: SessionDep):
+    if session.scalar(select(User).where(User.name == body.name)) is not None:
+        raise APIError(409, f"user {body.name!r} exists", "user_exists")
+    user = User(name=body.name, role=body.role, slack_user_id=body.slack_user_id or None,
+                password_hash=hash_password(body.password) if body.password else None)
+    session.add(user)
+    session.flush()
+    audit(session, admin, "user.create", f"user:{user.id}", user=user.name, role=user.role)
+    return _user_out(user)
+
+
+@router.patch("/users/{user_id}")
+def change_user(user_id: int, body: UserChange, admin: AdminDep, session: SessionDep):
+    user = session.get(User, user_id)
+    if user is None:
+        raise APIError(404, f"no user {user_id}", "user_not_found")
+    if body.role is not None and body.role != user.role:
+        if user.role == "admin":
+            admins = session.scalar(select(func.count()).select_from(User).where(User.role == "admin")) or 0
+            if admins <= 1:
+                raise APIError(409, "this is the last admin: promote another user first", "last_admin")
+        user.role = body.role
+    if body.password:
+        user.password_hash = hash_password(body.password)
+    if body.slack_user_id is not None:
+        user.slack_user_id = body.slack_user_id or None
+    audit(session, admin, "user.change", f"user:{user.id}",
+          fields=sorted(k for k, v in body.model_dump().items() if v is not None and k != "password")
+          + (["password"] if body.password else []))
+    return _user_out(user)
 
 
 @router.delete("/keys/{key_id}")

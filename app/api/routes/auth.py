@@ -5,10 +5,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from app.api.deps import PrincipalDep, SessionDep
+from app.api.deps import PrincipalDep, SessionDep, SettingsDep
 from app.api.errors import APIError
 from app.db.models import User
-from app.security import create_api_key, verify_password
+from app.security import create_session_key, verify_password
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -18,17 +18,28 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=1000)
 
 
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/auth/login")
-def login(body: Login, request: Request, session: SessionDep):
-    decision = request.app.state.rate_limiter.hit("login", body.username)
-    if not decision.allowed:
-        raise APIError(429, "too many sign-in attempts", "rate_limited",
-                       headers={"Retry-After": str(decision.retry_after)})
+def login(body: Login, request: Request, session: SessionDep, settings: SettingsDep):
+    # Attempts are limited per account (guessing one password) and per client (trying many accounts) in a moving
+    # window: an attacker is slowed down, and the real user can sign in again once the window has passed.
+    limiter = request.app.state.rate_limiter
+    for scope, ident in (("login-account", body.username.lower()), ("login-client", _client_address(request))):
+        decision = limiter.hit(scope, ident, rate=settings.login_rate_limit)
+        if not decision.allowed:
+            raise APIError(429, "too many sign-in attempts; try again shortly", "rate_limited",
+                           headers={"Retry-After": str(decision.retry_after)})
     user = session.scalar(select(User).where(User.name == body.username))
     if user is None or not verify_password(body.password, user.password_hash):
         raise APIError(401, "wrong username or password", "bad_credentials")
-    _, key = create_api_key(session, user, "web sign-in")
-    return {"api_key": key, "user": {"id": user.id, "name": user.name, "role": user.role}}
+    row, key = create_session_key(session, user, ttl_hours=settings.session_key_ttl_hours,
+                                  max_live=settings.max_session_keys)
+    session.commit()  # the key works the moment the client has it
+    return {"api_key": key, "expires_at": row.expires_at,
+            "user": {"id": user.id, "name": user.name, "role": user.role}}
 
 
 @router.get("/me")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -34,7 +35,15 @@ def search(request: Request, principal: PrincipalDep, q: str = Query(max_length=
             raise APIError(400, str(exc), "invalid_query") from exc
     RETRIEVAL_LATENCY.observe(t.seconds)
     return [{"chunk_id": h.chunk_id, "score": h.score, "scores": h.scores, "title": h.title, "text": h.text,
-             "meta": h.meta} for h in hits]
+             "meta": _public_meta(h.meta)} for h in hits]
+
+
+def _public_meta(meta: dict | None) -> dict:
+    """Chunk metadata as clients see it: a document's file name, never its path on the server."""
+    out = dict(meta or {})
+    if out.get("path"):
+        out["path"] = Path(str(out["path"])).name
+    return out
 
 
 def _is_slack_export(path: Path) -> bool:
@@ -86,11 +95,13 @@ async def _save(upload: UploadFile, folder: Path, limit: int) -> Path:
 
 @router.post("/documents")
 async def upload_documents(request: Request, principal: PrincipalDep, settings: SettingsDep,
-                           files: list[UploadFile] = File(...), visibility: str = "everyone"):
+                           files: list[UploadFile] = File(...), visibility: str | None = None):
+    """Upload documents or Slack export zips. `visibility`: everyone (new documents' default) or group:<name>
+    (admins); left out, a re-uploaded document keeps the visibility it has."""
     from app.services import indexing, ingestion
-    if visibility != "everyone" and not principal.is_admin:
+    if visibility not in (None, "everyone") and not principal.is_admin:
         raise APIError(403, "only admins can restrict a document to a group", "admin_only")
-    if visibility != "everyone" and not (visibility.startswith("group:") and len(visibility) > 6):
+    if visibility not in (None, "everyone") and not (visibility.startswith("group:") and len(visibility) > 6):
         # checked before any file is saved (the ingestion service would raise mid-request: a 500)
         raise APIError(400, f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}",
                        "invalid_visibility")
@@ -99,30 +110,52 @@ async def upload_documents(request: Request, principal: PrincipalDep, settings: 
         raise APIError(400, "two files in one upload have the same name", "duplicate_filename")
     limit = settings.max_upload_mb << 20
     results = []
-    tmp = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
-    try:
-        for upload in files:
-            try:
-                path = await _save(upload, tmp, limit)
-            except ValueError as exc:
-                results.append({"filename": upload.filename, "status": "rejected", "reason": str(exc)})
-                continue
-            if path.suffix.lower() == ".zip" and _is_slack_export(path):
-                summary = await run_in_threadpool(ingestion.ingest_slack_export, settings, path,
-                                                  source_name=f"upload:{path.name}")
-            else:
-                keep = settings.uploads_dir / "documents" / path.name  # stable path: re-upload replaces
-                keep.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, keep)
-                summary = await run_in_threadpool(ingestion.ingest_documents, settings, [keep],
-                                                  source_name="uploads", visibility=visibility)
-            results.append(_result_for(upload.filename, summary))
-        changed = any(r.get("added") or r.get("updated") or r.get("deleted") for r in results)
-        # nothing new (every file rejected or unchanged): no index work for this request
-        index = await run_in_threadpool(indexing.sync_index, settings) if changed else None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    async with request.app.state.upload_gate.slot():  # bounded: a burst of uploads queues or gets a 429
+        tmp = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
+        try:
+            for upload in files:
+                try:
+                    path = await _save(upload, tmp, limit)
+                except ValueError as exc:
+                    results.append({"filename": upload.filename, "status": "rejected", "reason": str(exc)})
+                    continue
+                if path.suffix.lower() == ".zip" and _is_slack_export(path):
+                    # Always a NEW source owned by the uploader, never a merge by file name; a non-admin's export
+                    # cannot touch channels another source holds.
+                    summary = await run_in_threadpool(
+                        ingestion.ingest_slack_export, settings, path,
+                        source_name=f"upload:{principal.user_id}:{uuid.uuid4().hex[:10]}:{path.name}"[:300],
+                        owner_user_id=principal.user_id, protect_foreign_channels=not principal.is_admin)
+                else:
+                    # One folder per uploader: re-uploading a name replaces only your own document of that name.
+                    keep = settings.uploads_dir / "documents" / str(principal.user_id) / path.name
+                    keep.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, keep)
+                    summary = await run_in_threadpool(ingestion.ingest_documents, settings, [keep],
+                                                      source_name="uploads", visibility=visibility,
+                                                      owner_user_id=principal.user_id,
+                                                      may_widen=principal.is_admin)
+                results.append(_result_for(upload.filename, summary))
+            changed = any(r.get("added") or r.get("updated") or r.get("deleted") for r in results)
+            # nothing new (every file rejected or unchanged): no index work for this request
+            index = await run_in_threadpool(indexing.sync_index, settings) if changed else None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if changed:
+        await run_in_threadpool(_mark_quarantined, settings, results)
     return {"results": results, "index": _plain(index)}
+
+
+def _mark_quarantined(settings, results: list[dict]) -> None:
+    """A document the index sync refused (too many chunks, a chunker error) is reported as quarantined."""
+    from app.db import session_scope
+    runs = {r["run_id"]: r for r in results if r.get("run_id") is not None}
+    if not runs:
+        return
+    with session_scope(settings.db_url) as s:
+        for run_id, reason in s.execute(select(Document.run_id, Document.quarantine_reason)
+                                        .where(Document.run_id.in_(runs), Document.quarantine_reason.is_not(None))):
+            runs[run_id].update(status="quarantined", reason=reason)
 
 
 def _result_for(filename: str | None, summary) -> dict:
@@ -146,28 +179,38 @@ def _plain(obj) -> dict:
 def list_documents(principal: PrincipalDep, session: SessionDep, q: str | None = None, source: str | None = None,
                    limit: int = Query(200, ge=1, le=2000)):
     stmt = select(Document, Source.name).join(Source, Source.id == Document.source_id)
+    if not principal.is_admin:
+        # group-restricted documents are listed to admins only (web users carry no document groups yet)
+        stmt = stmt.where(Document.visibility == "everyone")
     if q:
         like = f"%{q}%"
         stmt = stmt.where(or_(Document.title.ilike(like), Document.path.ilike(like)))
     if source:
         stmt = stmt.where(Source.name == source)
     rows = session.execute(stmt.order_by(Document.updated_at.desc()).limit(limit)).all()
-    # group-restricted documents are listed to admins only (web users carry no document groups yet)
-    return [{"id": d.id, "title": d.title, "path": d.path, "mime": d.mime, "pages": d.pages, "source": src,
-             "visibility": d.visibility, "size_bytes": d.size_bytes, "updated_at": d.updated_at}
-            for d, src in rows if d.visibility == "everyone" or principal.is_admin]
+    # `path` is the file name only: no server path leaves the server
+    return [{"id": d.id, "title": d.title, "path": display_name(d.path), "mime": d.mime, "pages": d.pages,
+             "source": src, "visibility": d.visibility, "size_bytes": d.size_bytes, "updated_at": d.updated_at,
+             "mine": d.owner_user_id == principal.user_id, "quarantined": d.quarantine_reason}
+            for d, src in rows]
+
+
+def display_name(path: str | None) -> str:
+    return Path(path or "").name
 
 
 @router.delete("/documents/{document_id}", status_code=204)
 def delete_document(document_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep):
     from app.services import indexing, ingestion
     doc = session.get(Document, document_id)
-    if doc is None:
+    # One answer for "missing" and "exists but not yours to see": no oracle for restricted documents.
+    if doc is None or (doc.visibility != "everyone" and not principal.is_admin):
         raise APIError(404, f"no document {document_id}", "document_not_found")
-    if doc.visibility != "everyone" and not principal.is_admin:
-        raise APIError(403, "only admins can delete restricted documents", "admin_only")
+    if doc.owner_user_id != principal.user_id and not principal.is_admin:
+        raise APIError(403, "you can delete only documents you uploaded", "not_owner")
     audit(session, principal, "document.delete", f"document:{document_id}", title=doc.title)
     session.commit()
+    session.close()  # its connection goes back to the pool before the index work
     ingestion.delete_document(settings, document_id)
     indexing.sync_index(settings)
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from contextlib import AsyncExitStack
 from typing import AsyncIterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from starlette.background import BackgroundTask
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from app.api.deps import EngineDep, PrincipalDep, SessionDep, SettingsDep, access_for
@@ -23,7 +25,7 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 def _extension(result: Answer) -> dict:
     return TeamloreExtension(conversation_id=result.conversation_id, message_id=result.message_id,
                              citations=result.citations, mode=result.mode, model_version=result.model_version,
-                             latency=result.latency).model_dump()
+                             latency=result.latency, flagged=result.extras.get("flagged", [])).model_dump()
 
 
 def _observe(result: Answer) -> None:
@@ -34,7 +36,7 @@ def _observe(result: Answer) -> None:
 
 
 @router.post("/chat/completions")
-async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
+async def chat_completions(body: ChatCompletionRequest, request: Request, principal: PrincipalDep,
                            engine: EngineDep, session: SessionDep, settings: SettingsDep):
     users = [m for m in body.messages if m.role == "user"]
     if not users:
@@ -47,6 +49,7 @@ async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
         conv = session.get(Conversation, body.conversation_id)
         if conv is None or (conv.user_id != principal.user_id):
             raise APIError(404, f"no conversation {body.conversation_id}", "conversation_not_found")
+    session.close()  # the request's connection goes back to the pool: generation does not hold one
     stop = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
     params = GenerationParams(max_new_tokens=body.max_completion_tokens or body.max_tokens or settings.max_new_tokens,
                               temperature=body.temperature or 0.0, top_p=body.top_p or 1.0, stop=stop)
@@ -54,17 +57,33 @@ async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
     kwargs = dict(access=access_for(principal), history=history, user_id=principal.user_id,
                   conversation_id=body.conversation_id, model=body.model, params=params, cancel=cancel,
                   channel="web" if body.user == "teamlore-ui" else "api", filters=body.filters)
+    # Back-pressure: a bounded number of answers are generated at once and a bounded number wait for a slot; past
+    # that the client gets a 429 with Retry-After straight away (never a 500 after 30 s of waiting).
+    gate = AsyncExitStack()
+    await gate.enter_async_context(request.app.state.answer_gate.slot())
+    released = False
+
+    async def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            await gate.aclose()
+
     try:
-        stream = engine.stream(question, **kwargs)
-        first = await run_in_threadpool(next, stream)  # surfaces errors before any byte is sent
-    except EmptyQuestion as exc:
-        raise APIError(400, str(exc), "empty_question") from exc
-    except LookupError as exc:
-        raise APIError(404, str(exc).strip("'\""), "model_not_found") from exc
-    except GeneratorUnavailable as exc:
-        raise APIError(503, f"the model is unavailable: {exc}", "generator_unavailable") from exc
-    except ValueError as exc:  # bad filters and the like
-        raise APIError(400, str(exc), "invalid_request") from exc
+        try:
+            stream = engine.stream(question, **kwargs)
+            first = await run_in_threadpool(next, stream)  # surfaces errors before any byte is sent
+        except EmptyQuestion as exc:
+            raise APIError(400, str(exc), "empty_question") from exc
+        except LookupError as exc:
+            raise APIError(404, str(exc).strip("'\""), "model_not_found") from exc
+        except GeneratorUnavailable as exc:
+            raise APIError(503, f"the model is unavailable: {exc}", "generator_unavailable") from exc
+        except ValueError as exc:  # bad filters and the like
+            raise APIError(400, str(exc), "invalid_request") from exc
+    except BaseException:
+        await release()
+        raise
     cid, created = completion_id(), now()
     model_name = body.model
 
@@ -74,7 +93,10 @@ async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
             while not isinstance(item, Answer):
                 item = next(stream)
             return item
-        result = await run_in_threadpool(drain)
+        try:
+            result = await run_in_threadpool(drain)
+        finally:
+            await release()
         _observe(result)
         # `model` names the answerer that produced this answer: the model version, or extractive
         return {"id": cid, "object": "chat.completion", "created": created,
@@ -110,9 +132,11 @@ async def chat_completions(body: ChatCompletionRequest, principal: PrincipalDep,
             yield f"data: {json.dumps(err)}\n\n"
         finally:
             cancel.cancel()  # client gone or stream done: stop generating
+            await release()
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream",
+    # the slot is released when the stream ends, or (a client gone before the first byte) after the response
+    return StreamingResponse(events(), media_type="text/event-stream", background=BackgroundTask(release),
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
