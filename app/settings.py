@@ -139,7 +139,9 @@ class Settings(BaseSettings):
     session_key_ttl_hours: float = Field(default=24.0, gt=0, description="web sign-in keys expire after this")
     max_session_keys: int = Field(default=10, ge=1, description="live sign-in keys per user; the oldest go first")
     user_rate_limit: str = Field(default="240/minute", description="requests per user, across all their keys")
-    login_rate_limit: str = Field(default="10/minute", description="sign-in attempts per account and per client")
+    login_rate_limit: str = Field(default="10/minute", description="sign-in attempts per account")
+    login_client_rate_limit: str = Field(default="60/minute", description="sign-in attempts per client address "
+                                         "(higher: many people may sign in from one office address)")
 
     @field_validator("data_dir")
     @classmethod

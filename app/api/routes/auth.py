@@ -27,8 +27,9 @@ def login(body: Login, request: Request, session: SessionDep, settings: Settings
     # Attempts are limited per account (guessing one password) and per client (trying many accounts) in a moving
     # window: an attacker is slowed down, and the real user can sign in again once the window has passed.
     limiter = request.app.state.rate_limiter
-    for scope, ident in (("login-account", body.username.lower()), ("login-client", _client_address(request))):
-        decision = limiter.hit(scope, ident, rate=settings.login_rate_limit)
+    for scope, ident, rate in (("login-account", body.username.lower(), settings.login_rate_limit),
+                               ("login-client", _client_address(request), settings.login_client_rate_limit)):
+        decision = limiter.hit(scope, ident, rate=rate)
         if not decision.allowed:
             raise APIError(429, "too many sign-in attempts; try again shortly", "rate_limited",
                            headers={"Retry-After": str(decision.retry_after)})
