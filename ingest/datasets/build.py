@@ -289,7 +289,9 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
     raw.sort(key=lambda e: (float(e.first_ts), e.conversation_id, e.kind, e.example_id))
     kept, dropped, masked = apply_quality(raw, options.rules)
     note("quality", 1, 1)
-    conv_split = balanced_splits(Counter(split_key(ex.conversation_id) for ex in kept), options.split_fractions)
+    # sized by conversations that give examples: the default training mix holds one example per conversation
+    conv_split = balanced_splits(Counter(split_key(cid) for cid in {ex.conversation_id for ex in kept}),
+                                 options.split_fractions)
     for ex in kept:
         ex.split = conv_split[split_key(ex.conversation_id)]
 
