@@ -26,6 +26,20 @@ def kinds(text):
     ("npm_gaMenBG5nUHr9IJ9sjBpVgyz5D1Iu9HQqg5v leaked", "secret", "npm_gaMenBG5nUHr9IJ9sjBpVgyz5D1Iu9HQqg5v"),
     ("key sk-proj-abcdefghijklmnopqrstuvwxyzABCDEFGHIJ1234567890abcd", "secret",
      "sk-proj-abcdefghijklmnopqrstuvwxyzABCDEFGHIJ1234567890abcd"),
+    # national formats, found through region hints
+    ("call me on 07911 123456 after six", "phone", "07911 123456"),
+    ("meine Nummer: 0171 3456789", "phone", "0171 3456789"),
+    ("whatsapp 98860 43217 pls", "phone", "98860 43217"),
+    ("contact (+1-641-555-0190)", "phone", "+1-641-555-0190"),
+    ("wire it to DE89 3704 0044 0532 0130 00 please", "iban", "DE89 3704 0044 0532 0130 00"),
+    ("IBAN GB82WEST12345698765432", "iban", "GB82WEST12345698765432"),
+    ("for the W-9 my SSN is 536-90-4399", "ssn", "536-90-4399"),
+    ("ssn 536 90 4399", "ssn", "536 90 4399"),
+    ("curl -H 'Authorization: Bearer 3f786850e387550fdab836ed7e6dc881de23001b' https://x.example",
+     "secret", "3f786850e387550fdab836ed7e6dc881de23001b"),
+    ("Authorization: Basic bGVuYTpIdW50ZXIyMDI0IQ==", "secret", "bGVuYTpIdW50ZXIyMDI0IQ=="),
+    ("X-API-Key: Zq8vN2xLw4RtYp6sKd9fHj3mBc7aQe1u", "secret", "Zq8vN2xLw4RtYp6sKd9fHj3mBc7aQe1u"),
+    ("DB_PASSWORD=vZduuZ4nm$962 in the .env", "secret", "vZduuZ4nm$962"),
 ])
 def test_positives(text, kind, value):
     assert (kind, value) in kinds(text)
@@ -37,6 +51,14 @@ def test_positives(text, kind, value):
     "id 123e4567-e89b-12d3-a456-426614174000", "mail user@ without a domain", "ticket #4155552671",
     "password: reset it from the portal", "password: ${DB_PASSWORD}", "MAC 00:1A:2B:3C:4D:5E",
     "clone git@github.com:acme/robot.git", "ISBN 4-313-74390-5",
+    # decoys seen in community workspaces: versions, timestamps, `::` tokens, REPL prompts, ports, prose
+    "we test 1.2.3.4-rc on staging", "olake-ui 2.10.0.1 is out", "pip freeze says pyiceberg==10.19.1.1",
+    "attached Logs-2026-06-08 13_34_09.txt", "the job failed at 2026-06-08 13:34:09 UTC",
+    "panic in beef::cafe and std::vector", "racket@foo.rkt> (define x 1)", "the UI listens on localhost:8000",
+    "bind to 127.0.0.1 and ::1 inside the container", "set 1680x1050 resolution", "first cylinder 4864-4864",
+    "processed 9876543210 rows overnight", "does the API support Bearer authentication?", "some basic docs/guides",
+    "sudo passwd sam555", "NOPASSWD: /usr/sbin/arp", "installing linux-headers-2.6.8.1-4",
+    "arn:aws:iam::123456789012:role/olake-x",
 ])
 def test_tricky_negatives(text):
     assert kinds(text) == []
@@ -65,3 +87,27 @@ def test_secret_in_url_beats_email_overlap():
 
 def test_luhn():
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+
+
+def test_whole_jwt_masked_signature_included():
+    jwt = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkxlbmEifQ."
+           "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+    masked, counts = mask(f"token={jwt} expires tomorrow", MaskPolicy.for_target("training"))
+    assert masked == "token=[SECRET] expires tomorrow" and counts == {"secret": 1}
+
+
+def test_iban_needs_checksum_and_ssn_needs_valid_ranges():
+    assert kinds("ref DE89 3704 0044 0532 0130 01") == []  # one digit off: the mod-97 check fails
+    assert kinds("call 000-12-3456 or 666-12-3456") == []  # area 000 and 666 are never issued
+
+
+def test_index_masks_personal_data_by_default():
+    text = "mail lena@acme.example, call 07911 123456"
+    masked, _ = mask(text, MaskPolicy.for_target("index"))
+    assert masked == "mail [EMAIL], call [PHONE]"
+
+
+def test_phone_regions_are_a_policy_setting():
+    text = "ring 06 12 34 56 78 tonight"  # a French mobile, national format
+    assert "[PHONE]" in mask(text, MaskPolicy.for_target("training", phone_regions=["FR"]))[0]
+    assert mask(text, MaskPolicy.for_target("training", phone_regions=["US"]))[0] == text
