@@ -193,6 +193,42 @@ def top_topics(texts: Sequence[str], k: int = 15) -> list[tuple[str, float]]:
     return sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
 
 
+def _question_key(ex: Example) -> str:
+    first_user = next((t["content"] for t in ex.messages if t["role"] == "user"), "")
+    return " ".join(first_user.partition("\n\nMore details: ")[0].lower().split())
+
+
+def once_per_question(examples: list[Example], dropped: Counter) -> list[Example]:
+    """A question opens at most one example of a kind (one file): later chat/Q&A examples that open with the
+    same question (a re-asked question, pieces of one long thread) are dropped and counted. The mixed file takes
+    one example per conversation on top of this. Persona examples quote one person's replies and keep theirs."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for ex in examples:
+        if ex.kind in ("chat", "qa", "rag"):
+            key = (ex.kind, _question_key(ex))
+            if key[1] and key in seen:
+                dropped[f"{ex.kind}:repeated_question"] += 1
+                continue
+            seen.add(key)
+        out.append(ex)
+    return out
+
+
+def review_sample(examples: Sequence[Example], version: str, n: int = 30) -> list[dict[str, Any]]:
+    """`n` examples drawn at random (seeded by the version, so a rebuild shows the same ones) for a person to read
+    in the dataset report: kind, question, answer, permalink, quality and its reasons."""
+    import random
+    pool = [e for e in examples if e.kind in ("qa", "chat", "rag")]
+    picked = random.Random(version).sample(pool, min(n, len(pool)))
+    return [{"id": e.example_id, "kind": e.kind, "split": e.split, "channel": e.channel_name,
+             "question": e.messages[0]["content"] if e.kind == "chat" else e.question,
+             "answer": e.answer if e.kind != "chat" else "\n---\n".join(
+                 t["content"] for t in e.messages[1:] if t["role"] in ("user", "assistant")),
+             "turns": len(e.messages), "permalink": e.permalinks[0] if e.permalinks else None,
+             "quality": e.quality, "reasons": list(e.reasons)} for e in picked]
+
+
 def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retriever: Retriever | None = None,
           progress: Progress | None = None) -> BuildResult:
     """Build (or find) the dataset version for this snapshot and these options under out_root/<version>/."""
@@ -288,6 +324,7 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
     # 3. quality, masking, near-duplicates (in conversation order so the earliest copy is the one kept)
     raw.sort(key=lambda e: (float(e.first_ts), e.conversation_id, e.kind, e.example_id))
     kept, dropped, masked = apply_quality(raw, options.rules)
+    kept = once_per_question(kept, dropped)
     note("quality", 1, 1)
     # sized by conversations that give examples: the default training mix holds one example per conversation
     conv_split = balanced_splits(Counter(split_key(cid) for cid in {ex.conversation_id for ex in kept}),
@@ -317,6 +354,7 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
         stats["throughput"] = {"messages_per_s": round(messages_in / stats["build_seconds"], 1),
                                "examples_per_s": round(len(kept) / stats["build_seconds"], 1)}
         _plots(tmp, stats)
+        (tmp / "review_sample.md").write_text(_review_markdown(stats["review_sample"]), encoding="utf-8")
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True), encoding="utf-8")
         manifest = {"name": options.name, "version": version, "builder": builder_digest(), "settings": settings_dict,
                     "inputs": {"digest": digest, "source": snapshot.source,
@@ -445,7 +483,21 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
                                  or [e.question for e in kept]),
         "persona": persona.label if persona else None,
         "files": files, "heldout": {"file": "eval/heldout.jsonl", "examples": len(heldout)},
+        # for a person to read before training: 30 random examples (also in review_sample.md)
+        "review_sample": review_sample(kept, version),
     }
+
+
+def _review_markdown(sample: list[dict[str, Any]]) -> str:
+    out = [f"# {len(sample)} random examples for review\n",
+           "Drawn at random (seeded by the dataset version). Check each: is the question real and self-contained, "
+           "and does the response answer it?\n"]
+    for i, r in enumerate(sample, 1):
+        link = f" — [permalink]({r['permalink']})" if r["permalink"] else ""
+        out.append(f"## {i}. {r['kind']} · #{r['channel']} · {r['split']} · quality {r['quality']}{link}\n")
+        out.append("**Question**\n\n" + "\n".join("> " + line for line in r["question"][:1200].splitlines()) + "\n")
+        out.append("**Response**\n\n" + "\n".join("> " + line for line in r["answer"][:1500].splitlines()) + "\n")
+    return "\n".join(out)
 
 
 def _histogram(values: list[float], bins: int = 10) -> list[int]:

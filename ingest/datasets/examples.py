@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from ingest.datasets import answers
 from ingest.datasets.records import Conversation, Msg
-from ingest.datasets.text import THANKS_RE, content_words, is_greeting_only, is_question
+from ingest.datasets.text import content_words, is_greeting_only, is_question
 
 CHECK_REACTIONS = frozenset({"white_check_mark", "heavy_check_mark", "ballot_box_with_check", "check",
                              "white_tick", "solved", "done"})
@@ -114,129 +115,50 @@ def chat_example(conv: Conversation) -> Example | None:
     return _make("chat", conv, [{"role": r, "content": _content(ms)} for r, ms in turns], used)
 
 
-ACK_RE = re.compile(r"\b(my bad|oops|you'?re right|good (idea|point|catch)|will do|i stand corrected|sorry|"
-                    r"noted|on it|same here|me too)\b", re.I)
-
-
-POSITIVE_RE = re.compile(r"\b(nice|great|perfect|awesome|cool|got it|ok|okay|makes sense|will do|good to know|"
-                         r"amazing|brilliant|excellent|that helps|helpful|found it|done|booked|ordered|ordering|"
-                         r"booking|forwarded|updated|works|working|worked)\b|:(white_check_mark|heavy_check_mark|"
-                         r"\+1|thumbsup|pray|raised_hands|tada|ok_hand):", re.I)
-
-
-def answer_signals(run: list[Msg], after: list[Msg], asker: str, answerer_weight: float,
-                   thanked: bool) -> dict[str, Any]:
-    """Why this run of one person's messages looks like the answer that resolved the question."""
-    s: dict[str, Any] = {}
-    reactions: dict[str, list[str]] = {}
-    for m in run:
-        for name, users in (m.reactions or {}).items():
-            reactions.setdefault(name.split("::")[0], []).extend(users)
-    check = [n for n in reactions if n in CHECK_REACTIONS]
-    thumbs = [n for n in reactions if n in THUMBS_REACTIONS]
-    if check:
-        s["check_reaction"] = True
-        s["check_by_asker"] = any(asker in reactions[n] for n in check)
-    if thumbs:
-        s["thumbs_reaction"] = True
-        s["thumbs_by_asker"] = any(asker in reactions[n] for n in thumbs)
-    if thanked:
-        s["asker_thanks"] = True
-    asker_after = [m for m in after if m.speaker == asker]
-    # the asker acknowledges it ("nice, ordering one today", "forwarded ✅"): weaker than thanks
-    reply = after[0] if after and after[0].speaker == asker else None  # the asker's very next message
-    if not thanked and reply and POSITIVE_RE.search(reply.text) and not is_question(reply.text):
-        s["asker_acknowledged"] = True
-    # the asker goes quiet: nothing more from them, or only thanks/acknowledgements/pleasantries
-    if all(THANKS_RE.search(m.text) or is_greeting_only(m.text) or
-           (POSITIVE_RE.search(m.text) and not is_question(m.text)) for m in asker_after):
-        s["asker_quiet"] = True
-    if answerer_weight:
-        s["answerer_role"] = round(answerer_weight, 2)
-    text = _content(run)
-    if is_question(text) and not check and not thanked:
-        s["asks_back"] = True  # a clarifying question is not the answer
-    if len(text) < 20:
-        s["very_short"] = True
-    if ACK_RE.search(text) and len(content_words(text)) < 12:
-        s["acknowledgement"] = True  # "oops, my bad" / "good idea, will do" concede, they do not answer
-    if len(content_words(text)) >= 8:
-        s["substantive"] = True
-    score = (3.0 * bool(check) + 1.0 * bool(s.get("check_by_asker")) + 1.5 * bool(thumbs)
-             + 0.5 * bool(s.get("thumbs_by_asker")) + 2.0 * thanked + 1.0 * bool(s.get("asker_acknowledged"))
-             + 1.0 * bool(s.get("asker_quiet")) + answerer_weight + 0.5 * bool(s.get("substantive"))
-             - 1.5 * bool(s.get("asks_back")) - 1.0 * bool(s.get("very_short"))
-             - 2.0 * bool(s.get("acknowledgement")))
-    s["score"] = round(score, 3)
-    return s
-
-
-def _first_names(m: Msg) -> set[str]:
-    label = (m.user_name or "").strip().lower()
-    return {label, label.split(" ")[0]} - {""} if label else set()
-
-
-def _thanked_runs(msgs: list[Msg], runs: list[tuple[int, list[Msg]]], asker: str) -> set[int]:
-    """Which answer runs the asker thanked: the run of the person a thanks names ("thanks Lena!"), else the
-    run right before the thanks."""
-    out: set[int] = set()
-    for i, m in enumerate(msgs):
-        if m.speaker != asker or not THANKS_RE.search(m.text):
-            continue
-        before = [k for k, (start, _) in enumerate(runs) if start < i]
-        if not before:
-            continue
-        said = set(words_of(m.text))
-        named = [k for k in before if _first_names(runs[k][1][0]) & said]
-        out.add(named[-1] if named else before[-1])
-    return out
-
-
-def words_of(text: str) -> list[str]:
-    return re.findall(r"[\w.'-]+", text.lower())
-
-
 def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = None) -> Example | None:
-    """Single-turn pair: the question with the asker's later details, and the best-supported answer."""
-    weights = answerer_weights or {}
+    """Single-turn pair: the question with the asker's details, and the message(s) that answer it.
+
+    The answer is chosen by ingest.datasets.answers (rules that rule out thanks, CC lines, acknowledgements,
+    promises to get back, requests for logs and replies to someone else, then a small learned model); not the last
+    or the longest reply. None when nothing answers the question: an unanswered thread gives no Q&A pair."""
     asker = conv.asker
     msgs = [m for i, m in enumerate(conv.messages) if i == 0 or not is_greeting_only(m.text)]
     root = conv.meta.get("root_text")
     first_other = next((i for i, m in enumerate(msgs) if m.speaker != asker), None)
     if first_other is None:
         return None
+    scores = answers.answer_scores(msgs, asker)
+    chosen = answers.select_answers(msgs, asker)
+    if not chosen:
+        return None
     question_msgs = msgs[:first_other]
     if root:  # a later part of a split thread: the thread's opening question comes first
         question_msgs = [Msg(conv.channel.channel_id, conv.meta["root_ts"], asker, root)] + question_msgs
-    runs: list[tuple[int, list[Msg]]] = []  # (index of first message, run of one answerer)
-    for i in range(first_other, len(msgs)):
-        m = msgs[i]
-        if m.speaker == asker:
-            continue
-        if runs and runs[-1][1][-1].speaker == m.speaker and msgs[i - 1].speaker == m.speaker:
-            runs[-1][1].append(m)
-        else:
-            runs.append((i, [m]))
-    thanked = _thanked_runs(msgs, runs, asker)
-    best = None
-    for k, (start, run) in enumerate(runs):
-        end = start + len(run)
-        sig = answer_signals(run, msgs[end:], asker, weights.get(run[0].speaker, 0.0),
-                             k in thanked)
-        key = (sig["score"], -k)  # a tie goes to the earlier answer: the first reply usually is the answer
-        if best is None or key > best[0]:
-            best = (key, start, run, sig)
-    _, start, run, sig = best
-    details = [m for m in msgs[first_other:start] if m.speaker == asker and not is_greeting_only(m.text)]
+    run = [msgs[i] for i in chosen]
+    # the asker's own details given before the answer (not their later follow-ups, which ask something else)
+    details = [m for m in msgs[first_other:chosen[0]] if m.speaker == asker and not is_greeting_only(m.text)]
     question = _content(question_msgs)
     if details:
         question += "\n\nMore details: " + _content(details)
+    sig: dict[str, Any] = {"answer_score": round(max(scores[i] for i in chosen), 3), "answer_messages": len(chosen),
+                           "candidates": len(scores), "score": round(4 * max(scores[i] for i in chosen), 3)}
+    feats = [answers.features(msgs, i, asker) for i in chosen]
+    if any(f["check_reaction"] for f in feats):
+        sig["check_reaction"] = True
+        sig["check_by_asker"] = any(asker in users for m in run for n, users in (m.reactions or {}).items()
+                                    if n.split("::")[0] in CHECK_REACTIONS)
+    elif any(f["thumbs_reaction"] for f in feats):
+        sig["thumbs_reaction"] = True
+    if any(f["asker_good_after"] or f["asker_thanks_speaker"] for f in feats):
+        sig["asker_thanks"] = True
+    weights = answerer_weights or {}
+    if weights.get(run[0].speaker):
+        sig["answerer_role"] = round(weights[run[0].speaker], 2)
     if any(n.split("::")[0] in CHECK_REACTIONS for m in question_msgs for n in (m.reactions or {})):
         sig["question_marked_resolved"] = True  # many teams tick the question itself once it is solved
     if not is_question(_content(question_msgs)):
         sig["not_a_question"] = True
     turns = [{"role": "user", "content": question}, {"role": "assistant", "content": _content(run)}]
-    sig["candidates"] = len(runs)
     return _make("qa", conv, turns, question_msgs + details + run, signals=sig)
 
 

@@ -143,6 +143,12 @@ def test_formats_load_back_with_datasets(built):
     assert mixed and {r["meta"]["kind"] for r in mixed} <= {"chat", "qa"}  # qa where the conversation has one, else chat
     qa_convs = {r["meta"]["conversation_id"] for r in read_jsonl(folder / "qa.train.jsonl")}
     assert all(r["meta"]["kind"] == "qa" for r in mixed if r["meta"]["conversation_id"] in qa_convs)
+    # one example per conversation and one per question in each mixed file: nothing is trained twice
+    for split in ("train", "validation", "test"):
+        rows = read_jsonl(folder / f"{split}.jsonl") if (folder / f"{split}.jsonl").is_file() else []
+        convs = [r["meta"]["conversation_id"] for r in rows]
+        questions = [r["messages"][0]["content"].partition("\n\nMore details: ")[0] for r in rows]
+        assert len(convs) == len(set(convs)) and len(questions) == len(set(questions))
     heldout = read_jsonl(folder / "eval" / "heldout.jsonl")
     assert len(heldout) == result.stats["heldout"]["examples"]
     assert all(r["meta"]["split"] == "test" and r["meta"]["kind"] == "qa" for r in heldout)
@@ -153,7 +159,7 @@ def test_report_files(built):
     folder = result.path
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["version"] == result.version and manifest["settings"]["include_private"] is False
-    assert set(manifest["files"]) >= {"chat.train.jsonl", "eval/heldout.jsonl"}
+    assert set(manifest["files"]) >= {"qa.train.jsonl", "eval/heldout.jsonl"}
     stats = json.loads((folder / "stats.json").read_text())
     assert stats["examples"]["total"] == result.stats["examples"]["total"] > 0
     assert sorted(p.name for p in (folder / "plots").glob("*.png")) == [

@@ -120,7 +120,8 @@ def test_later_part_of_a_split_thread_links_the_opening_question_without_copying
     convs = channel_conversations(HELP, help_channel())
     opening = next(c for c in convs if c.conversation_id.endswith(":p0")).messages[0]
     part = next(c for c in convs if c.conversation_id.endswith(":p1"))
-    for ex in (chat_example(part), qa_example(part)):
+    qa = qa_example(part)  # a piece of ideas with no resolution has no answer: no Q&A pair at all is right
+    for ex in (chat_example(part),) + ((qa,) if qa else ()):
         assert ex.messages[0]["role"] == "user"
         assert not any("Long running discussion" in t["content"] for t in ex.messages)  # not prefixed to every part
         assert opening.ts not in ex.source_ts and ex.permalinks[0] == opening.permalink
@@ -132,5 +133,5 @@ def test_acknowledged_answer_beats_a_later_aside():
          msg(HELP, 7, "U1", "oh nice, ordering a proper chair today", thread=0),
          msg(HELP, 40, "U3", "pro tip: the old office chairs are sold off cheaply, ask reception", thread=0)]
     ex = qa_example(channel_conversations(HELP, m)[0])
-    assert ex.answer.startswith("Yes, a one-off home-office budget")
-    assert ex.signals["asker_acknowledged"] and ex.signals["asker_quiet"]
+    assert ex.answer == "Yes, a one-off home-office budget of 400 euros; submit the receipt in Spendly."
+    assert ex.signals["asker_thanks"] and ex.signals["answer_messages"] == 1
