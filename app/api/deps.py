@@ -69,10 +69,10 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     if last is None or now - last > LAST_USED_RESOLUTION:
         # A minute's resolution is plenty for "last used", and spares every request a write on the hot path.
         session.execute(update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=now))
-        # Commit now: the write lock (all of SQLite, the key's row in PostgreSQL) must not be held for the whole
-        # request, or the engine's own writes wait on it (SQLite: 30 s, then "database is locked") and
-        # concurrent requests with one key serialise.
-        session.commit()
+    # Commit now (also when nothing was written): the write lock (all of SQLite, the key's row in PostgreSQL) and
+    # the pooled connection must not be held for the whole request — a request waiting in a queue, or streaming,
+    # holds no connection; a route that needs the database again checks one out for its own short use.
+    session.commit()
     request.state.principal = principal
     return principal
 

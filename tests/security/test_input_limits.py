@@ -217,3 +217,22 @@ def test_attack16_lone_surrogate_in_chat_is_a_400(stack):
         r = c.post("/v1/conversations", content='{"title": "x\\udfff"}', headers={"Content-Type": "application/json"})
         assert r.status_code == 400, r.text
     no_server_errors(stack)
+
+
+# --- attack 2, second half: a document that fails indexing is quarantined, never poisoning later uploads -------
+
+def test_attack02_document_over_the_chunk_limit_is_quarantined_and_later_uploads_index(stack):
+    letters = " ".join("abcdefghijklmnopqrstuvwxyz"[i % 26] for i in range(95_000)).encode()  # ~95k tokens
+    r = upload(stack, stack.admin_key, [("token-flood.txt", letters)])
+    res = result_of(r, "token-flood.txt")
+    assert res["status"] == "quarantined" and "more than 400 chunks" in res["reason"], res
+    listed_doc = next(d for d in listed(stack, stack.admin_key) if d["path"] == "token-flood.txt")
+    assert "chunks" in (listed_doc["quarantined"] or "")
+    r = upload(stack, stack.admin_key, [("after.txt", b"Recycling bins are emptied every Thursday.")])
+    assert result_of(r, "after.txt")["status"] == "ingested", r.text
+    with client(stack, stack.admin_key) as c:
+        hits = c.get("/v1/search", params={"q": "when are recycling bins emptied"}).json()
+        assert any("Thursday" in h["text"] for h in hits), hits
+        assert not any(h["meta"].get("document_id") == listed_doc["id"] for h in
+                       c.get("/v1/search", params={"q": "a b c d e f g"}).json())
+    no_server_errors(stack)
