@@ -136,3 +136,23 @@ def test_on_the_irc_test_split_the_model_beats_the_time_gap_rule():
         gap.append(score_clustering(g, [base[k] for k in keep]))
     for metric in ("ari", "f1", "one_to_one"):
         assert sum(s[metric] for s in ours) > sum(s[metric] for s in gap) + 0.1 * len(ours), metric
+
+
+def test_a_slow_channel_is_read_at_its_own_pace():
+    """Slack help channels answer in minutes, not the seconds of the IRC training channel: without the pace
+    scaling, a reply 6-9 minutes after a question looks like a new conversation."""
+    msgs, gold = [], []
+    topics = [("How many vacation days do we get per year?", "25 days of paid leave per calendar year."),
+              ("Where do I request parental leave?", "In PeopleHub under Time Off, pick parental leave."),
+              ("Is there a budget for home office chairs?", "Yes, 400 euros once, submit the receipt in Spendly."),
+              ("When are salaries paid each month?", "On the last working day of the month."),
+              ("Can I work from another country for a few weeks?", "Up to 20 working days a year, tell HR first.")]
+    for k, (q, a) in enumerate(topics):
+        t = k * 3 * 3600.0
+        msgs += [slack(t, "U1" if k % 2 else "U3", q), slack(t + 360 + 60 * k, "U2", a),
+                 slack(t + 500 + 60 * k, "U1" if k % 2 else "U3", "great, thanks!")]
+        gold += [k, k, k]
+    model = load_model()
+    assert model.pace_scale(to_records(msgs)) > 5
+    assert adjusted_rand(gold, disentangle(msgs)) == 1.0
+    assert adjusted_rand(gold, disentangle(msgs, LinkWeights(time_scale=1.0))) < 1.0  # read at IRC's pace
