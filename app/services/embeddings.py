@@ -15,8 +15,31 @@ def embedding_backend(settings: Settings) -> str:
     return settings.embedding_backend
 
 
+def active_pointer(settings: Settings) -> Path:
+    """Where the retriever adaptation records the adapted model in use (models/embeddings/ACTIVE.json)."""
+    return settings.models_dir / "embeddings" / "ACTIVE.json"
+
+
+def adapted_model(settings: Settings) -> str | None:
+    """The adapted embedding model published for the configured one (None: use the configured model). A pointer
+    made for another configured model is ignored, so changing TEAMLORE_EMBEDDING_MODEL still takes effect."""
+    import json
+    p = active_pointer(settings)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("adapted_from") != settings.embedding_model or not Path(data.get("path", "")).is_dir():
+        return None
+    return str(data["path"])
+
+
 def embedding_model_path(settings: Settings) -> str:
-    """A relative model path is relative to the data directory (where adapted models are saved)."""
+    """The adapted model when one was published for the configured model; else the configured model. A relative
+    model path is relative to the data directory (where adapted models are saved)."""
+    adapted = adapted_model(settings)
+    if adapted:
+        return adapted
     name = settings.embedding_model
     candidate = settings.data_dir / name
     if not Path(name).is_absolute() and candidate.is_dir():

@@ -211,7 +211,7 @@ class SlackBot:
         if event.get("tab", "home") != "home":
             return
         self.client.views_publish(user_id=event["user"], view=bk.home_view(
-            model_version=self.live_model_version(), generator=self.settings.generator,
+            model_version=self.live_model_version(), generator=self.effective_generator(),
             help_channels=self.settings.slack_help_channels, support_group=self.settings.slack_support_group))
 
     def live_model_version(self) -> str | None:
@@ -219,6 +219,13 @@ class SlackBot:
         with session_scope(self.settings.db_url) as s:
             mv = live_version(s)
             return mv.name if mv is not None else None
+
+    def effective_generator(self) -> str:
+        """What answers now: extractive, transformers or openai (the `auto` setting resolved for the live version)."""
+        from app.services.registry import live_version
+        from app.wiring import serving_backend
+        with session_scope(self.settings.db_url) as s:
+            return serving_backend(self.settings, live_version(s))
 
     # -- answering --------------------------------------------------------------------------------
     def handle(self, ask: Ask, thread: list[dict[str, Any]] | None = None) -> None:
@@ -344,7 +351,7 @@ class SlackBot:
             model_state = f"unavailable ({type(exc).__name__}: {str(exc)[:120]})"
         return "\n".join([
             "*Teamlore status*",
-            f"• Generator: {self.settings.generator}, live model: {self.live_model_version() or 'none'}, "
+            f"• Generator: {self.effective_generator()}, live model: {self.live_model_version() or 'none'}, "
             f"{model_state}",
             f"• Indexed chunks: {chunks}",
             f"• Slack answers: {answers}; feedback 👍 {up} / 👎 {down}",

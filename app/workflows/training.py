@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # params accepted by run_training besides `config` (free-form recipe options, checked by the recipe's dataclass)
 PARAMS = {"dataset", "base", "name", "steps", "epochs", "deployment", "pretrain", "size", "config", "evaluate",
-          "recipe", "feedback_since", "include_private_feedback", "promote"}
+          "recipe", "feedback_since", "include_private_feedback", "promote", "adapt_retriever"}
 RECIPES = ("sft", "dpo")
 
 
@@ -281,6 +281,17 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
     result["promoted"] = False
     if params.get("promote", "if_better") == "if_better" and metrics["gate"].get("passed"):
         result["promoted"] = promote_if_servable(settings, mv_id)
+    if params.get("adapt_retriever"):
+        # the retriever too: adapted on the team's own (question -> answer) pairs, published only if it retrieves
+        # better on a held-out split of them
+        from app.services.embedding_adaptation import adapt_and_publish
+        from retrieval.adaptation import AdaptationError
+        try:
+            decision = adapt_and_publish(settings)
+            data_used["retriever"] = {k: decision.get(k) for k in ("kept", "reason", "train_pairs", "heldout_pairs",
+                                                                   "base", "adapted", "index_version", "pairs")}
+        except AdaptationError as exc:
+            data_used["retriever"] = {"kept": False, "reason": str(exc)}
     return _jsonable(result)
 
 

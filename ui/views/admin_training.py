@@ -65,6 +65,9 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
                     format_func=lambda v: "no feedback" if v is None else ("all feedback" if v == "all" else v),
                     help="👍 answers, 👎 answers with a comment or a correction, accepted review examples and "
                          "resolved Slack threads given after this version was registered; DPO needs them.")
+            adapt = st.checkbox("Also adapt the retriever on the team's own questions and answers", key="train_adapt",
+                                help="A new index version is published only if retrieval improves on held-out "
+                                     "questions.")
             st.caption("Every run goes through the evaluation gate: it is promoted only if it answers no worse "
                        "than the live answerer on the held-out questions.")
             if st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
@@ -78,7 +81,7 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
                             version, base_model=base_model.strip() if lora else None, steps=int(steps),
                             learning_rate=float(lr), lora_r=int(lora_r) if lora else None,
                             size=None if lora else size, recipe=recipe if lora else None,
-                            feedback_since=since if lora else None)
+                            feedback_since=since if lora else None, adapt_retriever=adapt or None)
                         st.session_state[WATCH] = job["id"]
                         rerun_with_toast(f"Training job #{job['id']} queued", ":material/model_training:")
 

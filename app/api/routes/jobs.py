@@ -33,6 +33,9 @@ class TrainRequest(BaseModel):
                                            "private channels, DMs or group-only documents")
     promote: Literal["if_better", "never"] = Field(default="if_better", description="promote the result when it "
                                                    "passes the evaluation gate")
+    adapt_retriever: bool = Field(default=False, description="also adapt the embedding model on the team's own "
+                                  "question -> answer pairs; a new index version is published only if held-out "
+                                  "retrieval improves")
 
 
 class DatasetRequest(BaseModel):
@@ -74,6 +77,8 @@ def submit_training(body: TrainRequest, request: Request, admin: AdminDep, sessi
               "promote": body.promote}
     if body.recipe == "dpo" and "learning_rate" not in body.model_fields_set:
         params["config"] = {}  # the recipe's own default
+    if body.adapt_retriever:
+        params["adapt_retriever"] = True
     if body.feedback_since is not None:
         params["feedback_since"] = body.feedback_since
         params["include_private_feedback"] = body.include_private_feedback
