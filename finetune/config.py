@@ -53,7 +53,7 @@ class LoraSFTConfig(TrainConfig):
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_targets: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
-    quantize_4bit: bool = False           # QLoRA: needs bitsandbytes and a CUDA GPU
+    quantize_4bit: bool = False           # QLoRA: frozen base linears in NF4 (torchao), CPU or GPU
     chat_template: str | None = None      # override the tokenizer's template (Jinja); ChatML when it has none
 
 

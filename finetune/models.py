@@ -1,4 +1,5 @@
-"""Loading a base causal LM with clear errors, and applying LoRA with validated targets."""
+"""Loading a base causal LM with clear errors (optionally with an NF4 base for QLoRA), and applying LoRA with
+validated targets."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,24 +55,22 @@ def load_tokenizer(ref: str):
 
 
 def load_causal_lm(ref: str, *, dtype: torch.dtype, device: torch.device, quantize_4bit: bool = False):
+    """The base model on `device` in `dtype`; with quantize_4bit (QLoRA) every linear layer but the LM head is
+    stored as NF4 (finetune/qlora.py), quantised one layer at a time from a copy loaded in host memory."""
     from transformers import AutoModelForCausalLM
     check_base_model(ref)
     kwargs = {"dtype": dtype, "attn_implementation": "sdpa"}
     if quantize_4bit:
-        if device.type != "cuda":
-            raise ModelLoadError("quantize_4bit (QLoRA) needs a CUDA GPU")
-        try:
-            import bitsandbytes  # noqa: F401
-            from transformers import BitsAndBytesConfig
-        except ImportError:
-            raise ModelLoadError("quantize_4bit needs the bitsandbytes package (pip install bitsandbytes)") from None
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if dtype == torch.bfloat16 else torch.float16)
-        kwargs["device_map"] = {"": device.index or 0}
+        from finetune.qlora import nf4_available, quantize_model_nf4
+        if not nf4_available():
+            raise ModelLoadError("quantize_4bit (QLoRA) needs the torchao package (pip install torchao)")
+        model = AutoModelForCausalLM.from_pretrained(ref, **kwargs)   # host memory
+        head = model.get_output_embeddings()
+        model.quantization_report = quantize_model_nf4(model, device, skip=(head,) if head is not None else ())
+        model.is_nf4_quantized = True
+        return model
     model = AutoModelForCausalLM.from_pretrained(ref, **kwargs)
-    if not quantize_4bit:
-        model.to(device)
+    model.to(device)
     return model
 
 
@@ -80,7 +79,7 @@ def linear_module_names(model: nn.Module) -> set[str]:
     names = set()
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     for full, mod in model.named_modules():
-        if isinstance(mod, nn.Linear) or type(mod).__name__ in {"Linear4bit", "Linear8bitLt"}:
+        if isinstance(mod, nn.Linear):
             if mod is out:
                 continue
             names.add(full.rsplit(".", 1)[-1])
@@ -98,9 +97,6 @@ def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets:
                              f"its linear layers are: {', '.join(sorted(available))}")
     if r < 1:
         raise ModelLoadError(f"lora_r must be >= 1, got {r}")
-    if getattr(model, "is_loaded_in_4bit", False):
-        from peft import prepare_model_for_kbit_training
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
                      task_type="CAUSAL_LM")
     peft_model = get_peft_model(model, cfg)

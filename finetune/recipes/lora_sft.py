@@ -4,7 +4,7 @@
     torchrun --nproc-per-node 8 -m finetune.recipes.lora_sft ...        # DDP (add --fsdp for big models)
 
 Steps: tokenizer + chat template -> assistant-only labels -> padding-free packing -> base model (bf16 on GPUs that
-have it, fp16 + loss scaling otherwise, fp32 on CPU; 4-bit with --quantize-4bit) -> LoRA -> the shared loop
+have it, fp16 + loss scaling otherwise, fp32 on CPU; 4-bit NF4 with --qlora) -> LoRA -> the shared loop
 (finetune/loop.py) -> adapter + held-out loss of base and adapter.
 """
 from __future__ import annotations
@@ -67,6 +67,9 @@ def finetune(cfg: LoraSFTConfig, train_examples: list, *, pad_id: int, device: t
 
     result = train(cfg, model, train_examples, pad_id=pad_id, trainable_state=state, load_trainable=load,
                    device=device, d=d, on_metrics=on_metrics, should_cancel=should_cancel)
+    quant = getattr(base, "quantization_report", None)
+    if quant:
+        result.setup["qlora"] = quant
     return model, result, {"precision": precision, "params": total, "trainable_params": trainable}
 
 
@@ -116,7 +119,8 @@ def parse_args(argv=None) -> LoraSFTConfig:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--fsdp", action="store_true")
-    ap.add_argument("--quantize-4bit", action="store_true")
+    ap.add_argument("--qlora", "--quantize-4bit", dest="quantize_4bit", action="store_true",
+                    help="QLoRA: the frozen base in 4-bit NF4 (torchao), LoRA in full precision")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="any LoraSFTConfig field, e.g. --set lr=1e-4 --set lora_r=32")
     a = ap.parse_args(argv)
