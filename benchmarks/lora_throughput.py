@@ -32,9 +32,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SHAPES = {"1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-                     num_key_value_heads=8),
+                     num_key_value_heads=8, tie_word_embeddings=True),
           "3b": dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
-                     num_key_value_heads=8)}
+                     num_key_value_heads=8, tie_word_embeddings=True),
+          # Llama-3.1-8B: untied 128k embeddings and LM head
+          "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+                     num_key_value_heads=8, tie_word_embeddings=False, rope_theta=500000.0)}
+# Recipe settings per shape (what `teamlore train` would be given for a model of that size on one 80 GB GPU):
+# the 8B shape's activations at 8192-token rows would pass 40 GiB, so its rows are 4096 tokens (same tokens per
+# step by accumulation); QLoRA's 4-bit base leaves ~14 GiB for activations under its 20 GiB goal.
+SIZE_DEFAULTS = {"8b": {"micro_batch_tokens": 4096}}
+QLORA_DEFAULTS = {"8b": {"micro_batch_tokens": 2048}}
 PEAK_BF16 = 989e12  # H100 SXM dense bf16, the reference script's MFU denominator
 
 
@@ -54,7 +62,7 @@ def free():
 
 def llama_config(size):
     from transformers import LlamaConfig
-    cfg = LlamaConfig(vocab_size=128256, max_position_embeddings=4096, tie_word_embeddings=True, **SHAPES[size])
+    cfg = LlamaConfig(vocab_size=128256, max_position_embeddings=8192, **SHAPES[size])
     cfg._attn_implementation = "sdpa"
     return cfg
 
@@ -66,8 +74,8 @@ def save_random_model(size, root: Path) -> Path:
     if (d / "config.json").is_file():
         return d
     torch.manual_seed(0)
-    with torch.device("cuda"):
-        m = LlamaForCausalLM(llama_config(size)).to(torch.bfloat16)
+    with torch.device("cuda"):   # initialised on the GPU in bf16 (an 8B fp32 init on the host takes minutes)
+        m = LlamaForCausalLM._from_config(llama_config(size), dtype=torch.bfloat16)
     m.save_pretrained(d)
     del m
     free()
@@ -85,8 +93,12 @@ def teamlore_run(model_dir, rows, *, steps, warmup, cfg_over=None, on_step=None)
     hist = []
     free()
     t0 = time.perf_counter()
-    model, result, info = finetune(cfg, examples, pad_id=0, device=torch.device("cuda"),
-                                   on_metrics=lambda m: (hist.append(m), on_step and on_step(m)))
+    def on_metrics(m):
+        hist.append(m)
+        print(f"  step {m['step']} loss {m['loss']:.4f} {m['step_s']:.3f}s {m.get('gpu_mem_gib')} GiB", flush=True)
+        if on_step:
+            on_step(m)
+    model, result, info = finetune(cfg, examples, pad_id=0, device=torch.device("cuda"), on_metrics=on_metrics)
     wall = time.perf_counter() - t0
     timed = hist[warmup:]
     toks = sum(h["tokens"] for h in timed)
@@ -97,9 +109,53 @@ def teamlore_run(model_dir, rows, *, steps, warmup, cfg_over=None, on_step=None)
            "tokens_per_step": round(toks / len(timed)), "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
            "params_m": round(n_params / 1e6, 1), "approx_mfu": round(tps * 4 * n_params / PEAK_BF16, 3),
            "setup": result.setup, "wall_s_incl_compile": round(wall, 1), "steps_timed": len(timed),
-           "first_steps_s": [h["step_s"] for h in hist[:warmup]], "losses": [round(h["loss"], 4) for h in hist]}
+           "first_steps_s": [h["step_s"] for h in hist[:warmup]], "timed_steps_s": [h["step_s"] for h in timed],
+           "losses": [round(h["loss"], 4) for h in hist], "micro_batch_tokens": cfg.micro_batch_tokens,
+           "tokens_per_step_target": cfg.tokens_per_step, "qlora": bool(cfg.quantize_4bit)}
     del model
     free()
+    return res
+
+
+def reference_run(ref, size, steps, warmup):
+    """The reference script's own run(); its model is built directly on the GPU in bf16 (same weights layout and
+    Trainer; only the initialisation is not done in fp32 on the host first, which would take minutes at 8B)."""
+    from transformers import LlamaForCausalLM
+    orig = ref.LlamaForCausalLM
+
+    class OnGPU:
+        def __new__(cls, cfg):
+            with torch.device("cuda"):
+                return LlamaForCausalLM._from_config(cfg, dtype=torch.bfloat16)
+    ref.LlamaForCausalLM = OnGPU
+    try:
+        return ref.run("baseline", llama_config(size), steps, warmup, 8, 2048, 350)
+    finally:
+        ref.LlamaForCausalLM = orig
+
+
+def qlora_curves(model_dir, size, steps, out_fh, lens):
+    """bf16-LoRA (LoRA init seeds 0 and 1: the seed-to-seed gap is the noise band) and QLoRA (seed 0) on the same
+    learnable rows in the same order, 8 rows per step, eager (compile does not change the arithmetic)."""
+    rows = structured_rows(lens)
+    common = {"examples_per_step": 8, "schedule": "linear", "warmup_steps": 0, "compile": "off",
+              **SIZE_DEFAULTS.get(size, {})}
+    runs = {}
+    for name, over in (("bf16_seed0", {"seed": 0}), ("bf16_seed1", {"seed": 1}),
+                       ("qlora_seed0", {"seed": 0, "quantize_4bit": True, **QLORA_DEFAULTS.get(size, {})})):
+        r = teamlore_run(model_dir, rows, steps=steps, warmup=0, cfg_over={**common, **over})
+        runs[name] = r
+        log({"variant": "qlora-curve", "size": size, "run": name, "losses": r["losses"],
+             "peak_mem_gib": r["peak_mem_gib"], "tokens_per_s": r["tokens_per_s"]}, out_fh)
+    a, b, q = (runs[k]["losses"] for k in ("bf16_seed0", "bf16_seed1", "qlora_seed0"))
+    n = min(len(a), len(b), len(q))
+    gap = lambda x, y: [abs(u - v) for u, v in zip(x[:n], y[:n])]  # noqa: E731
+    res = {"variant": "qlora-curve-summary", "size": size, "steps": n,
+           "qlora_vs_bf16_max": round(max(gap(q, a)), 4), "qlora_vs_bf16_mean": round(sum(gap(q, a)) / n, 4),
+           "seed_noise_max": round(max(gap(b, a)), 4), "seed_noise_mean": round(sum(gap(b, a)) / n, 4),
+           "first_last_bf16": [a[0], a[n - 1]], "first_last_qlora": [q[0], q[n - 1]],
+           "mean_last10_bf16": round(sum(a[n - 10:n]) / 10, 4), "mean_last10_qlora": round(sum(q[n - 10:n]) / 10, 4)}
+    log(res, out_fh)
     return res
 
 
@@ -217,18 +273,30 @@ def main():
         liger = getattr(liger_kernel, "__version__", "installed")
     except ImportError:
         liger = None
+    try:
+        import torchao
+        tao = torchao.__version__
+    except Exception:
+        tao = None
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        liger = version("liger-kernel")
+    except PackageNotFoundError:
+        pass
     log({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "transformers": transformers.__version__,
-         "peft": peft.__version__, "liger_kernel": liger, "cuda": torch.version.cuda}, fh)
+         "peft": peft.__version__, "liger_kernel": liger, "torchao": tao, "cuda": torch.version.cuda}, fh)
     models_root = Path(tempfile.mkdtemp(prefix="tl_models_"))
     table = []
     for size in a.sizes.split(","):
         model_dir = save_random_model(size, models_root)
         for v in a.variants.split(","):
             try:
-                if v.startswith("teamlore") or v == "profile":
+                if v.startswith(("teamlore", "qlora")) or v == "profile":
                     # "teamlore+compile=off+fused_ce=chunked": an ablation of one recipe option at a time
                     name, *pairs = v.split("+")
-                    vo = dict(over)
+                    vo = {**SIZE_DEFAULTS.get(size, {}), **over}
+                    if name == "qlora":
+                        vo.update({"quantize_4bit": True, **QLORA_DEFAULTS.get(size, {})})
                     for kv in pairs:
                         k, _, val = kv.partition("=")
                         try:
@@ -247,22 +315,30 @@ def main():
                     table.append(r)
                 elif v == "reference":
                     free()
-                    r = ref.run("baseline", llama_config(size), a.ref_steps, a.ref_warmup, 8, 2048, 350)
+                    r = reference_run(ref, size, a.ref_steps, a.ref_warmup)
                     r.update(recipe="reference", size=size)
                     log(r, fh)
                     table.append(r)
                 elif v == "losscurve":
                     losscurve(ref, model_dir, size, a.curve_steps, fh)
+                elif v == "qlora-curve":
+                    qlora_curves(model_dir, size, a.curve_steps, fh, ref.lengths(a.curve_steps * 8, 350, 2048, seed=3))
             except Exception as exc:
-                log({"variant": v, "size": size, "error": repr(exc), "trace": traceback.format_exc()[-3000:]}, fh)
+                err = {"variant": v, "size": size, "error": repr(exc)[:400], "trace": traceback.format_exc()[-3000:]}
+                log(err, fh)
+                if v == "reference" or v.startswith(("teamlore", "qlora")):
+                    table.append({"size": size, "recipe": v, "error": repr(exc)[:160]})
             free()
     print("\nsize  recipe                             tokens/s   step_s   peak_GiB  MFU")
     for r in table:
+        if "error" in r:
+            print(f"{r['size']:5} {r['recipe'][:34]:34} failed: {r['error']}")
+            continue
         print(f"{r['size']:5} {r['recipe'][:34]:34} {r['tokens_per_s']:9} {r['step_s']:8} {r['peak_mem_gib']:9} "
               f"{r['approx_mfu']}")
     for size in a.sizes.split(","):
-        t = [r for r in table if r["size"] == size and r["recipe"] == "teamlore"]  # the default recipe
-        b = [r for r in table if r["size"] == size and r["recipe"] == "reference"]
+        t = [r for r in table if r["size"] == size and r["recipe"] == "teamlore" and "error" not in r]
+        b = [r for r in table if r["size"] == size and r["recipe"] == "reference" and "error" not in r]
         if t and b:
             log({"size": size, "speedup": round(t[0]["tokens_per_s"] / b[0]["tokens_per_s"], 2),
                  "memory_ratio": round(t[0]["peak_mem_gib"] / b[0]["peak_mem_gib"], 3)}, fh)

@@ -134,3 +134,98 @@ def atomic_copy_dir(src: str | Path, dst: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dst
+
+
+# --- sharded checkpoints (FSDP) ----------------------------------------------------------------------
+# Under FSDP every rank holds a shard of each parameter and of its optimizer state; torch.distributed.checkpoint
+# (DCP) writes each rank's shards in parallel plus one metadata file, and reads them back into whatever layout the
+# loading run has: FSDP on another number of ranks, or a single process. Frozen weights (the LoRA base) are left
+# out: the base model is read from its own directory on resume. Same atomic layout as above:
+#   checkpoints/step-000050/   dcp/ (shards + .metadata), state.pt (rank 0: scheduler, monitor, per-rank RNG), COMPLETE
+
+def _barrier() -> None:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _dist_rank() -> int:
+    import torch.distributed as dist
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _state_options(full: bool = False, strict: bool = True):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+    return StateDictOptions(ignore_frozen_params=True, full_state_dict=full, cpu_offload=full, strict=strict)
+
+
+def save_sharded(ckpt_root: str | Path, step: int, *, model, optimizer, state: dict, keep: int = 1) -> Path:
+    """Collective: every rank calls it. Shards are written into a temporary sibling; rank 0 renames it into place
+    once every rank has finished (the shared directory must be visible to all ranks, as for the output)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+    root = Path(ckpt_root)
+    name = f"step-{step:06d}"
+    final, tmp = root / name, root / f".{name}.partial"
+    rank = _dist_rank()
+    if rank == 0:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    _barrier()
+    msd, osd = get_state_dict(model, optimizer, options=_state_options())
+    try:
+        dcp.save({"model": msd, "optim": osd}, checkpoint_id=str(tmp / "dcp"))
+    except OSError as exc:
+        good = latest(root)
+        raise CheckpointError(f"writing sharded checkpoint {name} failed ({exc}); last good checkpoint: "
+                              f"{good.name if good else 'none'} — free disk space and resume") from exc
+    _barrier()
+    if rank == 0:
+        torch.save(state, tmp / "state.pt")
+        (tmp / COMPLETE).write_text(str(step))
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+        latest_tmp = root / ".LATEST.tmp"
+        latest_tmp.write_text(name)
+        os.replace(latest_tmp, root / "LATEST")
+        complete = sorted(p for p in root.glob("step-*") if (p / COMPLETE).is_file())
+        for old in complete[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+    _barrier()
+    return final
+
+
+def is_sharded(path: str | Path) -> bool:
+    return (Path(path) / "dcp").is_dir()
+
+
+def load_sharded(path: str | Path, *, model, optimizer) -> dict:
+    """Collective under a process group (single process too): fill the model's trainable weights and the
+    optimizer from the shards, resharded to this run's layout; return the rank-0 state (scheduler, RNG, ...)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+    path = Path(path)
+    if not (path / COMPLETE).is_file():
+        raise CheckpointError(f"{path} is not a complete checkpoint")
+    msd, osd = get_state_dict(model, optimizer, options=_state_options())
+    state = {"model": msd, "optim": osd}
+    dcp.load(state, checkpoint_id=str(path / "dcp"))
+    # not strict: the frozen base is not in the checkpoint; every trainable key is (dcp.load fails otherwise)
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
+                   options=_state_options(strict=False))
+    return torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+
+
+def full_trainable_state(model, *, frozen_too: bool = False) -> dict[str, torch.Tensor]:
+    """Collective under FSDP: the unsharded weights on the host (trainable only unless frozen_too), for saving the
+    final adapter or model from rank 0."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    return get_model_state_dict(model, options=StateDictOptions(ignore_frozen_params=not frozen_too,
+                                                                full_state_dict=True, cpu_offload=True))

@@ -33,6 +33,7 @@ class TrainConfig:
     fused_ce: str = "auto"                # auto (Liger on CUDA when installed) | liger | chunked
     loss_chunk_tokens: int = 4096
     pad_to_multiple: str = "auto"         # auto: pad packed rows to micro_batch_tokens when compiling (static shapes)
+    seqlen_buckets: bool = True           # flash varlen bound = longest example rounded up to a power of two
     checkpoint_every: int = 50
     seed: int = 0
     shuffle: bool = True

@@ -14,8 +14,10 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from itertools import chain
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 IGNORE = -100
@@ -141,7 +143,11 @@ class Example:
 
     @property
     def n_targets(self) -> int:
-        return sum(t != IGNORE for t in self.targets)
+        n = self.__dict__.get("_n_targets")
+        if n is None or self.__dict__.get("_n_targets_of") is not self.targets:
+            n = sum(t != IGNORE for t in self.targets)
+            self.__dict__["_n_targets"], self.__dict__["_n_targets_of"] = n, self.targets
+        return n
 
 
 def shift(labels: Sequence[int]) -> list[int]:
@@ -255,34 +261,63 @@ class PackedBatch:
     max_seqlen: int
     n_tokens: int                # real tokens (no padding)
     n_targets: int               # tokens that contribute to the loss
+    loss_index: torch.Tensor | None = None    # [n_targets] positions that have a target (computed on the host,
+    loss_targets: torch.Tensor | None = None  # so the loss needs no device->host sync); their targets
 
-    def to(self, device) -> "PackedBatch":
-        nb = dict(non_blocking=True)
-        return PackedBatch(self.input_ids.to(device, **nb), self.position_ids.to(device, **nb),
-                           self.targets.to(device, **nb), self.cu_seqlens.to(device, **nb), self.max_seqlen,
-                           self.n_tokens, self.n_targets)
+    def to(self, device, pin: bool = False) -> "PackedBatch":
+        """Copy to `device` without blocking the host (pinned staging memory when `pin`)."""
+        def mv(t):
+            if t is None:
+                return None
+            if pin and t.device.type == "cpu":
+                t = t.pin_memory()
+            return t.to(device, non_blocking=True)
+        return PackedBatch(mv(self.input_ids), mv(self.position_ids), mv(self.targets), mv(self.cu_seqlens),
+                           self.max_seqlen, self.n_tokens, self.n_targets, mv(self.loss_index),
+                           mv(self.loss_targets))
 
 
-def collate_packed(examples: Sequence[Example], pad_to: int | None = None, pad_id: int = 0) -> PackedBatch:
-    """Concatenate examples into one row. With pad_to, the tail is filled with one padding "document" (its own
-    positions, no targets) so every row has the same shape — what torch.compile wants."""
-    ids, pos, tgt, cu = [], [], [], [0]
-    for ex in examples:
-        ids += ex.input_ids
-        tgt += ex.targets
-        pos += range(len(ex))
-        cu.append(len(ids))
-    n_real = len(ids)
-    max_len = max(len(ex) for ex in examples)
+def _bucket(n: int, cap: int) -> int:
+    """Next power of two >= n (at least 64), at most cap."""
+    return min(cap, max(64, 1 << max(0, n - 1).bit_length()))
+
+
+def collate_packed(examples: Sequence[Example], pad_to: int | None = None, pad_id: int = 0,
+                   bucket_seqlen: bool = False) -> PackedBatch:
+    """Concatenate examples into one row. With pad_to, the tail is filled with padding "documents" (their own
+    positions, no targets) so every row has the same shape — what torch.compile wants.
+
+    bucket_seqlen (with pad_to): max_seqlen is the longest example rounded up to a power of two, and the padding
+    is cut into documents no longer than that. Flash varlen launches ceil(max_seqlen / 128) blocks per document and
+    head, so an honest bound instead of the row length skips thousands of empty blocks, while the few bucket values
+    keep torch.compile from recompiling per row."""
+    lens = [len(ex) for ex in examples]
+    n_real = sum(lens)
+    ids = np.fromiter(chain.from_iterable(ex.input_ids for ex in examples), dtype=np.int64, count=n_real)
+    tgt = np.fromiter(chain.from_iterable(ex.targets for ex in examples), dtype=np.int64, count=n_real)
+    pos = [np.arange(n, dtype=np.int64) for n in lens]
+    cu = [0, *np.cumsum(lens).tolist()]
+    max_len = max(lens)
     if pad_to is not None and pad_to > n_real:
         extra = pad_to - n_real
-        ids += [pad_id] * extra
-        tgt += [IGNORE] * extra
-        pos += range(extra)
-        cu.append(len(ids))
-        max_len = max(max_len, extra)
-    return PackedBatch(torch.tensor([ids]), torch.tensor([pos]), torch.tensor([tgt]),
-                       torch.tensor(cu, dtype=torch.int32), max_len, n_real, sum(t != IGNORE for t in tgt))
+        if bucket_seqlen:
+            max_len = _bucket(max_len, pad_to)
+            pieces = [max_len] * (extra // max_len) + ([extra % max_len] if extra % max_len else [])
+        else:
+            pieces = [extra]
+            max_len = max(max_len, extra)
+        for n in pieces:
+            pos.append(np.arange(n, dtype=np.int64))
+            cu.append(cu[-1] + n)
+        ids = np.concatenate([ids, np.full(extra, pad_id, dtype=np.int64)])
+        tgt = np.concatenate([tgt, np.full(extra, IGNORE, dtype=np.int64)])
+    elif pad_to is not None and bucket_seqlen:
+        max_len = _bucket(max_len, pad_to)
+    pos_a = np.concatenate(pos)
+    keep = np.flatnonzero(tgt != IGNORE)
+    return PackedBatch(torch.from_numpy(ids)[None], torch.from_numpy(pos_a)[None], torch.from_numpy(tgt)[None],
+                       torch.from_numpy(np.asarray(cu, dtype=np.int32)), int(max_len), n_real, int(keep.size),
+                       torch.from_numpy(keep), torch.from_numpy(tgt[keep]))
 
 
 def _split_for_ranks(rows: list[list[int]], world_size: int) -> list[list[int]] | None:

@@ -14,13 +14,15 @@ from finetune.ops import choose_attention, choose_ce, set_attention
 
 @torch.no_grad()
 def heldout_loss(model, examples: list[Example], device: torch.device, *, micro_batch_tokens: int = 8192,
-                 attention: str = "auto", precision: str = "auto") -> dict:
-    """Token-weighted mean loss over the examples' target tokens, and its perplexity."""
+                 attention: str = "auto", precision: str = "auto", packed=None) -> dict:
+    """Token-weighted mean loss over the examples' target tokens, and its perplexity. `packed`: the module the
+    training loop ran (under FSDP the sharded root, which every rank must call with the same rows)."""
     if not examples:
         return {"loss": None, "perplexity": None, "tokens": 0, "examples": 0}
     kind = choose_attention(attention, device)
     set_attention(causal_lm_of(model), kind)
-    packed = PackedCausalLM(model, kind, choose_ce("auto", device), 4096)
+    if packed is None or getattr(packed, "attention", kind) != kind:
+        packed = PackedCausalLM(model, kind, choose_ce("auto", device), 4096)
     amp = autocast_dtype(resolve_precision(precision, device))
     was_training = model.training
     model.eval()

@@ -114,7 +114,7 @@ class PackedCausalLM(nn.Module):
         self.model = model
         self.attention, self.ce, self.chunk_tokens = attention, ce, chunk_tokens
 
-    def forward(self, input_ids, position_ids, targets, cu_seqlens=None, max_seqlen=None):
+    def forward(self, input_ids, position_ids, targets, cu_seqlens=None, max_seqlen=None, loss_index=None):
         causal = causal_lm_of(self.model)
         kw = {}
         if self.attention == "sdpa":
@@ -124,7 +124,8 @@ class PackedCausalLM(nn.Module):
                   "max_length_q": max_seqlen, "max_length_k": max_seqlen}
         out = decoder_of(causal)(input_ids=input_ids, position_ids=position_ids, use_cache=False, **kw)
         weight = causal.get_output_embeddings().weight
-        return linear_cross_entropy_sum(out.last_hidden_state, weight, targets, self.ce, self.chunk_tokens)
+        return linear_cross_entropy_sum(out.last_hidden_state, weight, targets, self.ce, self.chunk_tokens,
+                                        index=loss_index)
 
 
 def prepare_model(model: nn.Module, cfg: TrainConfig, device: torch.device) -> tuple[PackedCausalLM, dict]:
@@ -186,6 +187,7 @@ class LoopResult:
     alerts: list[dict] = field(default_factory=list)
     resumed_from: int | None = None
     setup: dict = field(default_factory=dict)
+    module: nn.Module | None = None   # what the loop ran (the FSDP root under FSDP): evaluate through it
 
 
 def build_plan(examples: list[Example], cfg: TrainConfig, world_size: int) -> tuple[list[list[list[int]]], int]:
@@ -225,12 +227,17 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
     if not trainable:
         raise TrainingError("the model has no trainable parameters")
     runner: nn.Module = packed
+    if d.enabled and getattr(causal_lm_of(model), "is_nf4_quantized", False):
+        raise TrainingError("QLoRA (4-bit base) trains on one device; drop quantize_4bit for DDP/FSDP runs")
     if d.enabled:
         if cfg.fsdp:
             from torch.distributed.fsdp import fully_shard
+            # FSDP2: each decoder layer is one all-gather/reduce-scatter unit, the rest (embeddings, norm, head)
+            # belongs to the root; parameters become DTensor shards
             for layer in decoder_of(causal_lm_of(model)).layers:
                 fully_shard(layer)
             fully_shard(packed)
+            trainable = [p for p in model.parameters() if p.requires_grad]
             setup["parallel"] = "fsdp"
         else:
             runner = nn.parallel.DistributedDataParallel(
@@ -246,17 +253,28 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
         pad_to = cfg.micro_batch_tokens  # static shapes: one compiled graph for every row
 
     ckpt_dir = Path(cfg.output_dir) / "checkpoints"
+    sharded = setup.get("parallel") == "fsdp"
     start_step, resumed_from = 0, None
     found = ckpt.latest(ckpt_dir)
     if found is not None:
-        blob = ckpt.load(found, map_location=device)
-        load_trainable(blob["weights"])
-        optimizer.load_state_dict(blob["optimizer"])
-        st = blob["state"]
+        if ckpt.is_sharded(found):
+            # any layout: FSDP on another number of ranks, DDP or one process (DCP reshards on load)
+            st = ckpt.load_sharded(found, model=model, optimizer=optimizer)
+        elif sharded:
+            raise TrainingError(f"checkpoint {found} was written without FSDP; resume it without --fsdp")
+        else:
+            blob = ckpt.load(found, map_location=device)
+            load_trainable(blob["weights"])
+            optimizer.load_state_dict(blob["optimizer"])
+            st = blob["state"]
         scheduler.load_state_dict(st["scheduler"])
         if scaler is not None and st.get("scaler"):
             scaler.load_state_dict(st["scaler"])
-        ckpt.set_rng_state(st["rng"][d.rank] if isinstance(st["rng"], list) else st["rng"])
+        rng = st["rng"]
+        if isinstance(rng, list):
+            # one state per rank; on another number of ranks, rank r continues from saved rank r mod n
+            rng = rng[d.rank % len(rng)]
+        ckpt.set_rng_state(rng)
         monitor.load_state_dict(st["monitor"])
         monitor.history = list(st.get("history", []))
         start_step = resumed_from = st["step"]
@@ -265,11 +283,20 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
                                 f"{len(plan)}; use a new output_dir or the same settings")
 
     def save_checkpoint(step: int) -> None:
-        weights = trainable_state()
+        rng = ckpt.rng_state()
+        if d.enabled:
+            every = [None] * d.world_size
+            dist.all_gather_object(every, rng)
+            rng = every
         state = {"step": step, "scheduler": scheduler.state_dict(),
                  "scaler": scaler.state_dict() if scaler is not None else None,
-                 "rng": ckpt.rng_state(), "monitor": monitor.state_dict(), "history": monitor.history,
-                 "plan_len": len(plan), "config": {k: v for k, v in vars(cfg).items()}}
+                 "rng": rng, "monitor": monitor.state_dict(), "history": monitor.history,
+                 "plan_len": len(plan), "world_size": d.world_size,
+                 "config": {k: v for k, v in vars(cfg).items()}}
+        if sharded:
+            ckpt.save_sharded(ckpt_dir, step, model=model, optimizer=optimizer, state=state)
+            return
+        weights = trainable_state()
         if d.is_main:
             ckpt.save(ckpt_dir, step, weights=weights, optimizer=optimizer.state_dict(), state=state)
         if d.enabled:
@@ -278,8 +305,18 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
     tokens_seen = sum(h.get("tokens", 0) for h in monitor.history)
     runner.train()
     status = "done"
+    pin = device.type == "cuda"
+    bucket = pad_to is not None and setup["attention"] == "varlen" and cfg.seqlen_buckets
+
+    def step_batches(step: int) -> list:
+        """This rank's packed rows of a step, collated on the host and queued for the device without waiting."""
+        return [collate_packed([examples[i] for i in row], pad_to=pad_to, pad_id=pad_id,
+                               bucket_seqlen=bucket).to(device, pin=pin)
+                for row in plan[step][d.rank::d.world_size]]
+
     monitor.reset_clock()
     step = start_step
+    upcoming = step_batches(start_step) if start_step < total_steps else []
     try:
         for step in range(start_step, total_steps):
             if should_cancel is not None and should_cancel():
@@ -288,31 +325,37 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
             rows = plan[step]
             step_targets = sum(examples[i].n_targets for row in rows for i in row)
             step_tokens = sum(len(examples[i]) for row in rows for i in row)
-            my_rows = rows[d.rank::d.world_size]
+            batches = upcoming
             loss_sum = torch.zeros((), device=device)
-            for k, row in enumerate(my_rows):
-                batch = collate_packed([examples[i] for i in row], pad_to=pad_to, pad_id=pad_id).to(device)
-                if pad_to is not None:
+            for k, batch in enumerate(batches):
+                if pad_to is not None and not bucket:
                     # an upper bound is valid for flash varlen and keeps the int constant: no recompiles
                     batch.max_seqlen = pad_to
-                last = k == len(my_rows) - 1
+                last = k == len(batches) - 1
+                if sharded:
+                    runner.set_requires_gradient_sync(last)   # reduce-scatter once per step, not per row
                 sync = contextlib.nullcontext() if last or not isinstance(runner, nn.parallel.DistributedDataParallel) \
                     else runner.no_sync()
                 with sync:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                        s = runner(batch.input_ids, batch.position_ids, batch.targets, batch.cu_seqlens,
-                                   batch.max_seqlen)
+                        s = runner(batch.input_ids, batch.position_ids, batch.loss_targets, batch.cu_seqlens,
+                                   batch.max_seqlen, batch.loss_index)
                     # sum over ranks / global target count; DDP averages gradients, hence * world_size
                     loss = s * (d.world_size / max(step_targets, 1))
                     (scaler.scale(loss) if scaler is not None else loss).backward()
                 loss_sum += s.detach()
+            # the next step's rows are collated and queued while this step's backward still runs on the device
+            upcoming = step_batches(step + 1) if step + 1 < total_steps else []
             if d.enabled:
                 dist.all_reduce(loss_sum)
-            step_loss = loss_sum.item() / max(step_targets, 1)
             if scaler is not None:
                 scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-            grad_norm_f = float(grad_norm)
+            if hasattr(grad_norm, "full_tensor"):   # FSDP: a DTensor
+                grad_norm = grad_norm.full_tensor()
+            # one device->host sync per step, for both numbers
+            loss_total, grad_norm_f = torch.stack([loss_sum.float(), grad_norm.float().to(loss_sum.device)]).tolist()
+            step_loss = loss_total / max(step_targets, 1)
             if math.isfinite(step_loss) and (scaler is not None or math.isfinite(grad_norm_f)):
                 if scaler is not None:
                     scaler.step(optimizer)
@@ -345,4 +388,5 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
     return LoopResult(status=status, steps=done_steps, tokens=tokens_seen,
                       final_loss=monitor.history[-1]["loss"] if monitor.history else float("nan"),
                       history=monitor.history, alerts=monitor.alerts, resumed_from=resumed_from,
-                      setup=setup | {"recent_mean_loss": sum(losses) / len(losses) if losses else None})
+                      setup=setup | {"recent_mean_loss": sum(losses) / len(losses) if losses else None},
+                      module=packed)

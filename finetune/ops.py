@@ -128,18 +128,23 @@ _liger_loss = None
 
 
 def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, kind: str,
-                             chunk_tokens: int = 4096) -> torch.Tensor:
+                             chunk_tokens: int = 4096, index: torch.Tensor | None = None) -> torch.Tensor:
     """Sum of token cross-entropies of `hidden @ weight.T` against `targets` (IGNORE rows skipped).
 
-    hidden [..., H], targets [...]. Returns a 0-dim fp32 tensor (0 when there is no target)."""
+    hidden [..., H], targets [...]. With `index` (the flat positions that have a target, computed on the host),
+    `targets` holds just their targets and nothing waits for the device. Returns a 0-dim fp32 tensor (0 when
+    there is no target)."""
     h = hidden.reshape(-1, hidden.shape[-1])
-    t = targets.reshape(-1)
-    keep = t != -100
-    # Only rows with a target need logits: prompts and padding cost nothing in the LM head.
-    idx = keep.nonzero(as_tuple=True)[0]
-    if idx.numel() == 0:
+    if index is None:
+        t = targets.reshape(-1)
+        # Only rows with a target need logits: prompts and padding cost nothing in the LM head.
+        index = (t != -100).nonzero(as_tuple=True)[0]
+        t = t.index_select(0, index)
+    else:
+        t = targets.reshape(-1)
+    if index.numel() == 0:
         return hidden.sum() * 0.0
-    h, t = h.index_select(0, idx), t.index_select(0, idx)
+    h = h.index_select(0, index)
     if kind == "liger":
         global _liger_loss
         if _liger_loss is None:

@@ -187,6 +187,15 @@ def quantize_model_nf4(model: nn.Module, device: torch.device, *, skip: tuple[nn
         for bname, b in list(mod.named_buffers(recurse=False)):
             if b is not None and b.device != device:
                 mod._buffers[bname] = b.to(device)
+    if device.type == "cuda":
+        # compile the dequantisation kernel once per weight shape here, on the main thread, rather than inside
+        # the first backward (which autograd runs on its own thread)
+        seen = set()
+        for m in model.modules():
+            if isinstance(m, NF4Linear) and (m.out_features, m.in_features, m.scaler_block) not in seen:
+                seen.add((m.out_features, m.in_features, m.scaler_block))
+                _dequant(m._quantized_data, m._quantized_scalers, m._quantization_factor, m._scaler_mean, m._nf4,
+                         m.out_features, m.in_features, m.scaler_block)
     nf4_bytes = sum(m._quantized_data.numel() + m._quantized_scalers.numel() + 4 * m._quantization_factor.numel()
                     for m in model.modules() if isinstance(m, NF4Linear))
     return {"nf4_linears": replaced, "dense_linears_kept": kept,

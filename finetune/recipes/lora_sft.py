@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
+from finetune import checkpoint as ckpt
 from finetune.checkpoint import atomic_copy_dir
 from finetune.config import LoraSFTConfig, from_dict, to_dict
 from finetune.data import (DatasetError, ensure_chat_template, read_chat_jsonl, split_files,
@@ -90,22 +91,28 @@ def run(cfg: LoraSFTConfig, *, on_metrics: Callable[[dict], None] | None = None,
                "setup": result.setup, "params": total, "trainable_params": trainable, "precision": precision,
                "train_examples": len(data["train"]), "train_tokens": total_tokens(data["train"]),
                "history": result.history, "config": to_dict(cfg)}
-    if result.status == "done" and d.is_main:
-        staging = out_dir / "adapter.staging"
-        model.save_pretrained(str(staging))
-        tokenizer.save_pretrained(str(staging))
-        atomic_copy_dir(staging, out_dir / "adapter")
-        import shutil
-        shutil.rmtree(staging, ignore_errors=True)
-        summary["adapter_dir"] = str(out_dir / "adapter")
+    fsdp = result.setup.get("parallel") == "fsdp"
+    if result.status == "done":
+        # under FSDP the adapter's shards are gathered (a collective), then rank 0 writes it
+        full = ckpt.full_trainable_state(model) if fsdp else None
+        if d.is_main:
+            staging = out_dir / "adapter.staging"
+            model.save_pretrained(str(staging), **({"state_dict": full} if full is not None else {}))
+            tokenizer.save_pretrained(str(staging))
+            atomic_copy_dir(staging, out_dir / "adapter")
+            import shutil
+            shutil.rmtree(staging, ignore_errors=True)
+            summary["adapter_dir"] = str(out_dir / "adapter")
         held = "validation" if data.get("validation") else None
-        if held:
+        if held and (d.is_main or fsdp):   # FSDP: every rank runs the same forwards (all-gathers)
             # Same weights, adapter switched off: the bare base model on the same held-out tokens.
-            summary["eval"] = {"split": held, "adapter": heldout_loss(model, data[held], device,
-                                                                      micro_batch_tokens=cfg.micro_batch_tokens)}
+            ev = {"split": held, "adapter": heldout_loss(model, data[held], device, packed=result.module,
+                                                         micro_batch_tokens=cfg.micro_batch_tokens)}
             with model.disable_adapter():
-                summary["eval"]["base"] = heldout_loss(model, data[held], device,
-                                                       micro_batch_tokens=cfg.micro_batch_tokens)
+                ev["base"] = heldout_loss(model, data[held], device, packed=result.module,
+                                          micro_batch_tokens=cfg.micro_batch_tokens)
+            if d.is_main:
+                summary["eval"] = ev
     if d.enabled:
         dist.barrier()
     return summary

@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
+from finetune import checkpoint as ckpt
 from finetune.checkpoint import atomic_copy_dir
 from finetune.config import PretrainConfig, from_dict, to_dict
 from finetune.data import DatasetError, chunk_text_tokens, read_texts, total_tokens
@@ -106,15 +107,20 @@ def run(cfg: PretrainConfig, *, on_metrics: Callable[[dict], None] | None = None
                "setup": result.setup, "sizing": sizing_report(size, len(tokenizer), result.tokens),
                "vocab_size": len(tokenizer), "train_blocks": len(train_ex), "train_tokens": n_tok,
                "history": result.history, "config": to_dict(cfg)}
-    if result.status == "done" and d.is_main:
-        staging = out_dir / "model.staging"
-        model.save_pretrained(str(staging))
-        tokenizer.save_pretrained(str(staging))
-        atomic_copy_dir(staging, out_dir / "model")
-        shutil.rmtree(staging, ignore_errors=True)
-        summary["model_dir"] = str(out_dir / "model")
-        if val_ex:
-            summary["eval"] = {"split": "validation", "model": heldout_loss(model, val_ex, device)}
+    fsdp = result.setup.get("parallel") == "fsdp"
+    if result.status == "done":
+        full = ckpt.full_trainable_state(model, frozen_too=True) if fsdp else None   # collective under FSDP
+        if d.is_main:
+            staging = out_dir / "model.staging"
+            model.save_pretrained(str(staging), **({"state_dict": full} if full is not None else {}))
+            tokenizer.save_pretrained(str(staging))
+            atomic_copy_dir(staging, out_dir / "model")
+            shutil.rmtree(staging, ignore_errors=True)
+            summary["model_dir"] = str(out_dir / "model")
+        if val_ex and (d.is_main or fsdp):
+            ev = {"split": "validation", "model": heldout_loss(model, val_ex, device, packed=result.module)}
+            if d.is_main:
+                summary["eval"] = ev
     if d.enabled:
         dist.barrier()
     return summary
