@@ -43,6 +43,8 @@ def register(cli: typer.Typer) -> None:
         pretrain: bool = typer.Option(False, "--pretrain", help="pretrain from scratch even if a base is set"),
         size: str = typer.Option("auto", "--size", help="pretraining size: auto|demo|tiny|small|base"),
         no_eval: bool = typer.Option(False, "--no-eval", help="skip the held-out evaluation gate"),
+        qlora: bool = typer.Option(False, "--qlora", help="LoRA on a 4-bit NF4 base model (QLoRA): ~1/4 of the "
+                                                          "base model's memory"),
         set_: List[str] = typer.Option([], "--set", help="recipe option KEY=VALUE (JSON), e.g. lr=1e-4"),
     ) -> None:
         """Train on a dataset version and register the result as a candidate model version."""
@@ -55,6 +57,11 @@ def register(cli: typer.Typer) -> None:
         migrate(settings.db_url)
         params = {"dataset": dataset, "epochs": epochs, "pretrain": pretrain, "size": size,
                   "evaluate": not no_eval, "config": _parse_sets(set_)}
+        if qlora:
+            if pretrain:
+                console.print("[red]error:[/] --qlora adapts a base model; it cannot be combined with --pretrain")
+                raise typer.Exit(2)
+            params["config"]["quantize_4bit"] = True
         if base:
             params["base"] = base
         if steps:

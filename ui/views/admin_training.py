@@ -48,10 +48,13 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
                                            key="train_steps")
             lr = lr_col.number_input("Learning rate", min_value=1e-7, max_value=1e-1, value=2e-4 if lora else 3e-3,
                                      step=1e-5, format="%.1e", key=f"train_lr_{'lora' if lora else 'pretrain'}")
-            lora_r = None
+            lora_r, qlora = None, False
             recipe, since = "sft", None
             if lora:
                 lora_r = st.select_slider("LoRA rank r", [4, 8, 16, 32, 64], value=16, key="train_lora_r")
+                qlora = st.checkbox("QLoRA: 4-bit base model", key="train_qlora",
+                                    help="Stores the frozen base model in 4-bit NF4 (about a quarter of its memory), "
+                                         "so an 8B model trains in under 20 GiB; a little slower than a bf16 base.")
                 recipe_col, since_col = st.columns(2)
                 recipe = recipe_col.selectbox(
                     "Recipe", ["sft", "dpo"], key="train_recipe",
@@ -79,7 +82,7 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
                     with api_errors("Could not start training"):
                         job = api.start_training(
                             version, base_model=base_model.strip() if lora else None, steps=int(steps),
-                            learning_rate=float(lr), lora_r=int(lora_r) if lora else None,
+                            learning_rate=float(lr), lora_r=int(lora_r) if lora else None, qlora=bool(qlora),
                             size=None if lora else size, recipe=recipe if lora else None,
                             feedback_since=since if lora else None, adapt_retriever=adapt or None)
                         st.session_state[WATCH] = job["id"]

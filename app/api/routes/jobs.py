@@ -24,6 +24,8 @@ class TrainRequest(BaseModel):
     steps: int = Field(default=60, ge=1, le=1_000_000)
     learning_rate: float = Field(default=2e-4, gt=0, le=1)  # for pretraining, 3e-3 is the recipe's default
     lora_r: int = Field(default=16, ge=1, le=512)
+    qlora: bool = Field(default=False, description="LoRA on a 4-bit NF4 base (QLoRA): about a quarter of the base "
+                                                   "model's memory; needs a base model")
     size: str = Field(default="demo", description="pretraining size preset when no base model: auto|demo|tiny|small|base")
     name: str | None = Field(default=None, max_length=200)
     recipe: Literal["sft", "dpo"] = Field(default="sft", description="sft: LoRA SFT; dpo: DPO on feedback pairs")
@@ -62,6 +64,9 @@ def submit_training(body: TrainRequest, request: Request, admin: AdminDep, sessi
     if body.feedback_since not in (None, "all") and session.scalar(
             select(ModelVersion).where(ModelVersion.name == body.feedback_since)) is None:
         raise APIError(404, f"no model version {body.feedback_since!r} to take feedback since", "model_version_not_found")
+    if body.qlora and not (body.base_model or body.recipe == "dpo"):
+        raise APIError(422, "qlora needs a base model to quantise (pretraining trains every weight in full "
+                            "precision)", "qlora_needs_base_model")
     base = body.base_model
     if body.recipe == "dpo":
         if body.feedback_since is None:
@@ -85,6 +90,8 @@ def submit_training(body: TrainRequest, request: Request, admin: AdminDep, sessi
     if base:
         params["config"]["lora_r"] = body.lora_r
         params["config"]["lora_alpha"] = 2 * body.lora_r
+        if body.qlora:
+            params["config"]["quantize_4bit"] = True
     else:
         params["size"] = body.size
     if body.name:
