@@ -291,7 +291,7 @@ def main():
         model_dir = save_random_model(size, models_root)
         for v in a.variants.split(","):
             try:
-                if v.startswith(("teamlore", "qlora")) or v == "profile":
+                if v.split("+")[0] in ("teamlore", "qlora") or v == "profile":
                     # "teamlore+compile=off+fused_ce=chunked": an ablation of one recipe option at a time
                     name, *pairs = v.split("+")
                     vo = {**SIZE_DEFAULTS.get(size, {}), **over}
@@ -326,7 +326,7 @@ def main():
             except Exception as exc:
                 err = {"variant": v, "size": size, "error": repr(exc)[:400], "trace": traceback.format_exc()[-3000:]}
                 log(err, fh)
-                if v == "reference" or v.startswith(("teamlore", "qlora")):
+                if v == "reference" or v.split("+")[0] in ("teamlore", "qlora"):
                     table.append({"size": size, "recipe": v, "error": repr(exc)[:160]})
             free()
     print("\nsize  recipe                             tokens/s   step_s   peak_GiB  MFU")

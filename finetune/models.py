@@ -104,6 +104,12 @@ def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets:
     for p in peft_model.parameters():
         if p.requires_grad and p.dtype != torch.float32:
             p.data = p.data.float()
+    # PEFT casts each layer's input to the adapter's dtype (bf16 activations -> an fp32 copy) before lora_A, and
+    # autocast casts it straight back to bf16 for the matmul: the same values, two extra passes over every
+    # activation and an extra saved copy. Training always runs under autocast (or in fp32), so skip the cast.
+    for m in peft_model.modules():
+        if hasattr(m, "cast_input_dtype_enabled"):
+            m.cast_input_dtype_enabled = False
     return peft_model
 
 

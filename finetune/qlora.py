@@ -59,11 +59,22 @@ def dequantize(data: torch.Tensor, scalers: torch.Tensor, factor: torch.Tensor, 
 
 def _dequant(*args) -> torch.Tensor:
     global _dequant_compiled
-    if args[0].is_cuda:
+    if not args[0].is_cuda or _dequant_compiled is False:
+        return dequantize(*args)
+    # one global state for every call (forward, backward, evaluation), so the compiled kernel is specialised only
+    # on the weight shape: 4 compilations for a Llama block
+    with torch.no_grad(), torch.autocast("cuda", enabled=False):
         if _dequant_compiled is None:
             _dequant_compiled = torch.compile(dequantize, dynamic=False, fullgraph=True)
-        return _dequant_compiled(*args)
-    return dequantize(*args)
+        try:
+            return _dequant_compiled(*args)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # a compiler problem must not stop training: same arithmetic, unfused
+            import warnings
+            warnings.warn(f"NF4 dequantisation kernel could not be compiled ({exc!r:.200}); using eager torch ops")
+            _dequant_compiled = False
+            return dequantize(*args)
 
 
 @torch.library.custom_op("teamlore::nf4_linear", mutates_args=())
