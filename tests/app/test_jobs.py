@@ -113,3 +113,21 @@ def test_a_job_left_running_by_a_dead_worker_is_requeued(sqlite_settings):
     q.drain()
     with session_scope(sqlite_settings.db_url) as s:
         assert s.get(Job, job.id).attempts == 2 and s.get(Job, fresh.id).status == "running"
+
+
+def test_qlora_flag_reaches_the_recipe_and_needs_a_base_model(sqlite_settings, tiny_base):
+    """The Retrain page's QLoRA checkbox: `qlora` becomes the recipe's quantize_4bit; without a base model (that
+    would be pretraining) it is refused with a 422 that says why."""
+    from app.api.main import create_app
+    settings = sqlite_settings
+    version = _dataset(settings, "dsq")
+    admin = make_key(settings, "root", "admin")
+    with TestClient(create_app(settings)) as c:
+        h = auth(admin)
+        r = c.post("/v1/jobs/train", headers=h, json={"dataset_version": version, "qlora": True})
+        assert r.status_code == 422 and "base model" in r.text
+        r = c.post("/v1/jobs/train", headers=h, json={"dataset_version": version, "base_model": str(tiny_base),
+                                                       "qlora": True, "steps": 2})
+        assert r.status_code == 202, r.text
+        with session_scope(settings.db_url) as s:
+            assert s.get(Job, r.json()["id"]).params["config"]["quantize_4bit"] is True
