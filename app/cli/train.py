@@ -46,6 +46,10 @@ def register(cli: typer.Typer) -> None:
         qlora: bool = typer.Option(False, "--qlora", help="LoRA on a 4-bit NF4 base model (QLoRA): ~1/4 of the "
                                                           "base model's memory"),
         set_: List[str] = typer.Option([], "--set", help="recipe option KEY=VALUE (JSON), e.g. lr=1e-4"),
+        recipe: str = typer.Option("sft", "--recipe", help="sft (LoRA SFT) or dpo (DPO on feedback pairs)"),
+        feedback_since: Optional[str] = typer.Option(None, "--feedback-since", help="include the team's feedback "
+                                                     "given since this model version ('all': all of it)"),
+        no_promote: bool = typer.Option(False, "--no-promote", help="register only, even if it passes the gate"),
     ) -> None:
         """Train on a dataset version and register the result as a candidate model version."""
         from app.workflows.training import TrainingRequestError, run_training
@@ -62,6 +66,9 @@ def register(cli: typer.Typer) -> None:
                 console.print("[red]error:[/] --qlora adapts a base model; it cannot be combined with --pretrain")
                 raise typer.Exit(2)
             params["config"]["quantize_4bit"] = True
+        params["recipe"], params["promote"] = recipe, "never" if no_promote else "if_better"
+        if feedback_since:
+            params["feedback_since"] = feedback_since
         if base:
             params["base"] = base
         if steps:
@@ -95,6 +102,11 @@ def register(cli: typer.Typer) -> None:
             console.print(f"held-out ({held['split']}): " + "; ".join(parts))
         if mv:
             console.print(f"registered candidate model version [bold]{mv['name']}[/] (id {mv['id']}) at {mv['path']}")
+            gate = (result.get("metrics") or {}).get("gate") or {}
+            if result.get("promoted"):
+                console.print(f"it passed the evaluation gate against {gate.get('compared_with')} and is now live")
+            else:
+                console.print("not promoted: " + ("; ".join(gate.get("reasons") or []) or "promotion not requested"))
 
 
 if __name__ == "__main__":  # `python -m app.cli.train ...`: this command alone, without the other stages' imports
