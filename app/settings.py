@@ -113,8 +113,18 @@ class Settings(BaseSettings):
                                            "chat.update calls (Slack allows about one per second)")
     slack_workers: int = Field(default=8, ge=1, le=64, description="threads answering Slack questions")
 
-    # Ingestion (secrets are always masked; personal data in the index only if asked; training masks all)
-    mask_personal_data_in_index: bool = False
+    # Ingestion. Masking happens before anything is stored or indexed: secrets always; personal data (e-mail,
+    # phone, card, IBAN, SSN, IP) by default too, so the stored messages, chunks, index and every answer hold
+    # placeholders; training data masks everything whatever these say.
+    mask_personal_data_in_index: bool = Field(default=True, description="mask personal data in stored messages, "
+                                              "documents, chunks and the search index (false: an admin lets "
+                                              "answers quote e-mails, phone numbers …; secrets stay masked)")
+    retain_raw_text: bool = Field(default=False, description="keep each Slack message's raw markup with personal "
+                                  "data (secrets still masked) so masking can be re-run after a rule change without "
+                                  "re-importing; off by default because it is an unmasked copy of personal data")
+    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB", "DE", "IN", "FR", "ES", "IT", "NL", "AU", "BR"],
+                                     description="countries whose national phone formats are masked "
+                                                 "(ISO codes; numbers written with + are masked for every country)")
     max_export_unpacked_mb: int = Field(default=4096, ge=1, description="zip bomb guard: total unpacked size")
     max_export_files: int = Field(default=200_000, ge=1, description="zip bomb guard: number of files")
     # Per-document limits, checked before the expensive work (parsing, chunking, embedding) starts
@@ -142,6 +152,15 @@ class Settings(BaseSettings):
     login_rate_limit: str = Field(default="10/minute", description="sign-in attempts per account")
     login_client_rate_limit: str = Field(default="60/minute", description="sign-in attempts per client address "
                                          "(higher: many people may sign in from one office address)")
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _regions(cls, v: list[str]) -> list[str]:
+        out = [r.strip().upper() for r in v if r.strip()]
+        bad = [r for r in out if len(r) != 2 or not r.isalpha()]
+        if bad:
+            raise ValueError(f"phone_regions must be two-letter country codes (ISO 3166), got {bad}")
+        return out
 
     @field_validator("data_dir")
     @classmethod

@@ -140,7 +140,17 @@ def _run_batch(settings: Settings, summary: RunSummary, work: Callable[[Session,
 # --- Slack ---------------------------------------------------------------------------------------------
 
 def _policy(settings: Settings) -> pii.MaskPolicy:
-    return pii.MaskPolicy.for_target("index", mask_personal_data=settings.mask_personal_data_in_index)
+    return pii.MaskPolicy.for_target("index", mask_personal_data=settings.mask_personal_data_in_index,
+                                     phone_regions=settings.phone_regions)
+
+
+def _raw_policy(settings: Settings) -> pii.MaskPolicy:
+    """The raw Slack markup (kept for its `<@U…>` mention ids, which disentanglement reads) is masked like
+    training data — no personal data, no secrets — unless an admin turns retention on
+    (TEAMLORE_RETAIN_RAW_TEXT=true), which keeps personal data there so masking can be re-run later."""
+    if settings.retain_raw_text:
+        return pii.MaskPolicy(frozenset({pii.SECRET}), tuple(settings.phone_regions))
+    return pii.MaskPolicy.for_target("training", phone_regions=settings.phone_regions)
 
 
 def permalink(base_url: str | None, channel_id: str, ts: str, thread_ts: str | None = None) -> str | None:
@@ -191,7 +201,7 @@ def _prepare_messages(settings: Settings, summary: RunSummary, messages: list[Sl
     channel_names = {c.channel_id: c.name for c in channels}
     bots = {u.user_id for u in users if u.is_bot}
     policy = _policy(settings)
-    secrets_only = pii.MaskPolicy(frozenset({pii.SECRET}))
+    raw_policy = _raw_policy(settings)
     masked: Counter[str] = Counter()
     dedupe = NearDuplicateIndex()
     for m in sorted(messages, key=lambda r: float(r.ts)):
@@ -200,8 +210,8 @@ def _prepare_messages(settings: Settings, summary: RunSummary, messages: list[Sl
             m.filtered = "deleted"
         m.text, counts = pii.mask(m.text, policy)
         masked.update(counts)
-        # Raw keeps its markup but never a credential.
-        m.raw_text, _ = pii.mask(m.raw_text, secrets_only)
+        # Raw keeps its markup (mention ids) but, unless retention is on, no personal data and never a credential.
+        m.raw_text, _ = pii.mask(m.raw_text, raw_policy)
         if m.filtered is None and dedupe.add(f"{m.channel_id}:{m.ts}", m.text) is not None:
             m.filtered = "near_duplicate"
         m.user_name = labels.get(m.user_id or "") or m.user_name

@@ -58,11 +58,13 @@ def _small_export(root):
 def test_reimport_picks_up_edits_and_deletions_and_masks(settings, tmp_path):
     root = _small_export(tmp_path / "exp")
     first = ingest_slack_export(settings, root, source_name="acme")
-    assert first.added == 6 and first.masked == {"secret": 1}  # personal data kept in the index by default
+    assert first.added == 6 and first.masked == {"secret": 1, "email": 1}  # personal data masked by default
     with session_scope(settings.db_url) as s:
         m = s.scalar(select(SlackMessage).where(SlackMessage.ts == "1704100000.000200"))
         assert "Sup3rS3cret" not in m.text and "Sup3rS3cret" not in m.raw_text and "db.acme.example" in m.text
-        assert "lena@acme.example" in s.scalar(select(SlackMessage.text).where(SlackMessage.ts == "1704100000.000102"))
+        mail = s.scalar(select(SlackMessage).where(SlackMessage.ts == "1704100000.000102"))
+        # neither the text nor the raw markup keeps the address: no unmasked copy in the database
+        assert "lena@acme.example" not in mail.text + mail.raw_text and "[EMAIL]" in mail.text
 
     day = json.loads((root / "general" / "2024-01-01.json").read_text())
     day[1]["text"] += " (edited)"
@@ -74,12 +76,20 @@ def test_reimport_picks_up_edits_and_deletions_and_masks(settings, tmp_path):
     assert count(settings, SlackMessage, SlackMessage.deleted.is_(True)) == 1
 
 
-def test_personal_data_masking_is_configurable(sqlite_settings, tmp_path):
-    masked = sqlite_settings.model_copy(update={"mask_personal_data_in_index": True})
-    summary = ingest_slack_export(masked, _small_export(tmp_path / "exp"), source_name="acme")
-    assert summary.masked == {"secret": 1, "email": 1}
+def test_personal_data_masking_and_raw_retention_are_admin_settings(sqlite_settings, tmp_path):
+    kept = sqlite_settings.model_copy(update={"mask_personal_data_in_index": False})
+    summary = ingest_slack_export(kept, _small_export(tmp_path / "exp"), source_name="acme")
+    assert summary.masked == {"secret": 1}
     with session_scope(sqlite_settings.db_url) as s:
-        assert "[EMAIL]" in s.scalar(select(SlackMessage.text).where(SlackMessage.ts == "1704100000.000102"))
+        m = s.scalar(select(SlackMessage).where(SlackMessage.ts == "1704100000.000102"))
+        assert "lena@acme.example" in m.text  # the admin chose to let answers quote it
+        assert "lena@acme.example" not in m.raw_text  # raw markup is not retained with personal data
+    retained = kept.model_copy(update={"retain_raw_text": True})
+    ingest_slack_export(retained, _small_export(tmp_path / "exp2"), source_name="acme2")
+    with session_scope(sqlite_settings.db_url) as s:
+        raws = s.scalars(select(SlackMessage.raw_text).where(SlackMessage.ts == "1704100000.000102")).all()
+        assert any("lena@acme.example" in r for r in raws)  # retention on: raw keeps it (secrets never)
+        assert not any("Sup3rS3cret" in r for r in s.scalars(select(SlackMessage.raw_text)).all())
 
 
 def test_failed_run_leaves_corpus_as_it_was(settings, tmp_path, monkeypatch):
@@ -212,9 +222,8 @@ def test_all_shared_documents_and_sample_handbook(sqlite_settings):
     assert summary.added == 22 + 248 + 15 and summary.status == "done"
 
 
-def test_sample_workspace_personal_data_masked_when_asked(sqlite_settings):
-    masked = sqlite_settings.model_copy(update={"mask_personal_data_in_index": True})
-    summary = ingest_slack_export(masked, ACME)
+def test_sample_workspace_personal_data_masked_by_default(sqlite_settings):
+    summary = ingest_slack_export(sqlite_settings, ACME)
     assert summary.masked["phone"] >= 3 and summary.masked["email"] >= 5
     with session_scope(sqlite_settings.db_url) as s:
         texts = " ".join(s.scalars(select(SlackMessage.text)).all())
