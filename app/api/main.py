@@ -23,11 +23,26 @@ log = logging.getLogger("teamlore.api")
 
 
 def _remove_stale_upload_dirs(settings: Settings, older_than_s: float = 3600) -> None:
-    """Uploads are staged in uploads/tmp*/ and removed when handled; a killed API leaves its staging dir behind."""
+    """Uploads are staged in uploads/tmp*/ and removed when handled; a killed API leaves its staging dir behind.
+    A staging dir whose `.lock` no live process holds (its request died with its process) goes at once; one
+    without a lock file (older versions) once it is an hour old."""
+    import fcntl
     import shutil
     cutoff = time.time() - older_than_s
     for d in settings.uploads_dir.glob("tmp*"):
-        if d.is_dir() and d.stat().st_mtime < cutoff:
+        if not d.is_dir():
+            continue
+        lock = d / ".lock"
+        if lock.exists():
+            try:
+                with open(lock, "a") as fh:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live upload: leave it
+                    shutil.rmtree(d, ignore_errors=True)
+            except BlockingIOError:
+                continue
+            except OSError:
+                pass
+        elif d.stat().st_mtime < cutoff:
             shutil.rmtree(d, ignore_errors=True)
 
 

@@ -1,6 +1,7 @@
 """Search, documents (upload, list, delete), Slack export uploads, index status, sources."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -112,6 +113,8 @@ async def upload_documents(request: Request, principal: PrincipalDep, settings: 
     results = []
     async with request.app.state.upload_gate.slot():  # bounded: a burst of uploads queues or gets a 429
         tmp = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
+        lock = open(tmp / ".lock", "w")  # held while this request stages files: a restart removes only dead ones
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             for upload in files:
                 try:
@@ -141,6 +144,7 @@ async def upload_documents(request: Request, principal: PrincipalDep, settings: 
             index = await run_in_threadpool(indexing.sync_index, settings) if changed else None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            lock.close()
     if changed:
         await run_in_threadpool(_mark_quarantined, settings, results)
     return {"results": results, "index": _plain(index)}
