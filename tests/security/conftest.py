@@ -1,6 +1,6 @@
 """The security suite: every attack of issue #15 replayed against a real `teamlore serve` (a subprocess on a free
-port with its own temporary data directory), at small sizes. One server per test module; full sizes are in
-benchmarks/security_limits.py."""
+port with its own temporary data directory), at small sizes. One shared server, plus one per module that needs
+other settings; full sizes are in benchmarks/security_limits.py."""
 from __future__ import annotations
 
 import tempfile
@@ -41,8 +41,9 @@ def start_stack(root: Path, **extra_env: str) -> Stack:
     return stack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory):
+    """One server shared by the modules that need no special settings (input limits, ownership)."""
     s = start_stack(tmp_path_factory.mktemp("sec"))
     try:
         yield s
