@@ -15,19 +15,18 @@ RUN apt-get update \
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# The default PyPI torch wheel for Linux is the CUDA 12 build; pinned like the project (torch==2.13.0).
-RUN pip install torch==2.13.0
+# Every dependency at its locked version with its hashes checked: requirements/gpu.txt (`make lock`) holds the
+# gpu extra and PyPI's torch==2.13.0, the CUDA 12 build for Linux.
+COPY requirements/gpu.txt ./requirements/
+RUN pip install --require-hashes -r requirements/gpu.txt
 COPY pyproject.toml README.md ./
-# Versions are bounded in pyproject.toml (the gpu extra), which is the one place they are kept.
-# hadolint ignore=DL3013
-RUN mkdir -p app ingest retrieval finetune model ui && pip install ".[gpu]"
 COPY app ./app
 COPY ingest ./ingest
 COPY retrieval ./retrieval
 COPY finetune ./finetune
 COPY model ./model
 COPY ui ./ui
-RUN pip install --no-deps --force-reinstall . && python -c "import finetune, torch; print(torch.__version__)"
+RUN pip install --no-deps --no-build-isolation . && python -c "import finetune, torch; print(torch.__version__)"
 
 # ---- runtime stage: cuDNN runtime (no compilers), the venv, non-root ----
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS runtime

@@ -8,19 +8,21 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# CPU torch from the PyTorch CPU index: GPU training runs in the trainer image (docker/trainer.Dockerfile),
+# CPU torch: the lock pins torch==2.13.0+cpu, which the PyTorch CPU index serves;
+# GPU training runs in the trainer image (docker/trainer.Dockerfile),
 # so the worker does not carry ~3 GB of CUDA libraries.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
-# Dependencies first, in their own layer, so a code change does not reinstall them.
+# Every dependency at its locked version with its hashes checked (requirements/runtime.txt, written by
+# `make lock`), in its own layer so a code change does not reinstall them.
+COPY requirements/runtime.txt ./requirements/
+RUN pip install --require-hashes --extra-index-url https://download.pytorch.org/whl/cpu -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
-RUN mkdir -p app ingest retrieval finetune model ui && pip install .
 COPY app ./app
 COPY ingest ./ingest
 COPY retrieval ./retrieval
 COPY finetune ./finetune
 COPY model ./model
 COPY ui ./ui
-RUN pip install --no-deps --force-reinstall . && teamlore --help >/dev/null
+RUN pip install --no-deps --no-build-isolation . && teamlore --help >/dev/null
 
 # ---- runtime stage: the venv only, no build tools, non-root ----
 FROM python:3.11.13-slim-bookworm AS runtime

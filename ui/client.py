@@ -420,6 +420,10 @@ class TeamloreClient:
     def jobs(self) -> list[Job]:
         return self._json("GET", "/v1/jobs")
 
+    def worker_status(self) -> dict[str, Any]:
+        """{alive, worker, last_seen_s, how_to_start}: is a job worker running to pick queued jobs up?"""
+        return self._json("GET", "/v1/workers")
+
     def job(self, job_id: int) -> Job:
         return self._json("GET", f"/v1/jobs/{job_id}")
 

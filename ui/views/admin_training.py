@@ -112,6 +112,20 @@ watched = st.selectbox("Training run", ids, key=WATCH,
                                              f"created {fmt_ago(by_id[i].get('created_at'))}")
 
 
+def _explain_waiting() -> None:
+    """A queued job waits for a worker: say plainly when none is running, and how to start one."""
+    try:
+        worker = api.worker_status()
+    except ApiError:
+        return  # an older API without /v1/workers: the queued badge says enough
+    if not worker.get("alive"):
+        seen = worker.get("last_seen_s")
+        st.warning("**No job worker is running**, so this job waits in the queue"
+                   + (f" (the last worker was seen {seen:.0f} s ago)" if seen is not None else "") + ". "
+                   "Start one next to the API with `teamlore worker` (`make run` starts one for you); "
+                   "the job starts as soon as it is up.", icon=":material/engineering:")
+
+
 def live_job_view(job_id: int, was_active: bool) -> None:
     """Re-run every POLL_SECONDS while the job is active (st.fragment), fetching only new metric points."""
     try:
@@ -155,6 +169,8 @@ def live_job_view(job_id: int, was_active: bool) -> None:
             st.caption("waiting for the first step…")
     with st.expander("Logs", icon=":material/terminal:", expanded=active):
         st.code("\n".join(logs[-200:]) or "(no output yet)", language=None, height=220)
+    if status == "queued":
+        _explain_waiting()
     if status == "succeeded":
         result = job.get("result") or {}
         produced = result.get("model_version") or result.get("name")

@@ -119,6 +119,13 @@ def submit_sync(source_id: int, request: Request, admin: AdminDep, session: Sess
     return _job_out(job)
 
 
+@router.get("/workers")
+def worker_status(request: Request, admin: AdminDep):
+    """Whether a job worker is running (it beats every few seconds); queued jobs wait while none is."""
+    return {**_queue(request).worker_status(),
+            "how_to_start": "run `teamlore worker` next to the API (`make run` starts one for you)"}
+
+
 @router.get("/jobs")
 def list_jobs(admin: AdminDep, session: SessionDep, kind: str | None = None, limit: int = Query(50, ge=1, le=500)):
     stmt = select(Job).order_by(Job.id.desc()).limit(limit)
