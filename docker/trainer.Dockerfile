@@ -16,7 +16,7 @@ RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Every dependency at its locked version with its hashes checked: requirements/gpu.txt (`make lock`) holds the
-# gpu extra and PyPI's torch==2.13.0, the CUDA 12 build for Linux.
+# gpu extra and PyPI's torch==2.13.0 for Linux, the CUDA build (its CUDA libraries come as nvidia-* wheels).
 COPY requirements/gpu.txt ./requirements/
 RUN pip install --require-hashes -r requirements/gpu.txt
 COPY pyproject.toml README.md ./

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 
@@ -204,13 +205,69 @@ def test_loading_a_missing_adapter_reports_the_server_reason(stack, tmp_path):
         load_lora_adapter(server.base_url, "ghost", str(tmp_path / "no-such-adapter"))
 
 
+class _Doorway:
+    """A TCP forwarder in front of the shared server: closing it makes the server gone for whoever talks through
+    it (listener closed, live connections cut) while the shared server stays up for the other tests, whatever
+    order they run in."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(self.upstream)
+            self.conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # stops listening and wakes the blocked accept() (Linux)
+        except OSError:
+            pass
+        self.listener.close()
+        for sock in self.conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
 def test_server_gone_raises_generator_unavailable(stack):
-    """Last in the module: stops the shared server (the fixture's own stop is then a no-op)."""
+    """The server goes away (its port closes) between requests: a clear GeneratorUnavailable, not a hang."""
     server, _, _ = stack
-    gen = OpenAIGenerator(server.base_url)
-    assert "".join(gen.stream(QUESTION, GenerationParams(max_new_tokens=2)))
-    server.stop()
+    door = _Doorway(server.port)
+    url = f"http://127.0.0.1:{door.port}/v1"
+    try:
+        gen = OpenAIGenerator(url)
+        assert "".join(gen.stream(QUESTION, GenerationParams(max_new_tokens=2)))  # through to the real server
+    finally:
+        door.close()
     with pytest.raises(GeneratorUnavailable, match="cannot reach"):
         list(gen.stream(QUESTION, GREEDY))
     with pytest.raises(GeneratorUnavailable, match="cannot reach"):
-        list_models(server.base_url)
+        list_models(url)
+    assert list_models(server.base_url)  # the shared server itself is still there for the other tests
