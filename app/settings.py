@@ -63,10 +63,25 @@ class Settings(BaseSettings):
     reranker_model: str | None = None
     chunk_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap: int = Field(default=32, ge=0, le=256)
-    top_k: int = Field(default=5, ge=1, le=50)
+    top_k: int = Field(default=8, ge=1, le=50, description="passages retrieved per question (chosen on the "
+                       "tune split of benchmarks/data/handbook_questions.jsonl)")
     min_relevance: float = Field(default=0.25, ge=0.0, le=1.0)
     ivf_threshold: int = Field(default=250_000, ge=1, description="chunk count from which the vector index is IVF "
                                "(approximate) instead of a flat exact scan")
+    # Fusion and answer selection, chosen on the tune split of benchmarks/data/handbook_questions.jsonl
+    # (benchmarks/answers_tune.py; BENCHMARKS.md "Answers").
+    retrieval_dense_weight: float = Field(default=2.0, ge=0.0, description="RRF weight of the dense list")
+    retrieval_bm25_weight: float = Field(default=1.0, ge=0.0, description="RRF weight of the BM25 list")
+    retrieval_rrf_k: int = Field(default=60, ge=1)
+    answer_lexical_weight: float = Field(default=0.15, ge=0.0, description="extractive: weight of the question's "
+                                         "words found in a sentence (the embedder's cosine has weight 1)")
+    answer_heading_weight: float = Field(default=0.15, ge=0.0)
+    answer_rank_weight: float = Field(default=0.0, ge=0.0)
+    answer_margin: float = Field(default=0.15, ge=0.0, description="extractive: quote sentences scoring within "
+                                 "this of the best one")
+    answer_max_sentences: int = Field(default=4, ge=1, le=10)
+    answer_abstain_below: float = Field(default=0.562, description="extractive: say \"I don't know\" when the best "
+                                        "sentence scores below this")
 
     # Generation
     # auto: the registry's live model version answers (transformers base + adapter on this machine, or the

@@ -25,6 +25,7 @@ from app.services.registry import live_version
 from app.services.search import Searcher, get_searcher
 from app.settings import Settings
 from model.base import Generator, GeneratorUnavailable
+from model.extractive import Weights
 
 T = TypeVar("T")
 
@@ -71,7 +72,7 @@ def generator_for(settings: Settings, model_version: ModelVersion | None) -> Cho
     mv = model_version
     backend = serving_backend(settings, mv)
     if backend == "extractive":
-        return Choice(ExtractiveGenerator(get_encoder(settings)), None)
+        return extractive_choice(settings)
     if backend == "openai":
         from model.openai_generator import OpenAIGenerator
         if not settings.openai_base_url:
@@ -98,8 +99,14 @@ def model_choice(settings: Settings, generator: Generator, version: str) -> Choi
     return Choice(_model_generator(settings, generator), version)
 
 
+def extractive_weights(settings: Settings) -> Weights:
+    return Weights(lexical=settings.answer_lexical_weight, heading=settings.answer_heading_weight,
+                   rank=settings.answer_rank_weight, margin=settings.answer_margin,
+                   max_units=settings.answer_max_sentences, abstain_below=settings.answer_abstain_below)
+
+
 def extractive_choice(settings: Settings) -> Choice:
-    return Choice(ExtractiveGenerator(get_encoder(settings)), None)
+    return Choice(ExtractiveGenerator(get_encoder(settings), extractive_weights(settings)), None)
 
 
 class GeneratorProvider:

@@ -59,6 +59,12 @@ class Passage:
     n: int
     title: str
     text: str
+    source: str = "document"  # document | slack
+    heading: str | None = None  # heading path inside the document ("Leave › Sick leave")
+    channel: str | None = None  # Slack channel name
+    date: str | None = None  # YYYY-MM-DD of the message or the document version, for people
+    ts: float | None = None  # the same as a number, for "newer wins"
+    origin: str | None = None  # which document or Slack thread it comes from (chunks of one origin share it)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,8 @@ class Citation:
     heading: str | None = None  # heading path joined with ' › '
     document_id: int | None = None
     score: float | None = None
+    file: str | None = None  # a document's file name (never the server's folders)
+    date: str | None = None  # YYYY-MM-DD: the Slack message's day, or the document version's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,72 +1,523 @@
-"""Extractive answers: no generative model, just the passages' best sentences, quoted with citations.
+"""Extractive answers: no generative model, just the few sentences of the sources that answer, with citations.
 
-The embedded default of `make run`. Sentences are ranked by cosine similarity to the question with the same
-embedding model retrieval uses (passed in as `encode`), so this stays model-agnostic.
+The embedded default of `make run`. Passages (retrieved chunks, raw Markdown or Slack text) are split into
+evidence units: sentences (boundaries from pySBD, robust to abbreviations, decimals and links), whole list items
+(with the sentence that introduces the list) and whole table rows (with their column names). Units that are not
+whole sentences — the cut ends of an overlapping chunk window, questions, headings — are never quoted.
+
+Each unit is scored against the question by
+    cosine (same embedding model as retrieval, passed in as `encode`)
+  + lexical overlap of the question's content words with the unit
+  + a heading/title match
+  + the passage's retrieval rank,
+the best few are kept (those close to the best one), and they are quoted in a readable order with contiguous
+citation numbers [1], [2], … over the passages actually quoted.
+
+Abstention: when the best unit's evidence is weak (calibrated on a held-out split, see BENCHMARKS.md), the answer
+is "I don't know" with the closest sources, never an unrelated quote.
+
+Contradictions: when two quoted units are about the same thing but disagree (different numbers, or one negates the
+other), both are shown and the answer says so; the document is preferred over a chat message, the newer over the
+older.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterator
 
 import numpy as np
 
-from model.prompts import Passage
+from model.base import Passage
 
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*@#])|\n{1,}")
+# Kept for clients that strip it from answers stored before it stopped being part of the answer text.
 NOTICE = "_Extractive answer (no generative model configured): the most relevant sentences from the sources._"
+
+# --- text clean-up --------------------------------------------------------------------------------------------
+
+_LIQUID_PAGE_LINK = re.compile(r"\[([^\]]+)\]\(\s*\{%[^%]*%\}\s*\)")
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\((?:[^()\s]|\([^()]*\))*(?:\s+\"[^\"]*\")?\)")
+_SLACK_CHANNEL_TAG = re.compile(r"\{%\s*slack_channel\s+\"([^\"]+)\"\s*%\}")
+_LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}", re.S)
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_SLACK_BARE = re.compile(r"<(https?://[^|>]+)>")
+_AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
+_EMPH = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)([^*\n]+?)\*(?!\w)|(?<![\w_])_(?!\s)([^_\n]+?)_(?!\w)")
+_CODE = re.compile(r"`([^`\n]+)`")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~>&=])")
+_WS = re.compile(r"[ \t\u00a0\u200b]+")
+
+
+def clean_inline(text: str) -> str:
+    """Markdown/Slack/Liquid markup to plain readable text (link texts kept, targets dropped)."""
+    t = _LIQUID_PAGE_LINK.sub(r"\1", text)
+    t = _SLACK_CHANNEL_TAG.sub(r"#\1", t)
+    t = _LIQUID.sub("", t)
+    t = _SLACK_LINK.sub(r"\2", t)
+    t = _SLACK_BARE.sub(r"\1", t)
+    t = _AUTOLINK.sub(r"\1", t)
+    t = _MD_LINK.sub(lambda m: m.group(1), t)
+    t = _HTML_TAG.sub("", t)
+    t = _CODE.sub(r"\1", t)
+    for _ in range(2):
+        t = _EMPH.sub(lambda m: m.group(2) or m.group(3) or m.group(4) or "", t)
+    t = _ESCAPE.sub(r"\1", t)
+    t = t.replace("&nbsp;", " ").replace("&ndash;", "–").replace("&mdash;", "—").replace("&amp;", "&")
+    return _WS.sub(" ", t).strip()
+
+
+# --- splitting into evidence units ----------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_ITEM = re.compile(r"^(\s*)(?:[-*+•]|\d{1,3}[.)])\s+(.*)$")
+_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_ROW_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_QUOTE = re.compile(r"^\s*>\s?")
+_SLACK_SPEAKER = re.compile(r"^\s*([^:\n]{1,40}):\s+(?=\S)")  # "ana: text" lines of a chunked Slack thread
+
+# Abbreviations after which a segmenter may wrongly cut: a piece ending in one is joined with the next.
+_ABBREV = frozenset("""approx etc e.g i.e vs cf fig no nos dept st mr mrs ms dr prof jr sr inc ltd co corp gov est
+jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun hrs hr min mins max avg ca approx.
+u.s u.s.a a.m p.m""".split())
+
+_TERMINAL = re.compile(r"""[.!?…:;)\]"'”’*_]\s*$""")
+_STARTS_OK = re.compile(r"""^[\s"'“‘(\[*_#@$€£<]*[A-Z0-9À-Ý$€£@#]""")
+
+_segmenter = None
+
+
+def _segment(paragraph: str) -> list[str]:
+    """Sentences of one paragraph of plain text (pySBD rules), with abbreviation mis-cuts rejoined."""
+    global _segmenter
+    if _segmenter is None:
+        import pysbd
+        _segmenter = pysbd.Segmenter(language="en", clean=False)
+    parts = [p.strip() for p in _segmenter.segment(paragraph) if p.strip()]
+    out: list[str] = []
+    for p in parts:
+        if out:
+            prev = out[-1]
+            last_word = prev.rstrip(".").rsplit(None, 1)[-1].lower() if prev.rstrip(".").split() else ""
+            if (prev.endswith(".") and last_word in _ABBREV) or len(prev.split()) < 2 or not _STARTS_OK.match(p):
+                out[-1] = prev + " " + p
+                continue
+        out.append(p)
+    return out
 
 
 @dataclass
-class Sentence:
+class Unit:
+    text: str            # what is quoted
+    passage: int         # the passage's number (Passage.n)
+    index: int           # position within the passage
+    kind: str            # sentence | item | row
+    heading: str = ""    # nearest heading above it inside the passage
+    lead: str = ""       # the sentence introducing a list, or a table's column names
+    complete: bool = True
+
+    @property
+    def quote(self) -> str:
+        """The unit as quoted: a list item keeps the sentence that introduces it."""
+        if self.kind == "item" and self.lead:
+            return f"{self.lead} {self.text}"
+        return self.text
+
+
+def _row_text(cells: list[str], header: list[str] | None) -> str:
+    if header and len(header) == len(cells) and any(header):
+        pairs = [f"{h}: {c}" if h else c for h, c in zip(header, cells) if c]
+        return "; ".join(pairs)
+    return " | ".join(c for c in cells if c)
+
+
+def split_units(text: str, passage: int = 0, chat: bool = False) -> list[Unit]:
+    """Evidence units of one passage in reading order, each marked complete or not (see `_complete`).
+
+    `chat`: a Slack thread rendered as "name: message" lines; each message is its own paragraph.
+    """
+    if chat:
+        text = "\n\n".join(_SLACK_SPEAKER.sub("", ln) for ln in text.splitlines())
+    long_text = len(text.split()) > 60  # long enough to be one window of a longer section, cut at both ends
+    units: list[Unit] = []
+    heading = ""
+    para: list[str] = []
+    item: list[str] | None = None
+    item_lead = ""
+    header: list[str] | None = None
+    last_sentence = ""
+    in_fence = False
+
+
+    def add(txt: str, kind: str, lead: str = "") -> None:
+        txt = txt.strip()
+        if txt:
+            units.append(Unit(txt, passage, len(units), kind, heading, lead, complete=_complete(txt, kind)))
+
+    def flush_para() -> None:
+        nonlocal last_sentence
+        if not para:
+            return
+        raw = " ".join(s.strip() for s in para)
+        para.clear()
+        plain = clean_inline(raw)
+        sents = _segment(plain) if plain else []
+        for s in sents:
+            add(s, "sentence")
+        if sents:
+            last_sentence = sents[-1]
+
+
+    def flush_item() -> None:
+        nonlocal item
+        if item is not None:
+            txt = clean_inline(" ".join(s.strip() for s in item))
+            if len(txt.split()) > 70:  # a long item is prose: quote its sentences
+                for s in _segment(txt):
+                    add(s, "sentence")
+            else:
+                add(txt, "item", item_lead)
+            item = None
+
+
+    lines = text.splitlines()
+    for ln in lines:
+        if _FENCE.match(ln):
+            flush_para(), flush_item()
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        ln = _QUOTE.sub("", ln)
+        if not ln.strip():
+            flush_para(), flush_item()
+            header = None
+            continue
+        m = _HEADING.match(ln)
+        if m:
+            flush_para(), flush_item()
+            heading = clean_inline(m.group(1))
+            header, last_sentence = None, ""
+            continue
+        if _ROW.match(ln):
+            flush_para(), flush_item()
+            if _ROW_SEP.match(ln):
+                continue
+            cells = [clean_inline(c) for c in ln.strip().strip("|").split("|")]
+            if header is None:
+                header = cells
+            else:
+                add(_row_text(cells, header), "row", lead=" · ".join(h for h in header if h))
+
+            continue
+        mi = _ITEM.match(ln)
+        if mi:
+            flush_para(), flush_item()
+            item = [mi.group(2)]
+            lead_ok = last_sentence.rstrip().endswith(":") and _STARTS_OK.match(last_sentence)
+            item_lead = last_sentence if lead_ok else ""  # never a cut-off lead-in
+            continue
+        if item is not None and (ln.startswith((" ", "\t"))):
+            item.append(ln)  # a wrapped or indented continuation of the list item
+            continue
+        flush_item()
+        para.append(ln)
+    flush_para()
+    flush_item()
+    if units and long_text and not _TERMINAL.search(units[-1].text):
+        units[-1].complete = False  # probably where the chunk window was cut
+    return units
+
+
+_QUESTION_END = re.compile(r"\?\s*[*_)\"'”]*\s*$")
+
+
+def _complete(text: str, kind: str) -> bool:
+    """A unit worth quoting on its own: not a question, not a cut-off piece of a chunk window, not a lead-in."""
+    words = text.split()
+    if len(words) < 4 or not any(c.isalpha() for c in text) or _QUESTION_END.search(text):
+        return False
+    if kind in ("item", "row"):
+        return True
+    if text.rstrip().endswith(":"):
+        return False  # introduces a list; quoted together with its items instead
+    if not _STARTS_OK.match(text):
+        return False  # starts mid-sentence (the cut start of an overlapping chunk window)
+    if not _TERMINAL.search(text) and words[-1].lower() in _DANGLING:
+        return False  # "Items above the budget are on": cut off
+    return True
+
+
+_DANGLING = frozenset("""a an the and or but of to in on at for with by from as is are was were be your our their its
+this that than if when which who whose""".split())
+
+
+# --- scoring --------------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*")
+STOPWORDS = frozenset("""a an the is are was were be been being am to of and or in on at for with by from as it its
+this that these those there here do does did done doing can could should would will shall may might must i me my
+mine we us our ours you your yours he she him her they them their what which who whom whose when where why how
+if then than so not no yes any some all each every much many more most such just also too very get got gets getting
+have has had having about into onto over under up down out off again once only own same other there's what's
+whats im i'm ive i've dont don't does doesn't isn't aren't can't cannot let's pls please thanks hi hey hello
+anyone know tell need want like one ok okay guys team someone something thing things way""".split())
+
+
+def stem(word: str) -> str:
+    w = word.strip("'-")
+    for suf in ("'s", "ing", "ies", "ied", "es", "ed", "ly", "s"):
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            w = w[: -len(suf)] + ("y" if suf in ("ies", "ied") else "")
+            break
+    return w
+
+
+@lru_cache(maxsize=65536)
+def content_words(text: str) -> frozenset[str]:
+    return frozenset(stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1)
+
+
+@lru_cache(maxsize=4096)
+def _units(text: str, n: int, chat: bool) -> tuple[Unit, ...]:
+    """Complete units of a passage (passages repeat across questions and turns: split each once)."""
+    return tuple(u for u in split_units(text, n, chat=chat)[:60] if u.complete)
+
+
+@dataclass
+class Weights:
+    """Score = cosine + lexical·overlap + heading·heading-overlap + rank·rank-prior (tuned on the tune split)."""
+    lexical: float = 0.15
+    heading: float = 0.15
+    rank: float = 0.0
+    margin: float = 0.15        # units within this of the best one are quoted too
+    max_units: int = 4
+    abstain_below: float = 0.562  # best score under this: "I don't know" (tune split: false abstention 1/36)
+
+
+@dataclass
+class Scored:
+    unit: Unit
+    score: float
+    cosine: float
+    lexical: float
+
+
+@dataclass
+class Extract:
+    """What the extractive answerer decided."""
     text: str
-    passage: int  # citation number
+    cited: list[int]                      # passage numbers, in the order of their new citation numbers 1..m
+    abstained: bool
+    confidence: float
+    picked: list[Scored] = field(default_factory=list)
+    conflict: bool = False
+
+    def renumber(self) -> dict[int, int]:
+        return {p: i + 1 for i, p in enumerate(self.cited)}
 
 
-def split_sentences(text: str) -> list[str]:
-    parts = [s.strip(" \t-*#>") for s in _SENT.split(text)]
-    # fragments like "After that they expire." quote badly out of context: keep sentences of 5+ words
-    # Questions are not answers (Slack threads start with one).
-    return [p for p in parts if len(p) >= 20 and len(p.split()) >= 5 and any(c.isalpha() for c in p)
-            and not p.rstrip("*_ )").endswith("?")]
+_NUM = re.compile(r"(?<![\w.])\$?\d+(?:[.,]\d+)*%?")
+_NEG = re.compile(r"\b(?:not|no|never|none|nothing|cannot|can't|don't|doesn't|didn't|isn't|aren't|won't|wasn't|"
+                  r"weren't|shouldn't|without)\b", re.I)
+
+
+_DOUBT = re.compile(r"\b(?:(?:don't|do not|didn't) (?:think|believe)|not sure|i doubt|no idea)\b", re.I)
+
+
+def _disagree(a: str, b: str) -> bool:
+    na, nb = set(_NUM.findall(a)), set(_NUM.findall(b))
+    if na and nb and not (na & nb):
+        return True
+    return bool(_NEG.search(a)) != bool(_NEG.search(b))
 
 
 class ExtractiveAnswerer:
     name = "extractive"
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_sentences: int = 3, min_score: float = 0.3):
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], weights: Weights | None = None,
+                 max_sentences: int | None = None, min_score: float | None = None):
         self.encode = encode
-        self.max_sentences = max_sentences
-        self.min_score = min_score
+        self.weights = weights or Weights()
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self.cache_size = 20000
+        if max_sentences is not None:
+            self.weights.max_units = max_sentences
+        if min_score is not None:
+            self.weights.abstain_below = min_score
 
-    def select(self, question: str, passages: list[Passage], said: str = "") -> list[tuple[Sentence, float]]:
-        """`said`: what the conversation already answered; a follow-up wants something new."""
-        sentences = [Sentence(s, p.n) for p in passages for s in split_sentences(p.text)[:40] if s not in said]
-        if not sentences:
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Unit embeddings, cached: the same passages come back question after question."""
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+            if missing:
+                for t, v in zip(missing, self.encode(missing)):
+                    self._cache[t] = v
+                while len(self._cache) > self.cache_size:
+                    self._cache.pop(next(iter(self._cache)))
+            return np.stack([self._cache[t] for t in texts])
+
+    # -- scoring --------------------------------------------------------------------------------------------
+    def score(self, question: str, passages: list[Passage], said: str = "") -> list[Scored]:
+        """Every complete unit of the passages, scored against the question, best first."""
+        units: list[Unit] = []
+        for p in passages:
+            units.extend(u for u in _units(p.text, p.n, p.source == "slack") if u.text not in said)
+        if not units:
             return []
-        vecs = self.encode([question] + [s.text for s in sentences])
-        q, m = vecs[0], vecs[1:]
-        scores = m @ q
-        # favour earlier (higher-ranked) passages slightly: retrieval already judged them
-        rank_bonus = np.array([0.02 * (len(passages) - s.passage) / max(1, len(passages)) for s in sentences])
-        order = np.argsort(-(scores + rank_bonus))
-        picked: list[tuple[Sentence, float]] = []
+        by_n = {p.n: p for p in passages}
+        rank_of = {p.n: i for i, p in enumerate(passages)}
+        q = self.encode([question])[0]
+        m = self._embed([u.quote for u in units])
+        cos = m @ q
+        qwords = content_words(question)
+        w = self.weights
+        out: list[Scored] = []
+        for u, c in zip(units, cos):
+            uw = content_words(u.quote)
+            lex = len(qwords & uw) / len(qwords) if qwords else 0.0
+            p = by_n[u.passage]
+            hw = content_words(" ".join(filter(None, [p.title, getattr(p, "heading", None) or "", u.heading])))
+            head = len(qwords & hw) / len(qwords) if qwords else 0.0
+            prior = 1.0 - rank_of[u.passage] / max(1, len(passages))
+            s = float(c) + w.lexical * lex + w.heading * head + w.rank * prior
+            out.append(Scored(u, s, float(c), lex))
+        out.sort(key=lambda s: -s.score)
+        return out
+
+    def select(self, question: str, passages: list[Passage], said: str = "",
+               scored: list[Scored] | None = None) -> list[Scored]:
+        """The units to quote (before ordering): the best, and those close to it, without near-duplicates."""
+        scored = self.score(question, passages, said) if scored is None else scored
+        if not scored:
+            return []
+        w = self.weights
+        best = scored[0].score
+        picked: list[Scored] = []
         seen: set[str] = set()
-        for i in order:
-            s = sentences[int(i)]
-            key = s.text.lower()
-            if key in seen or float(scores[i]) < self.min_score:
+        for s in scored:
+            if s.score < best - w.margin or len(picked) >= w.max_units:
+                break
+            key = " ".join(sorted(content_words(s.unit.quote)))
+            if key in seen or any(s.unit.quote in p.unit.quote or p.unit.quote in s.unit.quote for p in picked):
                 continue
             seen.add(key)
-            picked.append((s, float(scores[i])))
-            if len(picked) >= self.max_sentences:
-                break
+            picked.append(s)
         return picked
 
+    # -- answering ------------------------------------------------------------------------------------------
+    def answer(self, question: str, passages: list[Passage], said: str = "") -> Extract:
+        scored_all = self.score(question, passages, said)
+        confidence = scored_all[0].score if scored_all else 0.0
+        if not scored_all or confidence < self.weights.abstain_below:
+            return self._dont_know(passages, confidence)
+        picked = self.select(question, passages, said, scored_all)
+        by_n = {p.n: p for p in passages}
+        picked, conflict = self._resolve(picked, by_n)
+        # Readable order: the best unit's passage first; within a passage, document order; passages by best unit.
+        # One citation per source: chunks of the same document (or thread) share the first one's number.
+        first_of: dict[str, int] = {}
+        order: list[int] = []
+        for s in picked:
+            o = _origin(by_n[s.unit.passage])
+            if o not in first_of:
+                first_of[o] = s.unit.passage
+                order.append(s.unit.passage)
+        new = {n: order.index(first_of[_origin(p)]) + 1 for n, p in by_n.items() if _origin(p) in first_of}
+
+        def quote(u: Unit) -> str:
+            return f"> {u.quote} [{new[u.passage]}]"
+
+        if conflict:
+            first, second = picked[0], picked[1]
+            p1, p2 = by_n[first.unit.passage], by_n[second.unit.passage]
+            lines = [quote(first.unit),
+                     f"**The sources disagree:** {_source_label(p2, long=True)} says “{second.unit.quote}” "
+                     f"[{new[second.unit.passage]}]. "
+                     + ("The later message in the same conversation is preferred." if _origin(p1) == _origin(p2)
+                        else _why_preferred(p1, p2))]
+            lines += [quote(s.unit) for s in picked[2:]]
+        else:
+            lines = [quote(s.unit) for n in order
+                     for s in sorted((s for s in picked if new[s.unit.passage] == new[n]),
+                                     key=lambda s: (s.unit.passage, s.unit.index))]
+        text = "\n\n".join(lines)
+        return Extract(text=text, cited=order, abstained=False, confidence=confidence, picked=picked,
+                       conflict=conflict)
+
+    def _dont_know(self, passages: list[Passage], confidence: float) -> Extract:
+        closest = passages[:3]
+        if closest:
+            names = "; ".join(f"{_source_label(p)} [{i + 1}]" for i, p in enumerate(closest))
+            text = ("I don't know — the sources I can search don't answer this. The closest sources are: "
+                    f"{names}.")
+        else:
+            text = "I don't know — I found nothing about this in the sources you can access."
+        return Extract(text=text, cited=[p.n for p in closest], abstained=True, confidence=confidence)
+
+    def _resolve(self, picked: list[Scored], by_n: dict[int, Passage]) -> tuple[list[Scored], bool]:
+        """Find two quoted units from different sources that are about the same thing and disagree; put the
+        preferred one (document over chat, newer over older) first. Returns (units, whether they disagree)."""
+        if len(picked) < 2:
+            return picked, False
+        vecs = self._embed([s.unit.quote for s in picked])
+        sim = vecs @ vecs.T
+        for i in range(len(picked)):
+            for j in range(i + 1, len(picked)):
+                a, b = picked[i], picked[j]
+                pa, pb = by_n[a.unit.passage], by_n[b.unit.passage]
+                # a chat reply doubting what another source states ("I don't think we have any ...") is a
+                # disagreement even in loose wording; otherwise two statements must be about the same thing
+                doubt = any(by_n[x.unit.passage].source == "slack" and _DOUBT.search(x.unit.quote) for x in (a, b))
+                if not doubt and (_origin(pa) == _origin(pb) or sim[i, j] < 0.6):
+                    continue  # one source does not contradict itself; unrelated statements don't either
+                if doubt and sim[i, j] < 0.35:
+                    continue
+                if _disagree(a.unit.quote, b.unit.quote):
+                    first, second = sorted((a, b), key=lambda s: (*_preference(by_n[s.unit.passage]), s.unit.index),
+                                           reverse=True)  # document > chat, newer > older, later reply > earlier
+                    rest = [s for s in picked if s is not a and s is not b]
+                    return [first, second] + rest, True
+        return picked, False
+
     def stream_answer(self, question: str, passages: list[Passage], said: str = "") -> Iterator[str]:
-        picked = self.select(question, passages, said)
-        if not picked:
+        """Text pieces of the answer (compatibility with the streaming engine); see `answer` for citations."""
+        ex = self.answer(question, passages, said)
+        if ex.abstained:
             return
-        yield NOTICE + "\n\n"
-        for s, _ in picked:
-            yield f"> {s.text} [{s.passage}]\n\n"
+        for part in ex.text.split("\n\n"):
+            yield part + "\n\n"
+
+
+def _origin(p: Passage) -> str:
+    return getattr(p, "origin", None) or f"{getattr(p, 'source', 'document')}:{p.title}"
+
+
+def _preference(p: Passage) -> tuple[int, float]:
+    kind = getattr(p, "source", None) or "document"
+    ts = getattr(p, "ts", None) or 0.0
+    return (1 if kind != "slack" else 0, float(ts))
+
+
+def _source_label(p: Passage, long: bool = False) -> str:
+    kind = getattr(p, "source", None) or "document"
+    date = getattr(p, "date", None)
+    if kind == "slack":
+        where = getattr(p, "channel", None)
+        label = f"a Slack message in #{where.lstrip('#')}" if (long and where) else (f"#{where.lstrip('#')}" if where else p.title)
+    else:
+        label = f"the document “{p.title}”" if long else f"“{p.title}”"
+    return f"{label} ({date})" if date and long else label
+
+
+def _why_preferred(p1: Passage, p2: Passage) -> str:
+    k1, k2 = getattr(p1, "source", None) or "document", getattr(p2, "source", None) or "document"
+    if k1 != "slack" and k2 == "slack":
+        return "The first is from a document and the other from a chat message; the document is preferred."
+    if (getattr(p1, "ts", None) or 0) > (getattr(p2, "ts", None) or 0):
+        return "The first is newer; the newer source is preferred."
+    return "Check the sources to see which applies."

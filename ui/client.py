@@ -361,6 +361,10 @@ class TeamloreClient:
         params = {k: v for k, v in (("q", q), ("source", source)) if v}
         return self._json("GET", "/v1/documents", params=params)
 
+    def document_original(self, document_id: int) -> bytes:
+        """The stored original of a document (a citation's "Open document"); the API checks who may see it."""
+        return self._request("GET", f"/v1/documents/{int(document_id)}/original").content
+
     def delete_document(self, document_id: int) -> None:
         self._json("DELETE", f"/v1/documents/{document_id}")
 

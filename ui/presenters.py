@@ -46,10 +46,17 @@ def without_engine_notice(pieces: Iterable[str]) -> Iterable[str]:
             yield piece
 
 
+def citation_place(cit: dict[str, Any]) -> str:
+    """Where a cited passage is: file or channel, page, heading, date ("leave.md · Annual leave · 2026-01-10")."""
+    parts = [f"#{cit['channel']}" if cit.get("channel") else cit.get("file"),
+             f"page {cit['page']}" if cit.get("page") else None, cit.get("heading"), cit.get("date")]
+    return " · ".join(str(p) for p in parts if p)
+
+
 def mode_notice(mode: str | None) -> tuple[str, str] | None:
     if mode == "no_answer":
-        return ("warning", "Nothing relevant was found in your team's knowledge for this question, so Teamlore "
-                           "didn't guess. Try rephrasing, or upload the document that has the answer.")
+        return ("warning", "Your team's sources don't answer this, so Teamlore didn't guess. The closest sources "
+                           "are listed below; try rephrasing, or upload the document that has the answer.")
     if mode == "extractive":
         return ("info", "Extractive answer: these are the most relevant passages, quoted as they are — no model "
                         "wrote this text.")
@@ -77,17 +84,23 @@ def upload_summary(results: Iterable[dict[str, Any]]) -> dict[str, int]:
 
 
 def documents_frame(documents: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    # The file's name only (the server's folders are nobody's business), and blanks instead of "None".
+    def name(d: dict[str, Any]) -> str:
+        return str(d.get("path") or "").replace("\\", "/").rsplit("/", 1)[-1]
+
     rows = [{
-        "Title": d.get("title") or d.get("path"),
-        "Source": d.get("source"),
-        "Visibility": d.get("visibility", "everyone"),
-        "Type": d.get("mime"),
+        "Title": d.get("title") or name(d) or "Untitled",
+        "File": name(d),
+        "Source": d.get("source") or "",
+        "Visibility": d.get("visibility") or "everyone",
+        "Type": d.get("mime") or "",
         "Pages": d.get("pages"),
         "Size (KB)": round((d.get("size_bytes") or 0) / 1024, 1),
         "Updated": pd.to_datetime(d.get("updated_at"), utc=True, errors="coerce"),
-        "Path": d.get("path"),
     } for d in documents]
-    return pd.DataFrame(rows, columns=["Title", "Source", "Visibility", "Type", "Pages", "Size (KB)", "Updated", "Path"])
+    df = pd.DataFrame(rows, columns=["Title", "File", "Source", "Visibility", "Type", "Pages", "Size (KB)", "Updated"])
+    df["Pages"] = pd.array(df["Pages"], dtype="Int64")  # missing page counts show blank, not "None"
+    return df
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -100,6 +113,16 @@ def metrics_frame(points: Sequence[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame([{"step": p.get("step"), **{c: p.get(c) for c in cols}} for p in points])
     df = df.dropna(subset=["step"]).drop_duplicates("step", keep="last").set_index("step").sort_index()
     return df.apply(pd.to_numeric, errors="coerce")
+
+
+def axis_domain(values: Iterable[float], pad: float = 0.05) -> tuple[float, float]:
+    """A y-axis range that holds every value (a loss of 6.4 is never clipped to a 1–5 axis), padded a little."""
+    xs = [float(v) for v in values if v is not None and v == v]
+    if not xs:
+        return (0.0, 1.0)
+    lo, hi = min(xs), max(xs)
+    span = hi - lo or abs(hi) or 1.0
+    return (lo - pad * span, hi + pad * span)
 
 
 def merge_metrics(known: list[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

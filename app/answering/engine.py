@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from typing import Callable, Iterator, Protocol
 
-from app.answering.generators import AnswerRequest, GeneratorChooser
+from app.answering.generators import AnswerRequest, GeneratorChooser, Grounding
 from app.db import session_scope
 from app.db.models import Conversation, Message
 from app.settings import Settings
@@ -21,6 +22,7 @@ from retrieval.types import Access, SearchHit
 NO_ANSWER = ("I don't know: I found nothing relevant to this in the team's documents or Slack conversations "
              "that you can access.")
 _CITE = re.compile(r"\[(\d{1,2})\]")
+_DONT_KNOW = re.compile(r"\s*(?:I\s+(?:don't|do not)\s+know|I\s+(?:can't|cannot)\s+find)", re.I)
 
 
 class SearchBackend(Protocol):
@@ -34,14 +36,37 @@ class EmptyQuestion(ValueError):
     pass
 
 
+DOCUMENT_URL = "/v1/documents/{id}/original"  # the stored original, permission-checked on every request
+
+
+def _day(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).date().isoformat() if ts else None
+
+
+def passage_for(n: int, hit: SearchHit) -> Passage:
+    """What a generator reads of a hit: its text and where it comes from (document or chat, heading, date)."""
+    origin = hit.origin
+    return Passage(n=n, title=hit.title, text=hit.text, source="slack" if origin.is_slack else "document",
+                   heading=" › ".join(origin.heading_path) or None, channel=origin.channel, date=_day(origin.ts),
+                   ts=origin.ts,
+                   origin=f"slack:{origin.channel}:{origin.thread_ts}" if origin.is_slack
+                   else f"document:{origin.document_id}")
+
+
 def citation_for(n: int, hit: SearchHit) -> Citation:
     origin = hit.origin
     snippet = " ".join(hit.text.split())
+    url = origin.url
+    if not url and not origin.is_slack and origin.document_id is not None:
+        url = DOCUMENT_URL.format(id=origin.document_id)
+    path = str((hit.meta or {}).get("path") or "").replace("\\", "/")
     return Citation(n=n, chunk_id=hit.chunk_id, title=hit.title,
-                    snippet=snippet[:300] + ("…" if len(snippet) > 300 else ""), url=origin.url,
+                    snippet=snippet[:300] + ("…" if len(snippet) > 300 else ""), url=url,
                     source="slack" if origin.is_slack else "document", channel=origin.channel, page=origin.page,
                     heading=" › ".join(origin.heading_path) or None, document_id=origin.document_id,
-                    score=round(float(hit.score), 4))
+                    score=round(float(hit.score), 4),
+                    file=(path.rsplit("/", 1)[-1] or None) if not origin.is_slack else None,  # the name, not the folders
+                    date=_day(origin.ts))
 
 
 _DROP = {"instructs the assistant", "forges a chat turn", "asks the assistant to run a tool"}
@@ -60,13 +85,17 @@ def flag_hits(hits: list[SearchHit]) -> dict[int, dict]:
     return out
 
 
-def caution_for(flagged: dict[int, dict], passages: list[Passage], hits: list[SearchHit]) -> str:
+def caution_for(flagged: dict[int, dict], passages: list[Passage], hits: list[SearchHit],
+                numbers: dict[int, int] | None = None) -> str:
+    """`numbers`: passage number -> the citation number the answer gave it (extractive answers renumber 1..m)."""
     notes = []
     for p, h in zip(passages, hits):
         f = flagged.get(h.chunk_id)
         if f and f["action"] == "cautioned":
+            if numbers is not None and p.n not in numbers:
+                continue  # not part of this answer
             where = f" (links to {', '.join(f['hosts'])})" if f["hosts"] else ""
-            notes.append(f"[{p.n}] {f['reason']}{where}")
+            notes.append(f"[{numbers[p.n] if numbers is not None else p.n}] {f['reason']}{where}")
     dropped = sum(1 for f in flagged.values() if f["action"] == "dropped")
     parts = []
     if notes:
@@ -117,7 +146,8 @@ class AnswerEngine:
         flagged = flag_hits(hits)
         hits = [h for h in hits if flagged.get(h.chunk_id, {}).get("action") != "dropped"]
         t_retrieval = time.perf_counter()
-        passages = [Passage(n=i + 1, title=h.title, text=h.text) for i, h in enumerate(hits)]
+        passages = [passage_for(i + 1, h) for i, h in enumerate(hits)]
+        grounding: Grounding | None = None
 
         pieces: list[str] = []
         first_token_at: float | None = None
@@ -130,31 +160,45 @@ class AnswerEngine:
                                                     history=history), params, cancel)
             t_gen0 = time.perf_counter()  # prompt assembly above counts as overhead, generation below does not
             for piece in source:
+                if isinstance(piece, Grounding):
+                    grounding = piece
+                    continue
                 if cancel.cancelled:
                     break
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
                 pieces.append(piece)
                 yield piece
-            if not pieces and mode == "extractive":  # nothing quotable: an honest "I don't know"
-                mode = "no_answer"
+            if (not pieces and mode == "extractive") or (grounding is not None and grounding.abstained):
+                mode = "no_answer"  # nothing quotable, or evidence too weak: an honest "I don't know"
             t_gen1 = time.perf_counter()
-        if mode == "no_answer":
+        if mode == "no_answer" and not pieces:
             first_token_at = time.perf_counter()
             pieces = [NO_ANSWER]
             yield NO_ANSWER
-        caution = caution_for(flagged, passages, hits) if mode != "no_answer" else ""
+        numbers = ({n: i + 1 for i, n in enumerate(grounding.cited)} if grounding is not None else None)
+        caution = caution_for(flagged, passages, hits, numbers) if mode != "no_answer" else ""
         if caution:
             pieces.append(caution)
             yield caution
         text = "".join(pieces)
         t_end = time.perf_counter()
 
-        cited = {int(n) for n in _CITE.findall(text)}
-        # Only what the answer itself cites: an answer without [n] cites nothing (the retrieved chunks stay in
-        # chunk_ids), so citation figures measure the model, not retrieval.
-        used = [(p.n, h) for p, h in zip(passages, hits) if p.n in cited] if mode != "no_answer" else []
-        citations = [citation_for(n, h) for n, h in used]
+        by_n = {p.n: h for p, h in zip(passages, hits)}
+        invalid: list[int] = []
+        if grounding is not None:
+            # the generator numbered its citations 1..m over the passages it quoted (or, saying it doesn't know,
+            # the closest ones it names)
+            citations = [citation_for(i + 1, by_n[n]) for i, n in enumerate(grounding.cited) if n in by_n]
+        elif mode == "no_answer":
+            citations = []
+        else:
+            # Only what the answer itself cites, and only markers that point at a passage ([7] with five passages
+            # cites nothing): an answer without [n] cites nothing (the retrieved chunks stay in chunk_ids), so
+            # citation figures measure the model, not retrieval.
+            markers = list(dict.fromkeys(int(x) for x in _CITE.findall(text)))
+            invalid = [n for n in markers if n not in by_n]
+            citations = [citation_for(n, by_n[n]) for n in markers if n in by_n]
         latency = {"retrieval_ms": round((t_retrieval - t0) * 1000, 2),
                    "ttft_ms": round(((first_token_at or t_end) - t0) * 1000, 2),
                    "generate_ms": round((t_gen1 - t_gen0) * 1000, 2),  # the generator's share (overhead = rest)
@@ -162,6 +206,11 @@ class AnswerEngine:
         result = Answer(text=text, mode=mode, citations=citations, chunk_ids=[h.chunk_id for h in hits],
                         model_version=choice.version, latency=latency,
                         extras={"flagged": list(flagged.values())} if flagged else {})
+        if grounding is not None:
+            result.extras.update(confidence=grounding.confidence, abstained=grounding.abstained,
+                                 sources_disagree=grounding.sources_disagree)
+        elif mode == "generative":
+            result.extras.update(abstained=bool(_DONT_KNOW.match(text)), invalid_citations=invalid)
         if store:
             self._store(result, question, user_id, conversation_id, channel, external_key)
         yield result

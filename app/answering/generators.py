@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from model.base import AnswerMode, CancelToken, GenerationParams, Generator, Passage
-from model.extractive import ExtractiveAnswerer
+from model.extractive import ExtractiveAnswerer, Weights
 from model.prompts import build_messages
 
 
@@ -28,12 +28,24 @@ class AnswerRequest:
     history: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class Grounding:
+    """What a generator may yield after its text: which passages the answer cites (in the order of its citation
+    numbers 1..m) and whether it declined to answer ("I don't know"), with its evidence score."""
+    cited: list[int]
+    abstained: bool = False
+    confidence: float | None = None
+    sources_disagree: bool = False
+
+
 class AnswerGenerator(Protocol):
     name: str
     mode: AnswerMode  # how the answer is made: "generative" or "extractive"
 
-    def stream(self, request: AnswerRequest, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
-        """Yield the answer's text pieces for `request`; nothing at all means "no answer in these passages"."""
+    def stream(self, request: AnswerRequest, params: GenerationParams,
+               cancel: CancelToken) -> Iterator[str | Grounding]:
+        """Yield the answer's text pieces for `request`, optionally ending with a `Grounding`; nothing at all means
+        "no answer in these passages"."""
         ...
 
 
@@ -41,14 +53,21 @@ class ExtractiveGenerator:
     """Quotes the passages' most relevant sentences; ranks them with the retrieval embedding model (`encode`)."""
     mode: AnswerMode = "extractive"
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray]):
-        self.answerer = ExtractiveAnswerer(encode)
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], weights: Weights | None = None):
+        self.answerer = ExtractiveAnswerer(encode, weights)
         self.name = self.answerer.name
 
-    def stream(self, request: AnswerRequest, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
+    def stream(self, request: AnswerRequest, params: GenerationParams,
+               cancel: CancelToken) -> Iterator[str | Grounding]:
         # a follow-up wants something new: what the last answer already quoted is left out
         said = " ".join(m["content"] for m in request.history[-2:] if m.get("role") == "assistant")
-        return self.answerer.stream_answer(request.query, request.passages, said)
+        ex = self.answerer.answer(request.query, request.passages, said)
+        # "I don't know — the closest sources are …" is a complete answer too: it names (and cites) them
+        parts = ex.text.split("\n\n")
+        for i, part in enumerate(parts):  # one piece per quote: the client shows them as they come
+            yield part + ("\n\n" if i < len(parts) - 1 else "")
+        yield Grounding(cited=ex.cited, abstained=ex.abstained, confidence=round(ex.confidence, 4),
+                        sources_disagree=ex.conflict)
 
 
 class ModelGenerator:

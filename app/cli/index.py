@@ -118,4 +118,6 @@ def register(cli: typer.Typer) -> None:
                        f"  p95 {r['latency'].get('p95_ms')} ms")
         typer.echo(f"results: {out}")
 
+    from app.cli.answers import register as register_answers
+    register_answers(ev)
     cli.add_typer(ev, name="eval")

@@ -60,7 +60,9 @@ class Searcher:
             rebuild_index(self.settings, reason=str(exc))
             snap = self.store.load(expected_model_version=emb.version)
         self._loaded_path = snap.path
-        return HybridSearcher(snap, emb, self._hydrate, FusionConfig(), reranker=self.reranker)
+        fusion = FusionConfig(rrf_k=self.settings.retrieval_rrf_k, dense_weight=self.settings.retrieval_dense_weight,
+                              bm25_weight=self.settings.retrieval_bm25_weight)
+        return HybridSearcher(snap, emb, self._hydrate, fusion, reranker=self.reranker)
 
     def current(self) -> HybridSearcher:
         hs = self._hs

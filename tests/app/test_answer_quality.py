@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.services.answer_quality import (QuestionFileError, has_facts, load_questions, page_matches, summarise)
+from app.answering.quality import (QuestionFileError, has_facts, load_questions, page_matches, summarise)
 from tests.conftest import REPO, shared_data
 
 QUESTIONS = REPO / "benchmarks" / "data" / "handbook_questions.jsonl"

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from ui.common import fmt_ago, fmt_bytes, parse_time
-from ui.presenters import (documents_frame, feedback_ratio, feedback_widget_value, history_for_request,
+from ui.presenters import (citation_place, documents_frame, feedback_ratio, feedback_widget_value, history_for_request,
                            last_step, latency_caption, latency_frame, merge_metrics, metrics_frame, mode_notice,
                            models_comparison_frame, questions_frame, rating_from_widget, upload_summary)
 
@@ -68,6 +68,18 @@ def test_upload_summary_and_documents_frame():
     df = documents_frame([{"id": 1, "title": "Handbook", "source": "uploads", "mime": "text/markdown",
                            "pages": None, "size_bytes": 2048, "updated_at": "2026-11-23T10:00:00", "path": "h.md"}])
     assert df.loc[0, "Size (KB)"] == 2.0 and df.loc[0, "Title"] == "Handbook"
+    # no server folders and no literal "None" in what the corpus table shows
+    df = documents_frame([{"id": 2, "title": None, "source": None, "mime": None, "pages": None, "size_bytes": None,
+                           "updated_at": None, "path": "/srv/teamlore/var/uploads/documents/leave policy.pdf"}])
+    shown = df.astype(str).to_string()
+    assert "/srv" not in shown and "uploads" not in shown and "None" not in shown
+    assert df.loc[0, "Title"] == "leave policy.pdf" and df.loc[0, "File"] == "leave policy.pdf"
+
+
+def test_citation_place_names_file_heading_and_date():
+    assert citation_place({"source": "document", "file": "leave.md", "heading": "Leave › Annual leave",
+                           "date": "2026-01-10", "page": None}) == "leave.md · Leave › Annual leave · 2026-01-10"
+    assert citation_place({"source": "slack", "channel": "hr-help", "date": "2026-02-16"}) == "#hr-help · 2026-02-16"
 
 
 def test_formatters():
@@ -85,3 +97,12 @@ def test_engine_extractive_notice_is_not_shown_twice():
     assert answer_markdown(text) == "> Leave is 25 days. [1]\n\n"
     assert answer_markdown("A generated answer [1]") == "A generated answer [1]"
     assert list(without_engine_notice([NOTICE + "\n\n", "> a [1]\n\n", "> b [2]\n\n"])) == ["> a [1]\n\n", "> b [2]\n\n"]
+
+
+def test_axis_domain_holds_every_value():
+    from ui.presenters import axis_domain
+    lo, hi = axis_domain([6.4, 3.2, 1.1])
+    assert lo < 1.1 and hi > 6.4 and hi < 7.0
+    assert axis_domain([]) == (0.0, 1.0)
+    lo, hi = axis_domain([2.0, float("nan")])  # one point still gets a visible range
+    assert lo < 2.0 < hi

@@ -58,6 +58,7 @@ for v in gated[:5]:
 
 st.subheader("Deploy")
 CONFIRM = "confirm_model_action"
+DONE = "model_action_done"
 by_id = {v["id"]: v for v in versions}
 promotable = [v["id"] for v in versions if v.get("status") != "live"]
 pick_col, promote_col, rollback_col = st.columns([3, 1, 1], vertical_alignment="bottom")
@@ -68,6 +69,10 @@ if promote_col.button("Promote…", type="primary", key="promote", disabled=chos
     st.session_state[CONFIRM] = ("promote", chosen)
 if rollback_col.button("Roll back…", key="rollback", disabled=live is None):
     st.session_state[CONFIRM] = ("rollback", None)
+
+done = st.session_state.pop(DONE, None)
+if done:  # stays on the page (a toast alone is easy to miss)
+    st.success(done, icon=":material/check_circle:")
 
 pending = st.session_state.get(CONFIRM)
 if pending:
@@ -91,9 +96,11 @@ if pending:
             with api_errors(f"Could not {action}"):
                 if action == "promote":
                     api.promote(version_id, force=failed_gate, reason=st.session_state.get("force_reason"))
+                    st.session_state[DONE] = f"Promoted: **{by_id[version_id]['name']}** is now live."
                     rerun_with_toast(f"{by_id[version_id]['name']} is now live", ":material/rocket_launch:")
                 else:
                     api.rollback()
+                    st.session_state[DONE] = "Rolled back: the previously live version answers again."
                     rerun_with_toast("Rolled back", ":material/undo:")
         if no.button("Cancel", key="confirm_no"):
             del st.session_state[CONFIRM]

@@ -3,13 +3,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import altair as alt
+import pandas as pd
 import streamlit as st
 
 from ui.client import JOB_DONE_STATES, ApiError
 from ui.common import api_errors, client, fmt_ago, rerun_with_toast, status_badge
-from ui.presenters import dataset_example_count, flatten_metrics, fmt_gpu_mem, last_step, merge_metrics, metrics_frame
+from ui.presenters import axis_domain, dataset_example_count, flatten_metrics, fmt_gpu_mem, last_step, merge_metrics, metrics_frame
 
 api = client()
+
+
+def metric_chart(series: pd.Series, title: str, color: str = "#4F46E5") -> alt.Chart:
+    """A line chart whose y axis fits the data (Streamlit's default domain clipped early losses)."""
+    data = series.dropna().rename("value").reset_index()
+    return (alt.Chart(data, height=220).mark_line(color=color, point=len(data) < 30)
+            .encode(x=alt.X("step:Q", title="step"),
+                    y=alt.Y("value:Q", title=title, scale=alt.Scale(domain=list(axis_domain(data["value"])),
+                                                                     nice=False, zero=False)),
+                    tooltip=["step", "value"]))
 WATCH = "watch_job"
 POLL_SECONDS = 2.0  # 3 requests a poll: well inside the API's per-key rate limit
 st.title(":material/model_training: Retrain")
@@ -158,13 +170,13 @@ def live_job_view(job_id: int, was_active: bool) -> None:
     with loss_col:
         st.caption("Training loss")
         if frame["loss"].notna().any():
-            st.line_chart(frame[["loss"]].dropna(), height=220)
+            st.altair_chart(metric_chart(frame["loss"], "loss"), width="stretch")
         else:
             st.caption("waiting for the first step…")
     with lr_col:
         st.caption("Learning rate")
         if frame["lr"].notna().any():
-            st.line_chart(frame[["lr"]].dropna(), height=220, color="#F59E0B")
+            st.altair_chart(metric_chart(frame["lr"], "learning rate", color="#F59E0B"), width="stretch")
         else:
             st.caption("waiting for the first step…")
     with st.expander("Logs", icon=":material/terminal:", expanded=active):

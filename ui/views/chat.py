@@ -9,7 +9,7 @@ import streamlit as st
 from ui.client import ApiError, Unauthorized
 from ui.common import api_errors, client, rerun_with_toast, signed_out
 from ui.safe_render import escape_markdown, safe_link, safe_markdown, safe_stream
-from ui.presenters import (answer_markdown, feedback_widget_value, history_for_request, latency_caption,
+from ui.presenters import (answer_markdown, citation_place, feedback_widget_value, history_for_request, latency_caption,
                            mode_notice, rating_from_widget, without_engine_notice)
 
 CONV_KEY = "conversation_id"
@@ -72,7 +72,7 @@ if current:
 
 
 # --- messages ----------------------------------------------------------------------------------------
-def render_citations(citations: list[dict[str, Any]]) -> None:
+def render_citations(citations: list[dict[str, Any]], key_prefix: str = "new") -> None:
     if not citations:
         return
     st.caption("Sources")
@@ -80,14 +80,20 @@ def render_citations(citations: list[dict[str, Any]]) -> None:
         icon = ":material/tag:" if cit.get("source") == "slack" else ":material/description:"
         with st.expander(f"[{cit.get('n', '?')}] {escape_markdown(cit.get('title') or 'Untitled source')}", icon=icon):
             st.markdown(safe_markdown(cit.get("snippet") or ""))
-            where = [x for x in (f"#{cit['channel']}" if cit.get("channel") else None,
-                                 f"page {cit['page']}" if cit.get("page") else None,
-                                 cit.get("heading")) if x]
+            where = citation_place(cit)
             if where:
-                st.caption(escape_markdown(" · ".join(str(w) for w in where)))
-            link = safe_link("Open in Slack" if cit.get("source") == "slack" else "Open document", cit.get("url"))
-            if link:
-                st.markdown(link)
+                st.caption(escape_markdown(where))
+            if cit.get("source") != "slack" and cit.get("document_id") is not None:
+                # the API serves the stored original to whoever may see it; fetched only when clicked
+                doc_id = int(cit["document_id"])
+                st.download_button("Open document", data=lambda doc_id=doc_id: api.document_original(doc_id),
+                                   file_name=cit.get("file") or f"document-{doc_id}", icon=":material/open_in_new:",
+                                   key=f"open_{key_prefix}_{cit.get('n')}_{doc_id}", on_click="ignore",
+                                   type="tertiary")
+            else:
+                link = safe_link("Open in Slack" if cit.get("source") == "slack" else "Open document", cit.get("url"))
+                if link:
+                    st.markdown(link)
 
 
 def render_feedback(message: dict[str, Any]) -> None:
@@ -95,9 +101,7 @@ def render_feedback(message: dict[str, Any]) -> None:
     if message_id is None:
         return
     server_rating = message.get("feedback")
-    left, right = st.columns([1, 6], vertical_alignment="center")
-    with left:
-        value = st.feedback("thumbs", key=f"fb_{message_id}", default=feedback_widget_value(server_rating))
+    value = st.feedback("thumbs", key=f"fb_{message_id}", default=feedback_widget_value(server_rating))
     rating = rating_from_widget(value)
     if rating is not None and rating != server_rating:
         with api_errors("Could not save your feedback"):
@@ -105,7 +109,8 @@ def render_feedback(message: dict[str, Any]) -> None:
             message["feedback"] = rating
             st.toast("Thanks for the feedback!", icon=":material/favorite:")
     if rating is not None:
-        with right.popover("Add a comment", icon=":material/rate_review:"):
+        # an expander in the message's own width: a popover from a narrow column opened past the window's edge
+        with st.expander("Add a comment", icon=":material/rate_review:"):
             with st.form(f"comment_form_{message_id}", clear_on_submit=True, border=False):
                 comment = st.text_area("What was good or wrong about this answer?", key=f"comment_{message_id}")
                 if st.form_submit_button("Send", type="primary"):
@@ -122,7 +127,7 @@ def render_answer_details(message: dict[str, Any], with_feedback: bool = True) -
     if notice:
         kind, text = notice
         (st.warning if kind == "warning" else st.info)(text, icon=":material/search_off:" if kind == "warning" else ":material/format_quote:")
-    render_citations(message.get("citations") or [])
+    render_citations(message.get("citations") or [], key_prefix=str(message.get("id", "new")))
     st.caption(latency_caption(message.get("model_version"), message.get("mode"), message.get("latency")))
     if with_feedback:
         render_feedback(message)

@@ -203,6 +203,30 @@ def display_name(path: str | None) -> str:
     return Path(path or "").name
 
 
+# Served as files, never rendered on the API's origin: a stored HTML or SVG could otherwise run script there.
+_INLINE_SAFE = {"application/pdf", "text/plain", "text/markdown", "text/csv", "image/png", "image/jpeg"}
+
+
+@router.get("/documents/{document_id}/original")
+def document_original(document_id: int, principal: PrincipalDep, session: SessionDep):
+    """The stored original of a document (what a citation's "Open document" opens), if the asker may see it."""
+    from fastapi.responses import FileResponse
+    doc = session.get(Document, document_id)
+    # a restricted document is as absent as a missing one to someone who may not see it
+    if doc is None or (doc.visibility != "everyone" and not principal.is_admin):
+        raise APIError(404, f"no document {document_id}", "document_not_found")
+    path = Path(doc.path)
+    if not path.is_file():
+        raise APIError(410, f"the original file of document {document_id} is no longer stored; its indexed text "
+                       "is still searchable", "original_gone")
+    mime = doc.mime or "application/octet-stream"
+    if mime.startswith("text/") and mime not in ("text/html",):
+        mime += "; charset=utf-8"
+    disposition = "inline" if (doc.mime or "") in _INLINE_SAFE else "attachment"
+    return FileResponse(path, media_type=mime, filename=path.name, content_disposition_type=disposition,
+                        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"})
+
+
 @router.delete("/documents/{document_id}", status_code=204)
 def delete_document(document_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep):
     from app.services import indexing, ingestion

@@ -140,8 +140,8 @@ def evaluate_questions(engine, questions: list[Question], doc_paths: dict[int, s
         t0 = time.perf_counter()
         result = engine.answer(q.question, access=PUBLIC, store=False)
         total_ms = (time.perf_counter() - t0) * 1000
-        cited = [doc_paths.get(c.get("document_id")) for c in result.citations]
-        abstained = result.mode == "no_answer"
+        cited = [doc_paths.get(c.document_id) for c in result.citations]
+        abstained = result.mode == "no_answer" or bool(result.extras.get("abstained"))
         rows.append({
             "id": q.id, "split": q.split, "answerable": q.answerable, "question": q.question,
             "abstained": abstained,

@@ -1,0 +1,134 @@
+"""Extractive answers on small fixtures with the real MiniLM embedder: whole sentences only, the right evidence,
+contiguous citation numbers, contradictions shown and explained, and "I don't know" when the sources don't say."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from model.extractive import ExtractiveAnswerer, Weights, clean_inline, split_units
+from model.prompts import Passage
+
+
+@pytest.fixture(scope="module")
+def encode():
+    from retrieval.embedder import get_embedder
+    emb = get_embedder("all-MiniLM-L6-v2", backend="torch")
+    return lambda texts: emb.encode(list(texts))
+
+
+@pytest.fixture(scope="module")
+def answerer(encode):
+    return ExtractiveAnswerer(encode, Weights())
+
+
+LEAVE = """## Annual leave
+You may use annual leave for any reason. Annual leave accrues based on how long you've worked for the [federal
+government](https://www.opm.gov/leave/):
+* Fewer than 3 years: 4 hours per pay period
+* Between 3 and 15 years: 6 hours per pay period
+
+You can carry over a maximum of 240 annual leave hours, e.g. from one [leave year]({% page "/leave/" %}) to the
+next. Contact Dr. Jones at the U.S. Dept. of Labor for details.
+
+| Day | Hours |
+| --- | ----- |
+| Monday | 10 |
+| Tuesday | 9 |
+"""
+
+
+def test_units_are_whole_sentences_items_and_rows():
+    units = split_units(LEAVE, 1)
+    quotes = [u.quote for u in units if u.complete]
+    assert "You can carry over a maximum of 240 annual leave hours, e.g. from one leave year to the next." in quotes
+    assert "Contact Dr. Jones at the U.S. Dept. of Labor for details." in quotes  # abbreviations don't cut
+    # a list item is quoted whole, with the sentence that introduces it; the bare lead-in is not a unit
+    assert ("Annual leave accrues based on how long you've worked for the federal government: Fewer than 3 years: "
+            "4 hours per pay period") in quotes
+    assert not any(q.endswith(":") for q in quotes)
+    # a table row keeps its column names
+    assert "Day: Monday; Hours: 10" in quotes
+    # no markup leaks: links lose their targets, Liquid tags vanish
+    assert not any(re.search(r"\]\(|\{%|https?://", q) for q in quotes)
+    assert all(u.heading == "Annual leave" for u in units)
+
+
+def test_cut_window_ends_are_never_quoted():
+    # an overlapping chunk window: starts mid-sentence, ends mid-sentence
+    window = ("applicable federal laws and GSA policies. You must complete the security awareness training "
+              "every year before September 30. " + "Training records are kept in OLU for auditors. " * 8 +
+              "Items above the budget are on")
+    units = split_units(window, 1)
+    complete = [u.text for u in units if u.complete]
+    assert "applicable federal laws and GSA policies." not in complete
+    assert not any(t.startswith("Items above the budget") for t in complete)
+    assert "You must complete the security awareness training every year before September 30." in complete
+
+
+def test_markup_is_cleaned():
+    assert clean_inline("See **[the page](https://x.gov/a_b)** and `code` in {% slack_channel \"people-ops\" %}.") \
+        == "See the page and code in #people-ops."
+    assert clean_inline("<https://x.gov|the form> \\- done") == "the form - done"
+
+
+def test_answer_quotes_the_right_sentence_with_contiguous_citations(answerer):
+    passages = [
+        Passage(1, "Travel", "Book flights in Concur at least 14 days ahead. Hotels must be under the per diem rate."),
+        Passage(2, "Payroll", "We are paid every two weeks. Your first paycheck arrives about three weeks after you "
+                              "start."),
+        Passage(3, "Leave", LEAVE),
+    ]
+    ex = answerer.answer("how much annual leave can i carry over to next year?", passages)
+    assert not ex.abstained
+    assert "240 annual leave hours" in ex.text
+    # only passages actually quoted are cited, numbered 1..m in order of appearance
+    nums = [int(n) for n in re.findall(r"\[(\d+)\]", ex.text)]
+    assert nums and sorted(set(nums)) == list(range(1, len(ex.cited) + 1))
+    assert ex.cited[0] == 3 and nums[0] == 1
+    for line in ex.text.split("\n\n"):  # every quoted line is a whole sentence, item or row
+        body = re.sub(r"^> |\s*\[\d+\]$", "", line)
+        assert body[0].isupper() or body[0].isdigit()
+
+
+def test_no_answer_in_sources_gives_i_dont_know_with_closest_sources(answerer):
+    passages = [Passage(1, "Leave", LEAVE),
+                Passage(2, "#random", "pizza on friday was great, thanks all!", source="slack", channel="random")]
+    ex = answerer.answer("is pet insurance one of our benefits?", passages)
+    assert ex.abstained
+    assert ex.text.startswith("I don't know") and "closest sources" in ex.text
+    assert "“Leave” [1]" in ex.text and ex.cited[0] == 1
+    assert not re.search(r"^>", ex.text, re.M)  # nothing quoted as if it answered
+
+
+def test_document_preferred_over_contradicting_chat_and_both_shown(answerer):
+    doc = Passage(2, "Benefits", "Dental cover is included in the health plan for all employees and their "
+                                 "families.", source="document", date="2026-01-10", ts=1768000000.0)
+    chat = Passage(1, "#random", "Dental cover is not included in the health plan, I don't think we have any "
+                                 "insurance extras.", source="slack", channel="random", date="2026-02-01",
+                   ts=1769900000.0)
+    ex = answerer.answer("is dental cover included in our health plan?", [chat, doc])
+    assert ex.conflict and not ex.abstained
+    lines = ex.text.split("\n\n")
+    assert lines[0].startswith("> Dental cover is included") and lines[0].endswith("[1]")  # the document first
+    assert "disagree" in lines[1] and "#random" in lines[1] and "[2]" in lines[1]
+    assert "document is preferred" in lines[1]
+    assert ex.cited == [2, 1]
+
+
+def test_newer_document_preferred_over_older(answerer):
+    old = Passage(1, "Expenses 2024", "The daily meal allowance is 50 dollars when travelling for work.",
+                  date="2024-01-01", ts=1704067200.0)
+    new = Passage(2, "Expenses 2026", "The daily meal allowance is 65 dollars when travelling for work.",
+                  date="2026-01-01", ts=1767225600.0)
+    ex = answerer.answer("what is the daily meal allowance when travelling?", [old, new])
+    assert ex.conflict
+    first, second = ex.text.split("\n\n")[:2]
+    assert "65 dollars" in first and "50 dollars" in second and "newer" in second
+
+
+def test_agreeing_sources_are_not_flagged(answerer):
+    a = Passage(1, "Leave", "Annual leave can be carried over up to 240 hours into the next leave year.")
+    b = Passage(2, "FAQ", "You can carry over at most 240 hours of annual leave to the next year.")
+    ex = answerer.answer("how much annual leave can I carry over?", [a, b])
+    assert not ex.conflict and "disagree" not in ex.text
