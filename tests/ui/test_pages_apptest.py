@@ -132,6 +132,13 @@ def test_chat_streams_a_cited_answer_with_feedback_rename_delete(api_env, corpus
     assert any("annual" in label.lower() or "leave" in label.lower() for label in labels), labels
     assert any("Answered by" in c.value for c in answer.caption)
     assert any("Extractive answer" in i.value for i in answer.info)  # the test API runs the extractive answerer
+    # each cited document opens: the button fetches the stored original through the API (permission-checked)
+    opens = [el for el in answer.get("download_button") if "Open document" in str(el.proto.label)]
+    assert opens, "no Open document button"
+    with api(api_env, api_env.user_key) as c:
+        doc_id = c.get(f"/v1/conversations/{conv_id}").json()["messages"][-1]["citations"][0]["document_id"]
+        original = c.get(f"/v1/documents/{doc_id}/original")
+    assert original.status_code == 200 and original.content
     # The conversation is listed in the sidebar.
     assert any(b.key == f"conv_{conv_id}" for b in at.sidebar.button)
 
@@ -158,7 +165,10 @@ def test_chat_nothing_relevant_notice(api_env, corpus):
     at.chat_input(key="question").set_value("What is the airspeed velocity of an unladen swallow?").run()
     no_exceptions(at)
     answer = at.chat_message[-1]
-    assert any("Nothing relevant was found" in w.value for w in answer.warning), [w.value for w in answer.warning]
+    assert any("sources don't answer this" in w.value for w in answer.warning), [w.value for w in answer.warning]
+    # the answer itself says so, naming the closest sources instead of quoting something unrelated
+    shown = "\n".join(str(m.value) for m in answer.markdown)
+    assert "I don't know" in shown and "> " not in shown, shown
 
 
 # --- upload ------------------------------------------------------------------------------------------------
@@ -336,6 +346,8 @@ def test_admin_models_compare_promote_rollback(admin_stack, monkeypatch):
         at.button(key="confirm_yes").click().run()
         no_exceptions(at)
         assert live() == name
+        assert any(f"{name}** is now live" in m or f"{name} is now live" in m for m in texts(at, "success")), \
+            texts(at, "success")
     assert at.metric[0].value == "tiny-v2"
 
     at.button(key="rollback").click().run()
@@ -345,6 +357,7 @@ def test_admin_models_compare_promote_rollback(admin_stack, monkeypatch):
     at.button(key="confirm_yes").click().run()
     no_exceptions(at)
     assert live() == "tiny-v1"
+    assert any("Rolled back" in m for m in texts(at, "success")), texts(at, "success")
     assert at.metric[0].value == "tiny-v1"
 
 
