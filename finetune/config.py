@@ -55,6 +55,8 @@ class LoraSFTConfig(TrainConfig):
     lora_dropout: float = 0.0
     lora_targets: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
     quantize_4bit: bool = False           # QLoRA: frozen base linears in NF4 (torchao), CPU or GPU
+    micro_batch_auto: bool = True         # models > 5B parameters: rows capped at 4096 tokens (2048 with 4-bit), the
+                                          # sizes measured to keep an 8B under 40 GiB (20 GiB QLoRA) on one GPU
     chat_template: str | None = None      # override the tokenizer's template (Jinja); ChatML when it has none
 
 

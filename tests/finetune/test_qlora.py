@@ -123,3 +123,11 @@ def test_qlora_lora_run_trains_on_an_nf4_base(tiny_model_dir, dataset_dir, tmp_p
     assert losses[-1] < losses[0] - 0.05, losses
     assert summary["eval"]["adapter"]["loss"] < summary["eval"]["base"]["loss"]
     assert (tmp_path / "q" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_auto_micro_batch_caps_rows_for_large_models_only():
+    from finetune.recipes.lora_sft import auto_micro_batch_tokens
+    assert auto_micro_batch_tokens(1_240_000_000, False, 8192) == 8192     # 1B: the default rows
+    assert auto_micro_batch_tokens(8_030_000_000, False, 8192) == 4096     # 8B bf16: under 40 GiB
+    assert auto_micro_batch_tokens(8_030_000_000, True, 8192) == 2048      # 8B NF4: under 20 GiB
+    assert auto_micro_batch_tokens(8_030_000_000, False, 1024) == 1024     # never raised
