@@ -20,7 +20,7 @@ from app.answering.engine import AnswerEngine, SearchBackend
 from app.answering.generators import Choice, ExtractiveGenerator, FixedChoice, GeneratorChooser, ModelGenerator
 from app.db import session_scope
 from app.db.models import ModelVersion
-from app.services.embeddings import get_encoder
+from app.services.embeddings import get_encoder, get_token_counter
 from app.services.registry import live_version
 from app.services.search import Searcher, get_searcher
 from app.settings import Settings
@@ -106,7 +106,8 @@ def extractive_weights(settings: Settings) -> Weights:
 
 
 def extractive_choice(settings: Settings) -> Choice:
-    return Choice(ExtractiveGenerator(get_encoder(settings), extractive_weights(settings)), None)
+    return Choice(ExtractiveGenerator(get_encoder(settings), extractive_weights(settings),
+                                      count_tokens=get_token_counter(settings)), None)
 
 
 class GeneratorProvider:

@@ -51,6 +51,15 @@ class Generator(Protocol):
         ...
 
 
+def count_prompt_tokens(generator: Generator, messages: list[dict[str, str]]) -> int:
+    """Prompt tokens of `messages` as `generator` sends them: its own count of the rendered chat template where it
+    has one (`count_prompt_tokens`), else its tokenizer over each message plus a few tokens of role markup."""
+    own = getattr(generator, "count_prompt_tokens", None)
+    if callable(own):
+        return int(own(messages))
+    return sum(generator.count_tokens(m.get("content") or "") + 4 for m in messages) + 2
+
+
 # --- the answer contract (API, Slack bot, UI client and evaluation all speak these) ----------------------------
 
 @dataclass

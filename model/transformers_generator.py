@@ -77,6 +77,11 @@ class TransformersGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        """The prompt exactly as `stream` feeds it: chat template and generation prompt included."""
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
     def stream(self, messages: list[dict[str, str]], params: GenerationParams,
                cancel: CancelToken | None = None) -> Iterator[str]:
         cancel = cancel or CancelToken()

@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Protocol
 
-from app.answering.generators import AnswerRequest, GeneratorChooser, Grounding
+from app.answering.generators import AnswerRequest, GeneratorChooser, Grounding, Usage
 from app.db import session_scope
 from app.db.models import Conversation, Message
 from app.settings import Settings
@@ -148,6 +148,7 @@ class AnswerEngine:
         t_retrieval = time.perf_counter()
         passages = [passage_for(i + 1, h) for i, h in enumerate(hits)]
         grounding: Grounding | None = None
+        usage: Usage | None = None
 
         pieces: list[str] = []
         first_token_at: float | None = None
@@ -162,6 +163,9 @@ class AnswerEngine:
             for piece in source:
                 if isinstance(piece, Grounding):
                     grounding = piece
+                    continue
+                if isinstance(piece, Usage):
+                    usage = piece
                     continue
                 if cancel.cancelled:
                     break
@@ -206,6 +210,8 @@ class AnswerEngine:
         result = Answer(text=text, mode=mode, citations=citations, chunk_ids=[h.chunk_id for h in hits],
                         model_version=choice.version, latency=latency,
                         extras={"flagged": list(flagged.values())} if flagged else {})
+        if usage is not None:
+            result.extras["usage"] = usage.to_dict()
         if grounding is not None:
             result.extras.update(confidence=grounding.confidence, abstained=grounding.abstained,
                                  sources_disagree=grounding.sources_disagree)

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from model.base import AnswerMode, CancelToken, GenerationParams, Generator, Passage
+from model.base import AnswerMode, CancelToken, GenerationParams, Generator, Passage, count_prompt_tokens
 from model.extractive import ExtractiveAnswerer, Weights
 from model.prompts import build_messages
 
@@ -38,6 +38,19 @@ class Grounding:
     sources_disagree: bool = False
 
 
+@dataclass
+class Usage:
+    """Tokens of one answer, counted with the tokenizer in use: the model's for generated answers (the prompt as
+    sent, chat template included where the generator can render it), the embedding model's for extractive ones
+    (the question and passages read; the answer given)."""
+    prompt_tokens: int
+    completion_tokens: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+
 class AnswerGenerator(Protocol):
     name: str
     mode: AnswerMode  # how the answer is made: "generative" or "extractive"
@@ -53,9 +66,11 @@ class ExtractiveGenerator:
     """Quotes the passages' most relevant sentences; ranks them with the retrieval embedding model (`encode`)."""
     mode: AnswerMode = "extractive"
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], weights: Weights | None = None):
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], weights: Weights | None = None,
+                 count_tokens: Callable[[str], int] | None = None):
         self.answerer = ExtractiveAnswerer(encode, weights)
         self.name = self.answerer.name
+        self.count_tokens = count_tokens
 
     def stream(self, request: AnswerRequest, params: GenerationParams,
                cancel: CancelToken) -> Iterator[str | Grounding]:
@@ -68,6 +83,9 @@ class ExtractiveGenerator:
             yield part + ("\n\n" if i < len(parts) - 1 else "")
         yield Grounding(cited=ex.cited, abstained=ex.abstained, confidence=round(ex.confidence, 4),
                         sources_disagree=ex.conflict)
+        if self.count_tokens is not None:
+            read = self.count_tokens(request.query) + sum(self.count_tokens(p.text) for p in request.passages)
+            yield Usage(prompt_tokens=read, completion_tokens=self.count_tokens(ex.text))
 
 
 class ModelGenerator:
@@ -89,7 +107,16 @@ class ModelGenerator:
             system_prompt=self.system_prompt, question=request.question, passages=request.passages,
             history=request.history, count_tokens=gen.count_tokens,
             context_window=min(self.context_window, gen.context_window), max_new_tokens=params.max_new_tokens)
-        return gen.stream(messages, params, cancel)
+        return self._with_usage(gen, messages, params, cancel)
+
+    @staticmethod
+    def _with_usage(gen: Generator, messages: list[dict[str, str]], params: GenerationParams,
+                    cancel: CancelToken) -> Iterator[str | Usage]:
+        pieces: list[str] = []
+        for piece in gen.stream(messages, params, cancel):
+            pieces.append(piece)
+            yield piece
+        yield Usage(prompt_tokens=count_prompt_tokens(gen, messages), completion_tokens=gen.count_tokens("".join(pieces)))
 
 
 @dataclass

@@ -56,3 +56,13 @@ def get_encoder(settings: Settings) -> Callable[[list[str]], np.ndarray]:
     """Sentence encoder (normalised vectors) for other stages, e.g. the extractive answerer."""
     emb = get_embedder_for(settings)
     return lambda texts: emb.encode(list(texts))
+
+
+def get_token_counter(settings: Settings) -> Callable[[str], int]:
+    """Counts text in the embedding model's tokens (usage of extractive answers)."""
+    emb = get_embedder_for(settings)
+
+    def count(text: str) -> int:
+        with emb.tokenizer_lock:
+            return len(emb.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return count

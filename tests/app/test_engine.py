@@ -68,6 +68,9 @@ def test_extractive_answer_quotes_the_handbook_with_citations(engine):
             assert c.url == f"/v1/documents/{c.document_id}/original" and c.file and "/" not in c.file
     assert any("leave" in c.title.lower() for c in result.citations)
     assert result.latency["retrieval_ms"] > 0 and result.chunk_ids
+    usage = result.extras["usage"]  # counted with the embedding model's tokenizer: what was read and what was said
+    assert usage["prompt_tokens"] > usage["completion_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     with session_scope(engine.settings.db_url) as s:
         msg = s.get(Message, result.message_id)
         assert msg.mode == "extractive" and msg.chunk_ids == result.chunk_ids and msg.latency["total_ms"] > 0

@@ -103,8 +103,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
                 "model": result.model_version or ("extractive" if result.mode != "generative" else model_name),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
                              "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": result.latency.get("pieces", 0),
-                          "total_tokens": result.latency.get("pieces", 0)},
+                # counted with the tokenizer in use (the model's; the embedding model's for extractive answers)
+                "usage": result.extras.get("usage") or {"prompt_tokens": 0, "completion_tokens": 0,
+                                                         "total_tokens": 0},
                 "teamlore": _extension(result)}
 
     def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
@@ -124,7 +125,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
             async for item in iterate_in_threadpool(rest()):
                 if isinstance(item, Answer):
                     _observe(item)
-                    yield chunk({}, "stop", {"teamlore": _extension(item)})
+                    extra = {"teamlore": _extension(item)}
+                    if item.extras.get("usage"):  # OpenAI sends usage on the last chunk (stream_options)
+                        extra["usage"] = item.extras["usage"]
+                    yield chunk({}, "stop", extra)
                 else:
                     yield chunk({"content": item})
         except GeneratorUnavailable as exc:
