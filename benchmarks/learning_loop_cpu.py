@@ -68,7 +68,7 @@ def main() -> None:
     dpo = run_training(s, {"dataset": version, "base": str(tiny), "steps": 20, "name": "dpo-1", "recipe": "dpo",
                            "feedback_since": "all",
                            "config": {"pairs_per_step": 4, "micro_batch_tokens": 4096, "min_train_examples": 2,
-                                      "lr": 1e-3, "max_seq_len": 512}})
+                                      "lr": 1e-3, "max_seq_len": 2048}})
     report["dpo"] = {"gate": dpo["metrics"]["gate"], "preference": dpo["metrics"].get("preference"),
                      "data": dpo["metrics"]["data"], "promoted": dpo["promoted"]}
     with session_scope(s.db_url) as ses:

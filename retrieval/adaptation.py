@@ -198,7 +198,14 @@ def retrieval_quality(encode: Callable[[list[str]], "np.ndarray"], heldout: Sequ
     """Each held-out question searches a pool of every held-out answer plus `distractors` (e.g. the corpus):
     MRR@k, recall@1 and recall@5 of finding its own answer. `encode` returns normalised vectors."""
     import numpy as np
-    pool = list(dict.fromkeys([p.positive for p in heldout] + [d for d in distractors if d]))
+
+    def norm(t: str) -> str:
+        return " ".join(t.lower().split())
+    # a distractor that holds a held-out answer (e.g. the Slack thread it came from) would be a second right
+    # answer scored as wrong: leave those out
+    heads = [norm(p.positive)[:80] for p in heldout]
+    distractors = [d for d in distractors if d and not any(h in norm(d) for h in heads)]
+    pool = list(dict.fromkeys([p.positive for p in heldout] + list(distractors)))
     where = {t: i for i, t in enumerate(pool)}
     q = np.asarray(encode([p.query for p in heldout]))
     d = np.asarray(encode(pool))

@@ -110,7 +110,7 @@ def team_pairs(settings: Settings) -> tuple[list, dict[str, int]]:
                               "_distractors": distractors}
 
 
-def adapt_and_publish(settings: Settings, *, epochs: int = 2, device: str = "cpu", min_gain: float = 0.0,
+def adapt_and_publish(settings: Settings, *, epochs: int = 2, device: str = "cpu", min_gain: float = 0.01,
                       progress: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Adapt the embedding model on the team's own pairs; keep it only if held-out MRR@10 improves, and then
     publish a new index version in its vector space. The switch is atomic for searchers: they keep the loaded

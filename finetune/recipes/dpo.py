@@ -131,12 +131,14 @@ def load_pairs(cfg: DPOConfig, tokenizer) -> dict[str, list[Pair]]:
         raise DatasetError(f"{root} has no {PAIR_FILES['train']}: build preference pairs from feedback first "
                            "(the feedback dataset builder writes them)")
     ensure_chat_template(tokenizer, cfg.chat_template)
-    out = {}
+    out, dropped = {}, {}
     for split, name in PAIR_FILES.items():
         if (root / name).is_file():
-            out[split], _ = tokenize_pairs(tokenizer, read_pairs(root / name), cfg.max_seq_len)
+            out[split], dropped[split] = tokenize_pairs(tokenizer, read_pairs(root / name), cfg.max_seq_len)
     if len(out["train"]) < cfg.min_train_examples:
-        raise DatasetError(f"{root / PAIR_FILES['train']} has {len(out['train'])} usable pairs; DPO needs at "
+        cut = f" ({dropped['train']} dropped: max_seq_len={cfg.max_seq_len} cuts their answers off)" \
+            if dropped.get("train") else ""
+        raise DatasetError(f"{root / PAIR_FILES['train']} has {len(out['train'])} usable pairs{cut}; DPO needs at "
                            f"least {cfg.min_train_examples}")
     return out
 

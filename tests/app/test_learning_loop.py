@@ -211,3 +211,19 @@ def test_feedback_becomes_preference_pairs_and_a_dpo_candidate_through_the_gate(
     assert lineage["message_id"] and lineage["corrected_by"] == "boss3"
     assert {r["user"] for r in lineage["ratings"]} >= {"rater"}
     assert pairs[0]["chosen"][0]["content"].startswith("Check the handbook section")
+
+
+def test_which_backend_serves_a_version_under_auto(tmp_path):
+    """auto: a version is served by vLLM (OpenAI-compatible, adapter per request) when its URL is set, else by
+    transformers here; nothing live and no model configured -> extractive. Explicit settings win."""
+    from types import SimpleNamespace
+
+    from app.settings import load_settings
+    from app.wiring import serving_backend
+    base = load_settings(data_dir=tmp_path)
+    mv = SimpleNamespace(name="v1", base_model="/m", adapter_path="/a")
+    assert serving_backend(base, None) == "extractive" and serving_backend(base, mv) == "transformers"
+    vllm = base.model_copy(update={"openai_base_url": "http://vllm:8000/v1"})
+    assert serving_backend(vllm, mv) == "openai" and serving_backend(vllm, None) == "openai"
+    assert serving_backend(base.model_copy(update={"model_path": "/m"}), None) == "transformers"
+    assert serving_backend(base.model_copy(update={"generator": "extractive"}), mv) == "extractive"
