@@ -12,13 +12,14 @@ if str(_REPO) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from ui.common import current_user, flush_toast, is_admin, sign_out  # noqa: E402
+from ui.common import current_user, flush_toast, is_admin, keep_session_in_url, restore_session, sign_out  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="Teamlore", page_icon="🧭", layout="wide",
                    menu_items={"About": "Teamlore — your team's knowledge, answered with sources."})
 
+restore_session()  # a browser reload keeps the user signed in (and on the page the URL names)
 user = current_user()
 if user is None:
     page = st.navigation([st.Page(VIEWS / "signin.py", title="Sign in", icon=":material/login:", url_path="signin")],
@@ -49,5 +50,6 @@ else:
             sign_out("You have been signed out.")
             st.rerun()
 
+keep_session_in_url()
 flush_toast()
 page.run()

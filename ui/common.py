@@ -1,6 +1,9 @@
 """Session plumbing shared by the pages: the signed-in client, error display, small formatters."""
 from __future__ import annotations
 
+import secrets
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -45,13 +48,75 @@ def client() -> TeamloreClient:
     return c
 
 
+# --- staying signed in across a browser reload ----------------------------------------------------------------
+# A reload starts a new Streamlit session. The URL carries an opaque, random, short-lived session token (never the
+# API key); this UI process maps it to the signed-in key. Tokens expire, end at sign-out, and die with the process.
+SESSION_PARAM = "session"
+SESSION_TTL_S = 8 * 3600
+_TOKEN_KEY = "_session_token"
+
+
+class _SessionStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_token: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def issue(self, auth: dict[str, Any]) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            now = time.time()
+            self._by_token = {t: v for t, v in self._by_token.items() if v[0] > now}  # drop expired ones
+            self._by_token[token] = (now + SESSION_TTL_S, dict(auth))
+        return token
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._by_token.get(token)
+            if entry is None or entry[0] <= time.time():
+                self._by_token.pop(token, None)
+                return None
+            return dict(entry[1])
+
+    def drop(self, token: str | None) -> None:
+        if token:
+            with self._lock:
+                self._by_token.pop(token, None)
+
+
+SESSIONS = _SessionStore()
+
+
+def restore_session() -> None:
+    """After a reload: sign back in from the URL's session token, if it is still valid."""
+    if st.session_state.get(AUTH_KEY):
+        return
+    token = st.query_params.get(SESSION_PARAM)
+    auth = SESSIONS.get(token) if token else None
+    if auth:
+        st.session_state[AUTH_KEY] = auth
+        st.session_state[_TOKEN_KEY] = token
+    elif token:
+        del st.query_params[SESSION_PARAM]  # expired or unknown: sign in again
+
+
+def keep_session_in_url() -> None:
+    """Each run: the signed-in session's token stays in the address bar (page switches drop query parameters)."""
+    token = st.session_state.get(_TOKEN_KEY)
+    if token and st.query_params.get(SESSION_PARAM) != token:
+        st.query_params[SESSION_PARAM] = token
+
+
 def sign_in(api_key: str, user: dict[str, Any]) -> None:
     st.session_state[AUTH_KEY] = {"api_key": api_key, "user": dict(user)}
+    st.session_state[_TOKEN_KEY] = SESSIONS.issue(st.session_state[AUTH_KEY])
     st.session_state.pop(NOTICE_KEY, None)
 
 
 def sign_out(notice: str | None = None) -> None:
-    """Forget the key and everything fetched with it (another person may sign in next)."""
+    """Forget the key, its session token and everything fetched with it (another person may sign in next)."""
+    SESSIONS.drop(st.session_state.get(_TOKEN_KEY))
+    if SESSION_PARAM in st.query_params:
+        del st.query_params[SESSION_PARAM]
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     if notice:

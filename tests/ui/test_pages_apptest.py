@@ -65,6 +65,30 @@ def test_password_sign_in_wrong_then_right(api_env):
     assert "Ask Teamlore" in texts(at, "title")[0]
 
 
+def test_reload_keeps_the_user_signed_in_and_on_the_admin_page(api_env):
+    at = sign_in_with_key(api_env.admin_key)
+    no_exceptions(at)
+    token = at.query_params.get("session")
+    token = token[0] if isinstance(token, list) else token
+    assert token and api_env.admin_key not in str(dict(at.query_params))  # an opaque token, never the key
+    # a browser reload is a new session with the same URL: still signed in, and the admin page is there
+    again = new_app()
+    again.query_params["session"] = token
+    again.run()
+    no_exceptions(again)
+    assert again.session_state["auth"]["user"]["role"] == "admin"
+    again.switch_page("views/admin_keys.py").run()
+    no_exceptions(again)
+    assert any("API keys" in t for t in texts(again, "title")), texts(again, "title")
+    # signing out ends the token: the same URL now asks to sign in
+    next(b for b in again.sidebar.button if b.key == "sign_out").click().run()
+    after = new_app()
+    after.query_params["session"] = token
+    after.run()
+    assert after.session_state.get("auth") is None
+    assert any(b.label == "Sign in with key" for b in after.button)
+
+
 def test_user_role_sees_no_admin_pages(api_env):
     at = sign_in_with_key(api_env.user_key)
     no_exceptions(at)
