@@ -333,18 +333,30 @@ def _phone_ok(text: str, start: int, end: int, raw: str, number) -> bool:
     return True
 
 
+# Something dialable: 7+ digits in one run of digits, spaces, brackets, dots and dashes. libphonenumber is slow
+# (and tried once per region), so texts without such a run skip it.
+_PHONE_CANDIDATE = re.compile(r"\+?\(?\d[\d ()./-]{5,24}\d")
+
+
 def _find_phones(text: str, regions: tuple[str, ...], taken: list[tuple[int, int]]) -> list[Finding]:
     spans: dict[tuple[int, int], str] = {}
-    for region in regions:
-        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-            start, end, raw = match.start, match.end, match.raw_string
-            # "(+1-641-555-0190)" comes back as "(+1-641-555-0190": an opening bracket around the number
-            if raw.startswith("(") and raw.count("(") > raw.count(")"):
-                start, raw = start + 1, raw[1:]
-            if (start, end) in spans or any(s < end and start < e for s, e in taken):
-                continue
-            if _phone_ok(text, start, end, raw, match.number):
-                spans[(start, end)] = raw
+    for cand in _PHONE_CANDIDATE.finditer(text):
+        if sum(c.isdigit() for c in cand.group()) < 7:
+            continue
+        # libphonenumber looks at the candidate with a little context (it rejects numbers glued to letters);
+        # a number with + is found the same way whatever the region, so one region is enough for it
+        w0, w1 = max(0, cand.start() - 2), min(len(text), cand.end() + 2)
+        window = text[w0:w1]
+        for region in (regions[:1] if "+" in window else regions):
+            for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID):
+                start, end, raw = w0 + match.start, w0 + match.end, match.raw_string
+                # "(+1-641-555-0190)" comes back as "(+1-641-555-0190": an opening bracket around the number
+                if raw.startswith("(") and raw.count("(") > raw.count(")"):
+                    start, raw = start + 1, raw[1:]
+                if (start, end) in spans or any(s < end and start < e for s, e in taken + list(spans)):
+                    continue
+                if _phone_ok(text, start, end, raw, match.number):
+                    spans[(start, end)] = raw
     return [Finding(PHONE, s, e, raw) for (s, e), raw in spans.items()]
 
 

@@ -203,7 +203,7 @@ def non_answer_reason(f: dict[str, float]) -> str | None:
         return "acknowledgement"
     if f["defer"] and not (f["cause_cue"] or f["instruction"]):
         return "promise_to_get_back"
-    if f["info_request"] and not (f["cause_cue"] or f["instruction"] and f["substantive"]):
+    if f["info_request"] and not f["cause_cue"]:  # "share the logs: 1. open the Network tab …" asks, not answers
         return "request_for_information"
     if f["question_back"] and not (f["instruction"] or f["cause_cue"]):
         return "question_back"

@@ -111,6 +111,12 @@ def chat_example(conv: Conversation) -> Example | None:
         turns.pop()
     if not turns:
         return None
+    # a thread where the helpers only asked for logs, promised to get back, cc'd someone or acknowledged teaches
+    # nothing but stalling: no chat example either
+    helper_idx = [i for i, m in enumerate(kept) if m.speaker != asker]
+    q_end = answers.question_end(kept, asker)
+    if helper_idx and all(answers.non_answer_reason(answers.features(kept, i, asker, q_end)) for i in helper_idx):
+        return None
     used = [m for _, ms in turns for m in ms]
     return _make("chat", conv, [{"role": r, "content": _content(ms)} for r, ms in turns], used)
 
