@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     # Per-document limits, checked before the expensive work (parsing, chunking, embedding) starts
     max_document_chars: int = Field(default=2_000_000, ge=1000, description="characters of text per document")
     max_document_chunks: int = Field(default=5_000, ge=1, description="chunks per document; more: quarantined")
+    index_batch_chunks: int = Field(default=2_000, ge=1, description="chunks embedded per index pass; the sync "
+                                    "lock is released between passes so other uploads' index work interleaves")
     max_office_xml_mb: int = Field(default=64, ge=1, description="DOCX/PPTX bomb guard: decompressed XML")
     max_office_elements: int = Field(default=1_000_000, ge=100, description="DOCX/PPTX: XML elements")
     max_csv_rows: int = Field(default=100_000, ge=1, description="CSV rows per document")

@@ -48,6 +48,7 @@ class IndexReport:
     embedding_model: str
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    pending: int = 0  # chunks left for the next pass (bounded batches)
 
     def __str__(self) -> str:
         what = f"full rebuild ({self.reason})" if self.full_rebuild else "incremental sync"
@@ -209,7 +210,10 @@ def _load_previous(store: IndexStore, model_version: str) -> tuple[Snapshot | No
         return None, f"index corrupt: {exc}"
 
 
-def _sync(settings: Settings, progress: Progress | None, force_full: bool, reason: str = "") -> IndexReport:
+def _sync(settings: Settings, progress: Progress | None, force_full: bool, reason: str = "",
+          max_embed: int | None = None) -> IndexReport:
+    """One pass under the sync lock. With `max_embed`, at most that many chunks are embedded (newest first); the
+    rest are published as pending (searchable by keyword, no vector yet) and picked up by the next pass."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     settings.ensure_dirs()
@@ -242,6 +246,12 @@ def _sync(settings: Settings, progress: Progress | None, force_full: bool, reaso
             to_embed = [r for r in rows if indexed.get(r.id, {}).get("hash") != r.content_hash]
             to_remove = sorted((set(indexed) - db_ids) | {r.id for r in to_embed if r.id in indexed})
             vectors_index = previous.vectors.copy()
+        pending: set[int] = set()
+        if max_embed is not None and len(to_embed) > max_embed:
+            # newest first: a small upload's chunks are not stuck behind a big one's (their ids are higher)
+            to_embed.sort(key=lambda r: r.id, reverse=True)
+            pending = {r.id for r in to_embed[max_embed:]}
+            to_embed = to_embed[:max_embed]
         _note(progress, "embedding", 0.1)
         t = time.perf_counter()
         texts = [_chunk_text(r) for r in to_embed]
@@ -264,7 +274,9 @@ def _sync(settings: Settings, progress: Progress | None, force_full: bool, reaso
         else:
             vectors_index.remove(to_remove)
             vectors_index.add(ids, vecs)
-        records = {r.id: _record(r) for r in rows}
+        # Chunks still pending (no vector yet) stay out of this snapshot entirely; the next pass embeds them.
+        published = [r for r in rows if r.id not in pending]
+        records = {r.id: _record(r) for r in published}
         manifest = Manifest(version=0, embedding_model=settings.embedding_model, model_version=emb.version,
                             dim=emb.dim, count=len(vectors_index), kind=vectors_index.kind,
                             params=vectors_index.params,
@@ -274,22 +286,38 @@ def _sync(settings: Settings, progress: Progress | None, force_full: bool, reaso
                                    "backend": emb.backend, "rebuild_reason": why if full else None})
         _note(progress, "publishing", 0.9)
         path = store.publish(manifest=manifest, vectors=vectors_index, records=records,
-                             bm25_ids=[r.id for r in rows], bm25_texts=[_chunk_text(r) for r in rows])
+                             bm25_ids=[r.id for r in published], bm25_texts=[_chunk_text(r) for r in published])
         timings["index_s"] = time.perf_counter() - t
     _note(progress, "done", 1.0)
     m = store.read_manifest(path)
     return IndexReport(version=m.version, chunks=m.count, added=len(added), removed=len(removed),
-                       unchanged=unchanged, embedded=len(to_embed), full_rebuild=full, reason=why if full else "",
+                       unchanged=unchanged, embedded=len(to_embed), pending=len(pending), full_rebuild=full,
+                       reason=why if full else "",
                        kind=m.kind, embedding_model=settings.embedding_model, seconds=time.perf_counter() - t0,
                        timings={k: round(v, 3) for k, v in timings.items()})
 
 
+def _in_batches(settings: Settings, progress: Progress | None, force_full: bool, reason: str = "") -> IndexReport:
+    """Index work in bounded passes of at most `index_batch_chunks` embeddings, each publishing a snapshot and
+    releasing the sync lock, so one big upload never holds the index for everyone else's."""
+    batch = settings.index_batch_chunks
+    first = report = _sync(settings, progress, force_full=force_full, reason=reason, max_embed=batch)
+    embedded, passes = report.embedded, 1
+    while report.pending:
+        report = _sync(settings, progress, force_full=False, max_embed=batch)
+        embedded, passes = embedded + report.embedded, passes + 1
+    report.embedded, report.added, report.removed = embedded, first.added, first.removed
+    report.full_rebuild, report.reason = first.full_rebuild, first.reason
+    report.timings["passes"] = passes
+    return report
+
+
 def sync_index(settings: Settings, progress: Progress | None = None) -> IndexReport:
-    return _sync(settings, progress, force_full=False)
+    return _in_batches(settings, progress, force_full=False)
 
 
 def rebuild_index(settings: Settings, progress: Progress | None = None, reason: str = "requested") -> IndexReport:
-    return _sync(settings, progress, force_full=True, reason=reason)
+    return _in_batches(settings, progress, force_full=True, reason=reason)
 
 
 def index_status(settings: Settings) -> dict[str, Any]:
