@@ -50,23 +50,25 @@ def bolt_app(request: Request) -> App:
     return handler.app
 
 
-def _malformed_headers(request: Request) -> str | None:
-    """Why Slack's signing headers cannot be checked, if they cannot: bolt would raise on them (a 500)."""
+def _header_problem(request: Request) -> tuple[int, str] | None:
+    """Why Slack's signing headers cannot be checked, if they cannot: bolt would raise on malformed ones (a 500).
+    Absent headers: 401 (not signed); present but malformed: 400."""
     ts = request.headers.get("x-slack-request-timestamp")
-    if ts is None or not ts.strip():
-        return "missing X-Slack-Request-Timestamp header"
-    if not (ts.isascii() and ts.isdigit() and len(ts) <= 12):
-        return "X-Slack-Request-Timestamp must be a Unix time in seconds"
     sig = request.headers.get("x-slack-signature")
+    if ts is None or sig is None:
+        return 401, "missing X-Slack-Request-Timestamp or X-Slack-Signature header: not a signed Slack request"
+    if not (ts.isascii() and ts.isdigit() and len(ts) <= 12):
+        return 400, "X-Slack-Request-Timestamp must be a Unix time in seconds"
     if not sig or not sig.isascii() or len(sig) > 200:
-        return "missing or malformed X-Slack-Signature header"
+        return 400, "malformed X-Slack-Signature header"
     return None
 
 
 async def _handle(request: Request) -> Response:
-    reason = _malformed_headers(request)
-    if reason:
-        return JSONResponse(error_body(400, reason, "bad_slack_request"), status_code=400)
+    problem = _header_problem(request)
+    if problem:
+        status, reason = problem
+        return JSONResponse(error_body(status, reason, "bad_slack_request"), status_code=status)
     await run_in_threadpool(bolt_app, request)
     return await request.app.state.slack_handler.handle(request)
 

@@ -66,7 +66,9 @@ def test_hostile_uploads_are_refused_cleanly(api, tmp_path):
     # the path in a filename is dropped: the file lands inside the data dir under its base name
     res = _upload(client, key, "../../../../etc/passwd.md", b"# Passwords policy\n\nRotate them every 90 days.\n")
     assert res["status"] in ("ingested", "updated", "unchanged"), res
-    assert (settings.uploads_dir / "documents" / "passwd.md").is_file()
+    # kept in the uploader's own folder (uploads/documents/<user id>/), never outside it
+    found = list((settings.uploads_dir / "documents").rglob("passwd.md"))
+    assert len(found) == 1 and found[0].parent.parent == settings.uploads_dir / "documents", found
     # over the per-file limit: refused with a reason; far over: 413 before the body is read
     big = b"# Big\n\n" + b"word " * ((9 << 19) // 5)  # 4.5 MB: over the 4 MB file limit, under the 413 guard
     res = _upload(client, key, "big.md", big)
