@@ -17,7 +17,8 @@ from typing import Callable, TypeVar
 from sqlalchemy import select
 
 from app.answering.engine import AnswerEngine, SearchBackend
-from app.answering.generators import Choice, ExtractiveGenerator, FixedChoice, GeneratorChooser, ModelGenerator
+from app.answering.generators import (Choice, ExtractiveGenerator, FixedChoice, GeneratorChooser, ModelGenerator,
+                                      UnknownModel)
 from app.db import session_scope
 from app.db.models import ModelVersion
 from app.services.embeddings import get_encoder, get_token_counter
@@ -124,7 +125,7 @@ class GeneratorProvider:
             if requested and requested != "teamlore":
                 mv = s.scalar(select(ModelVersion).where(ModelVersion.name == requested))
                 if mv is None:
-                    raise LookupError(f"unknown model {requested!r}: see GET /v1/models")
+                    raise UnknownModel(f"unknown model {requested!r}: see GET /v1/models")
                 return mv
             return live_version(s)
 

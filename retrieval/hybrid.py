@@ -75,7 +75,7 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def record_matches(rec: Mapping[str, Any], access: Access, filters: Mapping[str, Any]) -> bool:
-    if not access.is_admin and not access.can_see(list(rec.get("acl") or [])):
+    if not access.permits(list(rec.get("acl") or [])):
         return False
     for key in ("source", "channel", "origin_kind", "document_id"):
         if key in filters:

@@ -29,8 +29,27 @@ class Access:
             return all(p._sees(acl) for p in self.all_of)
         return self._sees(acl)
 
+    def permits(self, acl: list[str]) -> bool:
+        """Admins read everything; everyone else what the ACL grants them."""
+        return self.is_admin or self.can_see(acl)
+
 
 PUBLIC = Access()  # sees only content visible to everyone
+
+
+class VisibilityError(ValueError):
+    pass
+
+
+def acl_for_visibility(visibility: str | None) -> list[str]:
+    """A document's visibility as a chunk ACL: "everyone" (the default) -> ["*"], "group:<name>" -> itself.
+    The one rule: uploads validate with it, indexing applies it, listings filter with it."""
+    v = (visibility or "everyone").strip()
+    if v == "everyone":
+        return [EVERYONE]
+    if v.startswith("group:") and len(v) > 6:
+        return [v]
+    raise VisibilityError(f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}")
 
 
 @dataclass(frozen=True)

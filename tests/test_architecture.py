@@ -5,6 +5,7 @@
 2. `ui` talks to the API over HTTP only: it imports neither `app` nor a stage.
 3. Inside `app/`, imports point down the layers of APP_LAYERS (a module may import its own layer and the layers
    below it, never one above): foundation -> services -> answering -> wiring -> workflows -> surfaces.
+4. Only app/settings.py reads the environment (ENV_READERS lists the exceptions, each with its reason).
 """
 import ast
 from pathlib import Path
@@ -86,3 +87,58 @@ def test_app_imports_point_down_the_layers():
             bad.append(f"{path.relative_to(REPO)} (layer {_layer(own)}: {own}) imports {name} "
                        f"(layer {_layer(parts[1])})")
     assert not bad, "imports pointing up the layers of app/:\n" + "\n".join(bad)
+
+
+# --- the environment ---------------------------------------------------------------------------------------------
+# Only app/settings.py reads (or sets) environment variables: everything else takes settings or plain arguments.
+# Passing the whole environment on to a child process (`dict(os.environ)`, `{**os.environ}`) is not reading it.
+ENV_READERS = {
+    "app/settings.py": "the one settings class",
+    "ui/client.py": "the UI is a separate program that cannot import app: TEAMLORE_API_URL is its only setting",
+    "finetune/loop.py": "torchrun's launcher protocol (RANK, LOCAL_RANK, WORLD_SIZE)",
+}
+_ENV_CALLS = {"get", "setdefault", "pop", "update", "__getitem__", "__setitem__"}
+
+
+def _env_uses(tree: ast.AST):
+    """Lines where the environment is read or written: os.environ.get/[...]/setdefault/…, os.getenv, os.putenv,
+    `in os.environ`, and the same through `from os import environ, getenv`."""
+    def is_environ(node) -> bool:  # os.environ, __import__("os").environ, environ
+        return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+            isinstance(node, ast.Name) and node.id == "environ")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and f.attr in _ENV_CALLS and is_environ(f.value):
+                yield node.lineno
+            elif (isinstance(f, ast.Attribute) and f.attr in ("getenv", "putenv", "unsetenv")
+                  and isinstance(f.value, ast.Name) and f.value.id == "os"):
+                yield node.lineno
+            elif isinstance(f, ast.Name) and f.id in ("getenv", "putenv"):
+                yield node.lineno
+        elif isinstance(node, ast.Subscript) and is_environ(node.value):
+            yield node.lineno
+        elif isinstance(node, ast.Compare) and any(is_environ(c) for c in node.comparators):
+            yield node.lineno
+
+
+def test_only_settings_reads_the_environment():
+    bad = []
+    for package in ("app", "ui", *STAGES):
+        for path in (REPO / package).rglob("*.py"):
+            rel = path.relative_to(REPO).as_posix()
+            if rel in ENV_READERS:
+                continue
+            for line in _env_uses(ast.parse(path.read_text(encoding="utf-8"))):
+                bad.append(f"{rel}:{line}")
+    assert not bad, "environment read outside app/settings.py (take a setting or an argument):\n" + "\n".join(bad)
+
+
+def test_the_environment_check_sees_reads_and_writes():
+    for code in ("import os\nos.environ.get('X')", "import os\nos.getenv('X')", "import os\nos.environ['X']",
+                 "import os\nos.environ.setdefault('X', '1')", "import os\nos.environ['X'] = '1'",
+                 "import os\n'X' in os.environ", "from os import environ\nenviron.get('X')",
+                 "__import__('os').environ.get('X')"):
+        assert list(_env_uses(ast.parse(code))), code
+    assert not list(_env_uses(ast.parse("import os\nenv = {**os.environ}\nenv2 = dict(os.environ)")))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.answering.engine import AnswerEngine
+from app.services.ingestion import permalink_message_id
 from model.base import GenerationParams
 from model.extractive import NOTICE
 from retrieval.types import PUBLIC
@@ -54,7 +55,7 @@ def load_heldout(dataset_dir: Path, limit: int) -> list[dict[str, Any]]:
         if users and answers:
             conv = (ex.get("meta") or {}).get("conversation_id", "")
             thread_ts = conv.split(":", 1)[-1] if conv else ""
-            out.append({"question": users[0], "reference": answers[-1], "thread": "p" + thread_ts.replace(".", "")})
+            out.append({"question": users[0], "reference": answers[-1], "thread": permalink_message_id(thread_ts)})
         if len(out) >= limit:
             break
     return out

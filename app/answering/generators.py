@@ -119,6 +119,10 @@ class ModelGenerator:
         yield Usage(prompt_tokens=count_prompt_tokens(gen, messages), completion_tokens=gen.count_tokens("".join(pieces)))
 
 
+class UnknownModel(LookupError):
+    """The requested model name is neither "teamlore" nor a registered model version."""
+
+
 @dataclass
 class Choice:
     generator: AnswerGenerator

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.api import errors
 from app.api.docs import install_docs
 from app.api.guards import Gate, RequestGuard
+from app.api.protocol import ChatCompletionChunk, ErrorResponse
 from app.api.routes import admin, auth, conversations, corpus, health, jobs, openai
 from app.db import migrate, session_scope
 from app.db.session import configure_pool
@@ -128,9 +129,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             HTTP_LATENCY.labels(path).observe(time.perf_counter() - t0)
 
     for module in (health, auth, openai, conversations, corpus, jobs, admin):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     install_docs(app)  # /docs and /redoc from local assets (offline)
     if settings.slack_bot_token and settings.slack_signing_secret:  # HTTP Events mode for the Slack bot
         from app.slack.http import router as slack_router
         app.include_router(slack_router)
+    app.openapi = lambda: _openapi(app)
     return app
+
+
+# Every route may answer with the one error format (app/api/errors.py).
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorResponse, "description": text} for status, text in (
+        (400, "bad request"), (401, "no or wrong API key"), (403, "not allowed"), (404, "not found"),
+        (422, "invalid request"), (429, "rate limited"), (503, "a dependency is unavailable"))}
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document, plus the models only server-sent events use (streamed chat chunks)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+        from pydantic.json_schema import models_json_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        _, defs = models_json_schema([(ChatCompletionChunk, "serialization")],
+                                     ref_template="#/components/schemas/{model}")
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+        app.openapi_schema = schema
+    return app.openapi_schema

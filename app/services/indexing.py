@@ -27,7 +27,7 @@ from retrieval.chunking import (ChunkLimitExceeded, Chunker, ChunkingConfig, Tok
                                 embedding_text)
 from app.services.embeddings import embedding_backend, embedding_model_path, get_embedder_for
 from retrieval.faiss_index import IndexCorrupt, IndexMismatch, IndexMissing, IndexStore, Manifest, Snapshot, VectorIndex
-from retrieval.types import EVERYONE, ChunkRecord
+from retrieval.types import EVERYONE, ChunkRecord, VisibilityError, acl_for_visibility
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +66,12 @@ def _acl_for_channel(channel: SlackChannel | None) -> list[str]:
     return sorted({str(m) for m in (channel.members or [])})
 
 
-def _acl_for_visibility(visibility: str | None) -> list[str]:
-    v = (visibility or "everyone").strip()
-    if v == "everyone":
-        return [EVERYONE]
-    if v.startswith("group:") and len(v) > 6:
-        return [v]
-    log.warning("document visibility %r is not understood; restricting it to admins", v)
-    return []
+def _acl_for_document(visibility: str | None) -> list[str]:
+    try:
+        return acl_for_visibility(visibility)
+    except VisibilityError:
+        log.warning("document visibility %r is not understood; restricting it to admins", visibility)
+        return []
 
 
 def _epoch(dt: datetime | None) -> float | None:
@@ -93,7 +91,7 @@ def corpus_chunks(settings: Settings, chunker: Chunker) -> list[ChunkRecord]:
                     "path": doc.path, "mime": doc.mime, "ts": _epoch(doc.updated_at or doc.created_at)}
             try:
                 chunks = chunker.chunk_document(title=doc.title, sections=doc.sections or [], origin_key=str(doc.id),
-                                                acl=_acl_for_visibility(doc.visibility), document_id=doc.id,
+                                                acl=_acl_for_document(doc.visibility), document_id=doc.id,
                                                 meta=meta, max_chunks=settings.max_document_chunks)
             except Exception as exc:  # noqa: BLE001 - one bad document must never poison the index for everyone
                 # Quarantined with its reason (listed to its owner and admins), left out of this and every later

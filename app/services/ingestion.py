@@ -15,7 +15,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from ingest.slack_export import ExportLimits, read_export
 from ingest.slack_live import LiveReader
 from ingest.types import (IngestError, ParsedDocument, SlackChannel, SlackExport,
                           SlackMessageRecord, SlackUser)
+from retrieval.types import acl_for_visibility
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,6 @@ class RunSummary:
         return {"rejections": [list(r) for r in self.rejections[:MAX_REPORTED_REJECTIONS]],
                 "rejections_truncated": max(0, len(self.rejections) - MAX_REPORTED_REJECTIONS),
                 "filtered": dict(self.filtered), "masked": dict(self.masked), "stats": dict(self.stats)}
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _noop(_desc: str, _done: int, _total: int | None) -> None:
@@ -153,11 +151,17 @@ def _raw_policy(settings: Settings) -> pii.MaskPolicy:
     return pii.MaskPolicy.for_target("training", phone_regions=settings.phone_regions)
 
 
+def permalink_message_id(ts: str) -> str:
+    """The message part of a Slack permalink: "p" and the ts without its dot ("1712345678.000100" ->
+    "p1712345678000100")."""
+    return "p" + ts.replace(".", "")
+
+
 def permalink(base_url: str | None, channel_id: str, ts: str, thread_ts: str | None = None) -> str | None:
     """https://<team>.slack.com/archives/<channel>/p<ts without dot>[?thread_ts=…&cid=…] (Slack's own format)."""
     if not base_url:
         return None
-    url = f"{base_url.rstrip('/')}/archives/{channel_id}/p{ts.replace('.', '')}"
+    url = f"{base_url.rstrip('/')}/archives/{channel_id}/{permalink_message_id(ts)}"
     if thread_ts and thread_ts != ts:
         url += f"?thread_ts={thread_ts}&cid={channel_id}"
     return url
@@ -439,11 +443,6 @@ def document_limits(settings: Settings) -> DocumentLimits:
                           max_csv_cells=settings.max_csv_cells)
 
 
-def _validate_visibility(visibility: str) -> None:
-    if visibility != "everyone" and not (visibility.startswith("group:") and len(visibility) > 6):
-        raise ValueError(f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}")
-
-
 def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_name: str = "documents",
                      visibility: str | None = "everyone", progress: Progress | None = None,
                      owner_user_id: int | None = None, may_widen: bool = True) -> RunSummary:
@@ -455,7 +454,7 @@ def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_
     `visibility` None keeps an existing document's visibility (new ones: everyone); without `may_widen` (a
     non-admin) an update never widens a restricted document's visibility."""
     if visibility is not None:
-        _validate_visibility(visibility)
+        acl_for_visibility(visibility)  # raises VisibilityError (a ValueError) before anything is written
     progress = progress or _noop
     summary = _start_run(settings, source_name, "docs", None)
     summary.stats["input"] = ", ".join(map(str, paths))[:500]

@@ -24,6 +24,7 @@ from huey.constants import EmptyData
 from sqlalchemy import select, update
 
 from app.db import session_scope
+from app.db.jsonvalues import jsonable
 from app.db.models import Job, TrainingMetric, utcnow
 from app.observability import GPU_MEMORY, JOBS_QUEUED, JOBS_RUNNING, TRAIN_LOSS, TRAIN_TOKENS_PER_S
 from app.settings import Settings
@@ -114,8 +115,7 @@ def _handler(kind: str) -> Callable[[Settings, dict, JobContext], dict]:
         def run(settings, params, ctx):
             from app.services import indexing
             fn = indexing.rebuild_index if params.get("rebuild") else indexing.sync_index
-            report = fn(settings)
-            return report if isinstance(report, dict) else getattr(report, "__dict__", {"report": str(report)})
+            return jsonable(fn(settings))
         return run
     if kind == "sync":
         def run(settings, params, ctx):
@@ -177,20 +177,10 @@ def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
     with session_scope(settings.db_url) as s:
         job = s.get(Job, job_id)
         job.status, job.error, job.finished_at = status, error, utcnow()
-        job.result = _jsonable(result)
+        job.result = jsonable(result)
         if status == "succeeded":
             job.progress = 1.0
     return status
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 class JobQueue:

@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 
 from app.api.deps import AdminDep, SessionDep
 from app.api.errors import APIError
+from app.api.protocol import (AuditEventOut, CorrectionOut, ExtractiveServing, FeedbackOverview, KeyOut,
+                              ModelVersionOut, NewKeyOut, UsageReport, UserAdminOut)
 from app.db.models import ApiKey, AuditEvent, Feedback, Message, ModelVersion, User
 from app.security import audit, create_api_key, hash_password, revoke_api_key
 from app.services import registry
@@ -52,12 +54,12 @@ def _user_out(u: User) -> dict:
             "has_password": bool(u.password_hash), "created_at": u.created_at}
 
 
-@router.get("/keys")
+@router.get("/keys", response_model=list[KeyOut])
 def list_keys(admin: AdminDep, session: SessionDep):
     return [_key_out(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id)).all()]
 
 
-@router.post("/keys", status_code=201)
+@router.post("/keys", status_code=201, response_model=NewKeyOut)
 def create_key(body: NewKey, admin: AdminDep, session: SessionDep):
     """A new key for a user. It never changes an existing user: role, password and Slack id are set only when the
     user is new; changing them is PATCH /v1/users/{id}, an explicit admin action."""
@@ -80,12 +82,12 @@ def create_key(body: NewKey, admin: AdminDep, session: SessionDep):
     return {**_key_out(row), "key": key}
 
 
-@router.get("/users")
+@router.get("/users", response_model=list[UserAdminOut])
 def list_users(admin: AdminDep, session: SessionDep):
     return [_user_out(u) for u in session.scalars(select(User).order_by(User.id)).all()]
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=UserAdminOut)
 def create_user(body: NewUser, admin: AdminDep, session: SessionDep):
     if session.scalar(select(User).where(User.name == body.name)) is not None:
         raise APIError(409, f"user {body.name!r} exists", "user_exists")
@@ -97,7 +99,7 @@ def create_user(body: NewUser, admin: AdminDep, session: SessionDep):
     return _user_out(user)
 
 
-@router.patch("/users/{user_id}")
+@router.patch("/users/{user_id}", response_model=UserAdminOut)
 def change_user(user_id: int, body: UserChange, admin: AdminDep, session: SessionDep):
     user = session.get(User, user_id)
     if user is None:
@@ -118,7 +120,7 @@ def change_user(user_id: int, body: UserChange, admin: AdminDep, session: Sessio
     return _user_out(user)
 
 
-@router.delete("/keys/{key_id}")
+@router.delete("/keys/{key_id}", response_model=KeyOut)
 def revoke_key(key_id: int, admin: AdminDep, session: SessionDep):
     row = revoke_api_key(session, key_id)
     if row is None:
@@ -143,7 +145,7 @@ class Promotion(BaseModel):
     reason: str | None = Field(default=None, max_length=2000, description="why (for the audit log)")
 
 
-@router.get("/model-versions")
+@router.get("/model-versions", response_model=list[ModelVersionOut])
 def list_model_versions(admin: AdminDep, session: SessionDep):
     return [_mv_out(v) for v in session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).all()]
 
@@ -162,7 +164,7 @@ def _go_live(request: Request, session, version: ModelVersion) -> None:
     request.app.state.generators.forget()
 
 
-@router.post("/model-versions/{version_id}/promote")
+@router.post("/model-versions/{version_id}/promote", response_model=ModelVersionOut)
 def promote_version(version_id: int, request: Request, admin: AdminDep, session: SessionDep,
                     body: Promotion | None = None):
     body = body or Promotion()
@@ -176,7 +178,7 @@ def promote_version(version_id: int, request: Request, admin: AdminDep, session:
     return _mv_out(mv)
 
 
-@router.post("/model-versions/rollback")
+@router.post("/model-versions/rollback", response_model=ModelVersionOut | ExtractiveServing)
 def rollback_version(request: Request, admin: AdminDep, session: SessionDep):
     try:
         mv = registry.rollback(session, admin)
@@ -196,7 +198,7 @@ class Correction(BaseModel):
     comment: str | None = Field(default=None, max_length=4000)
 
 
-@router.post("/admin/messages/{message_id}/correction")
+@router.post("/admin/messages/{message_id}/correction", response_model=CorrectionOut)
 def correct_answer(message_id: int, body: Correction, admin: AdminDep, session: SessionDep):
     """An admin's corrected answer: stored as the admin's 👎 with the correction, which the next retrain with
     feedback uses as the chosen answer of a preference pair (and as an SFT example)."""
@@ -216,7 +218,7 @@ def correct_answer(message_id: int, body: Correction, admin: AdminDep, session: 
             "comment": fb.comment}
 
 
-@router.get("/admin/feedback")
+@router.get("/admin/feedback", response_model=FeedbackOverview)
 def feedback_overview(request: Request, admin: AdminDep, days: int = 30, worst: int = 10):
     """Feedback per day and per channel, the worst-rated answers with their sources (text withheld where they
     were built from passages this admin cannot read), and what each retrain used."""
@@ -225,7 +227,7 @@ def feedback_overview(request: Request, admin: AdminDep, days: int = 30, worst: 
     return overview(request.app.state.settings, access_for(admin), days=days, worst=max(1, min(worst, 100)))
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=UsageReport)
 def usage(admin: AdminDep, session: SessionDep, days: int = 30):
     since = datetime.now(timezone.utc) - timedelta(days=max(1, min(days, 365)))
     rows = session.execute(select(Message.created_at, Message.latency)
@@ -241,7 +243,7 @@ def usage(admin: AdminDep, session: SessionDep, days: int = 30):
             "users": session.scalar(select(func.count()).select_from(User)) or 0}
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=list[AuditEventOut])
 def audit_log(admin: AdminDep, session: SessionDep, limit: int = 100):
     rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(max(1, min(limit, 1000)))).all()
     return [{"id": e.id, "action": e.action, "target": e.target, "details": e.details,

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.api.deps import PrincipalDep, SessionDep, SettingsDep
 from app.api.errors import APIError
+from app.api.protocol import LoginResponse, UserOut
 from app.db.models import User
 from app.security import create_session_key, verify_password
 
@@ -22,7 +23,7 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", response_model=LoginResponse)
 def login(body: Login, request: Request, session: SessionDep, settings: SettingsDep):
     # Attempts are limited per account (guessing one password) and per client (trying many accounts) in a moving
     # window: an attacker is slowed down, and the real user can sign in again once the window has passed.
@@ -43,6 +44,6 @@ def login(body: Login, request: Request, session: SessionDep, settings: Settings
             "user": {"id": user.id, "name": user.name, "role": user.role}}
 
 
-@router.get("/me")
+@router.get("/me", response_model=UserOut)
 def me(principal: PrincipalDep):
     return {"id": principal.user_id, "name": principal.name, "role": principal.role}

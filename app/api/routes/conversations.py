@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from app.api.deps import PrincipalDep, SessionDep
 from app.api.errors import APIError
+from app.api.protocol import ConversationDetail, ConversationSummary, FeedbackOut
 from app.db.models import Conversation, Feedback, Message
+from model.base import Citation
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
@@ -39,14 +41,14 @@ def _summary(c: Conversation) -> dict:
             "updated_at": c.updated_at}
 
 
-@router.get("/conversations")
+@router.get("/conversations", response_model=list[ConversationSummary])
 def list_conversations(principal: PrincipalDep, session: SessionDep):
     convs = session.scalars(select(Conversation).where(Conversation.user_id == principal.user_id)
                             .order_by(Conversation.updated_at.desc()).limit(200)).all()
     return [_summary(c) for c in convs]
 
 
-@router.post("/conversations", status_code=201)
+@router.post("/conversations", status_code=201, response_model=ConversationSummary)
 def create_conversation(body: NewConversation, principal: PrincipalDep, session: SessionDep):
     conv = Conversation(user_id=principal.user_id, title=body.title, channel="web")
     session.add(conv)
@@ -54,7 +56,7 @@ def create_conversation(body: NewConversation, principal: PrincipalDep, session:
     return _summary(conv)
 
 
-@router.get("/conversations/{conversation_id}")
+@router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
 def get_conversation(conversation_id: int, principal: PrincipalDep, session: SessionDep):
     conv = _own(session, principal, conversation_id)
     ratings = dict(session.execute(select(Feedback.message_id, Feedback.rating)
@@ -62,12 +64,12 @@ def get_conversation(conversation_id: int, principal: PrincipalDep, session: Ses
                                    .where(Message.conversation_id == conv.id,
                                           Feedback.user_id == principal.user_id)).all())
     return {**_summary(conv), "messages": [
-        {"id": m.id, "role": m.role, "content": m.content, "citations": m.citations, "mode": m.mode,
+        {"id": m.id, "role": m.role, "content": m.content, "citations": [Citation.from_dict(c) for c in m.citations or []], "mode": m.mode,
          "model_version": m.model_version, "latency": m.latency, "created_at": m.created_at,
          "feedback": ratings.get(m.id)} for m in conv.messages]}
 
 
-@router.patch("/conversations/{conversation_id}")
+@router.patch("/conversations/{conversation_id}", response_model=ConversationSummary)
 def rename_conversation(conversation_id: int, body: Rename, principal: PrincipalDep, session: SessionDep):
     conv = _own(session, principal, conversation_id)
     conv.title = body.title
@@ -79,7 +81,7 @@ def delete_conversation(conversation_id: int, principal: PrincipalDep, session: 
     session.delete(_own(session, principal, conversation_id))
 
 
-@router.post("/messages/{message_id}/feedback")
+@router.post("/messages/{message_id}/feedback", response_model=FeedbackOut)
 def give_feedback(message_id: int, body: FeedbackIn, principal: PrincipalDep, session: SessionDep):
     msg = session.get(Message, message_id)
     if msg is None or msg.role != "assistant" or msg.conversation.user_id != principal.user_id:

@@ -15,15 +15,18 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep, access_for
 from app.api.errors import APIError
+from app.api.protocol import DocumentOut, IndexStatus, SearchResult, SourceOut, UploadResponse
+from app.db.jsonvalues import jsonable
 from app.db.models import Document, IngestionRun, Source
 from app.observability import RETRIEVAL_LATENCY, Timer
 from app.security import audit
+from retrieval.types import VisibilityError, acl_for_visibility
 
 router = APIRouter(prefix="/v1", tags=["corpus"])
 CHUNK = 1 << 20
 
 
-@router.get("/search")
+@router.get("/search", response_model=list[SearchResult])
 def search(request: Request, principal: PrincipalDep, q: str = Query(max_length=10_000), k: int = Query(5, ge=1, le=50),
            source: str | None = None, channel: str | None = None):
     if not q.strip():
@@ -94,7 +97,7 @@ async def _save(upload: UploadFile, folder: Path, limit: int) -> Path:
     return dest
 
 
-@router.post("/documents")
+@router.post("/documents", response_model=UploadResponse)
 async def upload_documents(request: Request, principal: PrincipalDep, settings: SettingsDep,
                            files: list[UploadFile] = File(...), visibility: str | None = None):
     """Upload documents or Slack export zips. `visibility`: everyone (new documents' default) or group:<name>
@@ -102,10 +105,11 @@ async def upload_documents(request: Request, principal: PrincipalDep, settings: 
     from app.services import indexing, ingestion
     if visibility not in (None, "everyone") and not principal.is_admin:
         raise APIError(403, "only admins can restrict a document to a group", "admin_only")
-    if visibility not in (None, "everyone") and not (visibility.startswith("group:") and len(visibility) > 6):
-        # checked before any file is saved (the ingestion service would raise mid-request: a 500)
-        raise APIError(400, f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}",
-                       "invalid_visibility")
+    if visibility is not None:
+        try:  # checked before any file is saved (the ingestion service would raise mid-request: a 500)
+            acl_for_visibility(visibility)
+        except VisibilityError as exc:
+            raise APIError(400, str(exc), "invalid_visibility") from exc
     names = [safe_filename(u.filename) for u in files]  # a bad name refuses the batch before anything is saved
     if len(set(names)) != len(names):
         raise APIError(400, "two files in one upload have the same name", "duplicate_filename")
@@ -147,7 +151,7 @@ async def upload_documents(request: Request, principal: PrincipalDep, settings: 
             lock.close()
     if changed:
         await run_in_threadpool(_mark_quarantined, settings, results)
-    return {"results": results, "index": _plain(index)}
+    return {"results": results, "index": jsonable(index) if index is not None else {}}
 
 
 def _mark_quarantined(settings, results: list[dict]) -> None:
@@ -171,15 +175,7 @@ def _result_for(filename: str | None, summary) -> dict:
             "updated": summary.updated, "skipped": summary.skipped, "deleted": summary.deleted}
 
 
-def _plain(obj) -> dict:
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return obj
-    return {k: v for k, v in vars(obj).items() if isinstance(v, (int, float, str, bool, type(None), list, dict))}
-
-
-@router.get("/documents")
+@router.get("/documents", response_model=list[DocumentOut])
 def list_documents(principal: PrincipalDep, session: SessionDep, q: str | None = None, source: str | None = None,
                    limit: int = Query(200, ge=1, le=2000)):
     stmt = select(Document, Source.name).join(Source, Source.id == Document.source_id)
@@ -243,13 +239,13 @@ def delete_document(document_id: int, principal: PrincipalDep, session: SessionD
     indexing.sync_index(settings)
 
 
-@router.get("/index/status")
+@router.get("/index/status", response_model=IndexStatus)
 def index_status(principal: PrincipalDep, settings: SettingsDep):
     from app.services import indexing
-    return _plain(indexing.index_status(settings))
+    return jsonable(indexing.index_status(settings))
 
 
-@router.get("/sources")
+@router.get("/sources", response_model=list[SourceOut])
 def list_sources(admin: AdminDep, session: SessionDep):
     out = []
     for src in session.scalars(select(Source).order_by(Source.id)).all():

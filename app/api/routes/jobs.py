@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from app.api.deps import AdminDep, SessionDep, SettingsDep
 from app.api.errors import APIError
+from app.api.protocol import (DatasetOut, DatasetReport, ExamplePage, JobLogs, JobOut, MetricPoint, ReviewOut,
+                              WorkerStatus, job_out)
 from app.db.models import DatasetVersion, Job, ModelVersion, Source, TrainingMetric
 from app.security import audit
 from app.services.registry import live_version
@@ -46,18 +48,11 @@ class DatasetRequest(BaseModel):
     persona: str | None = None
 
 
-def _job_out(j: Job) -> dict:
-    return {"id": j.id, "kind": j.kind, "status": j.status, "progress": j.progress, "params": j.params,
-            "result": j.result, "error": j.error, "attempts": j.attempts, "worker": j.worker,
-            "created_at": j.created_at, "started_at": j.started_at, "finished_at": j.finished_at,
-            "updated_at": j.updated_at}
-
-
 def _queue(request: Request):
     return request.app.state.jobs()
 
 
-@router.post("/jobs/train", status_code=202)
+@router.post("/jobs/train", status_code=202, response_model=JobOut)
 def submit_training(body: TrainRequest, request: Request, admin: AdminDep, session: SessionDep):
     if session.scalar(select(DatasetVersion).where(DatasetVersion.version == body.dataset_version)) is None:
         raise APIError(404, f"no dataset version {body.dataset_version!r}: build one first", "dataset_not_found")
@@ -98,17 +93,17 @@ def submit_training(body: TrainRequest, request: Request, admin: AdminDep, sessi
         params["name"] = body.name
     job = _queue(request).submit("train", params, actor_user_id=admin.user_id)
     audit(session, admin, "job.train", f"job:{job.id}", **body.model_dump())
-    return _job_out(job)
+    return job_out(job)
 
 
-@router.post("/datasets", status_code=202)
+@router.post("/datasets", status_code=202, response_model=JobOut)
 def submit_dataset(body: DatasetRequest, request: Request, admin: AdminDep, session: SessionDep):
     job = _queue(request).submit("dataset", body.model_dump(exclude_none=True), actor_user_id=admin.user_id)
     audit(session, admin, "job.dataset", f"job:{job.id}", **body.model_dump())
-    return _job_out(job)
+    return job_out(job)
 
 
-@router.post("/sources/{source_id}/sync", status_code=202)
+@router.post("/sources/{source_id}/sync", status_code=202, response_model=JobOut)
 def submit_sync(source_id: int, request: Request, admin: AdminDep, session: SessionDep):
     src = session.get(Source, source_id)
     if src is None:
@@ -116,22 +111,22 @@ def submit_sync(source_id: int, request: Request, admin: AdminDep, session: Sess
     kind = "sync" if src.kind == "slack_live" else "index"
     job = _queue(request).submit(kind, {"source_name": src.name} if kind == "sync" else {})
     audit(session, admin, "job." + kind, f"job:{job.id}", source=src.name)
-    return _job_out(job)
+    return job_out(job)
 
 
-@router.get("/workers")
+@router.get("/workers", response_model=WorkerStatus)
 def worker_status(request: Request, admin: AdminDep):
     """Whether a job worker is running (it beats every few seconds); queued jobs wait while none is."""
     return {**_queue(request).worker_status(),
             "how_to_start": "run `teamlore worker` next to the API (`make run` starts one for you)"}
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=list[JobOut])
 def list_jobs(admin: AdminDep, session: SessionDep, kind: str | None = None, limit: int = Query(50, ge=1, le=500)):
     stmt = select(Job).order_by(Job.id.desc()).limit(limit)
     if kind:
         stmt = stmt.where(Job.kind == kind)
-    return [_job_out(j) for j in session.scalars(stmt).all()]
+    return [job_out(j) for j in session.scalars(stmt).all()]
 
 
 def _job(session, job_id: int) -> Job:
@@ -141,12 +136,12 @@ def _job(session, job_id: int) -> Job:
     return job
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=JobOut)
 def get_job(job_id: int, admin: AdminDep, session: SessionDep):
-    return _job_out(_job(session, job_id))
+    return job_out(_job(session, job_id))
 
 
-@router.get("/jobs/{job_id}/metrics")
+@router.get("/jobs/{job_id}/metrics", response_model=list[MetricPoint])
 def job_metrics(job_id: int, admin: AdminDep, session: SessionDep, after_step: int = -1):
     _job(session, job_id)
     rows = session.scalars(select(TrainingMetric).where(TrainingMetric.job_id == job_id,
@@ -155,7 +150,7 @@ def job_metrics(job_id: int, admin: AdminDep, session: SessionDep, after_step: i
     return [{"step": r.step, **r.values} for r in rows]
 
 
-@router.get("/jobs/{job_id}/logs")
+@router.get("/jobs/{job_id}/logs", response_model=JobLogs)
 def job_logs(job_id: int, admin: AdminDep, session: SessionDep, settings: SettingsDep, tail: int = 200):
     _job(session, job_id)
     path = settings.runs_dir / f"job-{job_id}.log"
@@ -163,16 +158,16 @@ def job_logs(job_id: int, admin: AdminDep, session: SessionDep, settings: Settin
     return {"lines": lines[-max(1, min(tail, 5000)):]}
 
 
-@router.post("/jobs/{job_id}/cancel")
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut)
 def cancel_job(job_id: int, request: Request, admin: AdminDep, session: SessionDep):
     _job(session, job_id)
     _queue(request).cancel(job_id)
     audit(session, admin, "job.cancel", f"job:{job_id}")
     session.expire_all()
-    return _job_out(_job(session, job_id))
+    return job_out(_job(session, job_id))
 
 
-@router.post("/jobs/{job_id}/retry", status_code=202)
+@router.post("/jobs/{job_id}/retry", status_code=202, response_model=JobOut)
 def retry_job(job_id: int, request: Request, admin: AdminDep, session: SessionDep):
     _job(session, job_id)
     try:
@@ -180,7 +175,7 @@ def retry_job(job_id: int, request: Request, admin: AdminDep, session: SessionDe
     except ValueError as exc:
         raise APIError(409, str(exc), "not_retryable") from exc
     audit(session, admin, "job.retry", f"job:{job_id}")
-    return _job_out(job)
+    return job_out(job)
 
 
 # -- datasets -------------------------------------------------------------------------------------
@@ -192,21 +187,23 @@ def _dataset(session, version: str) -> DatasetVersion:
     return dv
 
 
-@router.get("/datasets")
+@router.get("/datasets", response_model=list[DatasetOut])
 def list_datasets(admin: AdminDep, session: SessionDep):
     rows = session.scalars(select(DatasetVersion).order_by(DatasetVersion.id.desc())).all()
     return [{"version": d.version, "name": d.name, "created_at": d.created_at, "stats": d.stats,
              "settings": d.settings} for d in rows]
 
 
-@router.get("/datasets/{version}/report")
+@router.get("/datasets/{version}/report", response_model=DatasetReport)
 def dataset_report(version: str, admin: AdminDep, session: SessionDep, settings: SettingsDep):
     from app.services.datasets import get_report
     _dataset(session, version)
     return get_report(settings, version)
 
 
-@router.get("/datasets/{version}/plots/{name}")
+@router.get("/datasets/{version}/plots/{name}", response_class=FileResponse,
+            responses={200: {"description": "the plot, a PNG image",
+                             "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}})
 def dataset_plot(version: str, name: str, admin: AdminDep, session: SessionDep):
     folder = Path(_dataset(session, version).path)
     safe = Path(name).name  # no path components from the client
@@ -216,7 +213,7 @@ def dataset_plot(version: str, name: str, admin: AdminDep, session: SessionDep):
     raise APIError(404, f"no plot {name!r} for dataset {version}", "plot_not_found")
 
 
-@router.get("/datasets/{version}/examples")
+@router.get("/datasets/{version}/examples", response_model=ExamplePage)
 def dataset_examples(version: str, admin: AdminDep, session: SessionDep, settings: SettingsDep,
                      split: str = "train", offset: int = Query(0, ge=0), limit: int = Query(20, ge=1, le=200)):
     from app.services.datasets import list_examples
@@ -231,7 +228,7 @@ class Review(BaseModel):
     accept: bool
 
 
-@router.post("/datasets/{version}/examples/{example_id}/review")
+@router.post("/datasets/{version}/examples/{example_id}/review", response_model=ReviewOut)
 def review(version: str, example_id: str, body: Review, admin: AdminDep, session: SessionDep,
            settings: SettingsDep):
     from app.services.datasets import review_example
