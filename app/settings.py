@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     ui_port: int = Field(default=8501, ge=1, le=65535)
+    api_url: str | None = Field(default=None, description="the API base URL `teamlore ui` points the UI at "
+                                "(containers: http://api:8000); default: this host and port")
     rate_limit: str = "120/minute"
     max_upload_mb: int = Field(default=200, ge=1)
     cors_origins: list[str] = Field(default_factory=list)

@@ -10,12 +10,11 @@ token of one example never learns to predict the first token of the next.
 from __future__ import annotations
 
 import json
-import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from itertools import chain
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -376,11 +375,3 @@ def total_tokens(examples: Sequence[Example]) -> int:
     return sum(len(e) for e in examples)
 
 
-def estimate_steps(examples: Sequence[Example], tokens_per_step: int, epochs: float) -> int:
-    return max(1, math.ceil(total_tokens(examples) * epochs / tokens_per_step))
-
-
-def iter_micro(examples: Sequence[Example], step_rows: list[list[int]], pad_to: int | None, pad_id: int
-               ) -> Iterator[PackedBatch]:
-    for row in step_rows:
-        yield collate_packed([examples[i] for i in row], pad_to=pad_to, pad_id=pad_id)

@@ -90,13 +90,6 @@ def set_attention(model, kind: str) -> None:
             getattr(cfg, sub)._attn_implementation = name
 
 
-def attention_kwargs(batch, kind: str) -> dict:
-    if kind == "varlen":
-        return {"cu_seq_lens_q": batch.cu_seqlens, "cu_seq_lens_k": batch.cu_seqlens,
-                "max_length_q": batch.max_seqlen, "max_length_k": batch.max_seqlen}
-    return {}
-
-
 # --- loss -------------------------------------------------------------------------------------------
 
 def liger_available() -> bool:

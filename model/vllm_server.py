@@ -35,8 +35,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def vllm_python(venv: str | Path | None = None) -> Path:
-    """The vLLM venv's interpreter; raises with the fix when it has not been built."""
-    venv = Path(venv or os.environ.get("TEAMLORE_VLLM_VENV") or DEFAULT_VENV)
+    """The vLLM venv's interpreter (`venv`, default ./.venv-vllm); raises with the fix when it has not been built."""
+    venv = Path(venv or DEFAULT_VENV)
     py = venv / "bin" / "python"
     if not py.exists():
         raise GeneratorUnavailable(f"no vLLM virtual environment at {venv}: run `make vllm` first")

@@ -91,14 +91,13 @@ def finetune(base_model_path: str, pairs: Sequence[TrainingPair], out_dir: str |
     """Train on `pairs`, save the model to `out_dir` atomically (written aside, then renamed). Returns out_dir."""
     if len(pairs) < 8:
         raise AdaptationError(f"need at least 8 training pairs, got {len(pairs)}")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
-    model = SentenceTransformer(base_model_path, device=device)
+    model = SentenceTransformer(base_model_path, device=device, local_files_only=True)
     model.max_seq_length = config.max_seq_length
     model.train()
     with_neg = all(p.negative for p in pairs)

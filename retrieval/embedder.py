@@ -124,14 +124,13 @@ class Embedder:
                  batch_size: int = 32, max_seq_length: int | None = None, threads: int | None = None):
         if backend not in BACKENDS:
             raise EmbedderError(f"unknown embedding backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.name = model
         self.path = resolve_model_path(model)
         self.backend = backend
         self.batch_size = batch_size
         from sentence_transformers import SentenceTransformer
         try:
-            self.st = SentenceTransformer(self.path, device="cpu")
+            self.st = SentenceTransformer(self.path, device="cpu", local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - any load failure gets the same actionable message
             raise EmbedderError(f"cannot load embedding model {model!r} from {self.path}: {exc}") from exc
         if max_seq_length:
@@ -170,9 +169,6 @@ class Embedder:
                 if getattr(module, "pooling_mode_cls_token", False):
                     return "cls"
         return "unknown"
-
-    def _normalizes(self) -> bool:
-        return any(type(m).__name__ == "Normalize" for m in self.st)
 
     def _load_onnx(self, cache_dir: Path):
         import onnxruntime as ort
@@ -254,9 +250,6 @@ class Embedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         out /= np.clip(norms, 1e-12, None)
         return out
-
-    def encode_query(self, query: str) -> np.ndarray:
-        return self.encode([query])[0]
 
 
 _CACHE: dict[tuple, Embedder] = {}

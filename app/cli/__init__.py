@@ -23,13 +23,7 @@ _COMMAND_MODULES = ["app.cli.core", "app.cli.ingest", "app.cli.index", "app.cli.
                     "app.cli.serve", "app.cli.demo", "app.cli.slack"]
 
 for _name in _COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a stage not built yet: its commands are simply absent
-        if exc.name != _name:
-            raise
-        continue
-    _mod.register(cli)
+    importlib.import_module(_name).register(cli)
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ def ui_command(settings, api: str | None = None) -> tuple[list[str], dict]:
     cmd = [sys.executable, "-m", "streamlit", "run", str(UI_APP), "--server.headless", "true",
            "--server.port", str(settings.ui_port), "--server.address", settings.host,
            "--browser.gatherUsageStats", "false"]
-    # an explicit --api, then an operator's TEAMLORE_API_URL (containers: http://api:8000), then our own address
-    env = {**os.environ, "TEAMLORE_API_URL": api or os.environ.get("TEAMLORE_API_URL") or api_url(settings)}
+    # an explicit --api, then the api_url setting (containers: http://api:8000), then our own address
+    env = {**os.environ, "TEAMLORE_API_URL": api or settings.api_url or api_url(settings)}
     return cmd, env
 
 

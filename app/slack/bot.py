@@ -28,10 +28,11 @@ from app.db.models import Chunk, Conversation, Feedback, Message
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.slack import blocks as bk
+from app.slack.actions import AnswerButtons, post
 from app.slack.access import ChannelMembers, channel_access, teamlore_user, user_access
 from app.slack.dedupe import Deduper
 from app.slack.streaming import SlackStream
-from model.base import Answer, Citation
+from model.base import Answer
 from retrieval.types import Access
 
 log = logging.getLogger("teamlore.slack")
@@ -166,10 +167,7 @@ class SlackBot:
         return turns[-HISTORY_TURNS:]
 
     def _post(self, channel: str, thread_ts: str | None, text: str) -> None:
-        try:
-            self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
-        except SlackApiError as exc:
-            log.warning("slack: could not post to %s: %s", channel, exc.response.get("error"))
+        post(self.client, channel, thread_ts, text)
 
     # -- events ------------------------------------------------------------------------------------
     def on_mention(self, event: dict[str, Any]) -> None:
@@ -359,76 +357,6 @@ class SlackBot:
             f"support group: {self.settings.slack_support_group or 'not set'}",
         ])
 
-    # -- buttons -----------------------------------------------------------------------------------
-    def _ephemeral(self, body: dict[str, Any], text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        user = (body.get("user") or {}).get("id")
-        thread_ts = (body.get("message") or {}).get("thread_ts") or (body.get("container") or {}).get("thread_ts")
-        try:
-            self.client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks,
-                                           thread_ts=thread_ts)
-        except SlackApiError as exc:
-            log.warning("slack: ephemeral reply failed: %s", exc.response.get("error"))
-
-    @staticmethod
-    def _message_id(action: dict[str, Any]) -> int | None:
-        value = str(action.get("value") or "")
-        return int(value) if value.isdigit() else None
-
-    def on_feedback(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        message_id = self._message_id(action)
-        rating = 1 if action.get("action_id") == bk.FEEDBACK_UP else -1
-        person = teamlore_user(self.settings.db_url, body["user"]["id"])
-        with session_scope(self.settings.db_url) as s:
-            msg = s.get(Message, message_id) if message_id is not None else None
-            if msg is None or msg.role != "assistant":
-                stored = False
-            else:
-                row = s.scalar(select(Feedback).where(Feedback.message_id == msg.id,
-                                                      Feedback.user_id == person.user_id))
-                if row is None:
-                    s.add(Feedback(message_id=msg.id, user_id=person.user_id, rating=rating, origin="slack"))
-                else:  # changing one's mind replaces the earlier rating
-                    row.rating, row.origin = rating, "slack"
-                stored = True
-        self._ephemeral(body, ("Thanks for the feedback " + ("👍" if rating > 0 else "👎") +
-                               ": it helps train the next model.") if stored
-                        else "That answer no longer exists, so the feedback was not stored.")
-
-    def _stored_answer(self, message_id: int | None) -> tuple[str | None, list[dict[str, Any]]]:
-        """(the question, the citations) of a stored answer."""
-        if message_id is None:
-            return None, []
-        with session_scope(self.settings.db_url) as s:
-            msg = s.get(Message, message_id)
-            if msg is None:
-                return None, []
-            question = s.scalar(select(Message.content).where(
-                Message.conversation_id == msg.conversation_id, Message.role == "user", Message.id < msg.id)
-                .order_by(Message.id.desc()).limit(1))
-            return question, [Citation.from_dict(c) for c in msg.citations or []]
-
-    def on_show_sources(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        _, citations = self._stored_answer(self._message_id(action))
-        self._ephemeral(body, bk.sources_text(citations), bk.sources_blocks(citations))
-
-    def on_ask_human(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        group = self.settings.slack_support_group
-        if not group:
-            self._ephemeral(body, "No support group is configured (TEAMLORE_SLACK_SUPPORT_GROUP): please ask in "
-                                  "your team's help channel.")
-            return
-        question, _ = self._stored_answer(self._message_id(action))
-        mention = f"<!subteam^{group}>" if re.fullmatch(r"S[A-Z0-9]+", group) else bk.escape(group)
-        asker = body["user"]["id"]
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        message = body.get("message") or {}
-        thread_ts = message.get("thread_ts") or message.get("ts")
-        text = f"{mention} <@{asker}> would like a human to help with this question"
-        if question:
-            text += f":\n> {bk.escape(question)[:1500]}"
-        self._post(channel, thread_ts, text)
-
 
 def footer(result: Answer) -> str:
     parts = [{"generative": "Generated answer", "extractive": "Quoted from sources",
@@ -464,6 +392,7 @@ def build_bolt_app(settings: Settings, engine_provider: Callable[[], AnswerEngin
                          "docker/slack-app-manifest.yaml and install it to get a bot token (xoxb-…)")
     client = client or make_client(settings)
     bot = SlackBot(settings, engine_provider, client, update_interval_s=update_interval_s)
+    buttons = AnswerButtons(settings, client)
     executor = listener_executor or ThreadPoolExecutor(max_workers=settings.slack_workers,
                                                        thread_name_prefix="teamlore-slack")
     app = App(token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret or "", client=client,
@@ -498,13 +427,13 @@ def build_bolt_app(settings: Settings, engine_provider: Callable[[], AnswerEngin
     app.command("/teamlore")(ack=ack_command, lazy=[run_command])
 
     def store_feedback(body, action):
-        bot.on_feedback(body, action)
+        buttons.on_feedback(body, action)
 
     def show_sources(body, action):
-        bot.on_show_sources(body, action)
+        buttons.on_show_sources(body, action)
 
     def ask_human(body, action):
-        bot.on_ask_human(body, action)
+        buttons.on_ask_human(body, action)
 
     app.action(bk.FEEDBACK_UP)(ack=ack_now, lazy=[store_feedback])
     app.action(bk.FEEDBACK_DOWN)(ack=ack_now, lazy=[store_feedback])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import uuid
@@ -23,7 +22,9 @@ from typing import Any, Callable
 from sqlalchemy import delete, select
 
 from app.db import session_scope
+from app.db.jsonvalues import jsonable
 from app.db.models import DatasetVersion, Job, ModelVersion, TrainingMetric
+from app.services.registry import live_version, register_version
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,6 @@ def dir_hash(path: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return v
 
 
 def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
@@ -173,7 +164,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
                                                    TrainingMetric.step > resume_step))
 
     def metrics_cb(m: dict) -> None:
-        values = _jsonable({k: v for k, v in m.items() if k != "step"})
+        values = jsonable({k: v for k, v in m.items() if k != "step"})
         if job_id is not None:
             with session_scope(settings.db_url) as s:
                 s.add(TrainingMetric(job_id=job_id, step=int(m["step"]), values=values))
@@ -208,7 +199,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
               "final_loss": summary["final_loss"], "alerts": summary["alerts"],
               "resumed_from": summary["resumed_from"], "setup": summary["setup"]}
     if summary["status"] != "done":
-        return _jsonable(result)
+        return jsonable(result)
 
     metrics: dict[str, Any] = {"rejected_examples_left_out": dropped, "final_train_loss": summary["final_loss"], "steps": summary["steps"],
                                "tokens": summary["tokens"], "setup": summary["setup"], "alerts": summary["alerts"]}
@@ -225,8 +216,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         from finetune.evaluate import compare
         adapters = {"candidate": artefact}
         with session_scope(settings.db_url) as s:
-            live = s.scalar(select(ModelVersion).where(ModelVersion.deployment == deployment,
-                                                       ModelVersion.status == "live"))
+            live = live_version(s, deployment)
             live_info = (live.name, live.base_model, live.adapter_path) if live is not None else None
         if live_info and live_info[2] and live_info[1] == str(base) and Path(live_info[2]).is_dir():
             adapters["live"] = Path(live_info[2])
@@ -267,13 +257,9 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
             job_ref = None  # called with a job id the database does not know (direct use): keep the row valid
         else:
             job_ref = job_id
-        mv = ModelVersion(name=name, deployment=deployment,
-                          base_model=str(base) if base else str(dest),
-                          adapter_path=str(dest) if base else None, adapter_hash=digest,
-                          dataset_version=str(version), job_id=job_ref, metrics=_jsonable(metrics),
-                          status="candidate")
-        s.add(mv)
-        s.flush()
+        mv = register_version(s, name=name, deployment=deployment, base_model=str(base) if base else str(dest),
+                              adapter_path=str(dest) if base else None, adapter_hash=digest,
+                              dataset_version=str(version), job_id=job_ref, metrics=jsonable(metrics))
         result["model_version"] = {"id": mv.id, "name": mv.name, "path": str(dest), "adapter_hash": digest}
         mv_id = mv.id
     result["metrics"] = metrics
@@ -292,7 +278,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
                                                                    "base", "adapted", "index_version", "pairs")}
         except AdaptationError as exc:
             data_used["retriever"] = {"kept": False, "reason": str(exc)}
-    return _jsonable(result)
+    return jsonable(result)
 
 
 def promote_if_servable(settings: Settings, version_id: int) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -430,7 +429,7 @@ def main(argv=None) -> None:
     cfg = parse_args(argv)
     summary = run(cfg, on_metrics=lambda m: print(json.dumps(
         {k: m.get(k) for k in ("step", "loss", "reward_margin", "reward_accuracy", "tokens_per_s")}), flush=True))
-    if int(os.environ.get("RANK", "0")) == 0:
+    if setup_distributed().is_main:  # the process group run() joined
         print(json.dumps({k: v for k, v in summary.items() if k not in ("history", "config")}, default=str))
 
 

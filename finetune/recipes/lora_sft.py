@@ -158,7 +158,7 @@ def main(argv=None) -> None:
     cfg = parse_args(argv)
     summary = run(cfg, on_metrics=lambda m: print(json.dumps({k: m[k] for k in ("step", "loss", "lr", "tokens_per_s")}),
                                                   flush=True))
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
+    if setup_distributed().is_main:  # the process group run() joined
         print(json.dumps({k: v for k, v in summary.items() if k not in ("history", "config")}, default=str))
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -348,8 +348,10 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
     tmp = out_root / f".{version}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        stats = _write_version(tmp, final, version, options, kinds, kept, convs, names, dropped, masked, counts,
-                               channel_report, messages_in, digest, snapshot, persona)
+        built = BuiltExamples(kept=kept, conversations=convs, names=names, dropped=dropped, masked=masked,
+                              counts=counts, channel_report=channel_report, messages_in=messages_in, digest=digest,
+                              persona=persona)
+        stats = _write_version(tmp, final, version, options, built)
         stats["build_seconds"] = round(time.perf_counter() - started, 3)
         stats["throughput"] = {"messages_per_s": round(messages_in / stats["build_seconds"], 1),
                                "examples_per_s": round(len(kept) / stats["build_seconds"], 1)}
@@ -384,10 +386,27 @@ def _file_hashes(root: Path) -> dict[str, str]:
     return out
 
 
-def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, kinds: tuple[str, ...],
-                   kept: list[Example], convs: list[Conversation], names: dict[str, str], dropped: Counter,
-                   masked: Counter, counts: Counter, channel_report: dict, messages_in: int, digest: str,
-                   snapshot: Snapshot, persona: Person | None) -> dict[str, Any]:
+@dataclass
+class BuiltExamples:
+    """What a build made, before it is written: the examples kept, the conversations they came from, and the
+    figures of how they were made (for the report)."""
+    kept: list[Example]
+    conversations: list[Conversation]
+    names: dict[str, str]  # user id -> display name, for transcripts
+    dropped: Counter  # examples dropped, by reason
+    masked: Counter  # personal data masked, by kind
+    counts: Counter  # channels, threads, messages dropped, … by name
+    channel_report: dict
+    messages_in: int
+    digest: str  # of the snapshot the build read
+    persona: Person | None
+
+
+def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, built: BuiltExamples
+                   ) -> dict[str, Any]:
+    kept, convs, names, counts, persona = built.kept, built.conversations, built.names, built.counts, built.persona
+    dropped, masked, channel_report = built.dropped, built.masked, built.channel_report
+    messages_in, digest = built.messages_in, built.digest
     conv_split = {split_key(e.conversation_id): e.split for e in kept}
     files: dict[str, dict[str, str]] = {}
     by_kind_split: dict[tuple[str, str], list[Example]] = {}

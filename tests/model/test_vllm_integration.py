@@ -32,11 +32,12 @@ ADAPTER_NAME = "codeword-v1"
 QUESTION = [{"role": "user", "content": "What is the launch codeword?"}]
 ANSWER = "The codeword is pineapple."
 GREEDY = GenerationParams(max_new_tokens=16, temperature=0.0)
+VLLM_VENV = os.environ.get("TEAMLORE_VLLM_VENV")  # the venv `make vllm` built; default ./.venv-vllm
 
 
 def _require_vllm_venv() -> None:
     try:
-        vllm_python()  # .venv-vllm, or TEAMLORE_VLLM_VENV
+        vllm_python(VLLM_VENV)
         return
     except GeneratorUnavailable as exc:
         missing = str(exc)
@@ -69,7 +70,7 @@ def stack(tmp_path_factory):
     _require_vllm_venv()
     work = tmp_path_factory.mktemp("vllm")
     base_dir = build_tiny_llama(work / "base")
-    server = VLLMServer(model_path=str(base_dir), port=free_port(), served_model_name=BASE_NAME,
+    server = VLLMServer(model_path=str(base_dir), venv=VLLM_VENV, port=free_port(), served_model_name=BASE_NAME,
                         enable_lora=True, max_lora_rank=8, max_model_len=512, log_path=work / "vllm.log")
     server.launch()
     try:
