@@ -10,12 +10,13 @@ import zipfile
 from pathlib import Path
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import FileResponse
 from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep, access_for
 from app.api.errors import APIError
-from app.api.protocol import DocumentOut, IndexStatus, SearchResult, SourceOut, UploadResponse
+from app.api.protocol import DocumentOut, ErrorResponse, IndexStatus, SearchResult, SourceOut, UploadResponse
 from app.db.jsonvalues import jsonable
 from app.db.models import Document, IngestionRun, Source
 from app.observability import RETRIEVAL_LATENCY, Timer
@@ -203,10 +204,13 @@ def display_name(path: str | None) -> str:
 _INLINE_SAFE = {"application/pdf", "text/plain", "text/markdown", "text/csv", "image/png", "image/jpeg"}
 
 
-@router.get("/documents/{document_id}/original")
+@router.get("/documents/{document_id}/original", response_class=FileResponse,
+            responses={200: {"description": "the original file, with its own media type",
+                             "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                 "format": "binary"}}}},
+                       410: {"model": ErrorResponse, "description": "the original is no longer stored"}})
 def document_original(document_id: int, principal: PrincipalDep, session: SessionDep):
     """The stored original of a document (what a citation's "Open document" opens), if the asker may see it."""
-    from fastapi.responses import FileResponse
     doc = session.get(Document, document_id)
     # a restricted document is as absent as a missing one to someone who may not see it
     if doc is None or (doc.visibility != "everyone" and not principal.is_admin):
