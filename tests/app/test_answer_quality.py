@@ -70,3 +70,39 @@ def test_scoring_rules():
     s = summarise(rows)
     assert (s["cited_at_3"], s["key_fact_hit"], s["abstention"], s["false_abstention"]) == (0.5, 0.0, 1.0, 0.5)
     assert s["latency_ms_p50"] == 20.0
+
+
+def test_eval_answers_command_ingests_indexes_and_scores(tmp_path: Path, monkeypatch):
+    """`teamlore eval answers` end to end on a two-page corpus: ingest + index into the given data directory, ask
+    through the real engine, print the measures per split; a bad file is a clear error, not a traceback."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    docs = tmp_path / "docs" / "pages"
+    docs.mkdir(parents=True)
+    (docs / "leave.md").write_text("# Leave\n\n## Annual leave\n\nEvery employee gets 25 days of annual leave per "
+                                   "year. Unused days can be carried over until 31 March.\n", encoding="utf-8")
+    (docs / "travel.md").write_text("# Travel\n\nBook flights in Concur at least 14 days ahead. Hotels must stay "
+                                    "under the per diem rate.\n", encoding="utf-8")
+    qs = tmp_path / "q.jsonl"
+    qs.write_text("\n".join(json.dumps(r) for r in [
+        {"question": "how many vacation days do we get", "gold_pages": ["pages/leave.md"], "key_facts": ["25 days"],
+         "split": "report"},
+        {"question": "how early do i book flights?", "gold_pages": ["pages/travel.md"], "key_facts": ["14 days"],
+         "split": "report"},
+        {"question": "is there a pet insurance benefit", "answerable": False, "split": "report"}]) + "\n")
+    runner = CliRunner()
+    data = tmp_path / "var"
+    out = tmp_path / "report.json"
+    r = runner.invoke(cli, ["eval", "answers", str(qs), "--docs", str(tmp_path / "docs"), "--data-dir", str(data),
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "cited@3" in r.output and "report" in r.output
+    report = json.loads(out.read_text())
+    s = report["splits"]["report"]
+    assert s["questions"] == 3 and s["cited_at_3"] == 1.0 and s["key_fact_hit"] == 1.0
+    assert s["abstention"] == 1.0 and s["false_abstention"] == 0.0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    r = runner.invoke(cli, ["eval", "answers", str(bad), "--data-dir", str(data)])
+    assert r.exit_code == 2 and "not JSON" in r.output
