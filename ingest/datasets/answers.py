@@ -135,7 +135,9 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     f["question_back"] = float(is_question(text) and not FIX_RE.search(text))
     f["info_request"] = float(bool(INFO_REQUEST_RE.search(text)))
     f["defer"] = float(bool(DEFER_RE.search(text)))
-    bare = re.sub(r"<@\w+>|@[\w.\-]+", "", text).strip()
+    bare = re.sub(r"<@\w+>|@[\w.\-]+(?: [A-Z][\w\-]+)*", "", text).strip()
+    # "Sure\nCC: @x": an acknowledgement plus a CC line is still no answer
+    bare = re.sub(r"(?im)^\s*(?:cc|fyi)\s*:?.*$", "", bare).strip()
     f["cc_or_mention_only"] = float(bool(CC_RE.match(text)) or not bare)
     f["acknowledgement"] = float(bool(ACK_RE.match(bare)) or is_greeting_only(text))
     f["thanks"] = float(bool(THANKS_RE.search(text)) and len(words) < 10)
@@ -201,7 +203,7 @@ def non_answer_reason(f: dict[str, float]) -> str | None:
         return "bot_trigger"
     if f["acknowledgement"] or f["thanks"]:
         return "acknowledgement"
-    if f["defer"] and not (f["cause_cue"] or f["instruction"]):
+    if f["defer"] and not f["cause_cue"]:  # "we will check … then you can start": still a promise
         return "promise_to_get_back"
     if f["info_request"] and not f["cause_cue"]:  # "share the logs: 1. open the Network tab …" asks, not answers
         return "request_for_information"
