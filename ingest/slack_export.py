@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ingest.types import (IngestError, RejectedFile, SlackChannel, SlackExport, SlackMessageRecord,
-                          SlackUser)
+from ingest.types import (IngestError, RejectedFile, SlackChannelRecord, SlackExport, SlackMessageRecord,
+                          SlackUserRecord)
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def _file_domains(m: Any) -> list[tuple[str | None, str]]:
     return out
 
 
-def channel_domains(channels: list[SlackChannel], team_domains: dict[str, set[str]],
+def channel_domains(channels: list[SlackChannelRecord], team_domains: dict[str, set[str]],
                     own_domains: dict[str, set[str]], message_teams: dict[str, dict[str, int]]) -> dict[str, str]:
     """The workspace domain of each channel, from the export's own metadata: the channel's team
     (`context_team_id`, else the team its messages carry) -> the domain of that team's file permalinks; else
@@ -200,7 +200,7 @@ def channel_domains(channels: list[SlackChannel], team_domains: dict[str, set[st
     return out
 
 
-def _parse_channels(data: Any, file: str, kind: str) -> list[SlackChannel]:
+def _parse_channels(data: Any, file: str, kind: str) -> list[SlackChannelRecord]:
     if not isinstance(data, list) or not all(isinstance(c, dict) and "id" in c for c in data):
         raise IngestError(f"{file} is not Slack's format: expected a list of conversations, each with an 'id'")
     out = []
@@ -212,20 +212,22 @@ def _parse_channels(data: Any, file: str, kind: str) -> list[SlackChannel]:
             name = c.get("name") or "dm-" + "-".join(_str_list(c.get("members"))) or c["id"]
         else:
             name = c.get("name") or c["id"]
-        out.append(SlackChannel(channel_id=str(c["id"]), name=str(name), kind=k, members=_str_list(c.get("members")),
-                                topic=str((c.get("topic") or {}).get("value") or "") if isinstance(c.get("topic"), dict) else "",
-                                purpose=str((c.get("purpose") or {}).get("value") or "") if isinstance(c.get("purpose"), dict) else "",
-                                team_id=_team_of_channel(c)))
+        topic, purpose = c.get("topic"), c.get("purpose")
+        out.append(SlackChannelRecord(
+            channel_id=str(c["id"]), name=str(name), kind=k, members=_str_list(c.get("members")),
+            topic=str(topic.get("value") or "") if isinstance(topic, dict) else "",
+            purpose=str(purpose.get("value") or "") if isinstance(purpose, dict) else "",
+            team_id=_team_of_channel(c)))
     return out
 
 
-def parse_users(data: Any, file: str = "users.json") -> list[SlackUser]:
+def parse_users(data: Any, file: str = "users.json") -> list[SlackUserRecord]:
     if not isinstance(data, list) or not all(isinstance(u, dict) and "id" in u for u in data):
         raise IngestError(f"{file} is not Slack's format: expected a list of users, each with an 'id'")
     out = []
     for u in data:
         profile = u.get("profile") if isinstance(u.get("profile"), dict) else {}
-        out.append(SlackUser(user_id=str(u["id"]), name=str(u.get("name") or u["id"]),
+        out.append(SlackUserRecord(user_id=str(u["id"]), name=str(u.get("name") or u["id"]),
                              display_name=(profile.get("display_name") or None),
                              real_name=(u.get("real_name") or profile.get("real_name") or None),
                              title=(profile.get("title") or None),
@@ -279,10 +281,10 @@ def read_export(path: str | Path, limits: ExportLimits = ExportLimits()) -> Slac
     root = _find_root(names)
     prefix = f"{root}/" if root else ""
 
-    users: list[SlackUser] = []
+    users: list[SlackUserRecord] = []
     if f"{prefix}users.json" in names:
         users = parse_users(_load_json(reader, f"{prefix}users.json"))
-    channels: list[SlackChannel] = []
+    channels: list[SlackChannelRecord] = []
     for file, kind in METADATA_FILES.items():
         if f"{prefix}{file}" in names:
             channels += _parse_channels(_load_json(reader, f"{prefix}{file}"), file, kind)

@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from ingest.slack_export import parse_message, parse_users
-from ingest.types import RejectedFile, SlackChannel, SlackMessageRecord, SlackUser
+from ingest.types import RejectedFile, SlackChannelRecord, SlackMessageRecord, SlackUserRecord
 
 # Requests per minute per method (Slack's documented tiers: 2 = 20+, 3 = 50+, 4 = 100+).
 TIER_PER_MINUTE = {"conversations.list": 20, "users.list": 20, "conversations.history": 50,
@@ -82,8 +82,8 @@ class TierPacer:
 
 @dataclass
 class LiveSyncResult:
-    channels: list[SlackChannel]
-    users: list[SlackUser]
+    channels: list[SlackChannelRecord]
+    users: list[SlackUserRecord]
     messages: list[SlackMessageRecord]
     checkpoints: dict[str, str]  # channel id -> newest ts seen
     # What was re-read completely, so anything stored there but not returned now was deleted:
@@ -160,7 +160,7 @@ class LiveReader:
         result.waited_s = self.rate_handler.waited_s
         return result
 
-    def _channel(self, c: dict[str, Any]) -> SlackChannel:
+    def _channel(self, c: dict[str, Any]) -> SlackChannelRecord:
         if c.get("is_im"):
             kind, name = "dm", f"dm-{c.get('user') or c['id']}"
             members = [m for m in [c.get("user")] if m]
@@ -175,10 +175,10 @@ class LiveReader:
                 members = []  # not a member: we will not read its history either
         topic = c.get("topic") if isinstance(c.get("topic"), dict) else {}
         purpose = c.get("purpose") if isinstance(c.get("purpose"), dict) else {}
-        return SlackChannel(channel_id=c["id"], name=str(name), kind=kind, members=members,
+        return SlackChannelRecord(channel_id=c["id"], name=str(name), kind=kind, members=members,
                             topic=str(topic.get("value") or ""), purpose=str(purpose.get("value") or ""))
 
-    def _read_channel(self, ch: SlackChannel, checkpoint: str | None, recent: set[str],
+    def _read_channel(self, ch: SlackChannelRecord, checkpoint: str | None, recent: set[str],
                       result: LiveSyncResult) -> None:
         oldest = "0"
         if checkpoint:

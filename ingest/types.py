@@ -10,7 +10,7 @@ class IngestError(Exception):
 
 
 @dataclass
-class SlackChannel:
+class SlackChannelRecord:
     channel_id: str
     name: str
     kind: str  # public | private | dm | mpim
@@ -21,7 +21,7 @@ class SlackChannel:
 
 
 @dataclass
-class SlackUser:
+class SlackUserRecord:
     user_id: str
     name: str
     display_name: str | None = None
@@ -90,8 +90,8 @@ class RejectedFile:
 @dataclass
 class SlackExport:
     """Everything parsed out of one export archive."""
-    channels: list[SlackChannel]
-    users: list[SlackUser]
+    channels: list[SlackChannelRecord]
+    users: list[SlackUserRecord]
     messages: list[SlackMessageRecord]
     team_domain: str | None = None  # e.g. "acme" for acme.slack.com, when every channel's metadata agrees
     channel_domains: dict[str, str] = field(default_factory=dict)  # channel id -> its workspace's domain

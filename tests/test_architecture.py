@@ -142,3 +142,14 @@ def test_the_environment_check_sees_reads_and_writes():
                  "__import__('os').environ.get('X')"):
         assert list(_env_uses(ast.parse(code))), code
     assert not list(_env_uses(ast.parse("import os\nenv = {**os.environ}\nenv2 = dict(os.environ)")))
+
+
+def test_the_ui_client_reads_the_one_citation_type():
+    """The answer contract is typed once (model.base.Citation); the UI, which may not import it, documents the same
+    fields for the JSON it receives — they cannot drift apart."""
+    import dataclasses
+    import typing
+
+    from model.base import Citation
+    from ui.client import Citation as UICitation
+    assert set(typing.get_type_hints(UICitation)) == {f.name for f in dataclasses.fields(Citation)}

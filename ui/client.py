@@ -154,15 +154,21 @@ class LoginResult(TypedDict):
 
 
 class Citation(TypedDict, total=False):
+    """A citation as the API sends it: the fields of model.base.Citation (the UI cannot import it; a test in
+    tests/test_architecture.py keeps the two the same)."""
     n: int
+    chunk_id: int
     title: str
     snippet: str
-    url: str | None
     source: Literal["document", "slack"]
-    channel: str
-    page: int
-    heading: str
-    chunk_id: int
+    url: str | None
+    channel: str | None
+    page: int | None
+    heading: str | None
+    document_id: int | None
+    score: float | None
+    file: str | None
+    date: str | None
 
 
 class AnswerInfo(TypedDict, total=False):

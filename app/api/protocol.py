@@ -58,7 +58,7 @@ class ChatChoice(BaseModel):
     finish_reason: Literal["stop", "length"] | None = "stop"
 
 
-class Usage(BaseModel):
+class CompletionUsage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -70,7 +70,7 @@ class ChatCompletionResponse(BaseModel):
     created: int
     model: str
     choices: list[ChatChoice]
-    usage: Usage
+    usage: CompletionUsage
     teamlore: TeamloreExtension
 
 

@@ -18,7 +18,7 @@ from app.answering.generators import UnknownModel
 from app.api.errors import APIError
 from app.api.guards import Gate
 from app.api.protocol import (AssistantMessage, ChatChoice, ChatCompletionRequest, ChatCompletionResponse,
-                              TeamloreExtension, Usage, completion_id, now)
+                              CompletionUsage, TeamloreExtension, completion_id, now)
 from app.observability import TOKENS_PER_S, TTFT
 from app.settings import Settings
 from model.base import Answer, CancelToken, GenerationParams, GeneratorUnavailable
@@ -123,7 +123,7 @@ async def serve_chat(body: ChatCompletionRequest, engine: AnswerEngine, settings
             model=result.model_version or ("extractive" if result.mode != "generative" else body.model),
             choices=[ChatChoice(message=AssistantMessage(content=result.text), finish_reason="stop")],
             # counted with the tokenizer in use (the model's; the embedding model's for extractive answers)
-            usage=Usage(**(result.extras.get("usage") or {})), teamlore=extension(result))
+            usage=CompletionUsage(**(result.extras.get("usage") or {})), teamlore=extension(result))
 
     def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
         payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model,

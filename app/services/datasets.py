@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from app.db import session_scope
 from app.db.models import DatasetVersion, SlackChannel, SlackMessage, SlackUser, Source
 from app.settings import Settings
-from ingest.datasets.build import BuildOptions, DatasetBuildError, Progress, Snapshot, build
+from ingest.datasets.build import BuildOptions, DatasetBuildError, Progress, WorkspaceSnapshot, build
 from ingest.datasets.examples import Retriever
 from ingest.datasets.formats import SPLITS, read_jsonl
 from ingest.datasets.records import Channel, Msg, Person
@@ -30,7 +30,7 @@ __all__ = ["build_dataset", "list_datasets", "get_report", "list_examples", "rev
 EXAMPLE_KINDS = ("chat", "qa", "persona", "rag")
 
 
-def load_snapshot(settings: Settings) -> Snapshot:
+def load_snapshot(settings: Settings) -> WorkspaceSnapshot:
     """Every Slack source's channels, people and messages from the database, as builder records.
 
     A channel present in several sources (an export and then live sync of the same workspace) is one channel;
@@ -62,7 +62,7 @@ def load_snapshot(settings: Settings) -> Snapshot:
             if key not in latest or stamp > latest[key][0]:
                 latest[key] = (stamp, msg)
     messages = [m for _, m in sorted(latest.values(), key=lambda x: (x[1].channel_id, float(x[1].ts)))]
-    return Snapshot(channels=list(channels.values()), people=list(people.values()), messages=messages,
+    return WorkspaceSnapshot(channels=list(channels.values()), people=list(people.values()), messages=messages,
                     source=", ".join(sorted(sources.values())))
 
 

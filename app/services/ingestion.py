@@ -33,8 +33,8 @@ from ingest.dedupe import NearDuplicateIndex
 from ingest.documents import DocumentLimits, parse_document
 from ingest.slack_export import ExportLimits, read_export
 from ingest.slack_live import LiveReader
-from ingest.types import (IngestError, ParsedDocument, SlackChannel, SlackExport,
-                          SlackMessageRecord, SlackUser)
+from ingest.types import (IngestError, ParsedDocument, SlackChannelRecord, SlackExport,
+                          SlackMessageRecord, SlackUserRecord)
 from retrieval.types import acl_for_visibility
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,8 @@ def _message_hash(m: SlackMessageRecord, link: str | None) -> str:
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
-def _upsert_people(s: Session, source_id: int, users: Sequence[SlackUser], channels: Sequence[SlackChannel]) -> None:
+def _upsert_people(s: Session, source_id: int, users: Sequence[SlackUserRecord],
+                   channels: Sequence[SlackChannelRecord]) -> None:
     existing_users = {u.user_id: u for u in s.scalars(select(SlackUserRow).where(SlackUserRow.source_id == source_id))}
     for u in users:
         row = existing_users.get(u.user_id)
@@ -199,7 +200,7 @@ def _upsert_people(s: Session, source_id: int, users: Sequence[SlackUser], chann
 
 
 def _prepare_messages(settings: Settings, summary: RunSummary, messages: list[SlackMessageRecord],
-                      users: Sequence[SlackUser], channels: Sequence[SlackChannel]) -> None:
+                      users: Sequence[SlackUserRecord], channels: Sequence[SlackChannelRecord]) -> None:
     """Clean, filter, mask and de-duplicate in place; counts go to the summary."""
     labels = {u.user_id: u.label for u in users}
     channel_names = {c.channel_id: c.name for c in channels}

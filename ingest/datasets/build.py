@@ -28,7 +28,7 @@ from ingest.datasets.examples import (Example, Retriever, answerer_weights, chat
                                       qa_example, rag_example)
 from ingest.datasets.quality import QualityRules, apply_quality, conversation_reason, mask
 from ingest.datasets.quality import TRAINING_MASK
-from ingest.datasets.records import Channel, Conversation, Msg, Person
+from ingest.datasets.records import Channel, ConversationUnit, Msg, Person
 from ingest.datasets.text import approx_tokens, content_words
 
 BUILDER_VERSION = "1"
@@ -40,7 +40,7 @@ class DatasetBuildError(Exception):
 
 
 @dataclass
-class Snapshot:
+class WorkspaceSnapshot:
     """What the builder reads: the workspace's channels, people and messages (as the database holds them)."""
     channels: list[Channel]
     people: list[Person]
@@ -138,7 +138,7 @@ def balanced_splits(examples_per_key: Counter, fractions: tuple[float, float, fl
     return out
 
 
-def select_channels(snapshot: Snapshot, options: BuildOptions, counts: Counter) -> list[Channel]:
+def select_channels(snapshot: WorkspaceSnapshot, options: BuildOptions, counts: Counter) -> list[Channel]:
     wanted = set(options.channels or ())
     known = {c.channel_id for c in snapshot.channels} | {c.name for c in snapshot.channels}
     missing = sorted(wanted - known)
@@ -229,7 +229,7 @@ def review_sample(examples: Sequence[Example], version: str, n: int = 30) -> lis
              "quality": e.quality, "reasons": list(e.reasons)} for e in picked]
 
 
-def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retriever: Retriever | None = None,
+def build(snapshot: WorkspaceSnapshot, options: BuildOptions, out_root: Path, *, retriever: Retriever | None = None,
           progress: Progress | None = None) -> BuildResult:
     """Build (or find) the dataset version for this snapshot and these options under out_root/<version>/."""
     started = time.perf_counter()
@@ -267,7 +267,7 @@ def build(snapshot: Snapshot, options: BuildOptions, out_root: Path, *, retrieve
             by_channel.setdefault(m.channel_id, []).append(m)
 
     # 1. conversations
-    convs: list[Conversation] = []
+    convs: list[ConversationUnit] = []
     channel_report: dict[str, dict[str, Any]] = {}
     for i, ch in enumerate(channels):
         msgs = by_channel.get(ch.channel_id, [])
@@ -391,7 +391,7 @@ class BuiltExamples:
     """What a build made, before it is written: the examples kept, the conversations they came from, and the
     figures of how they were made (for the report)."""
     kept: list[Example]
-    conversations: list[Conversation]
+    conversations: list[ConversationUnit]
     names: dict[str, str]  # user id -> display name, for transcripts
     dropped: Counter  # examples dropped, by reason
     masked: Counter  # personal data masked, by kind

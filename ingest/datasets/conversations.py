@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Iterable, Sequence
 
 from ingest.datasets.disentangle import LinkWeights, disentangle
-from ingest.datasets.records import Channel, Conversation, Msg
+from ingest.datasets.records import Channel, ConversationUnit, Msg
 from ingest.datasets.text import approx_tokens, content_words, mentioned_ids, mentioned_names
 
 DEFAULT_MAX_MESSAGES = 40
@@ -80,7 +80,7 @@ def _opening(msgs: Sequence[Msg], part: int) -> dict:
 
 def channel_conversations(channel: Channel, messages: Iterable[Msg], *, max_messages: int = DEFAULT_MAX_MESSAGES,
                           weights: LinkWeights | None = None, counts: Counter | None = None,
-                          max_tokens: int | None = None) -> list[Conversation]:
+                          max_tokens: int | None = None) -> list[ConversationUnit]:
     """All conversations of one channel, in time order of their first message.
 
     Messages in a thread (thread_ts set and a reply exists, or it is a reply) stay together; every other
@@ -102,7 +102,7 @@ def channel_conversations(channel: Channel, messages: Iterable[Msg], *, max_mess
     standalone = [m for m in kept if not m.thread_ts or len(threads.get(m.thread_ts, ())) < 2]
     threads = {k: v for k, v in threads.items() if len(v) >= 2}
 
-    convs: list[Conversation] = []
+    convs: list[ConversationUnit] = []
     for thread_ts, msgs in threads.items():
         parts = split_long(msgs, max_messages, max_tokens)
         if len(parts) > 1:
@@ -111,7 +111,7 @@ def channel_conversations(channel: Channel, messages: Iterable[Msg], *, max_mess
         for k, part in enumerate(parts):
             meta = {"thread_ts": thread_ts, **_opening(msgs, k)}
             cid = f"{channel.channel_id}:{thread_ts}" + (f":p{k}" if len(parts) > 1 else "")
-            convs.append(Conversation(cid, channel, part, "thread", part=k, meta=meta))
+            convs.append(ConversationUnit(cid, channel, part, "thread", part=k, meta=meta))
     counts["threads"] += len(threads)
 
     if standalone:
@@ -125,7 +125,7 @@ def channel_conversations(channel: Channel, messages: Iterable[Msg], *, max_mess
                 meta = _opening(msgs, k)
                 method = "disentangled" if len(msgs) > 1 else "single"
                 cid = f"{channel.channel_id}:{msgs[0].ts}" + (f":p{k}" if len(parts) > 1 else "")
-                convs.append(Conversation(cid, channel, part, method, part=k, meta=meta))
+                convs.append(ConversationUnit(cid, channel, part, method, part=k, meta=meta))
         counts["disentangled_messages"] += len(standalone)
         counts["disentangled_conversations"] += sum(1 for g in groups.values() if len(g) > 1)
     convs.sort(key=lambda c: (c.messages[0].time, c.conversation_id))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ingest.datasets import answers
-from ingest.datasets.records import Conversation, Msg
+from ingest.datasets.records import ConversationUnit, Msg
 from ingest.datasets.text import content_words, is_greeting_only, is_question
 
 CHECK_REACTIONS = frozenset({"white_check_mark", "heavy_check_mark", "ballot_box_with_check", "check",
@@ -60,7 +60,7 @@ def example_id(kind: str, conversation_id: str, ts: Sequence[str]) -> str:
     return hashlib.sha256(f"{kind}|{conversation_id}|{','.join(ts)}".encode()).hexdigest()[:16]
 
 
-def _make(kind: str, conv: Conversation, turns: list[dict[str, str]], used: list[Msg], **extra: Any) -> Example:
+def _make(kind: str, conv: ConversationUnit, turns: list[dict[str, str]], used: list[Msg], **extra: Any) -> Example:
     ts = sorted({m.ts for m in used}, key=float)
     # the conversation's opening message first (for a later part of a split conversation: the whole
     # conversation's opening), so every example links back to the question it came from
@@ -88,7 +88,7 @@ def _content(msgs: list[Msg]) -> str:
     return "\n\n".join(m.text.strip() for m in msgs if m.text.strip())
 
 
-def _with_root(conv: Conversation, turns: list[tuple[str, list[Msg]]]) -> list[tuple[str, list[Msg]]]:
+def _with_root(conv: ConversationUnit, turns: list[tuple[str, list[Msg]]]) -> list[tuple[str, list[Msg]]]:
     """A later part of a split thread starts mid-discussion: give it the thread's opening question."""
     root = conv.meta.get("root_text")
     if root:
@@ -100,7 +100,7 @@ def _with_root(conv: Conversation, turns: list[tuple[str, list[Msg]]]) -> list[t
     return turns
 
 
-def chat_example(conv: Conversation) -> Example | None:
+def chat_example(conv: ConversationUnit) -> Example | None:
     """Multi-turn example, or None when nobody but the asker said anything useful (unanswered)."""
     asker = conv.asker
     kept = [m for i, m in enumerate(conv.messages) if i == 0 or not is_greeting_only(m.text)]
@@ -121,7 +121,7 @@ def chat_example(conv: Conversation) -> Example | None:
     return _make("chat", conv, [{"role": r, "content": _content(ms)} for r, ms in turns], used)
 
 
-def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = None) -> Example | None:
+def qa_example(conv: ConversationUnit, answerer_weights: dict[str, float] | None = None) -> Example | None:
     """Single-turn pair: the question with the asker's details, and the message(s) that answer it.
 
     The answer is chosen by ingest.datasets.answers (rules that rule out thanks, CC lines, acknowledgements,
@@ -168,7 +168,7 @@ def qa_example(conv: Conversation, answerer_weights: dict[str, float] | None = N
     return _make("qa", conv, turns, question_msgs + details + run, signals=sig)
 
 
-def persona_examples(conv: Conversation, person: str, names: dict[str, str] | None = None) -> list[Example]:
+def persona_examples(conv: ConversationUnit, person: str, names: dict[str, str] | None = None) -> list[Example]:
     """One example per reply `person` (a user id) wrote, with up to MAX_PERSONA_HISTORY earlier turns."""
     names = names or {}
     turns = _merge([("assistant" if m.speaker == person else "user", m) for m in conv.messages
@@ -239,7 +239,7 @@ def rag_example(qa: Example, retrieve: Retriever, *, k: int = 3, system_prompt: 
                    signals={**qa.signals, "grounding": round(g, 3)}, passages=passages)
 
 
-def answerer_weights(conversations: Sequence[Conversation], titles: dict[str, str | None]) -> dict[str, float]:
+def answerer_weights(conversations: Sequence[ConversationUnit], titles: dict[str, str | None]) -> dict[str, float]:
     """Role signal per person: a title that suggests they support others, or being a regular answerer
     (replied to ≥ 3 other people's conversations)."""
     answered: dict[str, int] = {}

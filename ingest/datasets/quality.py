@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 from datasketch import MinHash, MinHashLSH
 
 from ingest.datasets.examples import Example
-from ingest.datasets.records import Conversation
+from ingest.datasets.records import ConversationUnit
 from ingest.datasets.text import approx_tokens, code_fraction, content_words, is_greeting_only, is_question
 from ingest.pii import MaskPolicy, mask
 
@@ -33,7 +33,7 @@ class QualityRules:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
-def conversation_reason(conv: Conversation) -> str | None:
+def conversation_reason(conv: ConversationUnit) -> str | None:
     """Why a whole conversation can give no example: only pleasantries, or nobody but the asker said
     anything of substance (unanswered). None when it can."""
     if all(is_greeting_only(m.text) for m in conv.messages):

@@ -59,7 +59,7 @@ class Person:
 
 
 @dataclass
-class Conversation:
+class ConversationUnit:
     """A unit of dialogue: one Slack thread, one disentangled stretch of a channel, or one part of a long thread."""
     conversation_id: str  # stable: "<channel_id>:<first ts>[:p<part>]"
     channel: Channel

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from ingest.datasets import build as build_mod
-from ingest.datasets.build import BuildOptions, DatasetBuildError, Snapshot, assign_split, build, split_key
+from ingest.datasets.build import BuildOptions, DatasetBuildError, WorkspaceSnapshot, assign_split, build, split_key
 from ingest.datasets.formats import read_jsonl
 from tests.datasets.workspace import BOTS, HELP, PEOPLE, bots_channel, msg, workspace
 
@@ -169,9 +169,9 @@ def test_report_files(built):
 
 def test_bad_input_is_an_error_with_the_reason(tmp_path):
     with pytest.raises(DatasetBuildError, match="no messages"):
-        build(Snapshot([HELP], list(PEOPLE), []), BuildOptions(), tmp_path)
+        build(WorkspaceSnapshot([HELP], list(PEOPLE), []), BuildOptions(), tmp_path)
     with pytest.raises(DatasetBuildError, match="only bot"):
-        build(Snapshot([HELP, BOTS], list(PEOPLE), bots_channel()), BuildOptions(), tmp_path)
+        build(WorkspaceSnapshot([HELP, BOTS], list(PEOPLE), bots_channel()), BuildOptions(), tmp_path)
     with pytest.raises(DatasetBuildError, match="unknown channel"):
         build(workspace(), BuildOptions(channels=("nope",)), tmp_path)
     with pytest.raises(DatasetBuildError, match="privacy default"):
@@ -180,7 +180,7 @@ def test_bad_input_is_an_error_with_the_reason(tmp_path):
         build(workspace(), BuildOptions(persona="nobody"), tmp_path)
     lonely = [msg(HELP, i, "U1", f"question number {i} that nobody ever answers?") for i in range(0, 600, 100)]
     with pytest.raises(DatasetBuildError, match="unanswered: 6"):
-        build(Snapshot([HELP], list(PEOPLE), lonely), BuildOptions(), tmp_path)
+        build(WorkspaceSnapshot([HELP], list(PEOPLE), lonely), BuildOptions(), tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 

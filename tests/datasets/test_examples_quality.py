@@ -3,11 +3,11 @@ from ingest.datasets.conversations import channel_conversations
 from ingest.datasets.examples import chat_example, grounding, persona_examples, qa_example, rag_example
 from ingest.datasets.quality import (QualityRules, apply_quality, assess, conversation_reason, detect_language,
                                      near_duplicates)
-from ingest.datasets.records import Conversation
+from ingest.datasets.records import ConversationUnit
 from tests.datasets.workspace import HELP, NAMES, help_channel, msg
 
 
-def _conv(start_minute: float) -> Conversation:
+def _conv(start_minute: float) -> ConversationUnit:
     convs = channel_conversations(HELP, help_channel())
     return next(c for c in convs if c.messages[0].ts == msg(HELP, start_minute, "U1", "").ts)
 

@@ -1,7 +1,7 @@
 """A small hand-written workspace covering what the dataset builder must handle."""
 from __future__ import annotations
 
-from ingest.datasets.build import Snapshot
+from ingest.datasets.build import WorkspaceSnapshot
 from ingest.datasets.records import Channel, Msg, Person
 
 T0 = 1_767_000_000.0  # a fixed start time: builds must be deterministic
@@ -99,6 +99,6 @@ def private_messages() -> list[Msg]:
                 reactions={"+1": ["U1"]})]
 
 
-def workspace() -> Snapshot:
-    return Snapshot(channels=[HELP, ENG, BOTS, SECRET, DM], people=list(PEOPLE),
+def workspace() -> WorkspaceSnapshot:
+    return WorkspaceSnapshot(channels=[HELP, ENG, BOTS, SECRET, DM], people=list(PEOPLE),
                     messages=help_channel() + eng_channel() + bots_channel() + private_messages(), source="test")
