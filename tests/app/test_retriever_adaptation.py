@@ -13,13 +13,17 @@ from app.db import migrate
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     from app.settings import load_settings
-    from tests.app.test_engine import build_workspace
+    from app.services.indexing import sync_index
+    from app.services.ingestion import ingest_slack_export
+    from tests.conftest import SAMPLE
     root = tmp_path_factory.mktemp("adapt")
     settings = load_settings(data_dir=root / "var", database_url=f"sqlite:///{root / 'var' / 'teamlore.db'}")
     settings = settings.model_copy(update={"embedding_backend": "torch"})
     settings.ensure_dirs()
     migrate(settings.db_url)
-    build_workspace(settings)
+    # the Slack export alone: the pairs come from its threads, the distractors from its chunks
+    ingest_slack_export(settings, SAMPLE / "slack" / "acme-export", source_name="sample-slack")
+    sync_index(settings)
     return settings
 
 
@@ -39,12 +43,12 @@ def test_not_better_publishes_nothing_and_kept_publishes_a_new_index(ws):
     assert same["base"]["queries"] == same["heldout_pairs"] >= 4
     # a bar below zero keeps it: a new index version in the new model's space, searchers follow
     searcher = get_searcher(ws)
-    assert searcher.search("vacation days", k=3, access=PUBLIC)
+    assert searcher.search("deploy", k=3, access=PUBLIC)
     kept = adapt_and_publish(ws, epochs=0, min_gain=-1.0)
     assert kept["kept"] is True and kept["index_version"] > before["version"]
     pointer = json.loads(active_pointer(ws).read_text())
     assert pointer["path"] == kept["model_path"] and embedding_model_path(ws) == kept["model_path"]
     status = index_status(ws)
     assert status["version"] == kept["index_version"] and status["status"] == "ok"
-    hits = searcher.search("vacation days", k=3, access=PUBLIC)
+    hits = searcher.search("deploy", k=3, access=PUBLIC)
     assert hits and searcher.current().embedder.path == kept["model_path"]
