@@ -1,4 +1,4 @@
-"""GPU throughput of Teamlore's LoRA SFT recipe against the plain Hugging Face recipe (issue #8).
+"""GPU throughput of Teamlore's LoRA SFT recipe against the plain Hugging Face recipe (issues #8, #18).
 
 Both run in this process on the same GPU, on a Llama-3.2-1B-shaped (or 3B-shaped) model with random weights and
 the same lognormal example lengths (mean 350, cap 2048, seed 1) as the reference script
@@ -10,8 +10,13 @@ the same lognormal example lengths (mean 350, cap 2048, seed 1) as the reference
              attention, torch.compile per decoder layer, Liger fused linear cross-entropy, fused AdamW
   losscurve  both recipes on the SAME rows in the SAME order (8 rows per step, no shuffling, linear schedule,
              lr 2e-4, same LoRA init) on learnable data; prints the two per-step loss curves and their gap
+  qlora      the same recipe on a 4-bit NF4 base (finetune/qlora.py)
+  qlora-curve  NF4 base vs bf16 base (LoRA seeds 0 and 1: the noise band), same learnable rows, 30 steps
+  profile    torch.profiler table of 3 steady steps of the recipe
+Sizes: 1b, 3b, 8b (Llama-3.1-8B: untied 128k head; 4096-token rows, 2048 for QLoRA, as the recipe picks for >5B).
 
     python benchmarks/lora_throughput.py --sizes 1b --variants teamlore,reference,losscurve --out /tmp/bench
+    python benchmarks/lora_throughput.py --sizes 8b --variants teamlore,qlora,reference
 """
 from __future__ import annotations
 
@@ -141,8 +146,8 @@ def qlora_curves(model_dir, size, steps, out_fh, lens):
     common = {"examples_per_step": 8, "schedule": "linear", "warmup_steps": 0, "compile": "off",
               **SIZE_DEFAULTS.get(size, {})}
     runs = {}
-    for name, over in (("bf16_seed0", {"seed": 0}), ("bf16_seed1", {"seed": 1}),
-                       ("qlora_seed0", {"seed": 0, "quantize_4bit": True, **QLORA_DEFAULTS.get(size, {})})):
+    for name, over in (("qlora_seed0", {"seed": 0, "quantize_4bit": True, **QLORA_DEFAULTS.get(size, {})}),
+                       ("bf16_seed0", {"seed": 0}), ("bf16_seed1", {"seed": 1})):
         r = teamlore_run(model_dir, rows, steps=steps, warmup=0, cfg_over={**common, **over})
         runs[name] = r
         log({"variant": "qlora-curve", "size": size, "run": name, "losses": r["losses"],
