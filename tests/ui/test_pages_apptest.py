@@ -441,3 +441,21 @@ def test_admin_models_show_the_gate_and_force_promotion_is_audited(admin_stack, 
     no_exceptions(at)
     md = all_markdown(at)
     assert "Where is the VPN guide?" in md and "wrong place" in md and "Cafeteria menu" in md
+
+
+def test_admin_training_qlora_checkbox_reaches_the_job(admin_stack, monkeypatch):
+    """LoRA with the QLoRA box ticked: the queued job's recipe options ask for the 4-bit base."""
+    monkeypatch.setenv("TEAMLORE_API_URL", admin_stack.api_url)
+    at = sign_in_with_key(admin_stack.admin_key)
+    at.switch_page("views/admin_training.py").run()
+    at.segmented_control(key="train_method").set_value("Adapt a base model (LoRA)").run()
+    no_exceptions(at)
+    at.text_input(key="train_base_model").set_value("/models/some-8b")
+    at.checkbox(key="train_qlora").check()
+    submit(at, "Start training")
+    no_exceptions(at)
+    job_id = at.session_state["watch_job"]
+    with admin_stack.admin() as c:
+        job = c.get(f"/v1/jobs/{job_id}").json()
+        assert job["params"]["config"]["quantize_4bit"] is True and job["params"]["base"] == "/models/some-8b"
+        c.post(f"/v1/jobs/{job_id}/cancel")
