@@ -80,8 +80,15 @@ class Settings(BaseSettings):
     answer_margin: float = Field(default=0.15, ge=0.0, description="extractive: quote sentences scoring within "
                                  "this of the best one")
     answer_max_sentences: int = Field(default=4, ge=1, le=10)
-    answer_abstain_below: float = Field(default=0.562, description="extractive: say \"I don't know\" when the best "
-                                        "sentence scores below this")
+    answer_abstain_below: float = Field(default=0.562, description="extractive: say \"I don't know\" when the "
+                                        "evidence score (best sentence less the missing-terms penalty) is below this")
+    answer_missing_weight: float = Field(default=0.0, ge=0.0, description="extractive: penalty per share of the "
+                                         "question's IDF-weighted terms absent from the evidence (0: off; tuned "
+                                         "0.3 with answer_abstain_below 0.529, see BENCHMARKS.md)")
+    answer_rare_idf: float = Field(default=0.0, ge=0.0, description="extractive: question terms with a lower IDF "
+                                   "over the index are generic and not checked")
+    answer_coverage_of: Literal["picked", "passage", "all"] = Field(default="passage", description="extractive: "
+                                   "the evidence checked for the question's terms")
 
     # Generation
     # auto: the registry's live model version answers (transformers base + adapter on this machine, or the

@@ -103,12 +103,22 @@ def model_choice(settings: Settings, generator: Generator, version: str) -> Choi
 def extractive_weights(settings: Settings) -> Weights:
     return Weights(lexical=settings.answer_lexical_weight, heading=settings.answer_heading_weight,
                    rank=settings.answer_rank_weight, margin=settings.answer_margin,
-                   max_units=settings.answer_max_sentences, abstain_below=settings.answer_abstain_below)
+                   max_units=settings.answer_max_sentences, abstain_below=settings.answer_abstain_below,
+                   missing_weight=settings.answer_missing_weight, rare_idf=settings.answer_rare_idf,
+                   coverage_of=settings.answer_coverage_of)
+
+
+def corpus_idf(settings: Settings) -> Callable[[str], float]:
+    """A term's IDF over the index now served (BM25's document frequencies): the extractive answerer's
+    coverage signal weighs the question's rare terms by it."""
+    def idf(word: str) -> float:
+        return get_searcher(settings).current().snapshot.bm25.idf(word)
+    return idf
 
 
 def extractive_choice(settings: Settings) -> Choice:
     return Choice(ExtractiveGenerator(get_encoder(settings), extractive_weights(settings),
-                                      count_tokens=get_token_counter(settings)), None)
+                                      count_tokens=get_token_counter(settings), idf=corpus_idf(settings)), None)
 
 
 class GeneratorProvider:

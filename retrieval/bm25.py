@@ -19,6 +19,7 @@ class BM25Index:
         self.model = None
         self.ids = np.zeros(0, dtype=np.int64)
         self._lock = threading.Lock()  # the stemmer is not thread-safe
+        self._df: np.ndarray | None = None
 
     def _tokenize(self, texts: Sequence[str]):
         with self._lock:
@@ -45,6 +46,22 @@ class BM25Index:
         k = min(k, len(self.ids))
         docs, scores = self.model.retrieve(tokens, k=k, show_progress=False, n_threads=1)
         return [(int(self.ids[d]), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+    def idf(self, word: str) -> float:
+        """Inverse document frequency of `word` (stemmed as the index stems) over the indexed chunks, BM25's
+        formula: rare terms high, common ones near 0; a word the index has never seen gets the highest value."""
+        n = len(self.ids)
+        df = 0
+        if self.model is not None and n:
+            if self._df is None:
+                indptr = np.asarray(self.model.scores["indptr"])
+                self._df = np.diff(indptr)  # chunks holding each vocabulary term
+            with self._lock:
+                term = self.stemmer.stemWord(word.lower())
+            i = self.model.vocab_dict.get(term)
+            if i is not None and i < len(self._df):
+                df = int(self._df[i])
+        return float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -67,8 +67,8 @@ class ExtractiveGenerator:
     mode: AnswerMode = "extractive"
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], weights: Weights | None = None,
-                 count_tokens: Callable[[str], int] | None = None):
-        self.answerer = ExtractiveAnswerer(encode, weights)
+                 count_tokens: Callable[[str], int] | None = None, idf: Callable[[str], float] | None = None):
+        self.answerer = ExtractiveAnswerer(encode, weights, idf=idf)
         self.name = self.answerer.name
         self.count_tokens = count_tokens
 

@@ -132,3 +132,53 @@ def test_agreeing_sources_are_not_flagged(answerer):
     b = Passage(2, "FAQ", "You can carry over at most 240 hours of annual leave to the next year.")
     ex = answerer.answer("how much annual leave can I carry over?", [a, b])
     assert not ex.conflict and "disagree" not in ex.text
+
+
+TSP = ("## Thrift Savings Plan\nYou can contribute to the Thrift Savings Plan (TSP) through payroll. Contributions "
+       "are deducted from each paycheck, and you choose your TSP funds on the TSP website.")
+OTHER = ["We are paid every two weeks. Your first paycheck arrives about three weeks after you start.",
+         "Book flights in Concur at least 14 days ahead. Hotels must be under the per diem rate.",
+         "The office kitchen is cleaned every Friday. Please label your food.", LEAVE, TSP]
+
+
+@pytest.fixture(scope="module")
+def corpus_idf():
+    from retrieval.bm25 import BM25Index
+    idx = BM25Index().build(list(range(len(OTHER))), OTHER)
+    return idx.idf
+
+
+def test_corpus_idf_weighs_rare_terms_over_generic_ones(corpus_idf):
+    assert corpus_idf("TSP") > corpus_idf("paycheck") > 0  # one chunk vs two
+    assert corpus_idf("wedding") >= corpus_idf("TSP")  # never indexed: rarest of all
+    assert corpus_idf("contributions") == corpus_idf("contribute")  # stemmed as the index stems
+
+
+def test_rare_question_terms_absent_from_the_evidence_abstain(encode, corpus_idf):
+    """The TSP passage is close in meaning (cosine alone would answer), but says nothing of loans or houses."""
+    tuned = Weights(missing_weight=0.3, abstain_below=0.529)  # chosen on the tune split (BENCHMARKS.md)
+    ans = ExtractiveAnswerer(encode, tuned, idf=corpus_idf)
+    passages = [Passage(1, "Thrift Savings Plan", TSP), Passage(2, "Leave", LEAVE)]
+    q = "can i take TSP loans for a house?"
+    without = ExtractiveAnswerer(encode, tuned)  # no corpus IDF: the evidence score alone
+    assert not without.answer(q, passages).abstained
+    ex = ans.answer(q, passages)
+    assert ex.confidence < without.answer(q, passages).confidence
+    assert ex.abstained and ex.text.startswith("I don't know")
+    # a typo'd, chat-style question whose terms are in the evidence is answered
+    ok = ans.answer("how much anual leave can i cary over to next yeer?", [Passage(1, "Leave", LEAVE)])
+    assert not ok.abstained and "240 annual leave hours" in ok.text
+    ok2 = ans.answer("how much annual leave do i earn if ive been in govt less than 3 yrs", [Passage(1, "Leave", LEAVE)])
+    assert not ok2.abstained
+
+
+def test_term_presence_tolerates_typos_inflection_and_abbreviations():
+    from model.extractive import missing_rare, term_present
+    ev = frozenset("you can carry over annual leave hours worked for the federal government years".split())
+    for w in ("anual", "cary", "hour", "govt", "yrs", "Leave"):
+        assert term_present(w.lower(), ev), w
+    assert not term_present("pet", frozenset(["payment"]))  # a short word is not taken for an abbreviation
+    for w in ("wedding", "tuition", "match"):
+        assert not term_present(w, ev), w
+    share, missing = missing_rare("tuition for leave", " ".join(ev), lambda w: {"tuition": 3.0}.get(w, 1.0))
+    assert missing == ["tuition"] and share == pytest.approx(0.75)
