@@ -54,3 +54,29 @@ def test_roundtrip_and_cascade(db_url):
     with session_scope(db_url) as s:
         assert s.query(Message).count() == 0
         assert s.query(ApiKey).one().user.name == "ana"
+
+
+def test_upgrading_an_existing_database_keeps_its_rows(db_url):
+    """Upgrades re-create altered tables on SQLite (batch mode): with foreign keys on, dropping the old `sources`
+    table cascaded into `documents` and the Slack tables and emptied them. Every row must survive an upgrade."""
+    from alembic import command
+    from app.db.session import alembic_config
+    command.upgrade(alembic_config(db_url), "0001")
+    eng = make_engine(db_url)
+    now = "2026-01-01 00:00:00"
+    with eng.begin() as c:
+        c.execute(text("insert into sources (id, kind, name, config, checkpoint, created_at, updated_at) "
+                       "values (1, 'documents', 'docs', '{}', '{}', :t, :t)"), {"t": now})
+        c.execute(text("insert into documents (id, source_id, path, title, mime, content_hash, size_bytes, sections,"
+                       " visibility, created_at, updated_at) values (1, 1, 'a.md', 'A', 'text/markdown', :h, 3, "
+                       "'[]', 'everyone', :t, :t)"), {"t": now, "h": "0" * 64})
+        c.execute(text("insert into slack_channels (id, source_id, channel_id, name, kind, members, created_at, "
+                       "updated_at) values (1, 1, 'C1', 'general', 'public', '[]', :t, :t)"), {"t": now})
+    eng.dispose()
+    migrate(db_url)
+    eng = make_engine(db_url)
+    with eng.connect() as c:
+        assert c.execute(text("select count(*) from documents")).scalar() == 1
+        assert c.execute(text("select count(*) from slack_channels")).scalar() == 1
+        assert c.execute(text("select count(*) from sources")).scalar() == 1
+    eng.dispose()
