@@ -246,9 +246,9 @@ def test_answer_quality_gate_scores_a_model_beside_extractive(ws, tmp_path):
     assert cand["questions"] == extr["questions"] >= 1
     assert cand["modes"].get("generative", 0) + cand["modes"].get("no_answer", 0) == cand["questions"]
     assert extr["modes"].get("generative", 0) == 0
-    assert 0 <= cand["answer_f1"] <= 1 and 0 <= extr["citation_hit_rate"] <= 1
     # the extractive engine quotes the resolving Slack threads: it must beat a random tiny model on overlap
-    assert extr["answer_f1"] >= cand["answer_f1"]
+    assert extr["answer_f1"] > 0.1 and extr["citation_hit_rate"] > 0
+    assert extr["answer_f1"] > cand["answer_f1"]
 
 
 def test_examples_rejected_in_review_are_left_out_of_training(ws, tmp_path):
