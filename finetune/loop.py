@@ -356,15 +356,7 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
             # one device->host sync per step, for both numbers
             loss_total, grad_norm_f = torch.stack([loss_sum.float(), grad_norm.float().to(loss_sum.device)]).tolist()
             step_loss = loss_total / max(step_targets, 1)
-            if math.isfinite(step_loss) and (scaler is not None or math.isfinite(grad_norm_f)):
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            lr = scheduler.get_last_lr()[0]
-            scheduler.step()
+            lr = apply_step(optimizer, scaler, scheduler, step_loss, grad_norm_f)
             tokens_seen += step_tokens
             monitor.step(step + 1, loss=step_loss, lr=lr, grad_norm=grad_norm_f, tokens=step_tokens,
                          extra={"progress": round((step + 1) / total_steps, 4)})
@@ -390,3 +382,18 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
                       history=monitor.history, alerts=monitor.alerts, resumed_from=resumed_from,
                       setup=setup | {"recent_mean_loss": sum(losses) / len(losses) if losses else None},
                       module=packed)
+
+
+def apply_step(optimizer, scaler, scheduler, step_loss: float, grad_norm: float) -> float:
+    """Take the optimizer step only on a finite loss (and a finite grad norm without a scaler: the scaler skips
+    non-finite steps itself), clear the gradients and advance the schedule; returns the learning rate used."""
+    if math.isfinite(step_loss) and (scaler is not None or math.isfinite(grad_norm)):
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    lr = scheduler.get_last_lr()[0]
+    scheduler.step()
+    return lr

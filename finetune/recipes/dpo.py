@@ -35,7 +35,7 @@ from finetune.config import LoraSFTConfig, from_dict, to_dict
 from finetune.data import (IGNORE, DatasetError, Example, collate_packed, ensure_chat_template, epoch_order,
                            pack_in_order, tokenize_conversation, _normalise_messages)
 from finetune.evaluate import heldout_loss
-from finetune.loop import (TrainingError, autocast_dtype, block_causal_mask, causal_lm_of, decoder_of,
+from finetune.loop import (TrainingError, apply_step, autocast_dtype, block_causal_mask, causal_lm_of, decoder_of,
                            lr_lambda, make_optimizer, pick_device, prepare_model, resolve_precision, setup_distributed)
 from finetune.metrics import Monitor
 from finetune.models import apply_lora, check_base_model, count_params, load_causal_lm, load_tokenizer
@@ -311,15 +311,7 @@ def train_dpo(cfg: DPOConfig, model, pairs: list[Pair], *, device: torch.device,
             scaler.unscale_(optimizer)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip if cfg.grad_clip > 0 else math.inf))
         step_loss = loss_sum / n
-        if math.isfinite(step_loss) and (scaler is not None or math.isfinite(grad_norm)):
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        lr = scheduler.get_last_lr()[0]
-        scheduler.step()
+        lr = apply_step(optimizer, scaler, scheduler, step_loss, grad_norm)
         tokens_seen += step_tokens
         monitor.step(step + 1, loss=step_loss, lr=lr, grad_norm=grad_norm, tokens=step_tokens,
                      extra={"progress": round((step + 1) / total, 4), "reward_margin": round(reward_sum / n, 4),
