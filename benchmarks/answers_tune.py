@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from app.answering.engine import passage_for  # noqa: E402
 from app.answering.quality import document_paths, has_facts, load_questions, page_matches  # noqa: E402
 from app.services.embeddings import get_encoder  # noqa: E402
-from app.services.search import _fill_dense_scores, get_searcher  # noqa: E402
+from app.services.search import get_searcher  # noqa: E402
 from app.settings import get_settings  # noqa: E402
 from model.extractive import ExtractiveAnswerer, Weights  # noqa: E402
 from retrieval.hybrid import FusionConfig, HybridSearcher  # noqa: E402
@@ -78,8 +78,7 @@ def main() -> None:
         hs = HybridSearcher(base.snapshot, base.embedder, base.hydrate, fusion)
         hits_by_q = {}
         for q in qs:
-            hits = hs.search(q.question, k=max(depths), access=PUBLIC)
-            _fill_dense_scores(hs, q.question, hits)
+            hits = hs.search(q.question, k=max(depths), access=PUBLIC, dense_scores=True)
             hits_by_q[q.id] = [h for h in hits if h.scores.get("dense", h.score) >= settings.min_relevance]
         for depth in depths:
             for w in grid:

@@ -155,13 +155,12 @@ def evaluate(index: BeirIndex, data: BeirData, methods: Sequence[str] = ("bm25",
     for qid, q in data.queries.items():
         for m in methods:
             t = time.perf_counter()
-            ranked = s.ranked_ids(q, depth=depth, method=m)
+            ranking = s.rank(q, depth=depth, method=m)
             latencies[m].append((time.perf_counter() - t) * 1000)
-            runs[m][qid] = doc_ranking(ranked, index.chunk_doc)
+            runs[m][qid] = doc_ranking(ranking.fused, index.chunk_doc)
             if m == "rrf" and extra:
-                dense, bm = s._last_components
-                dl = sorted(dense.items(), key=lambda x: -x[1])
-                bl = sorted(bm.items(), key=lambda x: -x[1])
+                dl = sorted(ranking.dense.items(), key=lambda x: -x[1])
+                bl = sorted(ranking.bm25.items(), key=lambda x: -x[1])
                 base = s.fusion
                 for name, cfg in extra.items():
                     s.fusion = cfg

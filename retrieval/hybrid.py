@@ -93,6 +93,16 @@ def record_matches(rec: Mapping[str, Any], access: Access, filters: Mapping[str,
     return True
 
 
+@dataclass
+class Ranking:
+    """One query's fused ranking, the candidate lists it fused ({chunk id: score}) and the query's vector."""
+    fused: list[tuple[int, float]]
+    dense: dict[int, float]
+    bm25: dict[int, float]
+    query_vector: np.ndarray | None
+    timings: dict[str, float]
+
+
 class HybridSearcher:
     """Searches one immutable snapshot. `hydrate(ids)` returns {id: ChunkRecord} for the final hits (from the
     database in the app; from memory in benchmarks)."""
@@ -158,21 +168,28 @@ class HybridSearcher:
                 score[i] = score.get(i, 0.0) + weight / (f.rrf_k + rank + 1)
         return sorted(score.items(), key=lambda x: -x[1])
 
-    def ranked_ids(self, query: str, *, depth: int | None = None, access: Access = PUBLIC,
-                   filters: Mapping[str, Any] | None = None, method: str | None = None) -> list[tuple[int, float]]:
-        """The fused ranking before hydration (what evaluation scores). Also fills `last_timings`."""
+    def embed_query(self, query: str) -> np.ndarray:
+        """The query's vector: cleaned, cut to the embedder's token budget, encoded (L2-normalised)."""
+        return self.embedder.encode([self._truncate(self.clean_query(query))])[0]
+
+    def rank(self, query: str, *, depth: int | None = None, access: Access = PUBLIC,
+             filters: Mapping[str, Any] | None = None, method: str | None = None) -> Ranking:
+        """The fused ranking before hydration, with the candidate lists it fused and the query vector (None when
+        the method embeds nothing). Also fills `last_timings`."""
         q = self.clean_query(query)
         flt = normalize_filters(filters)
         depth = depth or self.fusion.depth
         method = method or self.fusion.method
         t0 = time.perf_counter()
+        qvec: np.ndarray | None = None
         dense: list[tuple[int, float]] = []
         bm: list[tuple[int, float]] = []
+        timings: dict[str, float] = {}
         if method in ("rrf", "dense"):
             qvec = self.embedder.encode([self._truncate(q)])[0]
             t1 = time.perf_counter()
             dense = self.dense_candidates(qvec, depth, access, flt)
-            self.last_timings["embed_ms"] = (t1 - t0) * 1000
+            timings["embed_ms"] = (t1 - t0) * 1000
         t2 = time.perf_counter()
         if method in ("rrf", "bm25"):
             bm = self.bm25_candidates(q, depth, access, flt)
@@ -183,9 +200,14 @@ class HybridSearcher:
             fused = bm
         else:
             fused = self.fuse(dense, bm)
-        self.last_timings.update({"bm25_ms": (t3 - t2) * 1000, "search_ms": (time.perf_counter() - t0) * 1000})
-        self._last_components = ({i: s for i, s in dense}, {i: s for i, s in bm})
-        return fused
+        timings.update({"bm25_ms": (t3 - t2) * 1000, "search_ms": (time.perf_counter() - t0) * 1000})
+        self.last_timings.update(timings)
+        return Ranking(fused=fused, dense=dict(dense), bm25=dict(bm), query_vector=qvec, timings=timings)
+
+    def ranked_ids(self, query: str, *, depth: int | None = None, access: Access = PUBLIC,
+                   filters: Mapping[str, Any] | None = None, method: str | None = None) -> list[tuple[int, float]]:
+        """The fused ranking alone (what evaluation scores)."""
+        return self.rank(query, depth=depth, access=access, filters=filters, method=method).fused
 
     def _truncate(self, q: str) -> str:
         tok = getattr(self.embedder, "tokenizer", None)
@@ -199,11 +221,14 @@ class HybridSearcher:
         return tok.decode(ids[:self.max_query_tokens])
 
     def search(self, query: str, k: int = 5, access: Access = PUBLIC,
-               filters: Mapping[str, Any] | None = None) -> list[SearchHit]:
+               filters: Mapping[str, Any] | None = None, *, dense_scores: bool = False) -> list[SearchHit]:
+        """The top `k` hits the asker may see. With `dense_scores`, every hit carries its dense cosine (a hit only
+        BM25 found gets it from the query vector the ranking already made; callers threshold on it)."""
         if not isinstance(k, int) or k < 1:
             raise QueryError(f"k must be a positive integer, got {k!r}")
-        fused = self.ranked_ids(query, access=access, filters=filters, depth=max(self.fusion.depth, k))
-        dense, bm = self._last_components
+        ranking = self.rank(query, access=access, filters=filters, depth=max(self.fusion.depth, k))
+        dense, bm = ranking.dense, ranking.bm25
+        fused = ranking.fused
         pool = fused[:max(k, self.rerank_depth) if self.reranker else k]
         records = self.hydrate([i for i, _ in pool])
         hits = []
@@ -224,6 +249,8 @@ class HybridSearcher:
             meta.setdefault("document_id", rec.document_id)
             hits.append(SearchHit(chunk_id=i, score=float(s), text=rec.text, title=rec.title, meta=meta,
                                   scores=scores))
+        if dense_scores:
+            self._fill_dense_scores(ranking, query, hits)
         if self.reranker is not None and hits:
             t = time.perf_counter()
             rr = self.reranker.predict([(self.clean_query(query), h.text) for h in hits], show_progress_bar=False)
@@ -233,6 +260,16 @@ class HybridSearcher:
             hits.sort(key=lambda h: -h.score)
             self.last_timings["rerank_ms"] = (time.perf_counter() - t) * 1000
         return hits[:k]
+
+    def _fill_dense_scores(self, ranking: Ranking, query: str, hits: list[SearchHit]) -> None:
+        missing = [h for h in hits if "dense" not in h.scores]
+        if not missing:
+            return
+        q = ranking.query_vector if ranking.query_vector is not None else self.embed_query(query)
+        for h in missing:
+            v = self.snapshot.vectors.vector(h.chunk_id)
+            if v is not None:
+                h.scores["dense"] = float(np.dot(q, v))
 
 
 def load_reranker(name_or_path: str):

@@ -216,7 +216,7 @@ def _sync(settings: Settings, progress: Progress | None, force_full: bool, reaso
     timings: dict[str, float] = {}
     settings.ensure_dirs()
     emb = get_embedder_for(settings)
-    chunker = Chunker(TokenCounter(emb.tokenizer, emb.max_seq_length, lock=emb._lock),
+    chunker = Chunker(TokenCounter(emb.tokenizer, emb.max_seq_length, lock=emb.tokenizer_lock),
                       ChunkingConfig(min(settings.chunk_tokens, emb.max_seq_length - 2),
                                      min(settings.chunk_overlap, settings.chunk_tokens // 2)))
     store = IndexStore(settings.index_dir)

@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
 from sqlalchemy import select
 
 from app.db import session_scope
@@ -87,22 +86,8 @@ class Searcher:
 
     def search(self, query: str, k: int = 5, access: Access = PUBLIC,
                filters: dict | None = None) -> list[SearchHit]:
-        hs = self.current()
-        hits = hs.search(query, k=k, access=access, filters=filters)
-        _fill_dense_scores(hs, query, hits)
-        return hits
-
-
-def _fill_dense_scores(hs: HybridSearcher, query: str, hits: list[SearchHit]) -> None:
-    """Give every hit its dense cosine (a BM25-only hit has none yet): callers threshold on it."""
-    missing = [h for h in hits if "dense" not in h.scores]
-    if not missing:
-        return
-    q = hs.embedder.encode([hs._truncate(hs.clean_query(query))])[0]
-    for h in missing:
-        v = hs.snapshot.vectors.vector(h.chunk_id)
-        if v is not None:
-            h.scores["dense"] = float(np.dot(q, v))
+        # every hit carries its dense cosine (callers threshold on it), from the one embedding of the query
+        return self.current().search(query, k=k, access=access, filters=filters, dense_scores=True)
 
 
 _SEARCHERS: dict[str, Searcher] = {}

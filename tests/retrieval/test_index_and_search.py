@@ -192,3 +192,34 @@ def test_concurrent_reads_are_consistent(searcher):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_a_search_embeds_the_query_once_and_every_hit_gets_its_dense_score(searcher, embedder):
+    """The dense cosine every hit carries (callers threshold on it) comes from the ranking's own query vector: a
+    hit only BM25 found does not cost a second embedding of the query."""
+    calls = []
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def encode(self, texts, *a, **kw):
+            calls.append(list(texts))
+            return self.inner.encode(texts, *a, **kw)
+
+    hs = HybridSearcher(searcher.snapshot, Counting(embedder), searcher.hydrate, FusionConfig(depth=1))
+    hits = hs.search("Deploys production release branch", k=3, access=Access(is_admin=True), dense_scores=True)
+    assert len(calls) == 1
+    assert len(hits) >= 2 and all("dense" in h.scores for h in hits)
+    assert any("bm25" in h.scores and h.scores["dense"] != 0 for h in hits)
+    q = embedder.encode(["Deploys production release branch"])[0]
+    for h in hits:  # the filled score is the cosine against the stored vector
+        assert abs(h.scores["dense"] - float(np.dot(q, hs.snapshot.vectors.vector(h.chunk_id)))) < 1e-4
+    calls.clear()
+    bm25_only = HybridSearcher(searcher.snapshot, Counting(embedder), searcher.hydrate, FusionConfig(method="bm25"))
+    assert all("dense" in h.scores for h in bm25_only.search("VPN", k=3, access=Access(is_admin=True),
+                                                             dense_scores=True))
+    assert len(calls) == 1  # nothing embedded it for the ranking: embedded once, for the scores
