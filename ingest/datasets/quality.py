@@ -4,16 +4,15 @@ score with its reasons, near-duplicate removal, and masking of personal data and
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections import Counter
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Iterable, Sequence
-
-from datasketch import MinHash, MinHashLSH
 
 from ingest.datasets.examples import Example
 from ingest.datasets.records import ConversationUnit
 from ingest.datasets.text import approx_tokens, code_fraction, content_words, is_greeting_only, is_question
+from ingest.dedupe import NearDuplicateIndex, bands_for
 from ingest.pii import MaskPolicy, mask
 
 TRAINING_MASK = MaskPolicy.for_target("training")
@@ -149,42 +148,17 @@ def assess(ex: Example, rules: QualityRules) -> str | None:
     return None
 
 
-def _shingles(text: str) -> set[str]:
-    w = content_words(text)
-    if len(w) < 3:
-        return {" ".join(w)} if w else set()
-    return {" ".join(w[i:i + 3]) for i in range(len(w) - 2)}
-
-
-@lru_cache(maxsize=32)
-def _bands(threshold: float, num_perm: int) -> tuple[int, int]:
-    """LSH bands × rows whose S-curve midpoint (1/b)^(1/r) is nearest the threshold. datasketch finds these by
-    numeric integration, which costs seconds per index; candidates are verified below anyway."""
-    return min(((b, num_perm // b) for b in range(1, num_perm + 1)),
-               key=lambda br: abs((1 / br[0]) ** (1 / br[1]) - threshold))
-
-
 def near_duplicates(examples: Sequence[Example], threshold: float, num_perm: int = 64) -> set[str]:
     """Ids of examples that nearly repeat an earlier one of the same kind (the first, in the given order,
-    is kept): MinHash LSH over word 3-shingles of the question and answer, candidates confirmed by their
-    estimated Jaccard similarity."""
+    is kept): the near-duplicate index of ingest/dedupe.py over the content words of the question and answer."""
     dropped: set[str] = set()
-    by_kind: dict[str, tuple[MinHashLSH, dict[str, MinHash]]] = {}
-    template = MinHash(num_perm=num_perm, seed=1)  # permutations are costly to draw: draw them once
+    by_kind: dict[str, NearDuplicateIndex] = {}
     for ex in examples:
-        sh = _shingles(ex.text_of("user") + "\n" + ex.answer)
-        if not sh:
-            continue
-        mh = template.copy()
-        mh.update_batch([s.encode() for s in sorted(sh)])
         if ex.kind not in by_kind:
-            by_kind[ex.kind] = (MinHashLSH(num_perm=num_perm, params=_bands(threshold, num_perm)), {})
-        lsh, seen = by_kind[ex.kind]
-        if any(seen[k].jaccard(mh) >= threshold for k in lsh.query(mh)):
+            by_kind[ex.kind] = NearDuplicateIndex(threshold, num_perm=num_perm, min_words=1, words=content_words,
+                                                  bands=bands_for(threshold, num_perm))
+        if by_kind[ex.kind].add(ex.example_id, ex.text_of("user") + "\n" + ex.answer) is not None:
             dropped.add(ex.example_id)
-            continue
-        lsh.insert(ex.example_id, mh)
-        seen[ex.example_id] = mh
     return dropped
 
 
