@@ -32,9 +32,6 @@ import numpy as np
 
 from model.base import Passage
 
-# Kept for clients that strip it from answers stored before it stopped being part of the answer text.
-NOTICE = "_Extractive answer (no generative model configured): the most relevant sentences from the sources._"
-
 # --- text clean-up --------------------------------------------------------------------------------------------
 
 _LIQUID_PAGE_LINK = re.compile(r"\[([^\]]+)\]\(\s*\{%[^%]*%\}\s*\)")

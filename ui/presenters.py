@@ -29,23 +29,6 @@ def rating_from_widget(value: int | None) -> int | None:
     return {1: 1, 0: -1}.get(value) if value is not None else None
 
 
-ENGINE_EXTRACTIVE_PREFIX = "_Extractive answer"  # the engine's own notice line, for API clients
-
-
-def answer_markdown(content: str) -> str:
-    """The answer text without the engine's leading extractive notice: the page shows a styled notice instead."""
-    if content.startswith(ENGINE_EXTRACTIVE_PREFIX):
-        return content.split("\n\n", 1)[1] if "\n\n" in content else ""
-    return content
-
-
-def without_engine_notice(pieces: Iterable[str]) -> Iterable[str]:
-    """Streamed pieces minus the engine's extractive notice (always its own first piece)."""
-    for piece in pieces:
-        if not piece.startswith(ENGINE_EXTRACTIVE_PREFIX):
-            yield piece
-
-
 def citation_place(cit: dict[str, Any]) -> str:
     """Where a cited passage is: file or channel, page, heading, date ("leave.md · Annual leave · 2026-01-10")."""
     parts = [f"#{cit['channel']}" if cit.get("channel") else cit.get("file"),

@@ -17,7 +17,6 @@ from typing import Any
 from app.answering.engine import AnswerEngine
 from app.services.ingestion import permalink_message_id
 from model.base import GenerationParams
-from model.extractive import NOTICE
 from retrieval.types import PUBLIC
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -26,7 +25,6 @@ _STOP = frozenset("a an the is are was were be to of and or in on at for with yo
 
 
 def tokens(text: str) -> list[str]:
-    text = text.replace(NOTICE, "")
     text = re.sub(r"\[\d+\]", " ", text)
     return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
 

@@ -80,3 +80,32 @@ def test_upgrading_an_existing_database_keeps_its_rows(db_url):
         assert c.execute(text("select count(*) from slack_channels")).scalar() == 1
         assert c.execute(text("select count(*) from sources")).scalar() == 1
     eng.dispose()
+
+
+def test_upgrade_removes_the_old_extractive_notice_from_stored_answers(db_url):
+    """Answers stored by versions that put the extractive notice in front of the text are stored without it (the
+    clients no longer strip it; which answerer answered is the message's mode)."""
+    from alembic import command
+    from app.db.session import alembic_config
+    notice = "_Extractive answer (no generative model configured): the most relevant sentences from the sources._"
+    command.upgrade(alembic_config(db_url), "0003")
+    eng = make_engine(db_url)
+    now = "2026-01-01 00:00:00"
+    with eng.begin() as c:
+        c.execute(text("insert into users (id, name, role, created_at, updated_at) values (1, 'ana', 'user', :t, :t)"), {"t": now})
+        c.execute(text("insert into conversations (id, user_id, title, channel, created_at, updated_at) "
+                       "values (1, 1, 't', 'web', :t, :t)"), {"t": now})
+        for i, (role, content) in enumerate([("assistant", notice + "\n\n> Leave is 25 days. [1]\n\n"),
+                                             ("assistant", "A generated answer [1]"),
+                                             ("user", notice + " is what you wrote, quoted")], start=1):
+            c.execute(text("insert into messages (id, conversation_id, role, content, citations, chunk_ids, latency,"
+                           " created_at) values (:i, 1, :r, :c, '[]', '[]', '{}', :t)"),
+                      {"i": i, "r": role, "c": content, "t": now})
+    eng.dispose()
+    migrate(db_url)
+    eng = make_engine(db_url)
+    with eng.connect() as c:
+        got = dict(c.execute(text("select id, content from messages")).all())
+    eng.dispose()
+    assert got == {1: "> Leave is 25 days. [1]\n\n", 2: "A generated answer [1]",
+                   3: notice + " is what you wrote, quoted"}

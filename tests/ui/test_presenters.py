@@ -90,15 +90,6 @@ def test_formatters():
     assert fmt_bytes(512) == "512 B" and fmt_bytes(3 * 1024 * 1024) == "3.0 MB"
 
 
-def test_engine_extractive_notice_is_not_shown_twice():
-    from model.extractive import NOTICE  # the engine's notice, as the API sends it
-    from ui.presenters import answer_markdown, without_engine_notice
-    text = NOTICE + "\n\n> Leave is 25 days. [1]\n\n"
-    assert answer_markdown(text) == "> Leave is 25 days. [1]\n\n"
-    assert answer_markdown("A generated answer [1]") == "A generated answer [1]"
-    assert list(without_engine_notice([NOTICE + "\n\n", "> a [1]\n\n", "> b [2]\n\n"])) == ["> a [1]\n\n", "> b [2]\n\n"]
-
-
 def test_axis_domain_holds_every_value():
     from ui.presenters import axis_domain
     lo, hi = axis_domain([6.4, 3.2, 1.1])

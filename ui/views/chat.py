@@ -9,8 +9,8 @@ import streamlit as st
 from ui.client import ApiError, Unauthorized
 from ui.common import api_errors, client, rerun_with_toast, signed_out
 from ui.safe_render import escape_markdown, safe_link, safe_markdown, safe_stream
-from ui.presenters import (answer_markdown, citation_place, feedback_widget_value, history_for_request, latency_caption,
-                           mode_notice, rating_from_widget, without_engine_notice)
+from ui.presenters import (citation_place, feedback_widget_value, history_for_request, latency_caption,
+                           mode_notice, rating_from_widget)
 
 CONV_KEY = "conversation_id"
 ASSISTANT_AVATAR = ":material/explore:"
@@ -148,7 +148,7 @@ for msg in messages:
             st.markdown(safe_markdown(msg["content"]))
     elif msg["role"] == "assistant":
         with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
-            st.markdown(safe_markdown(answer_markdown(msg["content"])))
+            st.markdown(safe_markdown(msg["content"]))
             render_answer_details(msg)
 
 question = st.chat_input("Ask Teamlore…", key="question")
@@ -163,7 +163,7 @@ if question and question.strip():
             with st.spinner("Searching your team's knowledge…"):
                 first = next(deltas, None)  # retrieval happens before the first token arrives
             if first is not None:
-                st.write_stream(safe_stream(without_engine_notice(itertools.chain([first], deltas))))
+                st.write_stream(safe_stream(itertools.chain([first], deltas)))
         except Unauthorized as exc:
             signed_out(exc)
         except ApiError as exc:
