@@ -43,13 +43,24 @@ class VisibilityError(ValueError):
 
 def acl_for_visibility(visibility: str | None) -> list[str]:
     """A document's visibility as a chunk ACL: "everyone" (the default) -> ["*"], "group:<name>" -> itself.
-    The one rule: uploads validate with it, indexing applies it, listings filter with it."""
+    The one rule: uploads validate with it, indexing applies it, listings filter with it (visibilities_for)."""
     v = (visibility or "everyone").strip()
     if v == "everyone":
         return [EVERYONE]
     if v.startswith("group:") and len(v) > 6:
         return [v]
     raise VisibilityError(f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}")
+
+
+def visibilities_for(access: Access) -> list[str] | None:
+    """The document visibilities `access` may read, for a database filter (None: every one — an admin). The same
+    rule as `access.permits(acl_for_visibility(v))`: everyone's, plus the groups the asker (every asker, for a
+    channel answer) belongs to."""
+    if access.is_admin:
+        return None
+    askers = access.all_of or (access,)
+    groups = frozenset.intersection(*(a.groups for a in askers))
+    return ["everyone", *sorted(f"group:{g}" for g in groups)]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from app.db.jsonvalues import jsonable
 from app.db.models import Document, IngestionRun, Source
 from app.observability import RETRIEVAL_LATENCY, Timer
 from app.security import audit
-from retrieval.types import VisibilityError, acl_for_visibility
+from retrieval.types import VisibilityError, acl_for_visibility, visibilities_for
 
 router = APIRouter(prefix="/v1", tags=["corpus"])
 CHUNK = 1 << 20
@@ -180,9 +180,9 @@ def _result_for(filename: str | None, summary) -> dict:
 def list_documents(principal: PrincipalDep, session: SessionDep, q: str | None = None, source: str | None = None,
                    limit: int = Query(200, ge=1, le=2000)):
     stmt = select(Document, Source.name).join(Source, Source.id == Document.source_id)
-    if not principal.is_admin:
-        # group-restricted documents are listed to admins only (web users carry no document groups yet)
-        stmt = stmt.where(Document.visibility == "everyone")
+    seen = visibilities_for(access_for(principal))  # the document visibility rule, as a filter
+    if seen is not None:
+        stmt = stmt.where(Document.visibility.in_(seen))
     if q:
         like = f"%{q}%"
         stmt = stmt.where(or_(Document.title.ilike(like), Document.path.ilike(like)))
@@ -194,6 +194,18 @@ def list_documents(principal: PrincipalDep, session: SessionDep, q: str | None =
              "source": src, "visibility": d.visibility, "size_bytes": d.size_bytes, "updated_at": d.updated_at,
              "mine": d.owner_user_id == principal.user_id, "quarantined": d.quarantine_reason}
             for d, src in rows]
+
+
+def _may_see(principal, doc: Document | None) -> bool:
+    """Whether the document exists for this asker: the one visibility rule (retrieval.types), as search applies it
+    to the document's chunks."""
+    if doc is None:
+        return False
+    try:
+        acl = acl_for_visibility(doc.visibility)
+    except VisibilityError:  # a visibility this version does not understand: admins only, as indexing treats it
+        return principal.is_admin
+    return access_for(principal).permits(acl)
 
 
 def display_name(path: str | None) -> str:
@@ -213,7 +225,7 @@ def document_original(document_id: int, principal: PrincipalDep, session: Sessio
     """The stored original of a document (what a citation's "Open document" opens), if the asker may see it."""
     doc = session.get(Document, document_id)
     # a restricted document is as absent as a missing one to someone who may not see it
-    if doc is None or (doc.visibility != "everyone" and not principal.is_admin):
+    if not _may_see(principal, doc):
         raise APIError(404, f"no document {document_id}", "document_not_found")
     path = Path(doc.path)
     if not path.is_file():
@@ -232,7 +244,7 @@ def delete_document(document_id: int, principal: PrincipalDep, session: SessionD
     from app.services import indexing, ingestion
     doc = session.get(Document, document_id)
     # One answer for "missing" and "exists but not yours to see": no oracle for restricted documents.
-    if doc is None or (doc.visibility != "everyone" and not principal.is_admin):
+    if not _may_see(principal, doc):
         raise APIError(404, f"no document {document_id}", "document_not_found")
     if doc.owner_user_id != principal.user_id and not principal.is_admin:
         raise APIError(403, "you can delete only documents you uploaded", "not_owner")
