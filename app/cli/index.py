@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from app.db import migrate
+from app.db.jsonvalues import jsonable
 from app.settings import get_settings
 
 
@@ -52,7 +53,7 @@ def register(cli: typer.Typer) -> None:
     def status() -> None:
         """Published version, chunk count, embedding model, index kind, last full rebuild."""
         from app.services.indexing import index_status
-        typer.echo(json.dumps(index_status(get_settings()), indent=1, default=str))
+        typer.echo(json.dumps(jsonable(index_status(get_settings())), indent=1))
 
     @index.command()
     def adapt(beir_dir: Path = typer.Option(None, "--beir", help="use this BEIR folder's train split"),
