@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from benchmarks.report import write_json  # noqa: E402
 from reliability_load import free_port, wait_ready  # noqa: E402
+from tests.upload_jobs import finished  # noqa: E402
 
 BASE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
             "TEAMLORE_RATE_LIMIT": "1000000/minute", "TEAMLORE_METRICS_PORT": "0"}
@@ -282,11 +283,13 @@ def scenario_upload(seed: Path) -> dict:
     api = spawn(["serve", "--port", str(port)], env, data / "api.log")
     try:
         wait_ready(url)
-        r = httpx.post(url + "/v1/documents", headers=admin, timeout=900,
-                       files={"files": (name, body, "text/markdown")})
-        retry = r.json()["results"][0] if r.status_code == 200 else {"status": f"HTTP {r.status_code}", "body": r.text[:300]}
-        r2 = httpx.post(url + "/v1/documents", headers=admin, timeout=900, files={"files": (name, body, "text/markdown")})
-        again = r2.json()["results"][0]["status"] if r2.status_code == 200 else f"HTTP {r2.status_code}"
+        with httpx.Client(base_url=url, headers=admin, timeout=900) as c:  # each upload: its job's outcome
+            r = finished(c, c.post("/v1/documents", files={"files": (name, body, "text/markdown")}))
+            retry = (r.json()["results"][0] if r.status_code == 200 and r.json()["results"]
+                     else {"status": f"HTTP {r.status_code}", "body": r.text[:300]})
+            r2 = finished(c, c.post("/v1/documents", files={"files": (name, body, "text/markdown")}))
+            again = (r2.json()["results"][0]["status"] if r2.status_code == 200 and r2.json()["results"]
+                     else f"HTTP {r2.status_code}")
         hits = httpx.get(url + "/v1/search", headers=admin, timeout=60,
                          params={"q": "escalation contact for region 42 fault-injection handbook"}).json()
     finally:

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_json  # noqa: E402
+from tests.upload_jobs import finished  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("TEAMLORE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ONNX_CACHE = Path(tempfile.gettempdir()) / "teamlore-test-embedder-cache"
@@ -91,8 +92,11 @@ class Server:
         return self.ps.memory_info().rss / 2**20
 
     def upload(self, files, key: str | None = None, timeout: float = 900) -> httpx.Response:
-        return httpx.post(self.url + "/v1/documents", headers=self.auth(key), timeout=timeout,
-                          files=[("files", (n, d, "application/octet-stream")) for n, d in files])
+        """POST the files and follow the upload job: its outcome (results, index) once done, or the refusal."""
+        with httpx.Client(base_url=self.url, timeout=timeout) as c:
+            return finished(c, c.post("/v1/documents", headers=self.auth(key),
+                                      files=[("files", (n, d, "application/octet-stream")) for n, d in files]),
+                            headers=self.auth(key), timeout=timeout)
 
     def user(self, name: str) -> str:
         r = httpx.post(self.url + "/v1/keys", headers=self.auth(), json={"name": name, "user": name}, timeout=60)

@@ -195,6 +195,17 @@ class Job(TypedDict, total=False):
 
 JOB_DONE_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
+
+class Upload(TypedDict, total=False):
+    """An upload job as GET /v1/uploads/{id} sends it: `results` (one per file) and `index` once it is done."""
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float
+    error: str | None
+    files: list[str | None]
+    results: list[dict[str, Any]]
+    index: dict[str, Any]
+
 UploadFile = tuple[str, bytes, str]  # (filename, content, mime type)
 
 
@@ -356,12 +367,16 @@ class TeamloreClient:
     def search(self, q: str, k: int = 5) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/search", params={"q": q, "k": k})
 
-    def upload_documents(self, files: Sequence[UploadFile], visibility: str | None = None) -> dict[str, Any]:
-        """Upload documents / Slack export zips; `visibility` "group:<name>" limits documents to a group (admins)."""
+    def upload_documents(self, files: Sequence[UploadFile], visibility: str | None = None) -> Upload:
+        """Upload documents / Slack export zips; `visibility` "group:<name>" limits documents to a group (admins).
+        The API stores them and answers with the upload job that ingests them: follow it with `upload(id)`."""
         parts = [("files", (name, content, mime or "application/octet-stream")) for name, content, mime in files]
         params = {"visibility": visibility} if visibility else None
-        # Ingesting a big Slack export and re-indexing can take a while.
         return self._json("POST", "/v1/documents", files=parts, params=params, timeout=self._answer_timeout)
+
+    def uploads(self, upload_ids: Sequence[int]) -> list[Upload]:
+        """Upload jobs (status, progress, and once done the per-file results), in one request."""
+        return self._json("GET", "/v1/uploads", params={"ids": [int(i) for i in upload_ids]})
 
     def documents(self, q: str = "", source: str = "") -> list[dict[str, Any]]:
         params = {k: v for k, v in (("q", q), ("source", source)) if v}

@@ -61,6 +61,32 @@ def latency_caption(model_version: str | None, mode: str | None, latency: dict[s
 UPLOAD_STATUSES = ("ingested", "updated", "unchanged", "rejected")
 
 
+def upload_progress(jobs: Sequence[dict[str, Any]]) -> float:
+    """How far a set of upload jobs is, 0..1 (a finished job counts as whole whatever its outcome)."""
+    if not jobs:
+        return 1.0
+    done = ("succeeded", "failed", "cancelled")
+    return sum(1.0 if j.get("status") in done else float(j.get("progress") or 0.0) for j in jobs) / len(jobs)
+
+
+def upload_results(entries: Sequence[dict[str, Any]], jobs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-file results in the order the files were sent: `entries` are {"filename", "job": id} for an upload the
+    API took, or {"filename", "result"} for one it refused; `jobs` the finished upload jobs by id. A job that failed
+    or was cancelled gives each of its files a rejection that says so."""
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        if "result" in e:
+            out.append(e["result"])
+            continue
+        job = jobs.get(e["job"]) or {}
+        if job.get("status") == "succeeded":
+            out.extend(job.get("results") or [])
+        else:
+            why = job.get("error") or job.get("status") or "unknown"
+            out.append({"filename": e["filename"], "status": "rejected", "reason": f"ingestion did not finish: {why}"})
+    return out
+
+
 def upload_summary(results: Iterable[dict[str, Any]]) -> dict[str, int]:
     counts = Counter(r.get("status", "rejected") for r in results)
     return {s: counts.get(s, 0) for s in UPLOAD_STATUSES}

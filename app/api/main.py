@@ -70,7 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _remove_stale_upload_dirs(settings)
         migrate(settings.db_url)  # an older schema is brought up to date on start
         bootstrap_admin(settings)
+        app.state.uploads().resume()  # uploads a stopped API left unfinished go again: their files are stored
         yield
+        app.state.uploads().shutdown()
 
     app = FastAPI(title="Teamlore API", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Answers from your team's Slack and documents, with citations. "
@@ -79,11 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     configure_pool(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.redis_url)
-    # back-pressure: answers and uploads run a bounded number at a time, a bounded number wait, the rest get 429
+    # back-pressure: answers run a bounded number at a time, a bounded number wait, the rest get 429
     app.state.answer_gate = Gate("answers", settings.max_concurrent_answers, settings.max_queued_answers,
                                  settings.answer_queue_timeout_s)
-    app.state.upload_gate = Gate("uploads", settings.max_concurrent_uploads, settings.max_queued_uploads,
-                                 max(60.0, settings.answer_queue_timeout_s))
+
+    def make_uploads():
+        from app.workflows.uploads import UploadRunner
+        return UploadRunner(settings)
+
+    app.state.uploads = lazy(make_uploads)  # upload jobs run here: a bounded number at once, a bounded queue
     app.state.generators = GeneratorProvider(settings)
 
     app.state.searcher = lambda: searcher_for(settings)  # the searcher reloads when a newer index is published

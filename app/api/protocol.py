@@ -288,9 +288,28 @@ def job_out(j) -> JobOut:
                   started_at=j.started_at, finished_at=j.finished_at, updated_at=j.updated_at)
 
 
-class UploadResponse(Out):
+class UploadOut(Out):
+    """An upload: the job that ingests its files and syncs the index (POST /v1/documents answers 202 with it; GET
+    /v1/uploads/{id} follows it). `results` (one per file, in upload order) and `index` are filled once it is done."""
+    id: int  # the job's id
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float  # 0..1: files ingested, then the index sync
+    error: str | None
+    files: list[str | None]  # the file names as sent
     results: list[FileResult]
-    index: dict[str, Any]  # the index report ({} when nothing changed)
+    index: dict[str, Any]  # the index sync's report ({} when nothing changed, or not yet)
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def upload_out(j) -> UploadOut:
+    """An `upload` job row as its uploader sees it (no server paths)."""
+    result = j.result or {}
+    return UploadOut(id=j.id, status=j.status, progress=j.progress, error=j.error,
+                     files=[f.get("filename") for f in (j.params or {}).get("files", [])],
+                     results=result.get("results", []), index=result.get("index", {}), created_at=j.created_at,
+                     started_at=j.started_at, finished_at=j.finished_at)
 
 
 class WorkerStatus(Out):

@@ -1,4 +1,4 @@
-"""Durable jobs (training, dataset builds, index rebuilds, Slack syncs) on Huey.
+"""Durable jobs (training, dataset builds, index rebuilds, Slack syncs, uploads) on Huey.
 
 Huey's SQLite storage is the embedded default (no extra server); Redis is the production broker. The `jobs` table
 is the source of truth the UI reads: status, progress, result, error, logs. A worker that dies mid-job leaves
@@ -31,7 +31,7 @@ from app.settings import Settings
 
 log = logging.getLogger("teamlore.jobs")
 
-KINDS = ("train", "dataset", "index", "sync")
+KINDS = ("train", "dataset", "index", "sync", "upload")  # uploads run in the API process (app/workflows/uploads.py)
 HEARTBEAT_S = 10
 WORKER_BEAT_S = 5.0  # a running `teamlore worker` says so this often (in the queue's storage, read by the API)
 WORKER_ALIVE_S = 3 * WORKER_BEAT_S
@@ -127,7 +127,21 @@ def _handler(kind: str) -> Callable[[Settings, dict, JobContext], dict]:
             summary = sync_slack_live(settings, client, source_name=params.get("source_name", "slack"))
             return {k: v for k, v in vars(summary).items() if isinstance(v, (int, str, float))}
         return run
+    if kind == "upload":
+        from app.workflows.uploads import run_upload
+        return run_upload
     raise ValueError(f"unknown job kind {kind!r}; expected one of {KINDS}")
+
+
+def create_job(settings: Settings, kind: str, params: dict[str, Any]) -> int:
+    """Record a queued job; returns its id (whoever runs it calls `execute`)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; expected one of {KINDS}")
+    with session_scope(settings.db_url) as s:
+        job = Job(kind=kind, params=params, status="queued")
+        s.add(job)
+        s.flush()
+        return job.id
 
 
 def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
@@ -198,13 +212,7 @@ class JobQueue:
         return execute(self.settings, job_id)
 
     def submit(self, kind: str, params: dict[str, Any], actor_user_id: int | None = None) -> Job:
-        if kind not in KINDS:
-            raise ValueError(f"unknown job kind {kind!r}; expected one of {KINDS}")
-        with session_scope(self.settings.db_url) as s:
-            job = Job(kind=kind, params=params, status="queued")
-            s.add(job)
-            s.flush()
-            job_id = job.id
+        job_id = create_job(self.settings, kind, params)
         self._task(job_id)
         with session_scope(self.settings.db_url) as s:
             return s.get(Job, job_id)
@@ -220,7 +228,8 @@ class JobQueue:
                     job.status, job.finished_at = "cancelled", utcnow()
             return job
 
-    def retry(self, job_id: int) -> Job:
+    def retry(self, job_id: int, run: Callable[[int], None] | None = None) -> Job:
+        """Queue a failed or cancelled job again (`run`: who runs it, when not a worker through the queue)."""
         with session_scope(self.settings.db_url) as s:
             job = s.get(Job, job_id)
             if job is None:
@@ -228,7 +237,7 @@ class JobQueue:
             if job.status not in ("failed", "cancelled"):
                 raise ValueError(f"job {job_id} is {job.status}; only failed or cancelled jobs can be retried")
             job.status, job.error, job.cancel_requested, job.finished_at = "queued", None, False, None
-        self._task(job_id)
+        (run or self._task)(job_id)
         with session_scope(self.settings.db_url) as s:
             return s.get(Job, job_id)
 

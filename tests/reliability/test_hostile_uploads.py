@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.reliability.conftest import auth, make_key
+from tests.upload_jobs import finished
 
 
 def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
@@ -37,6 +38,8 @@ def api(sqlite_settings):
 
 def _upload(client, key, name: str, data: bytes):
     r = client.post("/v1/documents", headers=auth(key), files={"files": (name, data, "application/octet-stream")})
+    assert r.status_code == 202, r.text
+    r = finished(client, r, headers=auth(key))
     assert r.status_code == 200, r.text
     return r.json()["results"][0]
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.reliability.conftest import auth, make_key
+from tests.upload_jobs import wait_for
 
 SLACK_TOKEN = "xoxb-1111111111-2222222222-SeCrEtSlAcKtOkEn1234"
 SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543"
@@ -47,6 +48,9 @@ def test_no_secret_in_logs_metrics_errors_answers_or_prompts(pg_url, tmp_path, m
 
         r = call("POST", "/v1/documents", headers=auth(ADMIN_KEY),
                  files={"files": ("deploy-notes.md", PLANTED.encode(), "text/markdown")})
+        assert r.status_code == 202, r.text
+        wait_for(client, r.json()["id"], auth(ADMIN_KEY))
+        r = call("GET", f"/v1/uploads/{r.json()['id']}", headers=auth(ADMIN_KEY))  # its outcome, among the responses
         assert r.status_code == 200 and r.json()["results"][0]["status"] == "ingested", r.text
         chat = call("POST", "/v1/chat/completions", headers=auth(user),
                     json={"messages": [{"role": "user", "content": "What is the staging database and CI token?"}]})

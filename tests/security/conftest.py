@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.ui.harness import Stack
+from tests.upload_jobs import finished
 
 # The exported ONNX embedder is cached across runs (keyed by the model's fingerprint): exporting is the slow part.
 ONNX_CACHE = Path(tempfile.gettempdir()) / "teamlore-test-embedder-cache"
@@ -35,9 +36,9 @@ def start_stack(root: Path, **extra_env: str) -> Stack:
     stack.start_api(timeout=180)
     # warm up: the first upload loads (or exports) the embedder; timings in the tests are then the attack's own
     with stack.admin() as c:
-        r = c.post("/v1/documents", files=[("files", ("welcome.md", b"# Welcome\n\nThe office opens at eight.",
-                                                       "text/markdown"))])
-        assert r.status_code == 200, r.text
+        r = finished(c, c.post("/v1/documents", files=[("files", ("welcome.md", b"# Welcome\n\nThe office opens "
+                                                                  b"at eight.", "text/markdown"))]))
+        assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
     return stack
 
 
@@ -70,9 +71,10 @@ def new_user(stack: Stack, name: str, role: str = "user", slack_user_id: str | N
 
 
 def upload(stack: Stack, key: str, files: list[tuple[str, bytes]], **params) -> httpx.Response:
+    """POST the files and follow the upload job: its outcome once done, or the POST's refusal."""
     with client(stack, key, timeout=300) as c:
-        return c.post("/v1/documents", params=params,
-                      files=[("files", (name, data, "application/octet-stream")) for name, data in files])
+        return finished(c, c.post("/v1/documents", params=params,
+                                  files=[("files", (name, data, "application/octet-stream")) for name, data in files]))
 
 
 def no_server_errors(stack: Stack) -> None:

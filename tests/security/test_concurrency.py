@@ -12,6 +12,7 @@ import pytest
 
 from tests.security.conftest import client, new_user, no_server_errors, start_stack
 from tests.ui.harness import Stack
+from tests.upload_jobs import finished
 
 PG_ADMIN_URL = os.environ.get("TEAMLORE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ENV = {"TEAMLORE_DB_POOL_SIZE": "3", "TEAMLORE_DB_MAX_OVERFLOW": "2", "TEAMLORE_DB_POOL_TIMEOUT_S": "5"}
@@ -32,8 +33,8 @@ def stack(request, tmp_path_factory):
         s = start_stack(root, **ENV)
     try:
         with s.admin() as c:
-            r = c.post("/v1/documents", files=[("files", (n, d, "text/markdown")) for n, d in DOCS])
-            assert r.status_code == 200, r.text
+            r = finished(c, c.post("/v1/documents", files=[("files", (n, d, "text/markdown")) for n, d in DOCS]))
+            assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
         yield s
     finally:
         s.stop_all()
@@ -78,9 +79,10 @@ def test_attack09_uploads_and_chats_at_once_never_500_and_leave_no_orphans(stack
     key = new_user(stack, f"uploader-{time.monotonic_ns()}")
 
     def up(i: int) -> tuple[int, str]:
+        # the upload job's outcome once done (200), or the POST's refusal (429 when the upload queue is full)
         with client(stack, key, timeout=300) as c:
-            r = c.post("/v1/documents", files=[("files", (f"note-{i}.md", f"# Note {i}\n\nLocker {i} is on floor "
-                                                          f"{i % 4}.".encode(), "text/markdown"))])
+            r = finished(c, c.post("/v1/documents", files=[("files", (f"note-{i}.md", f"# Note {i}\n\nLocker {i} is "
+                                                                      f"on floor {i % 4}.".encode(), "text/markdown"))]))
             return r.status_code, r.text
 
     with ThreadPoolExecutor(20) as pool:
@@ -97,4 +99,5 @@ def test_attack09_uploads_and_chats_at_once_never_500_and_leave_no_orphans(stack
     assert {f"note-{i}.md" for i in ingested} <= names  # committed ⇔ answered 200
     assert len(ingested) >= 8, up_results
     assert not list((stack.data_dir / "uploads").glob("tmp*"))  # no orphan staging folders
+    assert not list((stack.data_dir / "uploads" / "incoming").iterdir())  # every finished job removed its files
     no_server_errors(stack)

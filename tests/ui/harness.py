@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.upload_jobs import finished
+
 REPO = Path(__file__).resolve().parents[2]
 UI_APP = REPO / "ui" / "app.py"
 CLI = [sys.executable, "-c", "from app.cli import main; main()"]
@@ -184,6 +186,6 @@ class Stack:
     def upload(self, *paths: Path) -> dict:
         with self.admin() as c:
             files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
-            r = c.post("/v1/documents", files=files)
+            r = finished(c, c.post("/v1/documents", files=files))  # the upload job, once done
             r.raise_for_status()
             return r.json()

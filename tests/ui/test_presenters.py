@@ -97,3 +97,18 @@ def test_axis_domain_holds_every_value():
     assert axis_domain([]) == (0.0, 1.0)
     lo, hi = axis_domain([2.0, float("nan")])  # one point still gets a visible range
     assert lo < 2.0 < hi
+
+
+def test_upload_results_follow_the_files_order_and_say_when_a_job_did_not_finish():
+    from ui.presenters import upload_progress, upload_results
+    entries = [{"filename": "a.md", "job": 1}, {"filename": "b.md", "result": {"filename": "b.md", "status": "rejected",
+                                                                                "reason": "too large"}},
+               {"filename": "c.md", "job": 2}]
+    jobs = {1: {"status": "succeeded", "results": [{"filename": "a.md", "status": "ingested"}]},
+            2: {"status": "failed", "error": "OSError: disk full"}}
+    got = upload_results(entries, jobs)
+    assert [(r["filename"], r["status"]) for r in got] == [("a.md", "ingested"), ("b.md", "rejected"),
+                                                           ("c.md", "rejected")]
+    assert "disk full" in got[2]["reason"]
+    assert upload_progress([{"status": "running", "progress": 0.5}, {"status": "failed", "progress": 0.2}]) == 0.75
+    assert upload_progress([]) == 1.0

@@ -1,11 +1,13 @@
 """Upload: drag-and-drop documents and Slack export zips, per-file results, the corpus listing, index status."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
-from ui.client import ApiError, Unauthorized
+from ui.client import JOB_DONE_STATES, ApiError, Unauthorized
 from ui.common import api_errors, client, fmt_ago, fmt_time, is_admin, rerun_with_toast, signed_out, status_badge
-from ui.presenters import documents_frame, upload_summary
+from ui.presenters import documents_frame, upload_progress, upload_results, upload_summary
 
 api = client()
 st.title(":material/upload_file: Upload & corpus")
@@ -43,25 +45,49 @@ if is_admin():
 if files:
     label = f"Ingest {len(files)} file{'s' if len(files) != 1 else ''}"
     if st.button(label, type="primary", icon=":material/upload:", key="ingest"):
-        results = []
-        progress = st.progress(0.0, text="Starting…")
-        for i, f in enumerate(files):
-            progress.progress(i / len(files), text=f"Ingesting {f.name} ({i + 1}/{len(files)})…")
+        # One upload per file, so that one bad file (too large, a bad name) does not refuse the others. Each
+        # answer is the job that ingests the file; the page follows the jobs below.
+        entries = []
+        for f in files:
             try:
-                response = api.upload_documents([(f.name, f.getvalue(), f.type or "application/octet-stream")],
-                                                visibility=visibility)
-                results.extend(response.get("results") or [{"filename": f.name, "status": "rejected",
-                                                              "reason": "the API returned no result"}])
+                job = api.upload_documents([(f.name, f.getvalue(), f.type or "application/octet-stream")],
+                                           visibility=visibility)
+                entries.append({"filename": f.name, "job": job["id"]})
             except Unauthorized as exc:
                 signed_out(exc)
             except ApiError as exc:
-                # One bad file (too large, unreadable) must not stop the others.
-                results.append({"filename": f.name, "status": "rejected", "reason": exc.user_message})
-        progress.progress(1.0, text="Done")
-        st.session_state["upload_results"] = results
+                entries.append({"filename": f.name, "result": {"filename": f.name, "status": "rejected",
+                                                              "reason": exc.user_message}})
+        st.session_state["upload_entries"] = entries
+        st.session_state.pop("upload_results", None)
         # A fresh uploader key empties the drop zone so the same files are not sent twice.
         st.session_state["uploader_generation"] = st.session_state.get("uploader_generation", 0) + 1
         st.rerun()
+
+entries = st.session_state.get("upload_entries")
+if entries:  # follow the upload jobs until every one is done (they go on if the page is left)
+    progress = st.progress(0.0, text="Stored; waiting to be ingested…")
+    ids = [e["job"] for e in entries if "job" in e]
+    jobs: dict[int, dict] = {}
+    pause = 0.25
+    try:
+        while ids:
+            jobs = {j["id"]: j for j in api.uploads(ids)}
+            done = [j for j in jobs.values() if j.get("status") in JOB_DONE_STATES]
+            progress.progress(upload_progress(list(jobs.values())),
+                              text=f"Ingesting and indexing… {len(done)} of {len(ids)} uploads done")
+            if len(done) == len(ids):
+                break
+            time.sleep(pause)
+            pause = min(2.0, pause * 1.5)  # one request a round, further apart as a big upload goes on
+    except Unauthorized as exc:
+        signed_out(exc)
+    except ApiError as exc:
+        st.error(f"Could not follow the upload: {exc.user_message}", icon=":material/error:")
+        st.stop()
+    st.session_state["upload_results"] = upload_results(entries, jobs)
+    st.session_state.pop("upload_entries", None)
+    st.rerun()
 
 results = st.session_state.get("upload_results")
 if results:

@@ -5,8 +5,6 @@ import fcntl
 import os
 import shutil
 import tempfile
-import uuid
-import zipfile
 from pathlib import Path
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
@@ -16,9 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep, access_for
 from app.api.errors import APIError
-from app.api.protocol import DocumentOut, ErrorResponse, IndexStatus, SearchResult, SourceOut, UploadResponse
+from app.api.protocol import (DocumentOut, ErrorResponse, IndexStatus, SearchResult, SourceOut, UploadOut,
+                              upload_out)
+from app.db import session_scope
 from app.db.jsonvalues import jsonable
-from app.db.models import Document, IngestionRun, Source
+from app.db.models import Document, IngestionRun, Job, Source
 from app.observability import RETRIEVAL_LATENCY, Timer
 from app.security import audit
 from retrieval.types import VisibilityError, acl_for_visibility, visibilities_for
@@ -49,15 +49,6 @@ def _public_meta(meta: dict | None) -> dict:
     if out.get("path"):
         out["path"] = Path(str(out["path"])).name
     return out
-
-
-def _is_slack_export(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = {n.rsplit("/", 1)[-1] for n in zf.namelist()[:5000]}
-        return "channels.json" in names or "users.json" in names
-    except zipfile.BadZipFile:
-        return False
 
 
 MAX_NAME_BYTES = 255  # what common file systems hold in one name
@@ -93,87 +84,94 @@ async def _save(upload: UploadFile, folder: Path, limit: int) -> Path:
                 break
             size += len(block)
             if size > limit:
+                out.close()
+                dest.unlink(missing_ok=True)
                 raise ValueError(f"{name} is larger than the upload limit of {limit // (1 << 20)} MB")
             out.write(block)
+        out.flush()
+        os.fsync(out.fileno())  # stored before the job that reads it is recorded
     return dest
 
 
-@router.post("/documents", response_model=UploadResponse)
+@router.post("/documents", status_code=202, response_model=UploadOut)
 async def upload_documents(request: Request, principal: PrincipalDep, settings: SettingsDep,
                            files: list[UploadFile] = File(...), visibility: str | None = None):
     """Upload documents or Slack export zips. `visibility`: everyone (new documents' default) or group:<name>
-    (admins); left out, a re-uploaded document keeps the visibility it has."""
-    from app.services import indexing, ingestion
+    (admins); left out, a re-uploaded document keeps the visibility it has. The files are stored, then a job
+    ingests them and syncs the index: the answer is that job (202); follow it at GET /v1/uploads/{id}."""
     if visibility not in (None, "everyone") and not principal.is_admin:
         raise APIError(403, "only admins can restrict a document to a group", "admin_only")
     if visibility is not None:
-        try:  # checked before any file is saved (the ingestion service would raise mid-request: a 500)
+        try:  # checked before any file is saved (the ingestion job would only fail later)
             acl_for_visibility(visibility)
         except VisibilityError as exc:
             raise APIError(400, str(exc), "invalid_visibility") from exc
     names = [safe_filename(u.filename) for u in files]  # a bad name refuses the batch before anything is saved
     if len(set(names)) != len(names):
         raise APIError(400, "two files in one upload have the same name", "duplicate_filename")
-    limit = settings.max_upload_mb << 20
-    results = []
-    async with request.app.state.upload_gate.slot():  # bounded: a burst of uploads queues or gets a 429
-        tmp = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
-        lock = open(tmp / ".lock", "w")  # held while this request stages files: a restart removes only dead ones
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            for upload in files:
-                try:
-                    path = await _save(upload, tmp, limit)
-                except ValueError as exc:
-                    results.append({"filename": upload.filename, "status": "rejected", "reason": str(exc)})
-                    continue
-                if path.suffix.lower() == ".zip" and _is_slack_export(path):
-                    # Always a NEW source owned by the uploader, never a merge by file name; a non-admin's export
-                    # cannot touch channels another source holds.
-                    summary = await run_in_threadpool(
-                        ingestion.ingest_slack_export, settings, path,
-                        source_name=f"upload:{principal.user_id}:{uuid.uuid4().hex[:10]}:{path.name}"[:300],
-                        owner_user_id=principal.user_id, protect_foreign_channels=not principal.is_admin)
-                else:
-                    # One folder per uploader: re-uploading a name replaces only your own document of that name.
-                    keep = settings.uploads_dir / "documents" / str(principal.user_id) / path.name
-                    keep.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(path, keep)
-                    summary = await run_in_threadpool(ingestion.ingest_documents, settings, [keep],
-                                                      source_name="uploads", visibility=visibility,
-                                                      owner_user_id=principal.user_id,
-                                                      may_widen=principal.is_admin)
-                results.append(_result_for(upload.filename, summary))
-            changed = any(r.get("added") or r.get("updated") or r.get("deleted") for r in results)
-            # nothing new (every file rejected or unchanged): no index work for this request
-            index = await run_in_threadpool(indexing.sync_index, settings) if changed else None
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            lock.close()
-    if changed:
-        await run_in_threadpool(_mark_quarantined, settings, results)
-    return {"results": results, "index": jsonable(index) if index is not None else {}}
+    runner = request.app.state.uploads()
+    if not runner.reserve():  # back-pressure: a burst of uploads gets a 429, never a pile-up
+        raise APIError(429, f"the server is busy with other uploads ({runner.pending} waiting or running); retry "
+                       "in a few seconds", "server_busy", headers={"Retry-After": "5"})
+    try:
+        job_id = await _store(settings, principal, files, visibility)
+    except BaseException:
+        runner.release()
+        raise
+    runner.submit(job_id, reserved=True)
+    return await run_in_threadpool(_upload_view, settings, job_id)
 
 
-def _mark_quarantined(settings, results: list[dict]) -> None:
-    """A document the index sync refused (too many chunks, a chunker error) is reported as quarantined."""
-    from app.db import session_scope
-    runs = {r["run_id"]: r for r in results if r.get("run_id") is not None}
-    if not runs:
-        return
+def _upload_view(settings, job_id: int) -> UploadOut:
     with session_scope(settings.db_url) as s:
-        for run_id, reason in s.execute(select(Document.run_id, Document.quarantine_reason)
-                                        .where(Document.run_id.in_(runs), Document.quarantine_reason.is_not(None))):
-            runs[run_id].update(status="quarantined", reason=reason)
+        return upload_out(s.get(Job, job_id))
 
 
-def _result_for(filename: str | None, summary) -> dict:
-    if summary.rejected:
-        reasons = "; ".join(str(r[1]) for r in summary.rejections) or "rejected"
-        return {"filename": filename, "status": "rejected", "reason": reasons, "run_id": summary.run_id}
-    status = "ingested" if summary.added else "updated" if summary.updated else "unchanged"
-    return {"filename": filename, "status": status, "run_id": summary.run_id, "added": summary.added,
-            "updated": summary.updated, "skipped": summary.skipped, "deleted": summary.deleted}
+async def _store(settings, principal, files: list[UploadFile], visibility: str | None) -> int:
+    """Write the files into a staging folder, hand it to a new upload job (one rename); the job's id."""
+    from app.workflows.uploads import queue_upload
+    limit = settings.max_upload_mb << 20
+    staging = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
+    lock = open(staging / ".lock", "w")  # held while this request stores files: a restart removes only dead ones
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        stored: list[dict] = []
+        for upload in files:
+            try:
+                path = await _save(upload, staging, limit)
+            except ValueError as exc:
+                stored.append({"filename": upload.filename, "rejected": str(exc)})
+            else:
+                stored.append({"filename": upload.filename, "name": path.name})
+        (staging / ".lock").unlink()
+        return await run_in_threadpool(queue_upload, settings, staging, stored, owner_user_id=principal.user_id,
+                                       is_admin=principal.is_admin, visibility=visibility)
+    finally:
+        lock.close()
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when the job took it
+
+
+def _is_upload_of(job: Job | None, principal) -> bool:
+    """An upload job the asker may follow: their own, or any for an admin."""
+    return job is not None and job.kind == "upload" and (
+        principal.is_admin or (job.params or {}).get("owner_user_id") == principal.user_id)
+
+
+@router.get("/uploads/{job_id}", response_model=UploadOut)
+def get_upload(job_id: int, principal: PrincipalDep, session: SessionDep):
+    """How far an upload is: status, progress and, once done, the per-file results. The uploader's and admins'."""
+    job = session.get(Job, job_id)
+    if not _is_upload_of(job, principal):
+        raise APIError(404, f"no upload {job_id}", "upload_not_found")
+    return upload_out(job)
+
+
+@router.get("/uploads", response_model=list[UploadOut])
+def get_uploads(principal: PrincipalDep, session: SessionDep, ids: list[int] = Query(max_length=100)):
+    """Several uploads in one request (a page following a batch polls this, not one route per file); ids the
+    asker may not follow, or that are no uploads, are left out."""
+    jobs = session.scalars(select(Job).where(Job.id.in_(ids)).order_by(Job.id)).all()
+    return [upload_out(j) for j in jobs if _is_upload_of(j, principal)]
 
 
 @router.get("/documents", response_model=list[DocumentOut])

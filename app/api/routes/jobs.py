@@ -169,9 +169,10 @@ def cancel_job(job_id: int, request: Request, admin: AdminDep, session: SessionD
 
 @router.post("/jobs/{job_id}/retry", status_code=202, response_model=JobOut)
 def retry_job(job_id: int, request: Request, admin: AdminDep, session: SessionDep):
-    _job(session, job_id)
+    kind = _job(session, job_id).kind
+    run = request.app.state.uploads().submit if kind == "upload" else None  # uploads run in the API process
     try:
-        job = _queue(request).retry(job_id)
+        job = _queue(request).retry(job_id, run=run)
     except ValueError as exc:
         raise APIError(409, str(exc), "not_retryable") from exc
     audit(session, admin, "job.retry", f"job:{job_id}")
