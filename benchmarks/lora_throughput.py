@@ -17,6 +17,8 @@ Sizes: 1b, 3b, 8b (Llama-3.1-8B: untied 128k head; 4096-token rows, 2048 for QLo
 
     python benchmarks/lora_throughput.py --sizes 1b --variants teamlore,reference,losscurve --out /tmp/bench
     python benchmarks/lora_throughput.py --sizes 8b --variants teamlore,qlora,reference
+    python benchmarks/lora_throughput.py --sizes 1b --variants teamlore,teamlore+lora_impl=grouped,\
+        teamlore+liger_chunk_mem=8,teamlore+lora_impl=grouped+liger_chunk_mem=8     # one option at a time (#18)
 """
 from __future__ import annotations
 

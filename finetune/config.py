@@ -32,6 +32,9 @@ class TrainConfig:
     attention: str = "auto"               # auto | varlen (CUDA flash varlen) | sdpa (block-diagonal mask)
     fused_ce: str = "auto"                # auto (Liger on CUDA when installed) | liger | chunked
     loss_chunk_tokens: int = 4096
+    liger_chunk_mem: int = 1              # Liger's transient-logits budget in units of (target rows x hidden):
+                                          # chunks of ~rows/ceil(vocab/(k*hidden)) rows; k>1 = fewer, larger LM-head
+                                          # products for k times the (small) logits buffer (1B: 1 -> 128 rows, 8 -> 1024)
     pad_to_multiple: str = "auto"         # auto: pad packed rows to micro_batch_tokens when compiling (static shapes)
     seqlen_buckets: bool = True           # flash varlen bound = longest example rounded up to a power of two
     checkpoint_every: int = 50
@@ -54,6 +57,8 @@ class LoraSFTConfig(TrainConfig):
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_targets: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
+    lora_impl: str = "peft"               # peft | grouped: one A product for projections sharing an input (q/k/v,
+                                          # gate/up; finetune/lora_grouped.py) — same parameters and saved adapter
     quantize_4bit: bool = False           # QLoRA: frozen base linears in NF4 (torchao), CPU or GPU
     micro_batch_auto: bool = True         # models > 5B parameters: rows capped at 4096 tokens (2048 with 4-bit), the
                                           # sizes measured to keep an 8B under 40 GiB (20 GiB QLoRA) on one GPU

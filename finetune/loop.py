@@ -21,7 +21,8 @@ from finetune import checkpoint as ckpt
 from finetune.config import TrainConfig
 from finetune.data import Example, collate_packed, epoch_order, plan_steps
 from finetune.metrics import Monitor
-from finetune.ops import choose_attention, choose_ce, linear_cross_entropy_sum, set_attention
+from finetune.ops import (check_liger_chunk_mem, choose_attention, choose_ce, linear_cross_entropy_sum,
+                          set_attention)
 
 
 class TrainingError(RuntimeError):
@@ -109,10 +110,11 @@ class PackedCausalLM(nn.Module):
     """forward(packed row) -> summed token loss. The LM head runs inside the fused/chunked loss, so full logits
     never exist. This module is what DDP wraps, so gradient sync hooks see every forward."""
 
-    def __init__(self, model: nn.Module, attention: str, ce: str, chunk_tokens: int):
+    def __init__(self, model: nn.Module, attention: str, ce: str, chunk_tokens: int, liger_chunk_mem: int = 1):
         super().__init__()
         self.model = model
         self.attention, self.ce, self.chunk_tokens = attention, ce, chunk_tokens
+        self.liger_chunk_mem = liger_chunk_mem
 
     def forward(self, input_ids, position_ids, targets, cu_seqlens=None, max_seqlen=None, loss_index=None):
         causal = causal_lm_of(self.model)
@@ -125,13 +127,14 @@ class PackedCausalLM(nn.Module):
         out = decoder_of(causal)(input_ids=input_ids, position_ids=position_ids, use_cache=False, **kw)
         weight = causal.get_output_embeddings().weight
         return linear_cross_entropy_sum(out.last_hidden_state, weight, targets, self.ce, self.chunk_tokens,
-                                        index=loss_index)
+                                        index=loss_index, liger_chunk_mem=self.liger_chunk_mem)
 
 
 def prepare_model(model: nn.Module, cfg: TrainConfig, device: torch.device) -> tuple[PackedCausalLM, dict]:
     """Attention kind, CE kind, gradient checkpointing and torch.compile, resolved for this hardware."""
     attention = choose_attention(cfg.attention, device)
     ce = choose_ce(cfg.fused_ce, device)
+    check_liger_chunk_mem(cfg.liger_chunk_mem, ce)
     causal = causal_lm_of(model)
     set_attention(causal, attention)
     if cfg.gradient_checkpointing:
@@ -145,8 +148,8 @@ def prepare_model(model: nn.Module, cfg: TrainConfig, device: torch.device) -> t
         # data-dependent parts (packing metadata, row selection for the loss) stay in eager code.
         for layer in decoder_of(causal).layers:
             layer.compile()
-    return PackedCausalLM(model, attention, ce, cfg.loss_chunk_tokens), {
-        "attention": attention, "fused_ce": ce, "compile": use_compile}
+    return PackedCausalLM(model, attention, ce, cfg.loss_chunk_tokens, cfg.liger_chunk_mem), {
+        "attention": attention, "fused_ce": ce, "compile": use_compile, "liger_chunk_mem": cfg.liger_chunk_mem}
 
 
 # --- optimizer and schedule -----------------------------------------------------------------------

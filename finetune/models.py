@@ -86,8 +86,17 @@ def linear_module_names(model: nn.Module) -> set[str]:
     return names
 
 
-def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets: list[str] | str):
+LORA_IMPLS = ("peft", "grouped")
+
+
+def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets: list[str] | str,
+               impl: str = "peft"):
+    """PEFT LoRA on `targets`. impl="grouped" keeps PEFT's modules and parameters (same state dict, same saved
+    adapter) but computes one A product per group of projections sharing an input (finetune/lora_grouped.py);
+    the report of what was grouped is left on the model as `lora_impl_report`."""
     from peft import LoraConfig, get_peft_model
+    if impl not in LORA_IMPLS:
+        raise ModelLoadError(f"lora_impl must be one of {', '.join(LORA_IMPLS)}, not {impl!r}")
     available = linear_module_names(model)
     if targets == "all-linear" or targets == ["all-linear"]:
         targets = sorted(available)
@@ -110,6 +119,14 @@ def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets:
     for m in peft_model.modules():
         if hasattr(m, "cast_input_dtype_enabled"):
             m.cast_input_dtype_enabled = False
+    report = {"impl": impl}
+    if impl == "grouped":
+        from finetune.lora_grouped import GroupedLoraError, enable_grouped_lora
+        try:
+            report.update(enable_grouped_lora(peft_model))
+        except GroupedLoraError as exc:
+            raise ModelLoadError(str(exc)) from None
+    peft_model.lora_impl_report = report
     return peft_model
 
 

@@ -120,8 +120,23 @@ def _chunk_ce_sum(h, w, t):
 _liger_loss = None
 
 
+def liger_chunk_mem_supported() -> bool:
+    """Whether the installed Liger takes `chunk_mem_const` (its transient-logits budget; liger-kernel >= 0.8.5)."""
+    from liger_kernel.ops import LigerFusedLinearCrossEntropyFunction
+    return "chunk_mem_const" in inspect.signature(LigerFusedLinearCrossEntropyFunction.forward).parameters
+
+
+def check_liger_chunk_mem(value, kind: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"liger_chunk_mem must be a positive integer, not {value!r}")
+    if value != 1 and kind == "liger" and not liger_chunk_mem_supported():
+        raise RuntimeError("liger_chunk_mem > 1 needs liger-kernel >= 0.8.5 (chunk_mem_const); "
+                           "upgrade it or leave liger_chunk_mem at 1")
+
+
 def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, kind: str,
-                             chunk_tokens: int = 4096, index: torch.Tensor | None = None) -> torch.Tensor:
+                             chunk_tokens: int = 4096, index: torch.Tensor | None = None,
+                             liger_chunk_mem: int = 1) -> torch.Tensor:
     """Sum of token cross-entropies of `hidden @ weight.T` against `targets` (IGNORE rows skipped).
 
     hidden [..., H], targets [...]. With `index` (the flat positions that have a target, computed on the host),
@@ -138,6 +153,14 @@ def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets
     if index.numel() == 0:
         return hidden.sum() * 0.0
     h = h.index_select(0, index)
+    if kind == "liger" and liger_chunk_mem != 1:
+        from liger_kernel.ops import LigerFusedLinearCrossEntropyFunction
+        # the module wrapper does not pass chunk_mem_const; same call as LigerFusedLinearCrossEntropyLoss otherwise
+        # (sum reduction, ignore_index -100, no bias/weights/softcap/z-loss)
+        loss = LigerFusedLinearCrossEntropyFunction.apply(
+            h, weight, t, None, None, -100, 0.0, 0.0, "sum", None, False, None, False, False, False, None, None,
+            int(liger_chunk_mem))
+        return loss[0].float()
     if kind == "liger":
         global _liger_loss
         if _liger_loss is None:

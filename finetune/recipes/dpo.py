@@ -337,7 +337,8 @@ def finetune(cfg: DPOConfig, pairs: list[Pair], *, pad_id: int, device: torch.de
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
     base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit)
     torch.manual_seed(cfg.seed)
-    model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets)
+    model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets,
+                       impl=cfg.lora_impl)
     total, trainable = count_params(model)
     result, packed = train_dpo(cfg, model, pairs, device=device, pad_id=pad_id, on_metrics=on_metrics,
                                should_cancel=should_cancel)

@@ -64,7 +64,8 @@ def finetune(cfg: LoraSFTConfig, train_examples: list, *, pad_id: int, device: t
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
     base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit)
     torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed
-    model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets)
+    model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets,
+                       impl=cfg.lora_impl)
     total, trainable = count_params(model)
     if cfg.micro_batch_auto and device.type == "cuda":
         cfg.micro_batch_tokens = auto_micro_batch_tokens(total, cfg.quantize_4bit, cfg.micro_batch_tokens)
@@ -82,6 +83,7 @@ def finetune(cfg: LoraSFTConfig, train_examples: list, *, pad_id: int, device: t
     quant = getattr(base, "quantization_report", None)
     if quant:
         result.setup["qlora"] = quant
+    result.setup["lora"] = getattr(model, "lora_impl_report", {"impl": cfg.lora_impl})
     return model, result, {"precision": precision, "params": total, "trainable_params": trainable}
 
 

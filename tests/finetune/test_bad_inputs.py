@@ -72,3 +72,14 @@ def test_out_of_memory_is_reported_with_the_setting_to_change(tiny_model_dir, da
     monkeypatch.setattr(loop.PackedCausalLM, "forward", oom)
     with pytest.raises(TrainingError, match="lower micro_batch_tokens.*gradient_checkpointing"):
         lora_sft.run(_cfg(tiny_model_dir, dataset_dir, tmp_path))
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "8", True])
+def test_liger_chunk_mem_must_be_a_positive_integer(tiny_model_dir, dataset_dir, tmp_path, bad):
+    with pytest.raises(ValueError, match="liger_chunk_mem must be a positive integer"):
+        lora_sft.run(_cfg(tiny_model_dir, dataset_dir, tmp_path, liger_chunk_mem=bad))
+
+
+def test_unknown_lora_impl_is_refused(tiny_model_dir, dataset_dir, tmp_path):
+    with pytest.raises(ModelLoadError, match="lora_impl must be one of peft, grouped"):
+        lora_sft.run(_cfg(tiny_model_dir, dataset_dir, tmp_path, lora_impl="fast"))

@@ -112,6 +112,27 @@ def test_fsdp_lora_two_ranks_end_to_end(tiny_model_dir, dataset_dir, tmp_path):
         assert a[k].shape == b[k].shape and (a[k] - b[k]).abs().max() < 1e-4, k
 
 
+def test_fsdp_grouped_lora_matches_one_process_peft(tiny_model_dir, dataset_dir, tmp_path):
+    """lora_impl="grouped" under FSDP2 (the grouped A product reads the layer's unsharded LoRA weights): the same
+    losses and gathered adapter as one process with PEFT's own per-projection forward."""
+    steps = 4
+    reference = losses_of(run(make_config(tiny_model_dir, dataset_dir, tmp_path / "one", steps, dropout=0.0)))
+    out = tmp_path / "two"
+    subprocess.run(_torchrun(tiny_model_dir, dataset_dir, out, steps, 0, 0.0, "fsdp", "grouped"), check=True,
+                   env=_env(), timeout=300)
+    two = json.loads((out / "summary.json").read_text())
+    assert two["setup"]["parallel"] == "fsdp"
+    assert len(two["losses"]) == steps
+    for a, b in zip(two["losses"], reference["losses"]):
+        assert abs(a - b) < 1e-4, (two["losses"], reference["losses"])
+    from safetensors.torch import load_file
+    a = load_file(out / "adapter" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "one" / "adapter" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and a
+    for k in a:
+        assert (a[k] - b[k]).abs().max() < 1e-4, k
+
+
 def _corpus(root: Path) -> Path:
     from .conftest import make_conversations
     root.mkdir(parents=True, exist_ok=True)

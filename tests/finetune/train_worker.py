@@ -1,5 +1,5 @@
 """Subprocess entry for the resume, DDP and FSDP tests:
-    train_worker.py MODEL DATASET OUT STEPS [SLEEP_S [DROPOUT [FSDP]]]          (LoRA SFT)
+    train_worker.py MODEL DATASET OUT STEPS [SLEEP_S [DROPOUT [FSDP [LORA_IMPL]]]]   (LoRA SFT)
     train_worker.py --pretrain CORPUS OUT STEPS [SLEEP_S [FSDP]]                (pretraining)"""
 import json
 import os
@@ -14,10 +14,10 @@ from finetune.recipes import pretrain  # noqa: E402
 from finetune.recipes.lora_sft import run  # noqa: E402
 
 
-def make_config(model, dataset, out, steps, dropout=0.1, fsdp=False) -> LoraSFTConfig:
+def make_config(model, dataset, out, steps, dropout=0.1, fsdp=False, lora_impl="peft") -> LoraSFTConfig:
     return LoraSFTConfig(base_model=str(model), dataset_dir=str(dataset), output_dir=str(out), max_steps=int(steps),
                          tokens_per_step=600, micro_batch_tokens=256, lr=5e-3, checkpoint_every=2,
-                         lora_dropout=dropout, fsdp=fsdp)
+                         lora_dropout=dropout, fsdp=fsdp, lora_impl=lora_impl)
 
 
 def make_pretrain_config(corpus, out, steps, fsdp=False) -> PretrainConfig:
@@ -46,7 +46,8 @@ if __name__ == "__main__":
         sleep_s = float(args[4]) if len(args) > 4 else 0.0
         dropout = float(args[5]) if len(args) > 5 else 0.1
         fsdp = len(args) > 6 and args[6] == "fsdp"
-        summary = run(make_config(model, dataset, out, steps, dropout, fsdp),
+        lora_impl = args[7] if len(args) > 7 else "peft"
+        summary = run(make_config(model, dataset, out, steps, dropout, fsdp, lora_impl),
                       on_metrics=lambda m: time.sleep(sleep_s))  # slow steps so the test can kill mid-run
     if os.environ.get("RANK", "0") == "0":
         Path(out, "summary.json").write_text(json.dumps(losses_of(summary)))
