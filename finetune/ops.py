@@ -134,6 +134,17 @@ def check_liger_chunk_mem(value, kind: str) -> None:
                            "upgrade it or leave liger_chunk_mem at 1")
 
 
+def _liger_chunked(h: torch.Tensor, weight: torch.Tensor, t: torch.Tensor, chunk_mem: int) -> torch.Tensor:
+    """Liger's fused linear CE (sum, ignore -100) with `chunk_mem_const`, which its module wrapper does not pass.
+    The arguments are bound by name against the installed version's signature, the rest left at its defaults."""
+    from liger_kernel.ops import LigerFusedLinearCrossEntropyFunction as fn
+    bound = inspect.signature(fn.forward).bind(None, _input=h, weight=weight, target=t, ignore_index=-100,
+                                                reduction="sum", chunk_mem_const=chunk_mem)
+    bound.apply_defaults()
+    out = fn.apply(*list(bound.arguments.values())[1:])
+    return (out[0] if isinstance(out, tuple) else out).float()
+
+
 def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, kind: str,
                              chunk_tokens: int = 4096, index: torch.Tensor | None = None,
                              liger_chunk_mem: int = 1) -> torch.Tensor:
@@ -154,13 +165,7 @@ def linear_cross_entropy_sum(hidden: torch.Tensor, weight: torch.Tensor, targets
         return hidden.sum() * 0.0
     h = h.index_select(0, index)
     if kind == "liger" and liger_chunk_mem != 1:
-        from liger_kernel.ops import LigerFusedLinearCrossEntropyFunction
-        # the module wrapper does not pass chunk_mem_const; same call as LigerFusedLinearCrossEntropyLoss otherwise
-        # (sum reduction, ignore_index -100, no bias/weights/softcap/z-loss)
-        loss = LigerFusedLinearCrossEntropyFunction.apply(
-            h, weight, t, None, None, -100, 0.0, 0.0, "sum", None, False, None, False, False, False, None, None,
-            int(liger_chunk_mem))
-        return loss[0].float()
+        return _liger_chunked(h, weight, t, int(liger_chunk_mem))
     if kind == "liger":
         global _liger_loss
         if _liger_loss is None:
