@@ -76,16 +76,23 @@ def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt  # SQLite: naive
 
 
-def create_session_key(session: Session, user: User, *, ttl_hours: float, max_live: int) -> tuple[ApiKey, str]:
+def _via(key_id: int) -> str:
+    return f"web sign-in via key #{key_id}"
+
+
+def create_session_key(session: Session, user: User, *, ttl_hours: float, max_live: int,
+                       via_key: int | None = None) -> tuple[ApiKey, str]:
     """A sign-in key that expires after `ttl_hours`; the user keeps at most `max_live` live sign-in keys (the
-    oldest are revoked), so signing in again and again never piles up keys."""
+    oldest are revoked), so signing in again and again never piles up keys. `via_key`: the API key it was exchanged
+    for (the web UI signed in with an API key); revoking that key ends this one too."""
     now = datetime.now(timezone.utc)
     live = session.scalars(select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.kind == "session",
                                                 ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)).all()
     live = [k for k in live if k.expires_at is None or _aware(k.expires_at) > now]
     for old in live[:max(0, len(live) - max_live + 1)]:
         old.revoked_at = now
-    return create_api_key(session, user, "web sign-in", kind="session", expires_at=now + timedelta(hours=ttl_hours))
+    name = _via(via_key) if via_key is not None else "web sign-in"
+    return create_api_key(session, user, name, kind="session", expires_at=now + timedelta(hours=ttl_hours))
 
 
 def authenticate(session: Session, key: str) -> Principal | None:
@@ -102,9 +109,14 @@ def authenticate(session: Session, key: str) -> Principal | None:
 
 
 def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:
+    """Revoke a key, and the sign-in keys a web UI exchanged it for (POST /v1/auth/session)."""
     row = session.get(ApiKey, key_id)
     if row is not None and row.revoked_at is None:
-        row.revoked_at = datetime.now(timezone.utc)
+        now = datetime.now(timezone.utc)
+        row.revoked_at = now
+        for child in session.scalars(select(ApiKey).where(ApiKey.user_id == row.user_id, ApiKey.kind == "session",
+                                                          ApiKey.name == _via(row.id), ApiKey.revoked_at.is_(None))):
+            child.revoked_at = now
     return row
 
 

@@ -12,17 +12,24 @@ if str(_REPO) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from ui.common import current_user, flush_toast, is_admin, keep_session_in_url, restore_session, sign_out  # noqa: E402
+from ui.common import current_user, flush_toast, is_admin, restore_session, sign_out, sync_cookie  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="Teamlore", page_icon="🧭", layout="wide",
                    menu_items={"About": "Teamlore — your team's knowledge, answered with sources."})
 
-restore_session()  # a browser reload keeps the user signed in (and on the page the URL names)
+# Every page's address; signed out, each of them shows the sign-in form, and after signing in the same address is
+# the page itself (a bookmarked or reloaded admin page comes back after sign-in instead of "Page not found").
+URL_PATHS = ("chat", "upload", "sources", "datasets", "training", "models", "feedback", "keys", "usage")
+
+restore_session()  # a browser reload keeps the user signed in (from the cookie), on the page the URL names
 user = current_user()
 if user is None:
-    page = st.navigation([st.Page(VIEWS / "signin.py", title="Sign in", icon=":material/login:", url_path="signin")],
+    page = st.navigation([st.Page(VIEWS / "signin.py", title="Sign in", icon=":material/login:", url_path="signin",
+                                  default=True),
+                          *(st.Page(VIEWS / "signin.py", title="Sign in", icon=":material/login:", url_path=p)
+                            for p in URL_PATHS)],
                          position="hidden")
 else:
     pages: dict[str, list] = {
@@ -50,6 +57,6 @@ else:
             sign_out("You have been signed out.")
             st.rerun()
 
-keep_session_in_url()
+sync_cookie()
 flush_toast()
 page.run()

@@ -323,6 +323,14 @@ class TeamloreClient:
     def me(self) -> User:
         return self._json("GET", "/v1/me")
 
+    def new_session(self) -> LoginResult:
+        """A short-lived sign-in key for this user (what the UI keeps instead of a long-lived API key)."""
+        return self._json("POST", "/v1/auth/session")
+
+    def logout(self) -> dict[str, Any]:
+        """Revoke the sign-in key this client uses."""
+        return self._json("POST", "/v1/auth/logout")
+
     # chat
     def chat_stream(self, messages: Sequence[dict[str, str]], *, conversation_id: int | None = None,
                     model: str = "teamlore") -> ChatStream:

@@ -1,9 +1,6 @@
 """Session plumbing shared by the pages: the signed-in client, error display, small formatters."""
 from __future__ import annotations
 
-import secrets
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -49,76 +46,102 @@ def client() -> TeamloreClient:
 
 
 # --- staying signed in across a browser reload ----------------------------------------------------------------
-# A reload starts a new Streamlit session. The URL carries an opaque, random, short-lived session token (never the
-# API key); this UI process maps it to the signed-in key. Tokens expire, end at sign-out, and die with the process.
-SESSION_PARAM = "session"
-SESSION_TTL_S = 8 * 3600
-_TOKEN_KEY = "_session_token"
+# The UI never keeps a long-lived API key: signing in with a password gives a short-lived sign-in key, and an API
+# key is exchanged for one at once (POST /v1/auth/session). The API stores sign-in keys hashed, they expire after
+# its session_key_ttl_hours and end at sign-out. The browser keeps the sign-in key in a cookie (path /,
+# SameSite=Strict, Secure over https, expiring with the key) — never in the URL, where history and server logs
+# would keep it. A reload, even after the UI process restarted, signs back in from the cookie (checked with
+# GET /v1/me), on the page its URL names.
+COOKIE = "teamlore_session"
+_COOKIE_SET = "_cookie_set"      # session_state: (key, max-age s) to write into the browser's cookie
+_COOKIE_CLEAR = "_cookie_clear"  # session_state: delete the cookie (signed out)
 
 
-class _SessionStore:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_token: dict[str, tuple[float, dict[str, Any]]] = {}
-
-    def issue(self, auth: dict[str, Any]) -> str:
-        token = secrets.token_urlsafe(32)
-        with self._lock:
-            now = time.time()
-            self._by_token = {t: v for t, v in self._by_token.items() if v[0] > now}  # drop expired ones
-            self._by_token[token] = (now + SESSION_TTL_S, dict(auth))
-        return token
-
-    def get(self, token: str) -> dict[str, Any] | None:
-        with self._lock:
-            entry = self._by_token.get(token)
-            if entry is None or entry[0] <= time.time():
-                self._by_token.pop(token, None)
-                return None
-            return dict(entry[1])
-
-    def drop(self, token: str | None) -> None:
-        if token:
-            with self._lock:
-                self._by_token.pop(token, None)
-
-
-SESSIONS = _SessionStore()
+def _browser_cookie() -> str | None:
+    """The sign-in cookie the browser sent when this browser session (tab load) started."""
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser behind this session (AppTest, bare mode)
+        return None
+    return value or None
 
 
 def restore_session() -> None:
-    """After a reload: sign back in from the URL's session token, if it is still valid."""
-    if st.session_state.get(AUTH_KEY):
+    """After a reload: sign back in from the cookie's sign-in key, if the API still accepts it."""
+    if st.session_state.get(AUTH_KEY) or st.session_state.get(_COOKIE_CLEAR):
         return
-    token = st.query_params.get(SESSION_PARAM)
-    auth = SESSIONS.get(token) if token else None
-    if auth:
-        st.session_state[AUTH_KEY] = auth
-        st.session_state[_TOKEN_KEY] = token
-    elif token:
-        del st.query_params[SESSION_PARAM]  # expired or unknown: sign in again
+    key = _browser_cookie()
+    if not key:
+        return
+    keyed = base_client().with_key(key)
+    try:
+        user = keyed.me()
+    except Unauthorized:
+        st.session_state[_COOKIE_CLEAR] = True  # expired or revoked: sign in again
+        return
+    except ApiError:
+        return  # the API is down: the sign-in page says so
+    finally:
+        keyed.close()
+    st.session_state[AUTH_KEY] = {"api_key": key, "user": dict(user)}
 
 
-def keep_session_in_url() -> None:
-    """Each run: the signed-in session's token stays in the address bar (page switches drop query parameters)."""
-    token = st.session_state.get(_TOKEN_KEY)
-    if token and st.query_params.get(SESSION_PARAM) != token:
-        st.query_params[SESSION_PARAM] = token
+def _max_age(expires_at: str | None) -> int:
+    expires = parse_time(expires_at)
+    if expires is None:
+        return 8 * 3600
+    return max(0, int((expires - datetime.now(timezone.utc)).total_seconds()))
 
 
-def sign_in(api_key: str, user: dict[str, Any]) -> None:
+def sync_cookie() -> None:
+    """Each run: write (after sign-in) or delete (after sign-out) the browser's sign-in cookie."""
+    pending = st.session_state.get(_COOKIE_SET)
+    if pending:
+        value, max_age = pending
+        _cookie_script(f"{COOKIE}={value}; Max-Age={max_age}")
+    elif st.session_state.get(_COOKIE_CLEAR):
+        _cookie_script(f"{COOKIE}=; Max-Age=0")
+
+
+def _cookie_script(assignment: str) -> None:
+    # the value is a sign-in key (URL-safe characters only) or empty: nothing to escape
+    js = (f"<script>document.cookie = '{assignment}; Path=/; SameSite=Strict'"
+          "+ (location.protocol === 'https:' ? '; Secure' : '');</script>")
+    with st.sidebar:
+        st.html(js, unsafe_allow_javascript=True)
+
+
+def sign_in(api_key: str, user: dict[str, Any], expires_at: str | None = None, *, session_key: bool = True) -> None:
+    """Sign in with a sign-in key (`session_key`, from POST /v1/auth/login), or with an API key, which is exchanged
+    for a sign-in key here and then forgotten."""
+    if not session_key:
+        keyed = base_client().with_key(api_key)
+        try:
+            result = keyed.new_session()
+        finally:
+            keyed.close()
+        api_key, user, expires_at = result["api_key"], result["user"], result.get("expires_at")
     st.session_state[AUTH_KEY] = {"api_key": api_key, "user": dict(user)}
-    st.session_state[_TOKEN_KEY] = SESSIONS.issue(st.session_state[AUTH_KEY])
+    st.session_state[_COOKIE_SET] = (api_key, _max_age(expires_at))
+    st.session_state.pop(_COOKIE_CLEAR, None)
     st.session_state.pop(NOTICE_KEY, None)
 
 
 def sign_out(notice: str | None = None) -> None:
-    """Forget the key, its session token and everything fetched with it (another person may sign in next)."""
-    SESSIONS.drop(st.session_state.get(_TOKEN_KEY))
-    if SESSION_PARAM in st.query_params:
-        del st.query_params[SESSION_PARAM]
+    """End the sign-in key (the API revokes it), delete the cookie, and forget everything fetched with it (another
+    person may sign in next)."""
+    auth = st.session_state.get(AUTH_KEY)
+    if auth:
+        keyed = base_client().with_key(auth["api_key"])
+        try:
+            keyed.logout()
+        except ApiError:
+            pass  # already revoked or expired, or the API is down: the cookie goes all the same
+        finally:
+            keyed.close()
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state[_COOKIE_CLEAR] = True
     if notice:
         st.session_state[NOTICE_KEY] = notice
 

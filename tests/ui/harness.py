@@ -146,8 +146,9 @@ class Stack:
         self._spawn("worker", [*CLI, "worker"], self.env())
         return self
 
-    def start_ui(self, timeout: float = 60) -> Stack:
-        self.ui_port = free_port()
+    def start_ui(self, timeout: float = 60, port: int | None = None) -> Stack:
+        """`port`: restart on the port it had (a browser reload after a UI restart)."""
+        self.ui_port = port or free_port()
         env = {**self.env(), "TEAMLORE_API_URL": self.api_url}
         cmd = [sys.executable, "-m", "streamlit", "run", str(UI_APP), "--server.headless", "true",
                "--server.port", str(self.ui_port), "--server.address", "127.0.0.1",
@@ -155,6 +156,9 @@ class Stack:
         proc = self._spawn("ui", cmd, env)
         wait_http(self.ui_url + "/_stcore/health", proc, timeout, self.root / "ui.log")
         return self
+
+    def stop_ui(self) -> None:
+        stop(self.procs.pop("ui", None))
 
     def stop_all(self) -> None:
         for name in list(self.procs)[::-1]:

@@ -65,26 +65,33 @@ def test_password_sign_in_wrong_then_right(api_env):
     assert "Ask Teamlore" in texts(at, "title")[0]
 
 
-def test_reload_keeps_the_user_signed_in_and_on_the_admin_page(api_env):
+def test_reload_keeps_the_user_signed_in_from_a_cookie_never_the_url(api_env, monkeypatch):
     at = sign_in_with_key(api_env.admin_key)
     no_exceptions(at)
-    token = at.query_params.get("session")
-    token = token[0] if isinstance(token, list) else token
-    assert token and api_env.admin_key not in str(dict(at.query_params))  # an opaque token, never the key
-    # a browser reload is a new session with the same URL: still signed in, and the admin page is there
-    again = new_app()
-    again.query_params["session"] = token
-    again.run()
+    # the UI keeps a short-lived sign-in key, not the API key it was signed in with, and the URL carries nothing
+    key = at.session_state["auth"]["api_key"]
+    assert key.startswith("tl_") and key != api_env.admin_key
+    assert not dict(at.query_params), dict(at.query_params)
+    with httpx.Client(base_url=api_env.api_url, headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.get("/v1/me").json()["role"] == "admin"
+    # the browser is told to keep it in a cookie (the element runs `document.cookie = …`)
+    cookie_js = [str(e.proto) for e in at.sidebar.get("html")]
+    assert any("teamlore_session=" + key in js and "SameSite=Strict" in js for js in cookie_js), cookie_js
+    # a browser reload is a new session that sends the cookie: still signed in, and the admin page is there
+    import ui.common
+    monkeypatch.setattr(ui.common, "_browser_cookie", lambda: key)
+    again = new_app().run()
     no_exceptions(again)
     assert again.session_state["auth"]["user"]["role"] == "admin"
     again.switch_page("views/admin_keys.py").run()
     no_exceptions(again)
     assert any("API keys" in t for t in texts(again, "title")), texts(again, "title")
-    # signing out ends the token: the same URL now asks to sign in
+    # signing out revokes the sign-in key and deletes the cookie: the same cookie now asks to sign in
     next(b for b in again.sidebar.button if b.key == "sign_out").click().run()
-    after = new_app()
-    after.query_params["session"] = token
-    after.run()
+    assert any("Max-Age=0" in str(e.proto) for e in again.sidebar.get("html"))
+    with httpx.Client(base_url=api_env.api_url, headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.get("/v1/me").status_code == 401
+    after = new_app().run()
     assert after.session_state.get("auth") is None
     assert any(b.label == "Sign in with key" for b in after.button)
 
@@ -129,7 +136,9 @@ def test_revoked_key_returns_to_sign_in(api_env):
     at = sign_in_with_key(key)
     assert at.session_state["auth"]["user"]["name"] == "bob"
     with api_env.admin() as c:
-        key_id = next(k["id"] for k in c.get("/v1/keys").json() if k["user"] == "bob" and not k["revoked_at"])
+        # the API key bob signed in with (the UI holds a sign-in key exchanged for it: revoking the key ends both)
+        key_id = next(k["id"] for k in c.get("/v1/keys").json() if k["user"] == "bob" and k["kind"] == "api"
+                      and not k["revoked_at"])
         c.delete(f"/v1/keys/{key_id}").raise_for_status()
     at.run()
     no_exceptions(at)

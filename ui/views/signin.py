@@ -33,7 +33,7 @@ with middle:
                 except ApiError as exc:
                     st.error(exc.user_message, icon=":material/error:")
                 else:
-                    sign_in(result["api_key"], result["user"])
+                    sign_in(result["api_key"], result["user"], result.get("expires_at"))
                     st.rerun()
     with with_key:
         with st.form("key_form"):
@@ -47,10 +47,10 @@ with middle:
                 keyed = base_client().with_key(api_key)
                 try:
                     user = keyed.me()
+                    sign_in(api_key, user, session_key=False)  # the UI keeps a sign-in key, not the API key
                 except ApiError as exc:
                     st.error(exc.user_message, icon=":material/error:")
                 else:
-                    sign_in(api_key, user)
                     st.rerun()
                 finally:
                     keyed.close()

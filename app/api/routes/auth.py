@@ -8,8 +8,8 @@ from sqlalchemy import select
 from app.api.deps import PrincipalDep, SessionDep, SettingsDep
 from app.api.errors import APIError
 from app.api.protocol import LoginResponse, UserOut
-from app.db.models import User
-from app.security import create_session_key, verify_password
+from app.db.models import ApiKey, User
+from app.security import create_session_key, revoke_api_key, verify_password
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
@@ -42,6 +42,45 @@ def login(body: Login, request: Request, session: SessionDep, settings: Settings
     session.commit()  # the key works the moment the client has it
     return {"api_key": key, "expires_at": row.expires_at,
             "user": {"id": user.id, "name": user.name, "role": user.role}}
+
+
+@router.post("/auth/session", response_model=LoginResponse)
+def new_session(principal: PrincipalDep, session: SessionDep, settings: SettingsDep):
+    """A short-lived sign-in key for the caller (what the web UI keeps for a browser session — in a cookie, so a
+    reload stays signed in — instead of the long-lived API key it was signed in with). Stored hashed like every key,
+    it expires after session_key_ttl_hours and ends at sign-out (`POST /v1/auth/logout`)."""
+    user = session.get(User, principal.user_id)
+    if user is None:
+        raise APIError(401, "this key's user no longer exists", "unauthorized")
+    caller = session.get(ApiKey, principal.key_id) if principal.key_id is not None else None
+    # a sign-in key renewed from a sign-in key keeps its parent API key (revoking that still ends it)
+    via = (caller.id if caller.kind != "session" else _parent(caller)) if caller is not None else None
+    row, key = create_session_key(session, user, ttl_hours=settings.session_key_ttl_hours,
+                                  max_live=settings.max_session_keys, via_key=via)
+    session.commit()
+    return {"api_key": key, "expires_at": row.expires_at,
+            "user": {"id": user.id, "name": user.name, "role": user.role}}
+
+
+def _parent(key: ApiKey) -> int | None:
+    name = key.name or ""
+    return int(name.rsplit("#", 1)[1]) if name.startswith("web sign-in via key #") else None
+
+
+class LogoutOut(BaseModel):
+    revoked: bool = Field(description="the calling key was a sign-in key and is now revoked (an API key is only "
+                          "revoked on the API keys page)")
+
+
+@router.post("/auth/logout", response_model=LogoutOut)
+def logout(principal: PrincipalDep, session: SessionDep):
+    """Sign out: the calling sign-in key stops working at once."""
+    row = session.get(ApiKey, principal.key_id) if principal.key_id is not None else None
+    if row is None or row.kind != "session":
+        return {"revoked": False}
+    revoke_api_key(session, row.id)
+    session.commit()
+    return {"revoked": True}
 
 
 @router.get("/me", response_model=UserOut)

@@ -1,0 +1,93 @@
+"""Staying signed in, in a real headless Chromium against real processes (API + `streamlit run ui/app.py`):
+a reload keeps the user signed in — also after the UI process restarted — without any token in the URL, and a
+signed-out visit to an admin page's address comes back to that page after sign-in."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import new_stack
+from tests.ui.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, settle, sign_in_with_key
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, onnx_cache):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    s = new_stack(tmp_path_factory.mktemp("session"), onnx_cache)
+    try:
+        s.start_api()
+        s.start_ui()
+        yield s
+    finally:
+        s.stop_all()
+
+
+@pytest.fixture
+def page(stack):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def signed_in(page) -> bool:
+    page.wait_for_function("() => document.body.innerText.includes('Signed in as') || "
+                           "!!document.querySelector('[data-testid=\"stForm\"]')", timeout=30_000)
+    settle(page)
+    return "Signed in as" in page.locator("body").inner_text()
+
+
+def test_reload_stays_signed_in_even_after_a_ui_restart_with_nothing_in_the_url(stack, page):
+    url = stack.ui_url
+    sign_in_with_key(page, url, stack.admin_key)
+    page.get_by_role("link", name="API keys").first.click()
+    settle(page)
+    assert page.url.rstrip("/").endswith("/keys"), page.url
+    assert "?" not in page.url and stack.admin_key not in page.url
+    cookie = next(c for c in page.context.cookies() if c["name"] == "teamlore_session")
+    assert cookie["value"].startswith("tl_") and cookie["value"] != stack.admin_key  # a sign-in key, not the API key
+    assert cookie["sameSite"] == "Strict"
+
+    page.reload()
+    assert signed_in(page)
+    assert any("API keys" in h for h in page.get_by_role("heading").all_inner_texts())  # still on the admin page
+
+    port = stack.ui_port
+    stack.stop_ui()
+    stack.start_ui(port=port)  # the UI process restarted: nothing of the session is left in its memory
+    page.reload()
+    assert signed_in(page), page.locator("body").inner_text()[:500]
+    assert any("API keys" in h for h in page.get_by_role("heading").all_inner_texts())
+
+    # signing out ends it: the cookie goes and the sign-in key no longer works
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in", exact=True).wait_for(timeout=30_000)
+    settle(page)
+    assert not any(c["name"] == "teamlore_session" and c["value"] for c in page.context.cookies())
+    import httpx
+    r = httpx.get(stack.api_url + "/v1/me", headers={"Authorization": f"Bearer {cookie['value']}"}, timeout=10)
+    assert r.status_code == 401
+    page.reload()
+    assert not signed_in(page)
+
+
+def test_signed_out_admin_page_address_returns_to_that_page_after_sign_in(stack, page):
+    url = stack.ui_url
+    page.goto(url + "/models")
+    page.get_by_role("button", name="Sign in", exact=True).wait_for(timeout=30_000)
+    assert "Page not found" not in page.locator("body").inner_text()
+    page.get_by_role("tab", name="API key").click()
+    page.get_by_role("textbox", name="API key").fill(stack.admin_key)
+    page.get_by_role("button", name="Sign in with key").click()
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    settle(page)
+    assert page.url.rstrip("/").endswith("/models"), page.url
+    assert any("Model versions" in h for h in page.get_by_role("heading").all_inner_texts()), \
+        page.get_by_role("heading").all_inner_texts()
