@@ -26,7 +26,7 @@ from app.services.registry import live_version
 from app.services.search import Searcher, get_searcher
 from app.settings import Settings
 from model.base import Generator, GeneratorUnavailable
-from model.extractive import Weights
+from model.extractive import ExtractiveAnswerer, Weights
 
 T = TypeVar("T")
 
@@ -47,8 +47,10 @@ def lazy(factory: Callable[[], T]) -> Callable[[], T]:
 # --- generators -------------------------------------------------------------------------------------------------
 
 def _model_generator(settings: Settings, generator: Generator, adapter: str | None = None) -> ModelGenerator:
+    gate = (ExtractiveAnswerer(get_encoder(settings), extractive_weights(settings), idf=corpus_idf(settings))
+            if settings.answer_gate_generative else None)
     return ModelGenerator(generator, system_prompt=settings.system_prompt, context_window=settings.context_window,
-                          adapter=adapter)
+                          adapter=adapter, gate=gate)
 
 
 def serving_backend(settings: Settings, model_version: ModelVersion | None) -> str:
@@ -105,7 +107,8 @@ def extractive_weights(settings: Settings) -> Weights:
                    rank=settings.answer_rank_weight, margin=settings.answer_margin,
                    max_units=settings.answer_max_sentences, abstain_below=settings.answer_abstain_below,
                    missing_weight=settings.answer_missing_weight, rare_idf=settings.answer_rare_idf,
-                   coverage_of=settings.answer_coverage_of)
+                   coverage_of=settings.answer_coverage_of, synonym_cos=settings.answer_synonym_cos,
+                   type_weight=settings.answer_type_weight)
 
 
 def corpus_idf(settings: Settings) -> Callable[[str], float]:

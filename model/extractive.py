@@ -292,15 +292,20 @@ class Weights:
     rank: float = 0.0
     margin: float = 0.15        # units within this of the best one are quoted too
     max_units: int = 4
-    abstain_below: float = 0.562  # evidence score under this: "I don't know" (tune split; 0.529 with the coverage
-    #                               signal below, see BENCHMARKS.md)
+    abstain_below: float = 0.562  # evidence score under this: "I don't know" (the app's defaults, fitted on the tune
+    #                               split, are in app/settings.py; see BENCHMARKS.md)
     # Coverage of the question's terms (needs `idf`): the evidence score is the best unit's score minus
     # missing_weight × the share of the question terms' IDF weight that the evidence lacks (typo-tolerant);
-    # terms with IDF under `rare_idf` are ignored. Off by default: tuned at 0.3 it caught 11/12 unanswerable report
-    # questions but falsely abstained on 3/36 answerable ones (synonyms: "vacation" vs "annual leave").
+    # terms with IDF under `rare_idf` are ignored. 0 here; the app sets the tuned value (app/settings.py).
     missing_weight: float = 0.0
     rare_idf: float = 0.0
     coverage_of: str = "passage"  # the evidence checked: picked (the quoted units) | passage (their passages) | all
+    # Synonym-aware coverage: a question term also counts as present when an evidence word is at least this close
+    # to it in the embedder's space ("kids" ~ "children", "laptop" ~ "computer"); 0 turns it off.
+    synonym_cos: float = 0.0
+    # Answer type: the question asks for an amount, a duration or a date ("how many", "how long", "when") and no
+    # quoted unit holds a number, a number word or a date: the evidence score drops by this much.
+    type_weight: float = 0.0
 
 
 @dataclass
@@ -386,11 +391,24 @@ def term_present(word: str, evidence: frozenset[str]) -> bool:
     return False
 
 
+# General-English words that chat questions use around the terms that matter ("how far ahead do I need to put in",
+# "am I supposed to"): rare in a handbook, so heavy by IDF, yet no sign of what the question is about.
+GENERIC = frozenset("""put puts get go going gone make made take taken give given keep let know think say said use used
+using need needs want try find build start stop pick set supposed allowed able sure fine far ahead still already ever
+even yet soon actually really basically usually exactly right next last first new old long often again back away
+around before after early late happen happens work works working day days week weeks time times year years month
+months""".split())
+
+
 def missing_rare(question: str, evidence: str, idf: Callable[[str], float],
-                 rare_idf: float = 0.0) -> tuple[float, list[str]]:
+                 rare_idf: float = 0.0, similar: Callable[[str, frozenset[str]], bool] | None = None
+                 ) -> tuple[float, list[str]]:
     """Share of the IDF weight of the question's content words (those with IDF ≥ rare_idf) that the evidence
-    lacks, and the missing words. IDF comes from the indexed corpus, so generic words weigh little."""
-    words = [w for w in dict.fromkeys(_WORD.findall(question.lower())) if w not in STOPWORDS and len(w) > 1]
+    lacks, and the missing words. IDF comes from the indexed corpus, so generic words weigh little. `similar`
+    (word, evidence words) -> bool: a term the evidence lacks literally still counts as present when it is true
+    (synonyms)."""
+    words = [w for w in dict.fromkeys(_WORD.findall(question.lower()))
+             if w not in STOPWORDS and w not in GENERIC and len(w) > 1]
     ev = frozenset(_WORD.findall(evidence.lower()))
     total = missing = 0.0
     absent: list[str] = []
@@ -399,10 +417,34 @@ def missing_rare(question: str, evidence: str, idf: Callable[[str], float],
         if weight < rare_idf:
             continue
         total += weight
-        if not term_present(w, ev):
+        if not term_present(w, ev) and not (similar is not None and similar(w, ev)):
             missing += weight
             absent.append(w)
     return (missing / total if total else 0.0), absent
+
+
+# What a question asks for, and what evidence of that kind looks like.
+_ASKS_AMOUNT = re.compile(r"\b(?:how (?:much|many|long|far|often|soon|quickly|early|late|old)|what(?:'s| is)? (?:the )?"
+                          r"(?:amount|number|percent(?:age)?|rate|limit|cap|max(?:imum)?|min(?:imum)?|deadline)|"
+                          r"how (?:much|many) (?:\w+ )?(?:do|does|can|will)|max(?:imum)? (?:number|amount|hours|days))\b|%",
+                          re.I)
+_ASKS_WHEN = re.compile(r"^\W*when\b|\bwhat (?:day|date|time|month|year)\b|\bby when\b", re.I)
+_NUMBER_WORDS = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+                 "twenty|thirty|forty|fifty|sixty|ninety|hundred|thousand|half|once|twice|single|double|dozen|"
+                 "daily|weekly|biweekly|monthly|quarterly|annually|yearly|no (?:maximum|limit|cap)|unlimited")
+_HAS_AMOUNT = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
+_HAS_WHEN = re.compile(rf"\d|\b(?:{_NUMBER_WORDS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+                       r"january|february|march|april|may|june|july|august|september|october|november|december|"
+                       r"before|after|within|until|by the end|each (?:week|month|year)|every)\b", re.I)
+
+
+def answer_type_missing(question: str, evidence: str) -> bool:
+    """The question asks for an amount/duration or a date and the evidence holds nothing of that kind."""
+    if _ASKS_WHEN.search(question):
+        return not _HAS_WHEN.search(evidence)
+    if _ASKS_AMOUNT.search(question):
+        return not _HAS_AMOUNT.search(evidence)
+    return False
 
 
 class ExtractiveAnswerer:
@@ -488,7 +530,7 @@ class ExtractiveAnswerer:
             return self._dont_know(passages, 0.0)
         picked = self.select(question, passages, said, scored_all)
         by_n = {p.n: p for p in passages}
-        confidence = self.evidence_score(question, passages, scored_all, picked)
+        confidence = self.evidence_score(question, passages, scored_all, picked, said)
         if confidence < self.weights.abstain_below:
             return self._dont_know(passages, confidence)
         picked, conflict = self._resolve(picked, by_n)
@@ -524,15 +566,40 @@ class ExtractiveAnswerer:
                        conflict=conflict)
 
     def evidence_score(self, question: str, passages: list[Passage], scored: list[Scored],
-                       picked: list[Scored]) -> float:
-        """The best unit's score, less the share of the question's (IDF-weighted) terms the evidence lacks: a
-        close-sounding page about something else (the TSP page for "agency match") scores like an answer by
-        meaning but lacks the terms that matter."""
-        best = scored[0].score
-        if self.idf is None or not self.weights.missing_weight:
-            return best
-        miss, _ = missing_rare(question, self.evidence_text(picked, passages), self.idf, self.weights.rare_idf)
-        return best - self.weights.missing_weight * miss
+                       picked: list[Scored], said: str = "") -> float:
+        """The best unit's score, less the share of the question's (IDF-weighted) terms the evidence lacks (a
+        close-sounding page about something else — the TSP page for "agency match" — scores like an answer by
+        meaning but lacks the terms that matter), less a penalty when the question asks for an amount or a date and
+        the quoted units hold none. The weights are a logistic fit on the tune split (benchmarks/abstain_tune.py)."""
+        f = self.features(question, passages, scored, picked, said)
+        w = self.weights
+        return f["best"] - w.missing_weight * f["missing"] - w.type_weight * f["type_missing"]
+
+    def features(self, question: str, passages: list[Passage], scored: list[Scored],
+                 picked: list[Scored], said: str = "") -> dict[str, float]:
+        """The abstention signals: best unit score, share of the question's terms missing from the evidence
+        (synonym-aware when Weights.synonym_cos > 0; 0 without an IDF), answer-type mismatch (0/1). `said`: what
+        the conversation's last answer already quoted (a follow-up's question carries the earlier question's terms,
+        which that answer covered)."""
+        w = self.weights
+        out = {"best": scored[0].score if scored else 0.0, "missing": 0.0, "type_missing": 0.0}
+        if not scored:
+            return out
+        if self.idf is not None and (w.missing_weight or w.synonym_cos):
+            similar = self._similar if w.synonym_cos > 0 else None
+            evidence = self.evidence_text(picked, passages) + ("\n" + said if said else "")
+            out["missing"] = missing_rare(question, evidence, self.idf, w.rare_idf, similar)[0]
+        if w.type_weight:
+            out["type_missing"] = float(answer_type_missing(question, " ".join(s.unit.quote for s in picked)))
+        return out
+
+    def _similar(self, word: str, evidence: frozenset[str]) -> bool:
+        """Whether an evidence word is a near-synonym of `word` in the embedder's space (cosine ≥ synonym_cos)."""
+        cands = [e for e in evidence if len(e) > 2 and e not in STOPWORDS and not e[0].isdigit()]
+        if not cands:
+            return False
+        vecs = self._embed([word, *cands])
+        return bool(float((vecs[1:] @ vecs[0]).max()) >= self.weights.synonym_cos)
 
     def evidence_text(self, picked: list[Scored], passages: list[Passage]) -> str:
         """The text whose words the coverage signal checks (Weights.coverage_of)."""

@@ -92,22 +92,34 @@ class ModelGenerator:
     """A language model answering from the fenced passages; `adapter` selects a LoRA adapter per call (vLLM)."""
     mode: AnswerMode = "generative"
 
-    def __init__(self, generator: Generator, *, system_prompt: str, context_window: int, adapter: str | None = None):
+    def __init__(self, generator: Generator, *, system_prompt: str, context_window: int, adapter: str | None = None,
+                 gate: ExtractiveAnswerer | None = None):
         self.generator = generator
         self.name = generator.name
         self.system_prompt = system_prompt
         self.context_window = context_window
         self.adapter = adapter
+        # The extractive answerer's abstention policy, applied before the model is asked: weak evidence gets the
+        # same "I don't know — the closest sources are …" in both modes (the model is never shown passages that
+        # don't answer, where it would be tempted to make something up).
+        self.gate = gate
 
-    def stream(self, request: AnswerRequest, params: GenerationParams, cancel: CancelToken) -> Iterator[str]:
+    def stream(self, request: AnswerRequest, params: GenerationParams, cancel: CancelToken) -> Iterator[str | Grounding]:
         gen = self.generator
+        if self.gate is not None:
+            ex = self.gate.answer(request.query, request.passages)
+            if ex.abstained:
+                yield ex.text
+                yield Grounding(cited=ex.cited, abstained=True, confidence=round(ex.confidence, 4))
+                yield Usage(prompt_tokens=0, completion_tokens=0)  # the model was not asked
+                return
         if self.adapter:
             params.adapter = self.adapter
         messages, _ = build_messages(
             system_prompt=self.system_prompt, question=request.question, passages=request.passages,
             history=request.history, count_tokens=gen.count_tokens,
             context_window=min(self.context_window, gen.context_window), max_new_tokens=params.max_new_tokens)
-        return self._with_usage(gen, messages, params, cancel)
+        yield from self._with_usage(gen, messages, params, cancel)
 
     @staticmethod
     def _with_usage(gen: Generator, messages: list[dict[str, str]], params: GenerationParams,

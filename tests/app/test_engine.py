@@ -223,6 +223,16 @@ def test_generative_mode_with_a_tiny_local_model(ws, tmp_path):
         import re
         written = {int(n) for n in re.findall(r"\[(\d{1,2})\]", r.json()["choices"][0]["message"]["content"])}
         assert {c["n"] for c in ext["citations"]} <= written
+        # the extractive abstention policy applies in generator mode too: weak evidence gets the same "I don't
+        # know — the closest sources are …" and the model is not asked (no tokens generated)
+        r = c.post("/v1/chat/completions", headers=auth(key),
+                   json={"messages": [{"role": "user", "content": "Is there a pet insurance benefit for our dogs?"}]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["teamlore"]["mode"] == "no_answer", body
+        assert body["choices"][0]["message"]["content"].startswith("I don't know — ")
+        assert body["teamlore"]["citations"] and all(c["url"] for c in body["teamlore"]["citations"])
+        assert body["usage"]["completion_tokens"] == 0
         bad = ws.model_copy(update={"generator": "transformers", "model_path": str(tmp_path / "missing")})
     with TestClient(create_app(bad)) as c:
         r = c.post("/v1/chat/completions", headers=auth(key), json={"messages": [{"role": "user", "content": "hi"}]})

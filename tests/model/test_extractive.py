@@ -182,3 +182,42 @@ def test_term_presence_tolerates_typos_inflection_and_abbreviations():
         assert not term_present(w, ev), w
     share, missing = missing_rare("tuition for leave", " ".join(ev), lambda w: {"tuition": 3.0}.get(w, 1.0))
     assert missing == ["tuition"] and share == pytest.approx(0.75)
+
+
+def test_synonyms_in_the_embedders_space_count_as_covered(encode):
+    """"kids" is covered by a page saying "children" (near in the embedder's space); "pet" by nothing there."""
+    from model.extractive import missing_rare
+    ans = ExtractiveAnswerer(encode, Weights(synonym_cos=0.6))
+    evidence = "Children may visit the office with a parent for a few hours. Dogs must stay in the lobby."
+    idf = lambda w: 1.0  # noqa: E731
+    share, missing = missing_rare("can i bring my kids to the office", evidence, idf)
+    assert "kids" in missing  # literally absent
+    share_syn, missing_syn = missing_rare("can i bring my kids to the office", evidence, idf, similar=ans._similar)
+    assert "kids" not in missing_syn and share_syn < share
+    _, missing_pet = missing_rare("is tuition reimbursed", evidence, idf, similar=ans._similar)
+    assert "tuition" in missing_pet  # no near-synonym in the evidence
+
+
+def test_answer_type_check():
+    from model.extractive import answer_type_missing
+    assert answer_type_missing("how many days of leave do new hires get?", "Leave is granted by your supervisor.")
+    assert not answer_type_missing("how many days of leave do new hires get?", "New hires get five days.")
+    assert not answer_type_missing("how long is parental leave", "Paid parental leave is 12 weeks.")
+    assert answer_type_missing("when is the self assessment due", "Write a self assessment with your manager.")
+    assert not answer_type_missing("when is the self assessment due", "It is due October 17.")
+    assert not answer_type_missing("which password manager do we use", "We use KeePassXC.")  # not an amount
+
+
+def test_the_tuned_policy_abstains_on_look_alikes_and_answers_chat_questions(encode, corpus_idf):
+    """The app's default abstention policy (fitted on the tune split, app/settings.py) on small fixtures."""
+    from app.settings import Settings
+    from app.wiring import extractive_weights
+    ans = ExtractiveAnswerer(encode, extractive_weights(Settings()), idf=corpus_idf)
+    tsp = [Passage(1, "Thrift Savings Plan", TSP), Passage(2, "Leave", LEAVE)]
+    ex = ans.answer("can i take TSP loans for a house?", tsp)
+    assert ex.abstained and ex.text.startswith("I don't know") and "[1]" in ex.text  # names the closest sources
+    assert not ex.picked
+    ok = ans.answer("how much anual leave can i cary over to next yeer?", [Passage(1, "Leave", LEAVE)])
+    assert not ok.abstained and "240 annual leave hours" in ok.text
+    ok2 = ans.answer("how much annual leave do i earn if ive been in govt less than 3 yrs", [Passage(1, "Leave", LEAVE)])
+    assert not ok2.abstained and "4 hours per pay period" in ok2.text
