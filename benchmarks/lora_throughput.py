@@ -12,7 +12,7 @@ the same lognormal example lengths (mean 350, cap 2048, seed 1) as the reference
              lr 2e-4, same LoRA init) on learnable data; prints the two per-step loss curves and their gap
   qlora      the same recipe on a 4-bit NF4 base (finetune/qlora.py)
   qlora-curve  NF4 base vs bf16 base (LoRA seeds 0 and 1: the noise band), same learnable rows, 30 steps
-  profile    torch.profiler table of 3 steady steps of the recipe
+  profile    torch.profiler table of 3 steady steps of the recipe (profile+lora_impl=grouped: with that option)
 Sizes: 1b, 3b, 8b (Llama-3.1-8B: untied 128k head; 4096-token rows, 2048 for QLoRA, as the recipe picks for >5B).
 
     python benchmarks/lora_throughput.py --sizes 1b --variants teamlore,reference,losscurve --out /tmp/bench
@@ -27,6 +27,7 @@ import gc
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -238,16 +239,17 @@ def losscurve(ref, model_dir, size, steps, out_fh):
     return res
 
 
-def profile(model_dir, rows, warmup, out, fh):
-    """CUDA time by kernel over 3 steady-state steps of the Teamlore recipe (after compile warm-up)."""
+def profile(model_dir, rows, warmup, out, fh, cfg_over=None, name="profile_1b.txt"):
+    """CUDA time by kernel over 3 steady-state steps of the Teamlore recipe (after compile warm-up); "profile+k=v"
+    profiles the recipe with that option (written to profile_1b_k_v.txt)."""
     from torch.profiler import ProfilerActivity, profile as tprofile, schedule
     prof = tprofile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA],
                     schedule=schedule(wait=warmup, warmup=1, active=3, repeat=1))
     prof.start()
-    teamlore_run(model_dir, rows, steps=5, warmup=warmup, on_step=lambda m: prof.step())
+    teamlore_run(model_dir, rows, steps=5, warmup=warmup, cfg_over=cfg_over, on_step=lambda m: prof.step())
     prof.stop()
     table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=70)
-    (out / "profile_1b.txt").write_text(table)
+    (out / name).write_text(table)
     print(table[:6000], flush=True)
 
 
@@ -298,7 +300,7 @@ def main():
         model_dir = save_random_model(size, models_root)
         for v in a.variants.split(","):
             try:
-                if v.split("+")[0] in ("teamlore", "qlora") or v == "profile":
+                if v.split("+")[0] in ("teamlore", "qlora", "profile"):
                     # "teamlore+compile=off+fused_ce=chunked": an ablation of one recipe option at a time
                     name, *pairs = v.split("+")
                     vo = {**SIZE_DEFAULTS.get(size, {}), **over}
@@ -312,8 +314,9 @@ def main():
                             vo[k] = val
                     n_rows = (a.steps + a.warmup + 2) * 64
                     rows = ref.Rows(ref.lengths(n_rows, 350, 2048), 128256).rows
-                    if v == "profile":
-                        profile(model_dir, rows, a.warmup, out, fh)
+                    if name == "profile":
+                        profile(model_dir, rows, a.warmup, out, fh, cfg_over=vo,
+                                name=f"profile_{size}" + re.sub(r"\W+", "_", v[len("profile"):]) + ".txt")
                         continue
                     steps = a.steps if not pairs else max(8, a.steps // 2)
                     r = teamlore_run(model_dir, rows, steps=steps, warmup=a.warmup, cfg_over=vo)
