@@ -40,6 +40,8 @@ DEFER_RE = re.compile(
     r"notify|keep you posted|let you know|assign a reviewer)|will get back|get back to you|looking into (?:this|it)|"
     r"just checking in|any update|are you still (?:facing|seeing|having)|(?:quick )?(?:call|meet)\b.*\?|"
     r"join here|hang on|give (?:me|us) (?:a|one) (?:sec|second|minute|moment))", re.I)
+NUDGE_RE = re.compile(r"\b(?:any (?:update|news|progress|luck|eta)|(?:wanted|want) to (?:check|follow up)|following up|"
+                      r"gentle (?:reminder|ping|nudge)|just (?:a )?(?:bump|ping|reminder)|bump(?:ing)?\b(?: this)?)", re.I)
 CC_RE = re.compile(r"^\s*(?:cc\s*[:.]?|fyi)\s*(?:@\S+|<@\w+>|[\w.\- ]{0,40})?\s*[.:]?\s*$|^\s*(?:@\S+\s*)+$", re.I)
 ACK_RE = re.compile(r"^\s*(?:ok(?:ay)?|k|sure|np|no problem|yw|you'?re welcome|welcome|cool|nice|great|good luck|"
                     r"glad (?:it|to)|hehe|lol|ah+|oh+|hmm+|right|yes|yep|yeah|no worries|anytime|noted)\b[^?]{0,30}$", re.I)
@@ -68,21 +70,107 @@ ASKER_GOOD_RE = re.compile(r"\b(?:thanks|thank you|thx|ty|tks|cheers|works?|work
                            r"|:white_check_mark:|:\+1:|:pray:|:raised_hands:", re.I)
 ASKER_BAD_RE = re.compile(r"\b(?:still|didn'?t|doesn'?t|does not|did not|not work\w*|no luck|same (?:error|issue|"
                           r"problem|thing)|tried (?:that|it|this)|already|but)\b", re.I)
+# the asker says the suggestion did not help: whatever it was, it did not resolve the question
+REFUTE_RE = re.compile(r"\b(?:(?:did|does|do|would)(?:n'?t| not) (?:work|help|fix|change|solve|do (?:it|anything))|not work(?:ing|s)?|"
+                       r"still (?:the same|get|getting|gets|fail\w*|see|seeing|not|have|having|broken|doesn'?t|does not|"
+                       r"there|happen\w*|occur\w*|present|crash\w*|no\b)|no luck|same (?:error|issue|problem|result|thing|"
+                       r"message)|already (?:tried|did|done|have|checked)|tried (?:that|it|this|those)|that'?s not (?:it|the "
+                       r"(?:issue|problem))|not (?:the|my) (?:issue|problem)|no output|no difference|not what i|"
+                       r"(?:isn'?t|is not|wasn'?t) (?:it|the (?:issue|problem|case))|won'?t work|will not work|wouldn'?t work|"
+                       r"(?:i'?ve|i have) (?:been there|seen (?:that|it|this)|read (?:that|it|this))|doesn'?t do what)\b",
+                       re.I)
+# the asker says it is solved (a "thanks" alone is politeness, not a confirmation)
+CONFIRM_RE = re.compile(r"\b(?:(?:that|it|this|which|the fix|your (?:fix|suggestion|command)) (?:worked|works|fixed (?:it|this|that|"
+                        r"the \w+)|did it|did the trick|solved (?:it|this|that)|helped)|works? now|working now|(?:is|it'?s) "
+                        r"(?:fixed|solved|resolved) now|solved|resolved|fixed it|got it (?:working|to work)|that was it|"
+                        r"(?:problem|issue) (?:is )?(?:gone|solved|fixed|resolved))\b|^\s*(?:perfect|brilliant|excellent)\b",
+                        re.I)
+SENTENCE_RE = re.compile(r"[^.?!\n]+[.?!]*")
 CHECK = frozenset({"white_check_mark", "heavy_check_mark", "ballot_box_with_check", "check", "solved", "done"})
 THUMBS = frozenset({"+1", "thumbsup", "raised_hands", "pray", "tada", "100", "ok_hand"})
+
+# --- is the opening a real, self-contained question? ---------------------------------------------------------------
+
+# offers to contribute, PR review requests, release notes and file-upload notices open a thread without asking
+OFFER_RE = re.compile(
+    r"\b(?:i(?:'ve| have)? (?:just )?(?:raised|opened|created|submitted|made|sent|pushed) (?:a |an |the |my )?(?:new )?"
+    r"(?:pr|pull request|merge request|mr|patch|fix)\b|(?:pr|pull request|mr)(?: link)?\s*\W{0,3}\s*:|"
+    r"(?:review|look at|take a look at|have a look at|check) (?:it|my|the|this|these)\b[^.?!\n]{0,30}\b(?:pr|pull request|patch|"
+    r"changes?|mr)\b|(?:pr|pull request|patch|mr)\b[^.?!\n]{0,40}\breview|\breview (?:it|my pr|this pr|the pr)\b|"
+    r"i (?:can|could|would like to|'d like to|want to|wanna|will|'ll|am happy to|'m happy to) (?:try to |also )?(?:tackle|"
+    r"work on|contribute|pick up|take (?:it|this|that) (?:up|on))|is it (?:ok|okay|fine|alright)(?: for you)? if i\b|"
+    r"can i (?:work on|pick up|take up|be assigned|get assigned)|assign (?:it|this|the issue) to me)", re.I)
+ANNOUNCE_RE = re.compile(
+    r"^\W*(?::[\w+-]+:\s*)*(?:\[?announcement|new release|release notes?|introducing|heads up|psa\b|reminder|"
+    r"we(?:'re| are| have)? (?:happy|excited|pleased|proud|thrilled) to|we(?:'ve| have) (?:just )?(?:released|launched|"
+    r"shipped|published))|\bv?\d+(?:\.\d+)+\b[^\n]{0,20}\breleased\b|what'?s new\b|"
+    r"^\W*@?[\w.\- ]{1,40} (?:uploaded|shared|commented on|pinned|has joined|has left|set the channel)", re.I)
+# an opener that continues something said before it: a later piece of a conversation, not its start
+FRAGMENT_RE = re.compile(
+    r"^\s*(?:also|and|but|or|plus|so then|btw|anyway|then|too|as well|"
+    r"regarding (?:the |this |that |my |your )?(?:issue|question|problem|error|thing|point|message|above|previous|last)|"
+    r"(?:as for|about|re:?) (?:the |that |this )?(?:above|previous|last|earlier)|same (?:here|issue|problem|error|thing|for me)|"
+    r"(?:\d{1,2}|[a-h])[.)]\s|(?:yes|no|yeah|yep|yup|nope|ok|okay|sure|right|exactly|correct|true|indeed|agreed|"
+    r"thanks|thank you|ty|thx)\b[,.!:\s-])", re.I)
+REFERS_BACK_RE = re.compile(r"\b(?:(?:the |my |this |that )?(?:issue|error|problem|question|message|thing)s? (?:above|"
+                            r"mentioned (?:above|earlier|before))|(?:mentioned|said|described|posted) (?:above|earlier)|"
+                            r"as (?:i|we) said)\b", re.I)
+# a problem report or a request for help counts as a question without a question mark
+HELP_RE = re.compile(
+    r"\b(?:help|how (?:do|can|to|should|would)|is there (?:a|any) way|any (?:idea|ideas|clue|suggestions?|pointers?|"
+    r"advice|workaround)|wondering|i (?:want|need|would like|'d like) to|trying to|(?:not|n't) (?:work|working|able|"
+    r"sure|start|load|found|find|run|running|connect|show)|unable to|can'?t|cannot|fail(?:s|ed|ing|ure)?|error|"
+    r"exception|crash\w*|broken|stuck|issue|problem|wrong|missing|doesn'?t|does not|won'?t|nothing happens|"
+    r"recommend\w*|suggest\w*|best (?:way|practice)|difference between|explain|confus\w+|clarif\w+|supported?)\b",
+    re.I)
+_PROSE_STRIP_RE = re.compile(r"```.*?```|`[^`\n]*`|\[file: [^\]]*\]|<?https?://\S+>?|<@\w+>|:[a-z0-9_+\-']+:", re.S)
+
+
+def prose(text: str) -> str:
+    """The words someone wrote themselves: no code blocks, pasted logs, file markers, links or emoji."""
+    return _PROSE_STRIP_RE.sub(" ", text or "").strip()
+
+
+def opening_reason(messages: Sequence[Msg], asker: str, q_end: int | None = None) -> str | None:
+    """Why the opening of a conversation is not a real, self-contained question (None when it is one).
+
+    The opening is the asker's messages before anyone else speaks. Not a question: an offer to contribute or a
+    PR review request, an announcement or file-upload notice, a piece that continues something said before
+    ("also …", "2. …", "regarding the issue above"), pasted logs or a file with no words of the asker's own,
+    and prose with no question and no problem or request in it."""
+    q_end = question_end(messages, asker) if q_end is None else q_end
+    if not q_end:
+        return "no_question"
+    first = prose(messages[0].text)
+    body = "\n".join(prose(m.text) for m in messages[:q_end])
+    if OFFER_RE.search(body):
+        return "offer_or_review_request"
+    if ANNOUNCE_RE.search(first) or ANNOUNCE_RE.search(messages[0].text or ""):
+        return "announcement"
+    if FRAGMENT_RE.match(first) or REFERS_BACK_RE.search(first):
+        return "continues_earlier_message"
+    n_words = len(content_words(body))
+    if not n_words or (n_words < 4 and not is_question(body)) or NUDGE_RE.match(body):
+        return "no_words_of_its_own"  # logs, a file, "any update?"
+    if not (is_question(body) or HELP_RE.search(body)):
+        return "not_a_question"
+    return None
+
 
 FEATURES = ("bias", "log_words", "substantive", "question_back", "info_request", "defer", "cc_or_mention_only",
             "acknowledgement", "thanks", "fix_cue", "cause_cue", "instruction", "from_bot", "code_or_link", "addressed_asker", "addressed_other",
             "first_reply", "rel_position", "overlap", "asker_good_after", "asker_bad_after", "asker_question_after",
             "check_reaction", "thumbs_reaction", "continues_run", "bot_trigger", "very_short", "last_reply",
             "speaker_share", "main_helper", "log_candidates", "asker_thanks_speaker", "next_is_same_speaker",
-            "asker_questions_before", "asker_satisfied_before")
+            "asker_questions_before", "asker_satisfied_before", "refuted", "mostly_questions",
+            "after_new_question", "asker_confirms_after")
 
 
 @dataclass(frozen=True)
 class AnswerModel:
     weights: dict[str, float]
-    threshold: float
+    threshold: float  # a message scoring at least this is an answer
+    pair_threshold: float | None = None  # a Q&A pair is emitted from messages scoring at least this (None: threshold)
 
     def score(self, feats: dict[str, float]) -> float:
         z = sum(self.weights.get(k, 0.0) * v for k, v in feats.items())
@@ -92,7 +180,8 @@ class AnswerModel:
 @lru_cache(maxsize=1)
 def default_model() -> AnswerModel:
     data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
-    return AnswerModel(weights=dict(data["weights"]), threshold=float(data["threshold"]))
+    return AnswerModel(weights=dict(data["weights"]), threshold=float(data["threshold"]),
+                       pair_threshold=float(data.get("pair_threshold") or data["threshold"]))
 
 
 def _names(m: Msg) -> set[str]:
@@ -133,6 +222,9 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     f["substantive"] = float(len(words) >= 8)
     f["very_short"] = float(len(words) < 3)
     f["question_back"] = float(is_question(text) and not FIX_RE.search(text))
+    sentences = [x for x in SENTENCE_RE.findall(prose(text)) if len(x.split()) >= 2]
+    f["mostly_questions"] = float(bool(sentences) and sum(x.rstrip().endswith("?") for x in sentences)
+                                  >= max(1.0, len(sentences) / 2))
     f["info_request"] = float(bool(INFO_REQUEST_RE.search(text)))
     f["defer"] = float(bool(DEFER_RE.search(text)))
     bare = re.sub(r"<@\w+>|@[\w.\-]+(?: [A-Z][\w\-]+)*", "", text).strip()
@@ -163,8 +255,11 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     # what the asker says next (before this helper speaks again)
     for x in messages[i + 1:i + 6]:
         if x.speaker == asker:
-            if ASKER_GOOD_RE.search(x.text) and not ASKER_BAD_RE.search(x.text):
+            if REFUTE_RE.search(prose(x.text)):
+                f["refuted"] = 1.0
+            elif ASKER_GOOD_RE.search(x.text) and not ASKER_BAD_RE.search(x.text):
                 f["asker_good_after"] = 1.0
+                f["asker_confirms_after"] = float(bool(CONFIRM_RE.search(prose(x.text))))
             elif ASKER_BAD_RE.search(x.text):
                 f["asker_bad_after"] = 1.0
             if is_question(x.text):
@@ -179,6 +274,7 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     f["asker_satisfied_before"] = float(any(x.speaker == asker and ASKER_GOOD_RE.search(x.text) and not
                                             ASKER_BAD_RE.search(x.text) and not is_question(x.text)
                                             for x in messages[q_end:i]))
+    f["after_new_question"] = float(scope_end(messages, asker, q_end) <= i)
     by_speaker = [messages[k].speaker for k in helpers]
     f["speaker_share"] = by_speaker.count(m.speaker) / len(by_speaker) if by_speaker else 0.0
     # the helper who wrote most (ties: who spoke first) — deterministic, no set order involved
@@ -209,11 +305,48 @@ def non_answer_reason(f: dict[str, float]) -> str | None:
         return "request_for_information"
     if f["question_back"] and not (f["instruction"] or f["cause_cue"]):
         return "question_back"
+    if f["mostly_questions"] and not f["cause_cue"]:  # "What is max_threads? You can see it in Edit Source."
+        return "question_back"
+    if f["refuted"]:
+        return "refuted_by_asker"
+    if f["after_new_question"]:
+        return "answers_a_later_question"
     if f["addressed_other"]:
         return "reply_to_someone_else"
     if f["asker_satisfied_before"] and not f["addressed_asker"]:
         return "aside_after_resolution"
     return None
+
+
+def _overlap_with(words: Sequence[str], reference: set[str]) -> float:
+    ws = set(words)
+    return len(ws & reference) / len(ws) if ws else 0.0
+
+
+def scope_end(messages: Sequence[Msg], asker: str, q_end: int | None = None) -> int:
+    """Index of the asker's first *new* question — a question of its own (six content words or more) asked after
+    someone replied with substance, sharing few words with the opening question and not answering a question put to
+    the asker. Replies after it answer that follow-up, not the opening question; len(messages) when the asker never
+    moves on. Short follow-ups ("which one is easier?", "any other apps?") stay within the opening question."""
+    q_end = question_end(messages, asker) if q_end is None else q_end
+    opening = set(content_words(" ".join(prose(m.text) for m in messages[:q_end])))
+    last_helper = None
+    for j in range(q_end, len(messages)):
+        m = messages[j]
+        if m.speaker != asker:
+            if len(content_words(prose(re.sub(r"@[\w.\-]+(?: [A-Z][\w\-]+)*", " ", m.text)))) >= 3:
+                last_helper = m  # a reply with substance, not a bare CC
+            continue
+        if last_helper is None:
+            continue
+        text = prose(m.text)
+        words = content_words(text)
+        if not (is_question(text) and len(set(words)) >= 6):
+            continue
+        helper_asked = is_question(prose(last_helper.text))
+        if not helper_asked and _overlap_with(words, opening) < 0.2:
+            return j
+    return len(messages)
 
 
 def candidates(messages: Sequence[Msg], asker: str) -> list[int]:
@@ -231,6 +364,8 @@ def select_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | Non
     """Indices of the messages that answer the opening question, in order; [] when nothing does."""
     model = model or default_model()
     q_end = question_end(messages, asker)
+    if opening_reason(messages, asker, q_end):
+        return []
     out = []
     for i in candidates(messages, asker):
         f = features(messages, i, asker, q_end)
@@ -239,11 +374,47 @@ def select_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | Non
     return out
 
 
+def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | None = None) -> list[int]:
+    """The messages a Q&A pair is built from: the selected answers that clear the model's pair threshold (a higher
+    bar than "is an answer", chosen for pair precision), or that the asker confirmed (a "that worked"/thanks to
+    its author right after it, a tick on it). [] — no Q&A pair — when none does: a weak answer is dropped, not
+    emitted."""
+    model = model or default_model()
+    bar = model.pair_threshold if model.pair_threshold is not None else model.threshold
+    q_end = question_end(messages, asker)
+    out = []
+    for i in select_answers(messages, asker, model):
+        f = features(messages, i, asker, q_end)
+        if model.score(f) >= bar or confirmed(f):
+            out.append(i)
+    return out
+
+
+def confirmed(f: dict[str, float]) -> bool:
+    """The asker said this message resolved it: "that worked"/"solved" as their next message after it (not "thanks,
+    but …"; a bare "thanks" is politeness), or a tick reaction on it."""
+    return bool((f["asker_confirms_after"] and not f["refuted"]) or f["check_reaction"])
+
+
 # --- fitting (used by benchmarks/answer_selection.py) -----------------------------------------------------------
 
-def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], *, l2: float = 0.002, epochs: int = 4000,
+# The direction each cue can push, whatever a small labelled set says: the asker's confirmation, a tick, an
+# instruction, code or a link, a stated cause can only count for a message; a question back, a refutation, a bot,
+# an aside after the asker was satisfied only against it. Fitting keeps the weights on their side of zero
+# (projected gradient descent), so a few odd conversations cannot teach that a tick means "not the answer".
+SIGNS: dict[str, int] = {
+    "substantive": 1, "fix_cue": 1, "cause_cue": 1, "instruction": 1, "code_or_link": 1, "addressed_asker": 1,
+    "asker_good_after": 1, "asker_thanks_speaker": 1, "asker_confirms_after": 1, "check_reaction": 1, "thumbs_reaction": 1,
+    "question_back": -1, "mostly_questions": -1, "info_request": -1, "defer": -1, "refuted": -1, "asker_bad_after": -1,
+    "from_bot": -1, "asker_satisfied_before": -1, "after_new_question": -1, "addressed_other": -1,
+    "cc_or_mention_only": -1, "acknowledgement": -1, "thanks": -1, "bot_trigger": -1,
+}
+
+
+def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], *, l2: float = 0.01, epochs: int = 4000,
                  lr: float = 0.5) -> dict[str, float]:
-    """Plain L2-regularised logistic regression by full-batch gradient descent (numpy), balanced classes."""
+    """L2-regularised logistic regression by full-batch projected gradient descent (numpy), balanced classes,
+    each weight kept on the side of zero `SIGNS` allows."""
     import numpy as np
     x = np.array([[r[k] for k in FEATURES] for r in rows], dtype=float)
     y = np.array(labels, dtype=float)
@@ -251,8 +422,11 @@ def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], *, l2:
     neg = max(1.0, len(y) - y.sum())
     sw = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * neg))
     w = np.zeros(x.shape[1])
+    lo = np.array([0.0 if SIGNS.get(k, 0) > 0 else -np.inf for k in FEATURES])
+    hi = np.array([0.0 if SIGNS.get(k, 0) < 0 else np.inf for k in FEATURES])
     for _ in range(epochs):
         p = 1 / (1 + np.exp(-np.clip(x @ w, -30, 30)))
         grad = x.T @ ((p - y) * sw) / len(y) + l2 * np.r_[0.0, w[1:]]
         w -= lr * grad
+        w = np.where(lo > w, lo, np.where(w > hi, hi, w))
     return {k: round(float(v), 4) for k, v in zip(FEATURES, w)}

@@ -193,6 +193,23 @@ def top_topics(texts: Sequence[str], k: int = 15) -> list[tuple[str, float]]:
     return sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
 
 
+def whole_threads(convs: Sequence[ConversationUnit]) -> dict[str, ConversationUnit]:
+    """First part id of every split Slack thread -> the whole thread as one conversation (its parts' messages in
+    order, the first part's id and metadata)."""
+    parts: dict[str, list[ConversationUnit]] = {}
+    for c in convs:
+        if c.method == "thread" and split_key(c.conversation_id) != c.conversation_id:
+            parts.setdefault(split_key(c.conversation_id), []).append(c)
+    out = {}
+    for ps in parts.values():
+        ps = sorted(ps, key=lambda c: c.part)
+        first = ps[0]
+        msgs = sorted((m for c in ps for m in c.messages), key=lambda m: (m.time, m.ts))
+        out[first.conversation_id] = ConversationUnit(first.conversation_id, first.channel, msgs, first.method,
+                                                      part=0, meta=dict(first.meta))
+    return out
+
+
 def _question_key(ex: Example) -> str:
     first_user = next((t["content"] for t in ex.messages if t["role"] == "user"), "")
     return " ".join(first_user.partition("\n\nMore details: ")[0].lower().split())
@@ -293,6 +310,7 @@ def build(snapshot: WorkspaceSnapshot, options: BuildOptions, out_root: Path, *,
     weights = answerer_weights(convs, {uid: p.title for uid, p in people.items()})
     raw: list[Example] = []
     unanswered = 0
+    threads = whole_threads(convs)
     for i, conv in enumerate(convs):
         why = conversation_reason(conv)
         if why:
@@ -303,7 +321,9 @@ def build(snapshot: WorkspaceSnapshot, options: BuildOptions, out_root: Path, *,
             if ex:
                 raw.append(ex)
         if "qa" in kinds or "rag" in kinds:
-            qa = qa_example(conv, weights)
+            # a split thread's question is answered anywhere in it: its Q&A pair is chosen from the whole thread
+            # (once, at its first part); later parts start mid-discussion and give none
+            qa = qa_example(threads.get(conv.conversation_id, conv), weights)
             if qa is None:
                 unanswered += 1
             else:

@@ -100,10 +100,21 @@ def _with_root(conv: ConversationUnit, turns: list[tuple[str, list[Msg]]]) -> li
     return turns
 
 
+def mid_thread_piece(conv: ConversationUnit) -> bool:
+    """A later part of a split Slack thread: it starts in the middle of the discussion, not with a question."""
+    return conv.part > 0 and conv.method == "thread"
+
+
 def chat_example(conv: ConversationUnit) -> Example | None:
-    """Multi-turn example, or None when nobody but the asker said anything useful (unanswered)."""
+    """Multi-turn example, or None when nobody but the asker said anything useful (unanswered), or when the
+    conversation does not open with a real, self-contained question (a later piece of a split thread, an offer to
+    contribute, a review request, an announcement, pasted logs: `answers.opening_reason`)."""
     asker = conv.asker
+    if mid_thread_piece(conv):
+        return None
     kept = [m for i, m in enumerate(conv.messages) if i == 0 or not is_greeting_only(m.text)]
+    if answers.opening_reason(kept, asker):
+        return None
     turns = _with_root(conv, _merge([("user" if m.speaker == asker else "assistant", m) for m in kept]))
     while turns and turns[0][0] != "user":
         turns.pop(0)
@@ -125,16 +136,21 @@ def qa_example(conv: ConversationUnit, answerer_weights: dict[str, float] | None
     """Single-turn pair: the question with the asker's details, and the message(s) that answer it.
 
     The answer is chosen by ingest.datasets.answers (rules that rule out thanks, CC lines, acknowledgements,
-    promises to get back, requests for logs and replies to someone else, then a small learned model); not the last
-    or the longest reply. None when nothing answers the question: an unanswered thread gives no Q&A pair."""
+    promises to get back, requests for logs, questions back, suggestions the asker said did not work, replies to
+    someone else or to a later question, then a small learned model); not the last or the longest reply. None when
+    the opening is not a real question (`answers.opening_reason`), when the conversation is a later piece of a split
+    thread (the builder passes the whole thread instead), or when no reply clears the pair threshold: a weak answer
+    is dropped, not emitted."""
     asker = conv.asker
+    if mid_thread_piece(conv):
+        return None
     msgs = [m for i, m in enumerate(conv.messages) if i == 0 or not is_greeting_only(m.text)]
     root = conv.meta.get("root_text")
     first_other = next((i for i, m in enumerate(msgs) if m.speaker != asker), None)
     if first_other is None:
         return None
     scores = answers.answer_scores(msgs, asker)
-    chosen = answers.select_answers(msgs, asker)
+    chosen = answers.resolving_answers(msgs, asker)
     if not chosen:
         return None
     question_msgs = msgs[:first_other]
@@ -142,7 +158,7 @@ def qa_example(conv: ConversationUnit, answerer_weights: dict[str, float] | None
         question_msgs = [Msg(conv.channel.channel_id, conv.meta["root_ts"], asker, root)] + question_msgs
     run = [msgs[i] for i in chosen]
     # the asker's own details given before the answer (not their later follow-ups, which ask something else)
-    details = [m for m in msgs[first_other:chosen[0]] if m.speaker == asker and not is_greeting_only(m.text)]
+    details = [m for m in msgs[first_other:chosen[0]] if m.speaker == asker and detail_of_question(m.text)]
     question = _content(question_msgs)
     if details:
         question += "\n\nMore details: " + _content(details)
@@ -166,6 +182,15 @@ def qa_example(conv: ConversationUnit, answerer_weights: dict[str, float] | None
         sig["not_a_question"] = True
     turns = [{"role": "user", "content": question}, {"role": "assistant", "content": _content(run)}]
     return _make("qa", conv, turns, question_msgs + details + run, signals=sig)
+
+
+def detail_of_question(text: str) -> bool:
+    """An asker's message between the question and the answer that adds to the question: not a pleasantry, a nudge
+    ("any update?", "we're still looking into it"), or a bare file or log paste. A short answer to the helper's
+    question ("macOS Sonoma") is a detail."""
+    if is_greeting_only(text) or answers.DEFER_RE.search(text) or answers.NUDGE_RE.search(text):
+        return False
+    return len(content_words(answers.prose(text))) >= 1
 
 
 def persona_examples(conv: ConversationUnit, person: str, names: dict[str, str] | None = None) -> list[Example]:

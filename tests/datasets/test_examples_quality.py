@@ -116,15 +116,21 @@ def test_rag_examples_leave_out_the_own_thread_and_later_passages():
     assert rag_example(qa, lambda q: passages[:1]) is None
 
 
-def test_later_part_of_a_split_thread_links_the_opening_question_without_copying_it():
+def test_later_part_of_a_split_thread_gives_no_example_of_its_own():
+    """A later piece of a split Slack thread starts mid-discussion ("shard idea number 35: …"): it is not a question,
+    so it gives neither a chat nor a Q&A example; the thread's Q&A pair is chosen from the whole thread, once."""
+    from ingest.datasets.build import whole_threads
     convs = channel_conversations(HELP, help_channel())
-    opening = next(c for c in convs if c.conversation_id.endswith(":p0")).messages[0]
-    part = next(c for c in convs if c.conversation_id.endswith(":p1"))
-    qa = qa_example(part)  # a piece of ideas with no resolution has no answer: no Q&A pair at all is right
-    for ex in (chat_example(part),) + ((qa,) if qa else ()):
-        assert ex.messages[0]["role"] == "user"
-        assert not any("Long running discussion" in t["content"] for t in ex.messages)  # not prefixed to every part
-        assert opening.ts not in ex.source_ts and ex.permalinks[0] == opening.permalink
+    first = next(c for c in convs if c.conversation_id.endswith(":p0"))
+    later = [c for c in convs if c.conversation_id.startswith(first.conversation_id[:-3]) and c.part > 0]
+    assert later
+    for part in later:
+        assert chat_example(part) is None and qa_example(part) is None
+    whole = whole_threads(convs)[first.conversation_id]
+    assert len(whole.messages) == sum(len(c.messages) for c in [first] + later)
+    chat = chat_example(first)
+    assert chat.permalinks[0] == first.messages[0].permalink
+    assert sum(t["content"].count("Long running discussion") for t in chat.messages) == 1
 
 
 def test_acknowledged_answer_beats_a_later_aside():
