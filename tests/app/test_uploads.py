@@ -36,6 +36,7 @@ def test_an_upload_is_a_job_its_uploader_follows(sqlite_settings):
         assert client.get(f"/v1/uploads/{accepted['id']}", headers=auth(bob)).status_code == 404
         assert client.get(f"/v1/uploads/{accepted['id']}", headers=auth(admin)).json()["status"] == "succeeded"
         assert client.get("/v1/uploads/999999", headers=auth(ana)).status_code == 404
+        assert client.get(f"/v1/uploads/{accepted['id']}").status_code == 401
         # a batch is followed in one request; what the asker may not follow is left out
         ids = {"ids": [accepted["id"], 999999]}
         assert [u["id"] for u in client.get("/v1/uploads", params=ids, headers=auth(ana)).json()] == [accepted["id"]]
