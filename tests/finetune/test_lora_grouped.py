@@ -234,3 +234,16 @@ def test_grouped_run_resumes_from_its_checkpoint(tiny_model_dir, dataset_dir, tm
     assert len(la) == len(lb) == 4
     for a, b in zip(la, lb):
         assert abs(a - b) < TOL, (la, lb)
+
+
+def test_counted_products_of_a_1b_layer_drop_by_the_grouping():
+    """benchmarks/lora_grouped_ops.py on the meta device (1B layer shapes, no compute): grouping q/k/v and
+    gate/up removes 3 A products forward and their 6 backward counterparts, and the bytes they moved."""
+    from benchmarks.lora_grouped_ops import layer_products, summarise
+    peft, grouped = (summarise(layer_products(impl, tokens=256, rank=16)) for impl in ("peft", "grouped"))
+    assert peft["base_products"] == grouped["base_products"] == 14          # 7 forward + 7 input-gradients
+    assert peft["lora_products"] == 42 and grouped["lora_products"] == 33
+    assert grouped["lora_gflop"] == peft["lora_gflop"]                        # same arithmetic, fewer passes
+    assert grouped["lora_gbytes"] < peft["lora_gbytes"]
+    assert grouped["lora_shapes"]["256x2048 @ 2048x48"] == 1                  # x @ [A_q; A_k; A_v]^T
+    assert grouped["lora_shapes"]["256x2048 @ 2048x32"] == 1                  # x @ [A_gate; A_up]^T
