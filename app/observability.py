@@ -59,15 +59,18 @@ class RedactingJsonFormatter(JsonFormatter):
         return redact(super().format(record))
 
 
+class _Handler(logging.StreamHandler):
+    """Teamlore's own log handler (configuring again replaces it, never stacks a second one)."""
+
+
 def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(RedactingJsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"))
     handler.addFilter(_Context())
     root = logging.getLogger()
     for h in list(root.handlers):
-        if getattr(h, "_teamlore", False):
+        if isinstance(h, _Handler):
             root.removeHandler(h)
-    handler._teamlore = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
 

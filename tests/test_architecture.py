@@ -6,6 +6,9 @@
 3. Inside `app/`, imports point down the layers of APP_LAYERS (a module may import its own layer and the layers
    below it, never one above): foundation -> services -> answering -> wiring -> workflows -> surfaces.
 4. Only app/settings.py reads the environment (ENV_READERS lists the exceptions, each with its reason).
+5. Inside `app/`, modules use each other's and the stages' public interfaces: no `obj._private` on anything but
+   `self`/`cls`, no `from x import _private` (the embedder's lock, the searcher's query truncation and the like are
+   reached through public names).
 """
 import ast
 from pathlib import Path
@@ -153,3 +156,26 @@ def test_the_ui_client_reads_the_one_citation_type():
     from model.base import Citation
     from ui.client import Citation as UICitation
     assert set(typing.get_type_hints(UICitation)) == {f.name for f in dataclasses.fields(Citation)}
+
+
+def _private_uses(tree: ast.AST):
+    """Lines that reach into another object's or module's private names."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                yield node.lineno, ast.unparse(node)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    yield node.lineno, f"from {node.module} import {alias.name}"
+
+
+def test_app_uses_public_interfaces_only():
+    bad = [f"{path.relative_to(REPO)}:{line} {what}" for path in (REPO / "app").rglob("*.py")
+           for line, what in _private_uses(ast.parse(path.read_text(encoding="utf-8")))]
+    assert not bad, "private names reached from outside their own object or module:\n" + "\n".join(bad)
+
+
+def test_the_private_use_check_sees_attributes_and_imports():
+    assert sorted(w for _, w in _private_uses(ast.parse("emb._lock\nfrom m import _f\nself._ok\nx.__class__"))) == [
+        "emb._lock", "from m import _f"]

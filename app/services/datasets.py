@@ -122,7 +122,7 @@ def list_datasets(settings: Settings) -> list[dict[str, Any]]:
         return [_row_info(r) for r in rows]
 
 
-def _folder(settings: Settings, version: str) -> Path:
+def dataset_folder(settings: Settings, version: str) -> Path:
     with session_scope(settings.db_url) as s:
         row = s.scalar(select(DatasetVersion).where(DatasetVersion.version == version))
         if row is None:
@@ -133,7 +133,7 @@ def _folder(settings: Settings, version: str) -> Path:
     return path
 
 
-def _reviews(folder: Path) -> dict[str, bool]:
+def reviews_of(folder: Path) -> dict[str, bool]:
     """Latest decision per example id."""
     path = folder / "reviews.jsonl"
     out: dict[str, bool] = {}
@@ -145,17 +145,17 @@ def _reviews(folder: Path) -> dict[str, bool]:
 
 def get_report(settings: Settings, version: str) -> dict[str, Any]:
     """Statistics, plot names (served from <version>/plots/), the manifest's settings and review counts."""
-    folder = _folder(settings, version)
+    folder = dataset_folder(settings, version)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
-    reviews = _reviews(folder)
+    reviews = reviews_of(folder)
     return {"name": manifest["name"], "version": version, "path": str(folder), "settings": manifest["settings"],
             "inputs": manifest["inputs"], "stats": stats,
             "plots": sorted(p.name for p in (folder / "plots").glob("*.png")),
             "reviews": {"accepted": sum(reviews.values()), "rejected": sum(not v for v in reviews.values())}}
 
 
-def _example_files(folder: Path, split: str | None = None) -> list[Path]:
+def example_files(folder: Path, split: str | None = None) -> list[Path]:
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
     out = []
@@ -170,10 +170,10 @@ def _example_files(folder: Path, split: str | None = None) -> list[Path]:
 def list_examples(settings: Settings, version: str, *, split: str = "train", offset: int = 0, limit: int = 20,
                   kind: str | None = None) -> dict[str, Any]:
     """A page of one split's examples (every kind, or one) with their review decision."""
-    folder = _folder(settings, version)
-    reviews = _reviews(folder)
+    folder = dataset_folder(settings, version)
+    reviews = reviews_of(folder)
     rows = []
-    for path in _example_files(folder, split):
+    for path in example_files(folder, split):
         if kind and not path.name.startswith(f"{kind}."):
             continue
         rows.extend(read_jsonl(path))
@@ -185,8 +185,8 @@ def list_examples(settings: Settings, version: str, *, split: str = "train", off
 
 def review_example(settings: Settings, version: str, example_id: str, accept: bool) -> dict[str, Any]:
     """Record an admin's accept/reject of one example (the latest decision wins). KeyError for an unknown id."""
-    folder = _folder(settings, version)
-    if not any(r["id"] == example_id for p in _example_files(folder) for r in read_jsonl(p)):
+    folder = dataset_folder(settings, version)
+    if not any(r["id"] == example_id for p in example_files(folder) for r in read_jsonl(p)):
         raise KeyError(f"no example {example_id} in dataset version {version}")
     line = json.dumps({"example_id": example_id, "accept": bool(accept),
                        "at": datetime.now(timezone.utc).isoformat()}) + "\n"
@@ -195,11 +195,11 @@ def review_example(settings: Settings, version: str, example_id: str, accept: bo
         f.write(line)
         f.flush()
         os.fsync(f.fileno())
-    reviews = _reviews(folder)
+    reviews = reviews_of(folder)
     return {"example_id": example_id, "accept": bool(accept),
             "reviews": dict(Counter("accepted" if v else "rejected" for v in reviews.values()))}
 
 
 def rejected_examples(settings: Settings, version: str) -> set[str]:
     """Ids an admin rejected; training leaves them out."""
-    return {k for k, v in _reviews(_folder(settings, version)).items() if not v}
+    return {k for k, v in reviews_of(dataset_folder(settings, version)).items() if not v}

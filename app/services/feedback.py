@@ -167,15 +167,15 @@ def _reviewed(settings: Settings, dataset_version: str | None) -> list[ReviewedE
     """Examples an admin accepted in the review of `dataset_version`."""
     if not dataset_version:
         return []
-    from app.services.datasets import _example_files, _folder, _reviews
+    from app.services.datasets import dataset_folder, example_files, reviews_of
     from ingest.datasets.formats import read_jsonl
     try:
-        folder = _folder(settings, dataset_version)
+        folder = dataset_folder(settings, dataset_version)
     except LookupError:
         return []
-    accepted = {k for k, v in _reviews(folder).items() if v}
+    accepted = {k for k, v in reviews_of(folder).items() if v}
     out = []
-    for path in _example_files(folder):
+    for path in example_files(folder):
         for r in read_jsonl(path):
             if r["id"] in accepted:
                 out.append(ReviewedExample(dataset_version, r["id"], r["messages"]))

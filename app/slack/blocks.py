@@ -28,7 +28,7 @@ def _link(url: str | None, label: str) -> str:
     return f"*{label}*"
 
 
-def _sections(text: str) -> list[dict[str, Any]]:
+def sections(text: str) -> list[dict[str, Any]]:
     text = escape(text) or " "
     parts = [text[i:i + SECTION_LIMIT] for i in range(0, len(text), SECTION_LIMIT)][:20]
     return [{"type": "section", "text": {"type": "mrkdwn", "text": p}} for p in parts]
@@ -56,12 +56,12 @@ def citation_line(c: CitationLike) -> str:
 
 
 def streaming_blocks(text: str) -> list[dict[str, Any]]:
-    return _sections(text + " ▍")
+    return sections(text + " ▍")
 
 
 def answer_blocks(text: str, citations: Sequence[CitationLike], message_id: int | None, *,
                   footer: str | None = None) -> list[dict[str, Any]]:
-    blocks = _sections(text)
+    blocks = sections(text)
     if citations:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "*Sources*"}]})
         for c in citations[:MAX_CITATION_BLOCKS]:
@@ -88,7 +88,7 @@ def answer_blocks(text: str, citations: Sequence[CitationLike], message_id: int 
 
 def sources_blocks(citations: Sequence[CitationLike]) -> list[dict[str, Any]]:
     if not citations:
-        return _sections("This answer cites no sources.")
+        return sections("This answer cites no sources.")
     blocks: list[dict[str, Any]] = []
     for c in citations[:24]:  # two blocks each, under Slack's 50-block limit
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": citation_line(c)}})

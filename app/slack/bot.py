@@ -313,7 +313,7 @@ class SlackBot:
                              "to an admin account.")
                 return
             status = self.status_text()
-            respond(response_type="ephemeral", text=status, blocks=bk._sections(status))
+            respond(response_type="ephemeral", text=status, blocks=bk.sections(status))
             return
         if sub != "ask" or not rest.strip():
             respond(response_type="ephemeral", text=USAGE)
