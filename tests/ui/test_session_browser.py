@@ -1,6 +1,7 @@
-"""Staying signed in, in a real headless Chromium against real processes (API + `streamlit run ui/app.py`):
+"""The web UI as a person uses it, in a real headless Chromium against real processes (API + `streamlit run ui/app.py`):
 a reload keeps the user signed in — also after the UI process restarted — without any token in the URL, and a
-signed-out visit to an admin page's address comes back to that page after sign-in."""
+signed-out visit to an admin page's address comes back to that page after sign-in; an "I don't know" answer is shown
+as such, a cited document opens, and the feedback comment box opens inside the window."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -91,3 +92,37 @@ def test_signed_out_admin_page_address_returns_to_that_page_after_sign_in(stack,
     assert page.url.rstrip("/").endswith("/models"), page.url
     assert any("Model versions" in h for h in page.get_by_role("heading").all_inner_texts()), \
         page.get_by_role("heading").all_inner_texts()
+
+
+def test_a_dont_know_answer_and_a_cited_document_that_opens(stack, page):
+    """The issue's "done when": the UI shows the "I don't know" answer, and a cited document opens."""
+    from tests.ui.test_e2e_browser import PARKING_DOC, ask
+    doc = stack.root / "visitor-parking.md"
+    doc.write_text(PARKING_DOC)
+    stack.upload(doc)
+    sign_in_with_key(page, stack.ui_url, stack.admin_key)
+
+    answer = ask(page, "Is there a pet insurance benefit for our dogs?")
+    assert "I don't know" in answer and "didn't guess" in answer, answer
+    assert "bay 7" not in answer  # nothing quoted as if it answered
+
+    answer = ask(page, "Where do visitors to the Zeta building park?")
+    assert "bay 7" in answer and "[1]" in answer, answer
+    source = page.get_by_test_id("stChatMessage").last.get_by_test_id("stExpander").first
+    source.locator("summary").click()
+    with page.expect_download(timeout=30_000) as download:
+        source.get_by_role("button", name="Open document").click()
+    assert download.value.suggested_filename == "visitor-parking.md"
+    assert Path(download.value.path()).read_text() == PARKING_DOC  # the stored original, through the API
+
+    # the feedback comment box opens inside the window (the issue: it ran off the right edge)
+    last = page.get_by_test_id("stChatMessage").last
+    last.locator("[data-testid=stFeedbackButton][aria-label='Thumbs down']").click()
+    settle(page)
+    last = page.get_by_test_id("stChatMessage").last
+    last.get_by_text("Add a comment").click()
+    box = last.get_by_role("textbox", name="What was good or wrong about this answer?")
+    box.wait_for(timeout=15_000)
+    bb = box.bounding_box()
+    width = page.viewport_size["width"]
+    assert bb and bb["x"] >= 0 and bb["x"] + bb["width"] <= width, (bb, width)
