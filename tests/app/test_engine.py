@@ -98,6 +98,23 @@ def test_dental_answer_does_not_quote_the_wrong_slack_reply_as_fact(engine):
     assert wrong not in result.text or "disagree" in result.text
 
 
+def test_every_citation_can_be_opened(engine):
+    """Documents: the permission-checked original's route and the file name (no folders); Slack: a permalink and
+    the channel. Quoted answers and "I don't know" answers (which name the closest sources) alike."""
+    seen = set()
+    for q in ("Does the health insurance cover dental care?", "Is there a pet insurance benefit for our dogs?",
+              "How many days of annual leave do I get per year?"):
+        for c in engine.answer(q, access=PUBLIC, store=False).citations:
+            seen.add(c.source)
+            assert c.title and c.url, c
+            if c.source == "slack":
+                assert re.match(r"https://[\w.-]+\.slack\.com/archives/C\w+/p\d+", c.url), c.url
+                assert c.channel and c.file is None
+            else:
+                assert c.url == f"/v1/documents/{c.document_id}/original" and c.file and "/" not in c.file, c
+    assert seen == {"slack", "document"}, seen
+
+
 def test_follow_up_answer_has_no_fragments(engine):
     first = engine.answer("What is the home office budget?", access=PUBLIC)
     follow = engine.answer("and what if I need more?", access=PUBLIC, conversation_id=first.conversation_id)

@@ -134,3 +134,29 @@ def test_sign_in_guessing_is_slowed_per_account_without_locking_the_user_out(sta
     time.sleep(10.5)
     assert login(stack, "ida", "ida's long password").status_code == 200  # … but only for the window
     no_server_errors(stack)
+
+
+# --- web UI sessions (issue #19): a sign-in key in exchange for an API key ----------------------------------
+
+def test_a_web_session_key_ends_at_sign_out_and_with_the_api_key_it_came_from(stack):
+    with stack.admin() as c:
+        r = c.post("/v1/keys", json={"name": "uma's key", "user": "uma"})
+        assert r.status_code == 201, r.text
+        api_key, api_key_id = r.json()["key"], r.json()["id"]
+    with client(stack, api_key) as c:
+        first = c.post("/v1/auth/session").json()
+        second = c.post("/v1/auth/session").json()
+        assert c.post("/v1/auth/logout").json() == {"revoked": False}  # an API key is not ended by a sign-out
+        assert c.get("/v1/me").status_code == 200
+    assert first["api_key"] != api_key and first["user"]["name"] == "uma" and first["expires_at"]
+    with client(stack, first["api_key"]) as c:
+        assert c.get("/v1/me").json()["name"] == "uma"
+        assert c.post("/v1/auth/logout").json() == {"revoked": True}
+        assert c.get("/v1/me").status_code == 401
+    with client(stack, second["api_key"]) as c:
+        assert c.get("/v1/me").status_code == 200  # another browser's session is untouched
+    with stack.admin() as c:
+        assert c.delete(f"/v1/keys/{api_key_id}").status_code in (200, 204)
+    with client(stack, second["api_key"]) as c:
+        assert c.get("/v1/me").status_code == 401  # revoking the API key ends the sessions it opened
+    assert httpx.post(stack.api_url + "/v1/auth/session", timeout=30).status_code == 401
