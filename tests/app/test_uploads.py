@@ -90,3 +90,26 @@ def test_an_upload_the_api_did_not_run_runs_when_it_starts_again(sqlite_settings
         done = wait_done(client, key, job_id)
         assert done["status"] == "succeeded" and done["results"][0]["status"] == "ingested", done
         assert [d["path"] for d in client.get("/v1/documents", headers=auth(key)).json()] == ["parking.md"]
+
+
+def test_an_upload_cut_short_while_running_runs_again_when_the_api_starts(sqlite_settings):
+    """An API killed while it ran an upload leaves the job `running` with a heartbeat that stops: the next start
+    runs it again from the stored files."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from app.api.main import create_app
+    from app.db import session_scope
+    from app.db.models import Job
+    first = create_app(sqlite_settings)
+    with TestClient(first) as client:
+        key = make_key(sqlite_settings, "ana")
+        first.state.uploads().submit = lambda job_id, reserved=False: None
+        job_id = client.post("/v1/documents", headers=auth(key), files=[("files", DOC)]).json()["id"]
+    with session_scope(sqlite_settings.db_url) as s:  # as a killed API leaves it
+        s.execute(update(Job).where(Job.id == job_id).values(
+            status="running", attempts=1, updated_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    with TestClient(create_app(sqlite_settings)) as client:
+        done = wait_done(client, key, job_id)
+        assert done["status"] == "succeeded" and done["results"][0]["status"] == "ingested", done
