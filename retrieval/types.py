@@ -52,6 +52,15 @@ def acl_for_visibility(visibility: str | None) -> list[str]:
     raise VisibilityError(f"visibility must be 'everyone' or 'group:<name>', got {visibility!r}")
 
 
+def acl_for_stored_visibility(visibility: str | None) -> list[str]:
+    """The ACL of a document as stored: `acl_for_visibility`, or [] (admins only, never everyone) for a visibility
+    this version does not understand."""
+    try:
+        return acl_for_visibility(visibility)
+    except VisibilityError:
+        return []
+
+
 def visibilities_for(access: Access) -> list[str] | None:
     """The document visibilities `access` may read, for a database filter (None: every one — an admin). The same
     rule as `access.permits(acl_for_visibility(v))`: everyone's, plus the groups the asker (every asker, for a

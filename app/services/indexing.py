@@ -27,7 +27,7 @@ from retrieval.chunking import (ChunkLimitExceeded, Chunker, ChunkingConfig, Tok
                                 embedding_text)
 from app.services.embeddings import embedding_backend, embedding_model_path, get_embedder_for
 from retrieval.faiss_index import IndexCorrupt, IndexMismatch, IndexMissing, IndexStore, Manifest, Snapshot, VectorIndex
-from retrieval.types import EVERYONE, ChunkRecord, VisibilityError, acl_for_visibility
+from retrieval.types import EVERYONE, ChunkRecord, acl_for_stored_visibility
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,10 @@ def _acl_for_channel(channel: SlackChannel | None) -> list[str]:
 
 
 def _acl_for_document(visibility: str | None) -> list[str]:
-    try:
-        return acl_for_visibility(visibility)
-    except VisibilityError:
+    acl = acl_for_stored_visibility(visibility)
+    if not acl:
         log.warning("document visibility %r is not understood; restricting it to admins", visibility)
-        return []
+    return acl
 
 
 def _epoch(dt: datetime | None) -> float | None:

@@ -228,11 +228,11 @@ def test_a_search_embeds_the_query_once_and_every_hit_gets_its_dense_score(searc
 def test_the_listing_filter_is_the_visibility_rule():
     """Document listings filter on visibilities_for(access) in SQL; it must agree with what search applies to the
     document's chunks (access.permits of the visibility's ACL) for every kind of asker."""
-    from retrieval.types import acl_for_visibility, visibilities_for
+    from retrieval.types import acl_for_stored_visibility, visibilities_for
     askers = [PUBLIC, Access(is_admin=True), Access(groups=frozenset({"hr"})),
               Access(slack_user_ids=frozenset({"U1"}), groups=frozenset({"hr", "eng"})),
               Access(all_of=(Access(groups=frozenset({"hr", "eng"})), Access(groups=frozenset({"eng"}))))]
     for access in askers:
         seen = visibilities_for(access)
-        for v in ("everyone", "group:hr", "group:eng", "group:legal"):
-            assert (seen is None or v in seen) == access.permits(acl_for_visibility(v)), (access, v)
+        for v in ("everyone", "group:hr", "group:eng", "group:legal", "friends-only"):  # the last: not understood
+            assert (seen is None or v in seen) == access.permits(acl_for_stored_visibility(v)), (access, v)

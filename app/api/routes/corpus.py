@@ -21,7 +21,7 @@ from app.db.jsonvalues import jsonable
 from app.db.models import Document, IngestionRun, Job, Source
 from app.observability import RETRIEVAL_LATENCY, Timer
 from app.security import audit
-from retrieval.types import VisibilityError, acl_for_visibility, visibilities_for
+from retrieval.types import VisibilityError, acl_for_stored_visibility, acl_for_visibility, visibilities_for
 
 router = APIRouter(prefix="/v1", tags=["corpus"])
 CHUNK = 1 << 20
@@ -197,13 +197,7 @@ def list_documents(principal: PrincipalDep, session: SessionDep, q: str | None =
 def _may_see(principal, doc: Document | None) -> bool:
     """Whether the document exists for this asker: the one visibility rule (retrieval.types), as search applies it
     to the document's chunks."""
-    if doc is None:
-        return False
-    try:
-        acl = acl_for_visibility(doc.visibility)
-    except VisibilityError:  # a visibility this version does not understand: admins only, as indexing treats it
-        return principal.is_admin
-    return access_for(principal).permits(acl)
+    return doc is not None and access_for(principal).permits(acl_for_stored_visibility(doc.visibility))
 
 
 def display_name(path: str | None) -> str:
