@@ -18,7 +18,8 @@ Sizes: 1b, 3b, 8b (Llama-3.1-8B: untied 128k head; 4096-token rows, 2048 for QLo
     python benchmarks/lora_throughput.py --sizes 1b --variants teamlore,reference,losscurve --out /tmp/bench
     python benchmarks/lora_throughput.py --sizes 8b --variants teamlore,qlora,reference
     python benchmarks/lora_throughput.py --sizes 1b --variants teamlore,teamlore+lora_impl=grouped,\
-        teamlore+liger_chunk_mem=8,teamlore+lora_impl=grouped+liger_chunk_mem=8     # one option at a time (#18)
+        teamlore+liger_chunk_mem=8,teamlore+base_fp8=true     # one option at a time (#18)
+    python benchmarks/lora_throughput.py --sizes 1b --variants losscurve+base_fp8=true   # bf16 and FP8 base vs HF
 """
 from __future__ import annotations
 
@@ -175,8 +176,10 @@ def structured_rows(lens, seed=7, alphabet=512):
     return [[g.choice(vocab) for _ in range(n)] for n in lens]
 
 
-def losscurve(ref, model_dir, size, steps, out_fh):
-    """Reference Trainer and Teamlore recipe on identical rows, order, batch composition, schedule, LoRA init."""
+def losscurve(ref, model_dir, size, steps, out_fh, variants=None):
+    """Reference Trainer and Teamlore recipe on identical rows, order, batch composition, schedule, LoRA init.
+    "losscurve+key=value": the recipe's defaults and the recipe with that option, both against the same reference
+    curve (one reference run), e.g. losscurve+base_fp8=true."""
     from peft import LoraConfig, get_peft_model
     from torch.utils.data import SequentialSampler
     from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
@@ -226,17 +229,22 @@ def losscurve(ref, model_dir, size, steps, out_fh):
     InOrder(model=model, args=args, train_dataset=Ds(), data_collator=collate, callbacks=[Rec()]).train()
     del model
     free()
-    tl = teamlore_run(model_dir, rows, steps=steps, warmup=0,
-                      cfg_over={"examples_per_step": batch, "schedule": "linear", "warmup_steps": 0, "seed": 0})
-    tl_losses = tl["losses"]
-    n = min(len(losses), len(tl_losses))
-    diffs = [abs(a - b) for a, b in zip(losses[:n], tl_losses[:n])]
-    res = {"variant": "losscurve", "size": size, "steps": n, "reference_losses": losses[:n],
-           "teamlore_losses": tl_losses[:n], "max_abs_diff": round(max(diffs), 4),
-           "mean_abs_diff": round(sum(diffs) / n, 4),
-           "first_last_reference": [losses[0], losses[n - 1]], "first_last_teamlore": [tl_losses[0], tl_losses[n - 1]]}
-    log(res, out_fh)
-    return res
+    results = []
+    for label, extra in (variants or {"teamlore": {}}).items():
+        tl = teamlore_run(model_dir, rows, steps=steps, warmup=0,
+                          cfg_over={"examples_per_step": batch, "schedule": "linear", "warmup_steps": 0, "seed": 0,
+                                    **extra})
+        tl_losses = tl["losses"]
+        n = min(len(losses), len(tl_losses))
+        diffs = [abs(a - b) for a, b in zip(losses[:n], tl_losses[:n])]
+        res = {"variant": "losscurve", "recipe": label, "size": size, "steps": n, "reference_losses": losses[:n],
+               "teamlore_losses": tl_losses[:n], "max_abs_diff": round(max(diffs), 4),
+               "mean_abs_diff": round(sum(diffs) / n, 4),
+               "first_last_reference": [losses[0], losses[n - 1]],
+               "first_last_teamlore": [tl_losses[0], tl_losses[n - 1]]}
+        log(res, out_fh)
+        results.append(res)
+    return results
 
 
 def profile(model_dir, rows, warmup, out, fh, cfg_over=None, name="profile_1b.txt"):
@@ -329,8 +337,18 @@ def main():
                     r.update(recipe="reference", size=size)
                     log(r, fh)
                     table.append(r)
-                elif v == "losscurve":
-                    losscurve(ref, model_dir, size, a.curve_steps, fh)
+                elif v.split("+")[0] == "losscurve":
+                    extra = {}
+                    for kv in v.split("+")[1:]:
+                        k, _, val = kv.partition("=")
+                        try:
+                            extra[k] = json.loads(val)
+                        except json.JSONDecodeError:
+                            extra[k] = val
+                    runs = {"teamlore": dict(over)}
+                    if extra:
+                        runs[v.replace("losscurve", "teamlore", 1)] = {**over, **extra}
+                    losscurve(ref, model_dir, size, a.curve_steps, fh, runs)
                 elif v == "qlora-curve":
                     qlora_curves(model_dir, size, a.curve_steps, fh, ref.lengths(a.curve_steps * 8, 350, 2048, seed=3))
             except Exception as exc:

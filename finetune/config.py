@@ -60,6 +60,8 @@ class LoraSFTConfig(TrainConfig):
     lora_impl: str = "peft"               # peft | grouped: one A product for projections sharing an input (q/k/v,
                                           # gate/up; finetune/lora_grouped.py) — same parameters and saved adapter
     quantize_4bit: bool = False           # QLoRA: frozen base linears in NF4 (torchao), CPU or GPU
+    base_fp8: bool = False                # frozen base linears compute in float8 e4m3, row-wise scales (FP8 GPUs;
+                                          # finetune/fp8.py); one process only
     micro_batch_auto: bool = True         # models > 5B parameters: rows capped at 4096 tokens (2048 with 4-bit), the
                                           # sizes measured to keep an 8B under 40 GiB (20 GiB QLoRA) on one GPU
     chat_template: str | None = None      # override the tokenizer's template (Jinja); ChatML when it has none

@@ -232,6 +232,9 @@ def train(cfg: TrainConfig, model: nn.Module, examples: list[Example], *, pad_id
     runner: nn.Module = packed
     if d.enabled and getattr(causal_lm_of(model), "is_nf4_quantized", False):
         raise TrainingError("QLoRA (4-bit base) trains on one device; drop quantize_4bit for DDP/FSDP runs")
+    if d.enabled and getattr(causal_lm_of(model), "is_fp8_base", False):
+        raise TrainingError("base_fp8 trains on one device (its weights are not sharded or synced); drop base_fp8 "
+                            "for DDP/FSDP runs")
     if d.enabled:
         if cfg.fsdp:
             from torch.distributed.fsdp import fully_shard

@@ -54,11 +54,20 @@ def load_tokenizer(ref: str):
     return tok
 
 
-def load_causal_lm(ref: str, *, dtype: torch.dtype, device: torch.device, quantize_4bit: bool = False):
+def load_causal_lm(ref: str, *, dtype: torch.dtype, device: torch.device, quantize_4bit: bool = False,
+                   base_fp8: bool = False):
     """The base model on `device` in `dtype`; with quantize_4bit (QLoRA) every linear layer but the LM head is
-    stored as NF4 (finetune/qlora.py), quantised one layer at a time from a copy loaded in host memory."""
+    stored as NF4 (finetune/qlora.py), quantised one layer at a time from a copy loaded in host memory; with
+    base_fp8 every such layer computes in float8 (finetune/fp8.py)."""
     from transformers import AutoModelForCausalLM
     check_base_model(ref)
+    if base_fp8:
+        from finetune.fp8 import fp8_available
+        if quantize_4bit:
+            raise ModelLoadError("base_fp8 and quantize_4bit (QLoRA) exclude each other: pick one base format")
+        ok, why = fp8_available(device)
+        if not ok:
+            raise ModelLoadError(f"base_fp8: {why}")
     kwargs = {"dtype": dtype, "attn_implementation": "sdpa"}
     if quantize_4bit:
         from finetune.qlora import nf4_available, quantize_model_nf4
@@ -71,6 +80,12 @@ def load_causal_lm(ref: str, *, dtype: torch.dtype, device: torch.device, quanti
         return model
     model = AutoModelForCausalLM.from_pretrained(ref, **kwargs)
     model.to(device)
+    if base_fp8:
+        from finetune.fp8 import quantize_model_fp8
+        head = model.get_output_embeddings()
+        model.fp8_report = quantize_model_fp8(model, skip=(head,) if head is not None else (),
+                                              compute_dtype=dtype if dtype != torch.float32 else torch.bfloat16)
+        model.is_fp8_base = True
     return model
 
 

@@ -335,7 +335,8 @@ def finetune(cfg: DPOConfig, pairs: list[Pair], *, pad_id: int, device: torch.de
     """Base model + LoRA + DPO on already tokenised pairs (benchmarks call this with synthetic pairs)."""
     precision = resolve_precision(cfg.precision, device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit)
+    base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit,
+                          base_fp8=cfg.base_fp8)
     torch.manual_seed(cfg.seed)
     model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets,
                        impl=cfg.lora_impl)

@@ -62,7 +62,8 @@ def finetune(cfg: LoraSFTConfig, train_examples: list, *, pad_id: int, device: t
     precision = resolve_precision(cfg.precision, device)
     # bf16 weights for the frozen base on GPUs (LoRA weights are fp32); fp16 base for fp16 + loss scaling.
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit)
+    base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit,
+                          base_fp8=cfg.base_fp8)
     torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed
     model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets,
                        impl=cfg.lora_impl)
@@ -84,6 +85,9 @@ def finetune(cfg: LoraSFTConfig, train_examples: list, *, pad_id: int, device: t
     if quant:
         result.setup["qlora"] = quant
     result.setup["lora"] = getattr(model, "lora_impl_report", {"impl": cfg.lora_impl})
+    fp8 = getattr(base, "fp8_report", None)
+    if fp8:
+        result.setup["fp8_base"] = fp8
     return model, result, {"precision": precision, "params": total, "trainable_params": trainable}
 
 
