@@ -4,7 +4,7 @@
 Each frozen linear stores its weight once in float8 e4m3 with one scale per output row (W8, for the forward
 product) and once transposed with one scale per input column (W8^T, for the input gradient) — 2 bytes per weight,
 as bf16 — quantised once at load time, since the base never changes. Activations and output gradients are
-quantised per row on the fly (dynamic, e4m3, amax / 448), and both products go through `torch._scaled_mm` with
+quantised per row on the fly (dynamic, e4m3, power-of-two scale >= amax / 448), and both products go through `torch._scaled_mm` with
 row-wise scales and a bf16 result:
 
     forward   y  = (x8 · s_x) @ (W8 · s_w)^T
@@ -36,8 +36,11 @@ def fp8_available(device: torch.device) -> tuple[bool, str]:
 
 
 def _quantize_rows(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """t [M, K] -> (e4m3 [M, K], fp32 scale [M, 1]) with t ≈ q * scale, one scale per row."""
-    scale = t.abs().amax(dim=-1, keepdim=True).float().clamp(min=_EPS) / E4M3_MAX
+    """t [M, K] -> (e4m3 [M, K], fp32 scale [M, 1]) with t ≈ q * scale, one scale per row. Scales are powers of
+    two (amax / 448 rounded up, as torchao's row-wise recipe): dividing by them is exact, so eager and compiled
+    code quantise identically."""
+    amax = t.abs().amax(dim=-1, keepdim=True).float().clamp(min=_EPS)
+    scale = torch.exp2(torch.ceil(torch.log2(amax / E4M3_MAX)))
     q = (t.float() / scale).clamp(-E4M3_MAX, E4M3_MAX).to(E4M3)
     return q, scale
 
@@ -47,7 +50,8 @@ class _FP8Matmul(torch.autograd.Function):
     def forward(ctx, x, w8, s_w, wt8, s_wt):
         k = x.shape[-1]
         x8, s_x = _quantize_rows(x.reshape(-1, k))
-        y = torch._scaled_mm(x8, w8.t(), scale_a=s_x, scale_b=s_w, out_dtype=torch.bfloat16)
+        # fast accumulation for the output product, not for the gradient (torchao's defaults)
+        y = torch._scaled_mm(x8, w8.t(), scale_a=s_x, scale_b=s_w, out_dtype=torch.bfloat16, use_fast_accum=True)
         ctx.save_for_backward(wt8, s_wt)
         ctx.x_dtype = x.dtype
         return y.view(*x.shape[:-1], w8.shape[0]).to(x.dtype)

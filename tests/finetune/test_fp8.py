@@ -29,7 +29,9 @@ def test_quantize_rows_round_trip_is_within_e4m3_precision():
     back = q.float() * s
     rel = ((back - t).abs() / t.abs().amax(dim=1, keepdim=True)).max()
     assert rel <= 2 ** -4 + 1e-6          # 3 mantissa bits: half a step of 1/8 relative to the row's max, at most
-    assert (q.float().abs().amax(dim=1) == 448).all()   # every row uses the full range
+    top = q.float().abs().amax(dim=1)
+    assert ((top >= 224) & (top <= 448)).all()                     # power-of-two scales: at least half the range
+    assert (torch.log2(s) == torch.round(torch.log2(s))).all()
 
 
 def test_forward_and_input_gradient_are_the_scaled_products():
