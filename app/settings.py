@@ -82,22 +82,23 @@ class Settings(BaseSettings):
     answer_max_sentences: int = Field(default=4, ge=1, le=10)
     # Abstention: "I don't know" when the evidence score (best sentence − missing_weight × share of the question's
     # IDF-weighted terms the evidence lacks, synonym-aware − type_weight × answer-type mismatch) is below
-    # answer_abstain_below. A logistic fit of the three signals on the tune split (benchmarks/abstain_tune.py),
-    # chosen there by leave-one-out; BENCHMARKS.md "Abstention" has its precision/recall on both splits. The same
-    # gate runs before a generative model is asked (answer_gate_generative). Setting missing_weight and type_weight
-    # to 0 and the threshold to 0.562 gives the earlier policy (the best sentence's score alone).
-    answer_abstain_below: float = Field(default=0.387, description="say \"I don't know\" when the evidence score "
+    # answer_abstain_below. Default: the best sentence's score alone (0.562, chosen on the tune split), which kept
+    # false abstention within 5 % on both held-out sets. The three-signal policy fitted on tune by
+    # benchmarks/abstain_tune.py — missing_weight 0.641, synonym_cos 0.6, type_weight 0.397, coverage_of "picked",
+    # threshold 0.387 — catches more unanswerable questions but abstained on 11-14 % of answerable held-out ones
+    # (BENCHMARKS.md "Abstention"); set those five to use it. The same gate runs before a generative model is asked.
+    answer_abstain_below: float = Field(default=0.562, description="say \"I don't know\" when the evidence score "
                                         "is below this")
-    answer_missing_weight: float = Field(default=0.641, ge=0.0, description="extractive: penalty per share of the "
+    answer_missing_weight: float = Field(default=0.0, ge=0.0, description="extractive: penalty per share of the "
                                          "question's IDF-weighted terms absent from the evidence (0: off)")
-    answer_synonym_cos: float = Field(default=0.6, ge=0.0, le=1.0, description="a question term counts as present "
+    answer_synonym_cos: float = Field(default=0.0, ge=0.0, le=1.0, description="a question term counts as present "
                                       "when an evidence word is this close to it in the embedder's space (0: only "
                                       "literal matches, typos and abbreviations)")
-    answer_type_weight: float = Field(default=0.397, ge=0.0, description="penalty when the question asks for an "
+    answer_type_weight: float = Field(default=0.0, ge=0.0, description="penalty when the question asks for an "
                                       "amount, duration or date and the quoted evidence holds none (0: off)")
     answer_rare_idf: float = Field(default=0.0, ge=0.0, description="extractive: question terms with a lower IDF "
                                    "over the index are generic and not checked")
-    answer_coverage_of: Literal["picked", "passage", "all"] = Field(default="picked", description="extractive: "
+    answer_coverage_of: Literal["picked", "passage", "all"] = Field(default="passage", description="extractive: "
                                    "the evidence checked for the question's terms (picked: the quoted units with "
                                    "their headings and titles; passage: their passages)")
     answer_gate_generative: bool = Field(default=True, description="a generative model is only asked when the "
