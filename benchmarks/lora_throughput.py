@@ -357,12 +357,12 @@ def main():
                 if v == "reference" or v.split("+")[0] in ("teamlore", "qlora"):
                     table.append({"size": size, "recipe": v, "error": repr(exc)[:160]})
             free()
-    print("\nsize  recipe                             tokens/s   step_s   peak_GiB  MFU")
+    print("\nsize  " + "recipe".ljust(60) + " tokens/s   step_s   peak_GiB  MFU")
     for r in table:
         if "error" in r:
-            print(f"{r['size']:5} {r['recipe'][:34]:34} failed: {r['error']}")
+            print(f"{r['size']:5} {r['recipe'][:60]:60} failed: {r['error']}")
             continue
-        print(f"{r['size']:5} {r['recipe'][:34]:34} {r['tokens_per_s']:9} {r['step_s']:8} {r['peak_mem_gib']:9} "
+        print(f"{r['size']:5} {r['recipe'][:60]:60} {r['tokens_per_s']:9} {r['step_s']:8} {r['peak_mem_gib']:9} "
               f"{r['approx_mfu']}")
     for size in a.sizes.split(","):
         t = [r for r in table if r["size"] == size and r["recipe"] == "teamlore" and "error" not in r]
