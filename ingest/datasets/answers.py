@@ -34,7 +34,9 @@ INFO_REQUEST_RE = re.compile(
     r"what (?:version|error|does|is the output|do you see|happens)|which (?:version|os|distro)|are you (?:using|running|"
     r"sure)|do you (?:have|use|see|know)|did you (?:try|check|restart)|have you (?:tried|checked|enabled|created)|"
     r"(?:share|send|paste|upload|attach|provide|download)\b.{0,50}\b(?:logs?|screenshots?|config\w*|output|errors?|"
-    r"file|payload|details|json|version|pods?)\b|pastebin (?:the )?(?:full )?output|what (?:are|is) you)", re.I)
+    r"file|payload|details|json|version|pods?)\b|pastebin (?:the )?(?:full )?output|what (?:are|is) you|"
+    r"(?:be|more) more specific|need (?:more|some) (?:details|info|information|context)|past[e]? (?:the |your )?"
+    r"(?:error|output|log))", re.I)
 DEFER_RE = re.compile(
     r"\b(?:(?:we|i)(?:'ll| will| are|'re)? (?:get back|look(?:ing)? into|check(?:ing)?|investigat\w+|update you|"
     r"notify|keep you posted|let you know|assign a reviewer)|will get back|get back to you|looking into (?:this|it)|"
@@ -42,6 +44,15 @@ DEFER_RE = re.compile(
     r"join here|hang on|give (?:me|us) (?:a|one) (?:sec|second|minute|moment))", re.I)
 NUDGE_RE = re.compile(r"\b(?:any (?:update|news|progress|luck|eta)|(?:wanted|want) to (?:check|follow up)|following up|"
                       r"gentle (?:reminder|ping|nudge)|just (?:a )?(?:bump|ping|reminder)|bump(?:ing)?\b(?: this)?)", re.I)
+# "I don't know", "not sure", "wait for someone who knows": the helper says they cannot answer
+UNSURE_RE = re.compile(r"\b(?:(?:i )?(?:don'?t|do not|dont) (?:really )?know|no idea|not sure|dunno|no clue|(?:can'?t|cannot) help|"
+                       r"wait for someone|someone else (?:may|might|will|can|could)|out of ideas|beats me|random theory|"
+                       r"wild guess|i guess|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
+                       r"what do you mean)\b", re.I)
+# sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
+REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
+                         r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
+                         r"try (?:asking )?(?:in |on )?#[\w-]+|try the forums?|google (?:it|is your friend)|rtfm|lmgtfy)", re.I)
 CC_RE = re.compile(r"^\s*(?:cc\s*[:.]?|fyi)\s*(?:@\S+|<@\w+>|[\w.\- ]{0,40})?\s*[.:]?\s*$|^\s*(?:@\S+\s*)+$", re.I)
 ACK_RE = re.compile(r"^\s*(?:ok(?:ay)?|k|sure|np|no problem|yw|you'?re welcome|welcome|cool|nice|great|good luck|"
                     r"glad (?:it|to)|hehe|lol|ah+|oh+|hmm+|right|yes|yep|yeah|no worries|anytime|noted)\b[^?]{0,30}$", re.I)
@@ -85,6 +96,9 @@ CONFIRM_RE = re.compile(r"\b(?:(?:that|it|this|which|the fix|your (?:fix|suggest
                         r"(?:fixed|solved|resolved) now|solved|resolved|fixed it|got it (?:working|to work)|that was it|"
                         r"(?:problem|issue) (?:is )?(?:gone|solved|fixed|resolved))\b|^\s*(?:perfect|brilliant|excellent)\b",
                         re.I)
+WH_START_RE = re.compile(r"^\s*(?:why|what|where|who)\s+(?:would|do|does|did|is|are|was|were|not|don'?t|can|could|should|"
+                         r"kind|version|type|error|exactly)\b", re.I)  # a question without its "?"
+_ADDRESS_RE = re.compile(r"^\s*@?[\w.\-|`^\[\]]+\s*[:,]\s*")
 SENTENCE_RE = re.compile(r"[^.?!\n]+[.?!]*")
 CHECK = frozenset({"white_check_mark", "heavy_check_mark", "ballot_box_with_check", "check", "solved", "done"})
 THUMBS = frozenset({"+1", "thumbsup", "raised_hands", "pray", "tada", "100", "ok_hand"})
@@ -107,7 +121,8 @@ ANNOUNCE_RE = re.compile(
     r"^\W*@?[\w.\- ]{1,40} (?:uploaded|shared|commented on|pinned|has joined|has left|set the channel)", re.I)
 # an opener that continues something said before it: a later piece of a conversation, not its start
 FRAGMENT_RE = re.compile(
-    r"^\s*(?:also|and|but|or|plus|so then|btw|anyway|then|too|as well|"
+    r"^\s*(?:also|and|but|or|plus|so then|btw|anyway|then|too|as well|o+h+|a+h+|he+h|hehe|haha|lol|oops|whoops|"
+    r"(?:it|they|those|he|she)\b(?!'s| is| are)|why would (?:it|that|they)|"
     r"regarding (?:the |this |that |my |your )?(?:issue|question|problem|error|thing|point|message|above|previous|last)|"
     r"(?:as for|about|re:?) (?:the |that |this )?(?:above|previous|last|earlier)|same (?:here|issue|problem|error|thing|for me)|"
     r"(?:\d{1,2}|[a-h])[.)]\s|(?:yes|no|yeah|yep|yup|nope|ok|okay|sure|right|exactly|correct|true|indeed|agreed|"
@@ -123,6 +138,18 @@ HELP_RE = re.compile(
     r"exception|crash\w*|broken|stuck|issue|problem|wrong|missing|doesn'?t|does not|won'?t|nothing happens|"
     r"recommend\w*|suggest\w*|best (?:way|practice)|difference between|explain|confus\w+|clarif\w+|supported?)\b",
     re.I)
+# "anyone using wubi?", "can I ask a question?": asking whether to ask, not the question itself
+ASK_TO_ASK_RE = re.compile(r"^\W*(?:(?:hi|hey|hello|yo)\b\W*(?:all|guys|folks|everyone|there)?\W*)?(?:(?:is |are )?(?:any|some)"
+                           r"(?:one|body) (?:here |around |in here )?(?:using|use|uses|running|familiar with|good with|"
+                           r"experienced (?:with|in)|tried|awake|alive|around|here|home|there)\b[^?.!\n]{0,40}|"
+                           r"(?:can|may|could) i ask (?:a |you a |something|some)[^?.!\n]{0,20}|(?:any|some)(?:one|body) "
+                           r"(?:(?:can|could|to) )?help(?: me)?(?: please| pls)?)\W*$", re.I)
+# an IRC-style "nick: …" opener speaks to one person: a reply within some other conversation
+NICK_ADDRESS_RE = re.compile(r"^\s*([A-Za-z_\[\]\\^{}|`][\w\-\[\]\\^{}|`]{1,30})\s*[:,]\s+\S")
+NOT_A_NICK = frozenset("""hi hello hey yo question q error issue problem update edit note context setup background help
+fyi ps summary env environment version versions steps goal ask request bug feature warning info todo re also ok okay so
+well yes no thanks thank update eta result results output logs log example e.g i.e btw guys all team folks everyone
+sorry hmm morning evening afternoon""".split())
 _PROSE_STRIP_RE = re.compile(r"```.*?```|`[^`\n]*`|\[file: [^\]]*\]|<?https?://\S+>?|<@\w+>|:[a-z0-9_+\-']+:", re.S)
 
 
@@ -149,8 +176,13 @@ def opening_reason(messages: Sequence[Msg], asker: str, q_end: int | None = None
         return "announcement"
     if FRAGMENT_RE.match(first) or REFERS_BACK_RE.search(first):
         return "continues_earlier_message"
+    nick = NICK_ADDRESS_RE.match(first)
+    if nick and nick.group(1).lower() not in NOT_A_NICK:
+        return "continues_earlier_message"  # "Judicata: what chat program are u using?"
+    if all(ASK_TO_ASK_RE.match(prose(m.text)) or not content_words(prose(m.text)) for m in messages[:q_end]):
+        return "ask_to_ask"
     n_words = len(content_words(body))
-    if not n_words or (n_words < 4 and not is_question(body)) or NUDGE_RE.match(body):
+    if not n_words or (n_words < 4 and not is_question(body)):
         return "no_words_of_its_own"  # logs, a file, "any update?"
     if not (is_question(body) or HELP_RE.search(body)):
         return "not_a_question"
@@ -163,7 +195,7 @@ FEATURES = ("bias", "log_words", "substantive", "question_back", "info_request",
             "check_reaction", "thumbs_reaction", "continues_run", "bot_trigger", "very_short", "last_reply",
             "speaker_share", "main_helper", "log_candidates", "asker_thanks_speaker", "next_is_same_speaker",
             "asker_questions_before", "asker_satisfied_before", "refuted", "mostly_questions",
-            "after_new_question", "asker_confirms_after")
+            "after_new_question", "asker_confirms_after", "unsure", "redirect")
 
 
 @dataclass(frozen=True)
@@ -222,11 +254,13 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     f["substantive"] = float(len(words) >= 8)
     f["very_short"] = float(len(words) < 3)
     f["question_back"] = float(is_question(text) and not FIX_RE.search(text))
-    sentences = [x for x in SENTENCE_RE.findall(prose(text)) if len(x.split()) >= 2]
-    f["mostly_questions"] = float(bool(sentences) and sum(x.rstrip().endswith("?") for x in sentences)
-                                  >= max(1.0, len(sentences) / 2))
+    sentences = [x for x in SENTENCE_RE.findall(_ADDRESS_RE.sub("", prose(text), count=1)) if len(x.split()) >= 2]
+    f["mostly_questions"] = float(bool(sentences) and sum(x.rstrip().endswith("?") or bool(WH_START_RE.match(x))
+                                                          for x in sentences) >= max(1.0, len(sentences) / 2))
     f["info_request"] = float(bool(INFO_REQUEST_RE.search(text)))
     f["defer"] = float(bool(DEFER_RE.search(text)))
+    f["unsure"] = float(bool(UNSURE_RE.search(prose(text))))
+    f["redirect"] = float(bool(REDIRECT_RE.search(text)))
     bare = re.sub(r"<@\w+>|@[\w.\-]+(?: [A-Z][\w\-]+)*", "", text).strip()
     # "Sure\nCC: @x": an acknowledgement plus a CC line is still no answer
     bare = re.sub(r"(?im)^\s*(?:cc|fyi)\s*:?.*$", "", bare).strip()
@@ -309,6 +343,10 @@ def non_answer_reason(f: dict[str, float]) -> str | None:
         return "question_back"
     if f["refuted"]:
         return "refuted_by_asker"
+    if f["unsure"]:
+        return "helper_unsure"
+    if f["redirect"]:
+        return "redirect_without_answer"
     if f["after_new_question"]:
         return "answers_a_later_question"
     if f["addressed_other"]:
@@ -377,17 +415,23 @@ def select_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | Non
 def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | None = None) -> list[int]:
     """The messages a Q&A pair is built from: the selected answers that clear the model's pair threshold (a higher
     bar than "is an answer", chosen for pair precision), or that the asker confirmed (a "that worked"/thanks to
-    its author right after it, a tick on it). [] — no Q&A pair — when none does: a weak answer is dropped, not
-    emitted."""
+    its author right after it, a tick on it), written by the helper who wrote the best of them. [] — no Q&A
+    pair — when none does: a weak answer is dropped, not emitted."""
     model = model or default_model()
     bar = model.pair_threshold if model.pair_threshold is not None else model.threshold
     q_end = question_end(messages, asker)
-    out = []
+    scored = {}
     for i in select_answers(messages, asker, model):
         f = features(messages, i, asker, q_end)
-        if model.score(f) >= bar or confirmed(f):
-            out.append(i)
-    return out
+        score = model.score(f)
+        if score >= bar or confirmed(f):
+            scored[i] = score
+    if not scored:
+        return []
+    # several messages are merged only when the helper who wrote the best one wrote them: other people's messages
+    # beside it are more often a different suggestion, a side remark or another conversation than part of the answer
+    best = max(scored, key=lambda i: (scored[i], -i))
+    return [i for i in sorted(scored) if messages[i].speaker == messages[best].speaker]
 
 
 def confirmed(f: dict[str, float]) -> bool:
@@ -407,7 +451,7 @@ SIGNS: dict[str, int] = {
     "asker_good_after": 1, "asker_thanks_speaker": 1, "asker_confirms_after": 1, "check_reaction": 1, "thumbs_reaction": 1,
     "question_back": -1, "mostly_questions": -1, "info_request": -1, "defer": -1, "refuted": -1, "asker_bad_after": -1,
     "from_bot": -1, "asker_satisfied_before": -1, "after_new_question": -1, "addressed_other": -1,
-    "cc_or_mention_only": -1, "acknowledgement": -1, "thanks": -1, "bot_trigger": -1,
+    "cc_or_mention_only": -1, "acknowledgement": -1, "thanks": -1, "bot_trigger": -1, "unsure": -1, "redirect": -1,
 }
 
 

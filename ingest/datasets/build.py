@@ -467,7 +467,9 @@ def _write_version(tmp: Path, final: Path, version: str, options: BuildOptions, 
                                                                                options.split_fractions)
         meta = {"conversation_id": conv.conversation_id, "channel_id": conv.channel.channel_id,
                 "channel": conv.channel.name, "source_ts": [m.ts for m in conv.messages],
-                "permalinks": [m.permalink for m in conv.messages if m.permalink], "method": conv.method}
+                # the opening question's permalink first, also for a later part of a split conversation
+                "permalinks": list(dict.fromkeys(x for x in [conv.meta.get("opening_permalink")] +
+                                                 [m.permalink for m in conv.messages] if x)), "method": conv.method}
         text_by_split.setdefault(split, []).append(formats.text_record(conv.conversation_id, body, meta))
     for split, recs in sorted(text_by_split.items()):
         name = f"text.{split}.jsonl"

@@ -158,7 +158,9 @@ def qa_example(conv: ConversationUnit, answerer_weights: dict[str, float] | None
         question_msgs = [Msg(conv.channel.channel_id, conv.meta["root_ts"], asker, root)] + question_msgs
     run = [msgs[i] for i in chosen]
     # the asker's own details given before the answer (not their later follow-ups, which ask something else)
-    details = [m for m in msgs[first_other:chosen[0]] if m.speaker == asker and detail_of_question(m.text)]
+    asked = set(content_words(_content(question_msgs)))
+    details = [m for m in msgs[first_other:chosen[0]] if m.speaker == asker and detail_of_question(m.text)
+               and not set(content_words(m.text)) <= asked]  # the question asked again adds nothing
     question = _content(question_msgs)
     if details:
         question += "\n\nMore details: " + _content(details)
