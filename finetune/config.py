@@ -58,7 +58,8 @@ class LoraSFTConfig(TrainConfig):
     lora_dropout: float = 0.0
     lora_targets: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
     lora_impl: str = "peft"               # peft | grouped: one A product for projections sharing an input (q/k/v,
-                                          # gate/up; finetune/lora_grouped.py) — same parameters and saved adapter
+                                          # gate/up; finetune/lora_grouped.py) — same parameters and saved adapter |
+                                          # auto: grouped where the adapter allows it (no dropout), else peft
     quantize_4bit: bool = False           # QLoRA: frozen base linears in NF4 (torchao), CPU or GPU
     base_fp8: bool = False                # frozen base linears compute in float8 e4m3, row-wise scales (FP8 GPUs;
                                           # finetune/fp8.py); one process only

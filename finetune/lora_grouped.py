@@ -111,9 +111,8 @@ def enable_grouped_lora(model: nn.Module, groups=SHARED_INPUT_GROUPS) -> dict:
     """Group the LoRA projections of every module that has all members of a group as children. Returns a report
     ({"groups": n, "members": n, "ungrouped": [...]}); raises GroupedLoraError when no group is found or a member
     is not plain LoRA."""
-    n_groups, n_members = 0, 0
     lora_cls = _lora_linear_cls()
-    grouped_ids = set()
+    found = []   # checked first, patched after: a refusal leaves the model untouched
     for pname, parent in model.named_modules():
         for names in groups:
             members = [getattr(parent, n, None) for n in names]
@@ -124,13 +123,15 @@ def enable_grouped_lora(model: nn.Module, groups=SHARED_INPUT_GROUPS) -> dict:
                 raise GroupedLoraError(f"lora_impl='grouped': {pname} mixes adapters {sorted(adapters)}")
             if len({m.in_features for m in members}) != 1:
                 continue
-            g = _Group(list(names), members, adapters.pop())
-            for n, m in zip(names, members):
-                m._tl_group, m._tl_name = g, n
-                m.forward = types.MethodType(_grouped_forward, m)
-                grouped_ids.add(id(m))
-            n_groups += 1
-            n_members += len(members)
+            found.append((list(names), members, adapters.pop()))
+    grouped_ids = set()
+    for names, members, adapter in found:
+        g = _Group(names, members, adapter)
+        for n, m in zip(names, members):
+            m._tl_group, m._tl_name = g, n
+            m.forward = types.MethodType(_grouped_forward, m)
+            grouped_ids.add(id(m))
+    n_groups, n_members = len(found), sum(len(f[1]) for f in found)
     if n_groups == 0:
         raise GroupedLoraError("lora_impl='grouped' found no group of LoRA projections sharing an input "
                                f"(looked for {', '.join('/'.join(g) for g in groups)} all among the LoRA targets); "

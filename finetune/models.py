@@ -101,14 +101,15 @@ def linear_module_names(model: nn.Module) -> set[str]:
     return names
 
 
-LORA_IMPLS = ("peft", "grouped")
+LORA_IMPLS = ("peft", "grouped", "auto")
 
 
 def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets: list[str] | str,
                impl: str = "peft"):
     """PEFT LoRA on `targets`. impl="grouped" keeps PEFT's modules and parameters (same state dict, same saved
     adapter) but computes one A product per group of projections sharing an input (finetune/lora_grouped.py);
-    the report of what was grouped is left on the model as `lora_impl_report`."""
+    impl="auto" groups when the adapter allows it (no dropout, plain LoRA) and keeps PEFT's forward otherwise.
+    The report of what was grouped is left on the model as `lora_impl_report`."""
     from peft import LoraConfig, get_peft_model
     if impl not in LORA_IMPLS:
         raise ModelLoadError(f"lora_impl must be one of {', '.join(LORA_IMPLS)}, not {impl!r}")
@@ -135,12 +136,15 @@ def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets:
         if hasattr(m, "cast_input_dtype_enabled"):
             m.cast_input_dtype_enabled = False
     report = {"impl": impl}
-    if impl == "grouped":
+    if impl in ("grouped", "auto"):
         from finetune.lora_grouped import GroupedLoraError, enable_grouped_lora
         try:
             report.update(enable_grouped_lora(peft_model))
+            report["impl"] = "grouped"
         except GroupedLoraError as exc:
-            raise ModelLoadError(str(exc)) from None
+            if impl == "grouped":
+                raise ModelLoadError(str(exc)) from None
+            report = {"impl": "peft", "not_grouped": str(exc)}
     peft_model.lora_impl_report = report
     return peft_model
 

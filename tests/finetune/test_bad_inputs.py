@@ -81,5 +81,5 @@ def test_liger_chunk_mem_must_be_a_positive_integer(tiny_model_dir, dataset_dir,
 
 
 def test_unknown_lora_impl_is_refused(tiny_model_dir, dataset_dir, tmp_path):
-    with pytest.raises(ModelLoadError, match="lora_impl must be one of peft, grouped"):
+    with pytest.raises(ModelLoadError, match="lora_impl must be one of peft, grouped, auto"):
         lora_sft.run(_cfg(tiny_model_dir, dataset_dir, tmp_path, lora_impl="fast"))

@@ -148,6 +148,14 @@ def test_refuses_what_it_cannot_group():
         apply_lora(_tiny(), r=4, alpha=8, dropout=0.0, targets=ALL_LINEAR, impl="fused")
 
 
+def test_auto_groups_what_it_can_and_keeps_peft_otherwise():
+    grouped = apply_lora(_tiny(), r=4, alpha=8, dropout=0.0, targets=ALL_LINEAR, impl="auto")
+    assert grouped.lora_impl_report["impl"] == "grouped" and grouped.lora_impl_report["groups"] == 4
+    plain = apply_lora(_tiny(), r=4, alpha=8, dropout=0.1, targets=ALL_LINEAR, impl="auto")
+    assert plain.lora_impl_report["impl"] == "peft" and "lora_dropout=0" in plain.lora_impl_report["not_grouped"]
+    assert not any(getattr(m, "_tl_group", None) for m in plain.modules())
+
+
 def test_partial_targets_group_what_is_there():
     """q/k/v targeted without the MLP: attention grouped, the rest left to PEFT, still exact."""
     peft, grouped = _pair(targets=["q_proj", "k_proj", "v_proj", "up_proj"])
@@ -247,3 +255,13 @@ def test_counted_products_of_a_1b_layer_drop_by_the_grouping():
     assert grouped["lora_gbytes"] < peft["lora_gbytes"]
     assert grouped["lora_shapes"]["256x2048 @ 2048x48"] == 1                  # x @ [A_q; A_k; A_v]^T
     assert grouped["lora_shapes"]["256x2048 @ 2048x32"] == 1                  # x @ [A_gate; A_up]^T
+
+
+def test_disable_grouped_lora_restores_peft_forward(monkeypatch):
+    peft, grouped = _pair()
+    lora_grouped.disable_grouped_lora(grouped)
+    calls = _count_group_calls(monkeypatch)
+    ids = torch.randint(0, 97, (1, 12))
+    with torch.no_grad():
+        assert (peft(input_ids=ids).logits - grouped(input_ids=ids).logits).abs().max() < TOL
+    assert calls == [] and "forward" not in vars(grouped.base_model.model.model.layers[0].self_attn.q_proj)
