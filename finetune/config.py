@@ -66,6 +66,8 @@ class LoraSFTConfig(TrainConfig):
     micro_batch_auto: bool = True         # models > 5B parameters: rows capped at 4096 tokens (2048 with 4-bit), the
                                           # sizes measured to keep an 8B under 40 GiB (20 GiB QLoRA) on one GPU
     chat_template: str | None = None      # override the tokenizer's template (Jinja); ChatML when it has none
+    init_adapter: str | None = None       # continue from this LoRA adapter (a parent version's) instead of a new one:
+                                          # its rank/targets are kept (lora_r/alpha/targets are then unused)
 
 
 @dataclass

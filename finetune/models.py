@@ -124,7 +124,41 @@ def apply_lora(model: nn.Module, *, r: int, alpha: int, dropout: float, targets:
         raise ModelLoadError(f"lora_r must be >= 1, got {r}")
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
                      task_type="CAUSAL_LM")
-    peft_model = get_peft_model(model, cfg)
+    return _trainable_adapter(get_peft_model(model, cfg), impl)
+
+
+def continue_lora(model: nn.Module, adapter_dir: str | Path, impl: str = "peft"):
+    """The LoRA adapter saved in `adapter_dir` (a parent model version's) on `model`, trainable: training continues
+    from its weights (rank, alpha and target modules are the adapter's own)."""
+    from peft import PeftConfig, PeftModel
+    if impl not in LORA_IMPLS:
+        raise ModelLoadError(f"lora_impl must be one of {', '.join(LORA_IMPLS)}, not {impl!r}")
+    path = Path(adapter_dir)
+    if not (path / "adapter_config.json").is_file():
+        raise ModelLoadError(f"{path} is not a LoRA adapter folder (no adapter_config.json)")
+    saved = PeftConfig.from_pretrained(str(path))
+    available = linear_module_names(model)
+    missing = sorted(set(saved.target_modules or []) - available)
+    if missing:
+        raise ModelLoadError(f"the adapter in {path} targets {missing}, which this base model does not have: it was "
+                             "trained on another base model")
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=True)
+    except (RuntimeError, ValueError) as exc:  # shape mismatches: another base model
+        raise ModelLoadError(f"the adapter in {path} does not fit this base model: {exc}") from None
+    return _trainable_adapter(peft_model, impl)
+
+
+def lora_for(model: nn.Module, cfg):
+    """A new LoRA (cfg.lora_*) or, when cfg.init_adapter is set, the parent's adapter to continue training."""
+    impl = getattr(cfg, "lora_impl", "peft")
+    if getattr(cfg, "init_adapter", None):
+        return continue_lora(model, cfg.init_adapter, impl)
+    return apply_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets,
+                      impl=impl)
+
+
+def _trainable_adapter(peft_model, impl: str):
     # Adapters train in fp32 (optimizer states and updates stay exact); the frozen base keeps its dtype.
     for p in peft_model.parameters():
         if p.requires_grad and p.dtype != torch.float32:

@@ -436,16 +436,18 @@ class TeamloreClient:
     def start_training(self, dataset_version: str, *, base_model: str | None = None, steps: int | None = None,
                        learning_rate: float | None = None, lora_r: int | None = None, qlora: bool = False,
                        size: str | None = None, recipe: str | None = None, feedback_since: str | None = None,
-                       include_private_feedback: bool | None = None, adapt_retriever: bool | None = None) -> Job:
+                       include_private_feedback: bool | None = None, adapt_retriever: bool | None = None,
+                       parent_version: str | None = None) -> Job:
         """LoRA on `base_model`, or (no base model) pretraining a small model of preset `size`; recipe "dpo" trains
-        on preference pairs from the feedback given since model version `feedback_since` ("all": all of it)."""
+        on preference pairs from the feedback given since model version `feedback_since` ("all": all of it);
+        `parent_version` (a version name, "live" or "none") is the adapter training continues from."""
         body: dict[str, Any] = {"dataset_version": dataset_version, "base_model": base_model or None}
         if qlora:
             body["qlora"] = True
         for key, value in (("steps", steps), ("learning_rate", learning_rate), ("lora_r", lora_r), ("size", size),
                            ("recipe", recipe), ("feedback_since", feedback_since),
                            ("include_private_feedback", include_private_feedback),
-                           ("adapt_retriever", adapt_retriever)):
+                           ("adapt_retriever", adapt_retriever), ("parent_version", parent_version)):
             if value is not None:
                 body[key] = value
         return self._json("POST", "/v1/jobs/train", json=body)

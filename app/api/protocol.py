@@ -397,6 +397,8 @@ class ModelVersionOut(Out):
     gate: dict[str, Any] | None = None  # the evaluation gate: passed, reasons, the figures compared
     recipe: str | None = None
     data: dict[str, Any] | None = None
+    parent: str | None = None  # the version this one continued from (its adapter, or its model)
+    lineage: dict[str, Any] | None = None  # parent, what training started from, the DPO reference
 
 
 class ExtractiveServing(Out):

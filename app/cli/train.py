@@ -49,6 +49,9 @@ def register(cli: typer.Typer) -> None:
         recipe: str = typer.Option("sft", "--recipe", help="sft (LoRA SFT) or dpo (DPO on feedback pairs)"),
         feedback_since: Optional[str] = typer.Option(None, "--feedback-since", help="include the team's feedback "
                                                      "given since this model version ('all': all of it)"),
+        parent: Optional[str] = typer.Option(None, "--parent", help="continue from this model version's adapter "
+                                             "('live': the live one; 'none': a new adapter on the base model). "
+                                             "Default: live for --recipe dpo, none for sft"),
         no_promote: bool = typer.Option(False, "--no-promote", help="register only, even if it passes the gate"),
     ) -> None:
         """Train on a dataset version and register the result as a candidate model version."""
@@ -69,6 +72,8 @@ def register(cli: typer.Typer) -> None:
         params["recipe"], params["promote"] = recipe, "never" if no_promote else "if_better"
         if feedback_since:
             params["feedback_since"] = feedback_since
+        if parent:
+            params["parent"] = parent
         if base:
             params["base"] = base
         if steps:
@@ -100,6 +105,11 @@ def register(cli: typer.Typer) -> None:
             parts = [f"{k} loss {v['loss']:.4f} (ppl {v['perplexity']:.2f})" for k, v in held.items()
                      if isinstance(v, dict) and "loss" in v and v["loss"] is not None]
             console.print(f"held-out ({held['split']}): " + "; ".join(parts))
+        lineage = result.get("lineage") or {}
+        console.print(f"started from {lineage.get('starts_from')}"
+                      + (f" of {lineage['parent']}" if lineage.get("parent") else "")
+                      + (f"; DPO reference: {lineage['reference']}" if lineage.get("reference") else "")
+                      + (f" ({lineage['note']})" if lineage.get("note") else ""))
         if mv:
             console.print(f"registered candidate model version [bold]{mv['name']}[/] (id {mv['id']}) at {mv['path']}")
             gate = (result.get("metrics") or {}).get("gate") or {}

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # params accepted by run_training besides `config` (free-form recipe options, checked by the recipe's dataclass)
 PARAMS = {"dataset", "base", "name", "steps", "epochs", "deployment", "pretrain", "size", "config", "evaluate",
-          "recipe", "feedback_since", "include_private_feedback", "promote", "adapt_retriever"}
+          "recipe", "feedback_since", "include_private_feedback", "promote", "adapt_retriever", "parent"}
 RECIPES = ("sft", "dpo")
 
 
@@ -84,6 +84,44 @@ def _without_rejected(settings: Settings, version: str, dataset_dir: Path, run_d
     return out, dropped
 
 
+def resolve_parent(settings: Settings, params: dict, recipe: str, deployment: str) -> tuple[dict | None, str | None]:
+    """The version a run continues from -> ({name, id, base_model, adapter_path, adapter_hash} or None, note).
+
+    params["parent"]: a model version name, "live" (the deployment's live version) or "none" (a new adapter on the
+    base model). Unset: "live" for the dpo recipe (DPO after SFT: the policy starts from the served adapter and the
+    reference is that adapter, frozen), "none" for sft. An implicit parent that cannot be continued (nothing live,
+    another base model, its files gone) falls back to a new adapter with a note; a named one is an error."""
+    want = params.get("parent")
+    implicit = want is None
+    if implicit:
+        want = "live" if recipe == "dpo" else "none"
+    want = str(want)
+    if want == "none":
+        return None, None
+    with session_scope(settings.db_url) as s:
+        mv = live_version(s, deployment) if want == "live" else \
+            s.scalar(select(ModelVersion).where(ModelVersion.name == want))
+        if mv is None:
+            if want == "live":
+                return None, "no version is live: started a new adapter on the base model"
+            raise TrainingRequestError(f"no model version {want!r} to continue from")
+        info = {"name": mv.name, "id": mv.id, "base_model": mv.base_model, "adapter_path": mv.adapter_path,
+                "adapter_hash": mv.adapter_hash}
+    problem = None
+    base = params.get("base")
+    if base and str(base) != info["base_model"]:
+        problem = (f"version {info['name']} adapts {info['base_model']}, not the requested base {base}")
+    elif info["adapter_path"] and not Path(info["adapter_path"]).is_dir():
+        problem = f"version {info['name']}'s adapter folder {info['adapter_path']} is gone"
+    elif not info["adapter_path"] and not Path(info["base_model"]).is_dir():
+        problem = f"version {info['name']}'s model folder {info['base_model']} is gone"
+    if problem:
+        if implicit:
+            return None, f"{problem}: started a new adapter on the base model"
+        raise TrainingRequestError(f"cannot continue from {info['name']}: {problem}")
+    return info, None
+
+
 def dir_hash(path: Path) -> str:
     """sha256 over the relative names and bytes of every file: identifies an adapter/model exactly."""
     h = hashlib.sha256()
@@ -102,7 +140,9 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
 
     params: dataset (version, required), base (model dir/hub id; default settings.model_path; none -> pretrain),
     name (model version name), steps, epochs, deployment, pretrain (bool), size (pretrain preset),
-    config (dict of recipe options, e.g. {"lr": 1e-4, "lora_r": 32}), evaluate (default True).
+    config (dict of recipe options, e.g. {"lr": 1e-4, "lora_r": 32}), evaluate (default True), recipe (sft|dpo),
+    feedback_since (a version name or "all"), parent (a version name, "live" or "none": the adapter to continue
+    from, see resolve_parent; recorded in metrics["lineage"]).
     A job that has a checkpoint in runs/job-<id>/ resumes from it."""
     from finetune.checkpoint import atomic_copy_dir, latest
     from finetune.config import LoraSFTConfig, PretrainConfig, from_dict
@@ -115,7 +155,15 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
     if not version:
         raise TrainingRequestError("params.dataset (a dataset version) is required")
     dataset_dir = _dataset_dir(settings, str(version))
-    base = params.get("base") or (None if params.get("pretrain") else settings.model_path)
+    recipe = params.get("recipe") or "sft"
+    if recipe not in RECIPES:
+        raise TrainingRequestError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    deployment = params.get("deployment", "default")
+    parent, parent_note = resolve_parent(settings, params, recipe, deployment)
+    # a parent fixes the base model: its adapter continues on the model it was trained on (a pretrained version's
+    # own model gets a new adapter)
+    base = parent["base_model"] if parent else \
+        (params.get("base") or (None if params.get("pretrain") else settings.model_path))
     settings.ensure_dirs()
     run_id = f"job-{job_id}" if job_id is not None else \
         f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -123,10 +171,6 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
     kind = "dpo" if params.get("recipe") == "dpo" else ("lora" if base else "pretrain")
     name = params.get("name") or f"{kind}-{version}-{run_id}"
     dataset_dir, dropped = _without_rejected(settings, str(version), dataset_dir, run_dir)
-    deployment = params.get("deployment", "default")
-    recipe = params.get("recipe") or "sft"
-    if recipe not in RECIPES:
-        raise TrainingRequestError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     if params.get("promote", "if_better") not in ("if_better", "never"):
         raise TrainingRequestError("promote must be 'if_better' (promote when the gate passes) or 'never'")
     if recipe == "dpo" and not base:
@@ -135,7 +179,19 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
     if recipe == "dpo" and feedback_since is None:
         raise TrainingRequestError("the dpo recipe trains on preference pairs from feedback: set feedback_since "
                                    "(a model version name, or 'all')")
-    data_used: dict[str, Any] = {"dataset": str(version), "rejected_examples_left_out": dropped, "recipe": recipe}
+    data_used: dict[str, Any] = {"dataset": str(version), "rejected_examples_left_out": dropped, "recipe": recipe,
+                                 "parent": parent["name"] if parent else None}
+    lineage: dict[str, Any] = {
+        "parent": parent["name"] if parent else None, "parent_id": parent["id"] if parent else None,
+        "parent_adapter_hash": parent["adapter_hash"] if parent else None,
+        "starts_from": ("the parent's adapter" if parent and parent["adapter_path"] else
+                        "a new adapter on the parent's model" if parent else
+                        ("a new adapter on the base model" if base else "a new model (pretraining)")),
+        "reference": (None if recipe != "dpo" else
+                      "the parent's adapter, frozen" if parent and parent["adapter_path"] else
+                      "the parent's model" if parent else "the base model")}
+    if parent_note:
+        lineage["note"] = parent_note
     if feedback_since is not None:
         # feedback since version X (or all of it) over the chosen dataset version: a new, recorded dataset version
         from app.services.feedback import FeedbackBuildError, build_feedback_dataset
@@ -173,6 +229,8 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
 
     common = {"output_dir": str(run_dir), "max_steps": params.get("steps"), "epochs": params.get("epochs", 1.0)}
     overrides = dict(params.get("config") or {})
+    if parent and parent["adapter_path"]:
+        overrides["init_adapter"] = parent["adapter_path"]
     if recipe == "dpo":
         from finetune.recipes import dpo
         cfg = from_dict(dpo.DPOConfig, {**common, "base_model": str(base), "dataset_dir": str(dataset_dir),
@@ -210,6 +268,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
     if "preference_eval" in summary:
         metrics["preference"] = summary["preference_eval"]
     metrics["data"] = data_used
+    metrics["lineage"] = lineage
 
     if base and params.get("evaluate", True):
         # The gate: the frozen held-out split, candidate vs the bare base model and the current live version.
@@ -264,6 +323,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         mv_id = mv.id
     result["metrics"] = metrics
     result["data"] = data_used
+    result["lineage"] = lineage
     result["promoted"] = False
     if params.get("promote", "if_better") == "if_better" and metrics["gate"].get("passed"):
         result["promoted"] = promote_if_servable(settings, mv_id)

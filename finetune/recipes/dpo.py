@@ -8,11 +8,13 @@ A pair is one line of `preference.train.jsonl` (TRL's conversational preference 
 (`chosen`/`rejected` may also be plain strings). Held-out pairs come from `preference.validation.jsonl` or
 `preference.test.jsonl`.
 
-The loss, for policy pi (base + LoRA) and reference pi_ref (the same weights with the adapter switched off):
+The loss, for policy pi (base + LoRA) and reference pi_ref (the policy as it starts, frozen):
     margin = (log pi(chosen) - log pi_ref(chosen)) - (log pi(rejected) - log pi_ref(rejected))
     loss   = -log sigmoid(beta * margin)                       (+ sft_weight * NLL(chosen) per token, optional)
-Reference log-probabilities are computed once before training (one model in memory, as TRL's
-`precompute_ref_log_probs`). Sequences are packed padding-free like the SFT recipe (finetune/data.py); only the
+The policy starts from a new LoRA adapter (then pi_ref is the bare base model) or, with `init_adapter`, from a
+parent version's adapter — the usual DPO-after-SFT: the policy continues from the SFT adapter and pi_ref is that
+SFT model, frozen. Reference log-probabilities (train and held-out pairs) are computed once before the first step
+(one model in memory, as TRL's `precompute_ref_log_probs`). Sequences are packed padding-free like the SFT recipe (finetune/data.py); only the
 final assistant turn of each sequence is scored, and a pair's two sequences always share a packed row.
 """
 from __future__ import annotations
@@ -38,7 +40,7 @@ from finetune.evaluate import heldout_loss
 from finetune.loop import (TrainingError, apply_step, autocast_dtype, block_causal_mask, causal_lm_of, decoder_of,
                            lr_lambda, make_optimizer, pick_device, prepare_model, resolve_precision, setup_distributed)
 from finetune.metrics import Monitor
-from finetune.models import apply_lora, check_base_model, count_params, load_causal_lm, load_tokenizer
+from finetune.models import check_base_model, count_params, load_causal_lm, load_tokenizer, lora_for
 
 PAIR_FILES = {"train": "preference.train.jsonl", "validation": "preference.validation.jsonl",
               "test": "preference.test.jsonl"}
@@ -210,13 +212,16 @@ def pair_logps(packed, pairs: list[Pair], device, capacity: int, amp=None) -> to
     return out
 
 
-def margins(packed, model, pairs: list[Pair], device, capacity: int, amp=None) -> dict:
-    """Held-out comparison: mean log-prob margin (chosen - rejected) of the policy and of the reference."""
+def margins(packed, model, pairs: list[Pair], device, capacity: int, amp=None,
+            ref: torch.Tensor | None = None) -> dict:
+    """Held-out comparison: mean log-prob margin (chosen - rejected) of the policy and of the reference
+    (`ref`: the reference's [n, 2] log-probs computed before training; None: the base, adapter switched off)."""
     if not pairs:
         return {"pairs": 0}
     pol = pair_logps(packed, pairs, device, capacity, amp)
-    with model.disable_adapter():
-        ref = pair_logps(packed, pairs, device, capacity, amp)
+    if ref is None:
+        with model.disable_adapter():
+            ref = pair_logps(packed, pairs, device, capacity, amp)
     pm, rm = pol[:, 0] - pol[:, 1], ref[:, 0] - ref[:, 1]
     return {"pairs": len(pairs), "policy_margin": round(float(pm.mean()), 4),
             "reference_margin": round(float(rm.mean()), 4),
@@ -229,8 +234,10 @@ def margins(packed, model, pairs: list[Pair], device, capacity: int, amp=None) -
 
 def train_dpo(cfg: DPOConfig, model, pairs: list[Pair], *, device: torch.device, pad_id: int = 0,
               on_metrics: Callable[[dict], None] | None = None, should_cancel: Callable[[], bool] | None = None,
-              ref_logps: torch.Tensor | None = None):
-    """Optimise the LoRA weights of `model` (a PeftModel) on `pairs`. Returns (LoopResult-like dict, packed)."""
+              ref_logps: torch.Tensor | None = None, heldout: list[Pair] | None = None):
+    """Optimise the LoRA weights of `model` (a PeftModel) on `pairs`. The reference is the model as it is
+    handed in (a new adapter adds nothing: the base; a parent's adapter: the parent). Returns (LoopResult-like
+    dict, packed); the dict's "heldout_ref_logps" are the reference's log-probs of `heldout`."""
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     precision = resolve_precision(cfg.precision, device)
     amp = autocast_dtype(precision)
@@ -239,8 +246,8 @@ def train_dpo(cfg: DPOConfig, model, pairs: list[Pair], *, device: torch.device,
     setup["precision"] = precision
     cap = max(cfg.micro_batch_tokens, max(len(p) for p in pairs))
     if ref_logps is None:
-        with model.disable_adapter():
-            ref_logps = pair_logps(packed, pairs, device, cap, amp)
+        ref_logps = pair_logps(packed, pairs, device, cap, amp)   # the policy before its first step
+    heldout_ref = pair_logps(packed, heldout, device, cap, amp) if heldout else None
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise TrainingError("the model has no trainable parameters")
@@ -325,24 +332,26 @@ def train_dpo(cfg: DPOConfig, model, pairs: list[Pair], *, device: torch.device,
     elapsed = time.perf_counter() - t_start
     result = {"status": status, "steps": done, "tokens": tokens_seen, "history": monitor.history,
               "final_loss": monitor.history[-1]["loss"] if monitor.history else float("nan"),
-              "alerts": monitor.alerts, "resumed_from": resumed_from,
+              "alerts": monitor.alerts, "resumed_from": resumed_from, "heldout_ref_logps": heldout_ref,
               "setup": setup | {"tokens_per_s": round(tokens_seen / elapsed, 1) if elapsed > 0 else None}}
     return result, packed
 
 
 def finetune(cfg: DPOConfig, pairs: list[Pair], *, pad_id: int, device: torch.device, on_metrics=None,
-             should_cancel=None):
-    """Base model + LoRA + DPO on already tokenised pairs (benchmarks call this with synthetic pairs)."""
+             should_cancel=None, heldout: list[Pair] | None = None, before: Callable | None = None):
+    """Base model + LoRA (new, or cfg.init_adapter's to continue) + DPO on already tokenised pairs (benchmarks
+    call this with synthetic pairs). `before(model)` runs on the policy before training (the reference)."""
     precision = resolve_precision(cfg.precision, device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
     base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit,
                           base_fp8=cfg.base_fp8)
     torch.manual_seed(cfg.seed)
-    model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets,
-                       impl=cfg.lora_impl)
+    model = lora_for(base, cfg)
     total, trainable = count_params(model)
+    before_out = before(model) if before is not None else None
     result, packed = train_dpo(cfg, model, pairs, device=device, pad_id=pad_id, on_metrics=on_metrics,
-                               should_cancel=should_cancel)
+                               should_cancel=should_cancel, heldout=heldout)
+    result["before"] = before_out
     return model, packed, result, {"precision": precision, "params": total, "trainable_params": trainable}
 
 
@@ -358,10 +367,25 @@ def run(cfg: DPOConfig, *, on_metrics: Callable[[dict], None] | None = None,
     tokenizer = load_tokenizer(cfg.base_model)
     data = load_pairs(cfg, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    held = "validation" if data.get("validation") else ("test" if data.get("test") else None)
+    from finetune.data import read_chat_jsonl, split_files, tokenize_conversations
+    try:
+        files = split_files(cfg.dataset_dir)
+    except DatasetError:
+        files = {}
+    chat_ex = (tokenize_conversations(tokenizer, read_chat_jsonl(files["validation"]), cfg.max_seq_len)
+               if "validation" in files else None)
+
+    def reference_loss(model):  # held-out chat loss of the reference (the parent's adapter) before training
+        if chat_ex is None or not cfg.init_adapter:
+            return None
+        return heldout_loss(model, chat_ex, device, micro_batch_tokens=cfg.micro_batch_tokens)
+
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     model, packed, result, info = finetune(cfg, data["train"], pad_id=pad_id, device=device, on_metrics=on_metrics,
-                                           should_cancel=should_cancel)
+                                           should_cancel=should_cancel, heldout=data[held] if held else None,
+                                           before=reference_loss)
     summary = {**{k: result[k] for k in ("status", "steps", "tokens", "final_loss", "alerts", "resumed_from",
                                          "setup", "history")},
                "recipe": "dpo", "params": info["params"], "trainable_params": info["trainable_params"],
@@ -379,28 +403,26 @@ def run(cfg: DPOConfig, *, on_metrics: Callable[[dict], None] | None = None,
     shutil.rmtree(staging, ignore_errors=True)
     summary["adapter_dir"] = str(out_dir / "adapter")
     amp = autocast_dtype(info["precision"])
-    held = "validation" if data.get("validation") else ("test" if data.get("test") else None)
+    reference = "parent_adapter" if cfg.init_adapter else "base"
     if held:
-        summary["preference_eval"] = {"split": held, **margins(packed, model, data[held], device,
-                                                               cfg.micro_batch_tokens, amp)}
-    from finetune.data import read_chat_jsonl, split_files, tokenize_conversations
-    try:
-        files = split_files(cfg.dataset_dir)
-    except DatasetError:
-        files = {}
-    held_chat = "validation" if "validation" in files else None
-    if held_chat:
-        ex = tokenize_conversations(tokenizer, read_chat_jsonl(files[held_chat]), cfg.max_seq_len)
-        summary["eval"] = {"split": held_chat, "adapter": heldout_loss(model, ex, device,
-                                                                      micro_batch_tokens=cfg.micro_batch_tokens)}
+        summary["preference_eval"] = {"split": held, "reference": reference,
+                                      **margins(packed, model, data[held], device, cfg.micro_batch_tokens, amp,
+                                                ref=result["heldout_ref_logps"])}
+    if chat_ex is not None:
+        summary["eval"] = {"split": "validation", "adapter": heldout_loss(model, chat_ex, device,
+                                                                         micro_batch_tokens=cfg.micro_batch_tokens)}
         with model.disable_adapter():
-            summary["eval"]["base"] = heldout_loss(model, ex, device, micro_batch_tokens=cfg.micro_batch_tokens)
+            summary["eval"]["base"] = heldout_loss(model, chat_ex, device, micro_batch_tokens=cfg.micro_batch_tokens)
+        if result.get("before") is not None:
+            summary["eval"]["parent"] = result["before"]
     return summary
 
 
 def parse_args(argv=None) -> DPOConfig:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="HF model directory or hub id (or an SFT-merged model)")
+    ap.add_argument("--init-adapter", default=None, help="continue from this LoRA adapter (e.g. the SFT run's): "
+                    "the policy starts from it and the reference is it, frozen")
     ap.add_argument("--dataset", required=True, help="folder with preference.train.jsonl (+ validation/test)")
     ap.add_argument("--out", required=True, help="run directory (checkpoints, adapter)")
     ap.add_argument("--steps", type=int, default=None)
@@ -416,7 +438,7 @@ def parse_args(argv=None) -> DPOConfig:
         except json.JSONDecodeError:
             extra[k] = v
     return from_dict(DPOConfig, {"base_model": a.base, "dataset_dir": a.dataset, "output_dir": a.out,
-                                 "max_steps": a.steps, "epochs": a.epochs, **extra})
+                                 "max_steps": a.steps, "epochs": a.epochs, "init_adapter": a.init_adapter, **extra})
 
 
 def main(argv=None) -> None:

@@ -24,7 +24,7 @@ from finetune.data import (DatasetError, ensure_chat_template, read_chat_jsonl, 
                            tokenize_conversations, total_tokens)
 from finetune.evaluate import heldout_loss
 from finetune.loop import pick_device, resolve_precision, setup_distributed, train
-from finetune.models import apply_lora, check_base_model, count_params, load_causal_lm, load_tokenizer
+from finetune.models import check_base_model, lora_for, count_params, load_causal_lm, load_tokenizer
 
 
 class DatasetTooSmall(DatasetError):
@@ -65,8 +65,7 @@ def finetune(cfg: LoraSFTConfig, train_examples: list, *, pad_id: int, device: t
     base = load_causal_lm(cfg.base_model, dtype=dtype, device=device, quantize_4bit=cfg.quantize_4bit,
                           base_fp8=cfg.base_fp8)
     torch.manual_seed(cfg.seed)  # LoRA init depends only on the seed
-    model = apply_lora(base, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=cfg.lora_targets,
-                       impl=cfg.lora_impl)
+    model = lora_for(base, cfg)  # a new adapter, or the parent version's (cfg.init_adapter) to continue from
     total, trainable = count_params(model)
     if cfg.micro_batch_auto and device.type == "cuda":
         cfg.micro_batch_tokens = auto_micro_batch_tokens(total, cfg.quantize_4bit, cfg.micro_batch_tokens)

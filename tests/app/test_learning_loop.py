@@ -227,3 +227,78 @@ def test_which_backend_serves_a_version_under_auto(tmp_path):
     assert serving_backend(vllm, mv) == "openai" and serving_backend(vllm, None) == "openai"
     assert serving_backend(base.model_copy(update={"model_path": "/m"}), None) == "transformers"
     assert serving_backend(base.model_copy(update={"generator": "extractive"}), mv) == "extractive"
+
+
+MORE_QUESTIONS = ["How many days of annual leave do I get?", "How do I submit an expense report?",
+                  "What is the VPN setup?", "When is payday?", "How do I request a new laptop?",
+                  "Who approves time off?", "Where is the travel policy?", "How do I reset my password?",
+                  "What are the office hours?", "How do I book a meeting room?", "Can I work remotely?",
+                  "What is the parental leave policy?", "How do I claim travel costs?", "Who runs onboarding?",
+                  "Where do I find the org chart?", "How do I report a security incident?",
+                  "What is the sick leave policy?", "How do I get a parking spot?", "Who do I ask about payroll?",
+                  "How do I join the on-call rota?", "Where are the brand guidelines?", "How do I order a monitor?",
+                  "When are performance reviews?", "How do I change my bank details?"]
+
+
+def test_dpo_continues_from_the_live_sft_adapter_with_lineage_and_goes_through_the_gate(loop_ws, tiny):
+    """Retrain with feedback: the DPO policy starts from the live SFT version's adapter and its reference is that
+    adapter, frozen; the lineage names the parent; held-out pairs prefer the corrections more than the parent did;
+    the candidate goes through the gate; the API refuses a parent it cannot continue from."""
+    from app.answering.engine import AnswerEngine  # noqa: F401
+    from app.api.main import create_app
+    from app.db.models import Feedback, User
+    from app.services import registry
+    from app.wiring import build_engine
+    from app.workflows.training import TrainingRequestError, run_training
+    from retrieval.types import PUBLIC
+    sft = run_training(loop_ws, _train_params(loop_ws, tiny, name="sft-parent", steps=4, promote="never"))
+    with session_scope(loop_ws.db_url) as s:  # make it live (the tiny model cannot pass the gate honestly)
+        registry.promote(s, sft["model_version"]["id"], None, force=True, reason="test: a live SFT parent")
+        admin = User(name="corrector", role="admin")
+        s.add(admin)
+        s.flush()
+        admin_id = admin.id
+    engine = build_engine(loop_ws)
+    # 72 questions none of the other tests ask (feedback pairs are split by a hash of their key: ~7 held out)
+    asked = [f"{q[:-1]} {where}?" for where in ("for contractors", "in the Berlin office", "this year")
+             for q in MORE_QUESTIONS]
+    for i, q in enumerate(asked):
+        ans = engine.answer(q, access=PUBLIC, user_id=admin_id)
+        with session_scope(loop_ws.db_url) as s:
+            s.add(Feedback(message_id=ans.message_id, user_id=admin_id, rating=-1, comment="no",
+                           correction=f"Check the handbook section {i + 1}; HR confirms it within a day."))
+    with pytest.raises(TrainingRequestError, match="no model version 'ghost'"):
+        run_training(loop_ws, _train_params(loop_ws, tiny, recipe="dpo", feedback_since="all", parent="ghost"))
+    out = run_training(loop_ws, _train_params(loop_ws, tiny, name="dpo-after-sft", recipe="dpo", steps=16,
+                                              feedback_since="all",
+                                              config={"pairs_per_step": 8, "micro_batch_tokens": 4096,
+                                                      "min_train_examples": 2, "lr": 5e-3}))
+    assert out["status"] == "done"
+    lineage = out["metrics"]["lineage"]
+    assert lineage["parent"] == "sft-parent" and lineage["starts_from"] == "the parent's adapter"
+    assert lineage["reference"] == "the parent's adapter, frozen"
+    assert lineage["parent_adapter_hash"] == sft["model_version"]["adapter_hash"]
+    pref = out["metrics"]["preference"]
+    assert pref["reference"] == "parent_adapter" and pref["pairs"] >= 3, pref
+    assert pref["policy_margin"] > pref["reference_margin"], pref  # on held-out pairs
+    gate = out["metrics"]["gate"]
+    assert gate["compared_with"] == "sft-parent" and gate["reasons"] is not None  # gated against the live parent
+    assert gate["candidate"]["questions"] >= 1 and out["promoted"] == bool(gate["passed"])
+    with TestClient(create_app(loop_ws)) as c:
+        key = make_key(loop_ws, "boss4", role="admin")
+        rows = {v["name"]: v for v in c.get("/v1/model-versions", headers=auth(key)).json()}
+        assert rows["dpo-after-sft"]["parent"] == "sft-parent" and rows["sft-parent"]["parent"] is None
+        assert rows["dpo-after-sft"]["lineage"]["reference"] == "the parent's adapter, frozen"
+        ds = _train_params(loop_ws, tiny)["dataset"]
+        body = {"dataset_version": ds, "recipe": "dpo", "feedback_since": "all"}
+        r = c.post("/v1/jobs/train", headers=auth(key), json={**body, "parent_version": "ghost"})
+        assert r.status_code == 404 and "continue from" in r.json()["error"]["message"]
+        r = c.post("/v1/jobs/train", headers=auth(key), json={**body, "parent_version": "sft-parent",
+                                                              "base_model": "/elsewhere/model"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "parent_base_mismatch"
+        r = c.post("/v1/jobs/train", headers=auth(key), json={**body, "parent_version": "sft-parent"})
+        assert r.status_code == 202, r.text
+        assert r.json()["params"]["parent"] == "sft-parent" and r.json()["params"]["base"] == str(tiny)
+        c.post(f"/v1/jobs/{r.json()['id']}/cancel", headers=auth(key))
+        while c.post("/v1/model-versions/rollback", headers=auth(key)).status_code == 200:
+            pass  # leave nothing live for the other tests of this module

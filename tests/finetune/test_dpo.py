@@ -109,3 +109,64 @@ def test_dpo_on_feedback_pairs_raises_the_heldout_margin_over_the_reference(tmp_
     # a second run in the same folder resumes from the final checkpoint instead of training again
     again = run(cfg)
     assert again["resumed_from"] == 12 and again["steps"] == 12
+
+
+def test_dpo_after_sft_continues_from_the_parent_adapter_and_beats_its_heldout_margin(tmp_path, tiny_model_dir):
+    """DPO after SFT: the policy starts from the SFT adapter and the reference is that adapter, frozen (not the
+    bare base). On held-out feedback pairs the policy's margin rises over the SFT model's."""
+    import json as _json
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from finetune.config import LoraSFTConfig, TrainConfig
+    from finetune.loop import prepare_model
+    from finetune.models import load_tokenizer
+    from finetune.recipes import lora_sft
+    from finetune.recipes.dpo import DPOConfig, pair_logps, read_pairs, run, tokenize_pairs
+    from .conftest import write_dataset
+    sft = lora_sft.run(LoraSFTConfig(base_model=str(tiny_model_dir), dataset_dir=str(write_dataset(tmp_path / "sft")),
+                                     output_dir=str(tmp_path / "sft-run"), max_steps=8, lr=5e-3, lora_r=4,
+                                     lora_alpha=8, tokens_per_step=1024, micro_batch_tokens=1024, compile="off",
+                                     checkpoint_every=0))
+    parent = Path(sft["adapter_dir"])
+    ds = feedback_pairs_dataset(tmp_path / "prefs")
+    cfg = DPOConfig(base_model=str(tiny_model_dir), dataset_dir=str(ds), output_dir=str(tmp_path / "dpo-run"),
+                    max_steps=12, pairs_per_step=8, lr=5e-3, beta=0.1, micro_batch_tokens=1024, compile="off",
+                    checkpoint_every=0, init_adapter=str(parent))
+    summary = run(cfg)
+    ev = summary["preference_eval"]
+    assert summary["status"] == "done" and ev["reference"] == "parent_adapter" and ev["pairs"] >= 10
+
+    # the reference figures are the SFT model's: recompute them from base + the parent adapter, loaded afresh
+    tok = load_tokenizer(str(tiny_model_dir))
+    held, _ = tokenize_pairs(tok, read_pairs(ds / "preference.validation.jsonl"), cfg.max_seq_len)
+    dev = torch.device("cpu")
+
+    def margin_of(model):
+        packed, _ = prepare_model(model, TrainConfig(compile="off"), dev)
+        lp = pair_logps(packed, held, dev, 1024)
+        return float((lp[:, 0] - lp[:, 1]).mean())
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    base_margin = margin_of(base)
+    sft_margin = margin_of(PeftModel.from_pretrained(base, str(parent)))
+    assert ev["reference_margin"] == pytest.approx(sft_margin, abs=1e-3), (ev, sft_margin)
+    assert abs(sft_margin - base_margin) > 1e-2  # the parent is not the base: the reference really moved
+    assert ev["policy_margin"] > ev["reference_margin"] + 1.0, ev
+    # the adapter continued (the parent's rank, not DPOConfig's default 16) and its held-out loss is reported
+    assert _json.loads((Path(summary["adapter_dir"]) / "adapter_config.json").read_text())["r"] == 4
+    assert summary["eval"]["parent"]["loss"] > 0
+
+
+def test_a_parent_adapter_of_another_base_model_is_refused(tmp_path, tiny_model_dir):
+    from finetune.models import ModelLoadError, continue_lora
+    from transformers import AutoModelForCausalLM
+    (tmp_path / "not-an-adapter").mkdir()
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with pytest.raises(ModelLoadError, match="not a LoRA adapter"):
+        continue_lora(base, tmp_path / "not-an-adapter")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "adapter_config.json").write_text(
+        '{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["c_attn"], "task_type": "CAUSAL_LM"}')
+    with pytest.raises(ModelLoadError, match="another base model"):
+        continue_lora(base, tmp_path / "other")

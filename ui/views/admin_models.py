@@ -28,7 +28,8 @@ c3.metric("Versions", len(versions))
 
 st.dataframe(pd.DataFrame([{
     "Name": v.get("name"), "Status": status_badge(v.get("status")), "Base model": v.get("base_model"),
-    "Dataset": v.get("dataset_version"), "Created": fmt_time(v.get("created_at")),
+    "Dataset": v.get("dataset_version"), "Recipe": v.get("recipe") or "—",
+    "Continued from": v.get("parent") or "—", "Created": fmt_time(v.get("created_at")),
 } for v in versions]), hide_index=True, width="stretch")
 
 st.subheader("Evaluation side by side")

@@ -52,7 +52,8 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
             if lora:
                 base_model = model_col.text_input("Base model", key="train_base_model",
                                                   placeholder="Hugging Face directory or hub id",
-                                                  help="Available offline on the machine that trains.")
+                                                  help="Available offline on the machine that trains; empty when "
+                                                       "continuing from a version (its base model).")
             else:
                 size = model_col.selectbox("Model size", ["demo", "tiny", "small", "base", "auto"], key="train_size",
                                            help="demo and tiny train in minutes on a CPU; auto picks by dataset size.")
@@ -61,7 +62,7 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
             lr = lr_col.number_input("Learning rate", min_value=1e-7, max_value=1e-1, value=2e-4 if lora else 3e-3,
                                      step=1e-5, format="%.1e", key=f"train_lr_{'lora' if lora else 'pretrain'}")
             lora_r, qlora = None, False
-            recipe, since = "sft", None
+            recipe, since, parent = "sft", None, None
             if lora:
                 lora_r = st.select_slider("LoRA rank r", [4, 8, 16, 32, 64], value=16, key="train_lora_r")
                 qlora = st.checkbox("QLoRA: 4-bit base model", key="train_qlora",
@@ -80,14 +81,23 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
                     format_func=lambda v: "no feedback" if v is None else ("all feedback" if v == "all" else v),
                     help="👍 answers, 👎 answers with a comment or a correction, accepted review examples and "
                          "resolved Slack threads given after this version was registered; DPO needs them.")
+                parent = st.selectbox(
+                    "Continue from", [None, "live", "none", *version_names], key="train_parent",
+                    format_func=lambda v: {None: "recipe default (DPO: the live version; SFT: a new adapter)",
+                                           "live": "the live version", "none": "a new adapter on the base model"
+                                           }.get(v, f"version {v}"),
+                    help="Training starts from this version's adapter (on its base model: leave the base model "
+                         "empty) and records it as the parent. DPO then keeps that version, frozen, as its "
+                         "reference.")
             adapt = st.checkbox("Also adapt the retriever on the team's own questions and answers", key="train_adapt",
                                 help="A new index version is published only if retrieval improves on held-out "
                                      "questions.")
             st.caption("Every run goes through the evaluation gate: it is promoted only if it answers no worse "
                        "than the live answerer on the held-out questions.")
             if st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
-                if lora and not base_model.strip():
-                    st.error("Name the base model to adapt, or choose pretraining.")
+                if lora and not base_model.strip() and parent in (None, "none") and recipe != "dpo":
+                    st.error("Name the base model to adapt, choose a version to continue from, or choose "
+                             "pretraining.")
                 elif recipe == "dpo" and since is None:
                     st.error("DPO trains on preference pairs from feedback: choose which feedback to include.")
                 else:
@@ -96,7 +106,8 @@ with st.expander("New training run", icon=":material/model_training:", expanded=
                             version, base_model=base_model.strip() if lora else None, steps=int(steps),
                             learning_rate=float(lr), lora_r=int(lora_r) if lora else None, qlora=bool(qlora),
                             size=None if lora else size, recipe=recipe if lora else None,
-                            feedback_since=since if lora else None, adapt_retriever=adapt or None)
+                            feedback_since=since if lora else None, adapt_retriever=adapt or None,
+                            parent_version=parent if lora else None)
                         st.session_state[WATCH] = job["id"]
                         rerun_with_toast(f"Training job #{job['id']} queued", ":material/model_training:")
 

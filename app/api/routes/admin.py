@@ -136,7 +136,8 @@ def _mv_out(v: ModelVersion) -> dict:
             "metrics": v.metrics, "status": v.status, "created_at": v.created_at, "promoted_at": v.promoted_at,
             # the evaluation gate: passed, the reasons when not, and the candidate's and live answerer's figures
             "gate": gate, "recipe": ((v.metrics or {}).get("data") or {}).get("recipe"),
-            "data": (v.metrics or {}).get("data")}
+            "data": (v.metrics or {}).get("data"), "lineage": (v.metrics or {}).get("lineage"),
+            "parent": ((v.metrics or {}).get("lineage") or {}).get("parent")}
 
 
 class Promotion(BaseModel):

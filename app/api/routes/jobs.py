@@ -35,6 +35,10 @@ class TrainRequest(BaseModel):
                                        "given since this model version was registered ('all': all of it)")
     include_private_feedback: bool = Field(default=False, description="also feedback on answers built from "
                                            "private channels, DMs or group-only documents")
+    parent_version: str | None = Field(default=None, max_length=200, description="continue from this model "
+                                       "version's adapter ('live': the live one; 'none': a new adapter on the base "
+                                       "model). Default: 'live' for dpo (DPO after SFT: the reference is that "
+                                       "adapter, frozen), 'none' for sft")
     promote: Literal["if_better", "never"] = Field(default="if_better", description="promote the result when it "
                                                    "passes the evaluation gate")
     adapt_retriever: bool = Field(default=False, description="also adapt the embedding model on the team's own "
@@ -59,7 +63,20 @@ def submit_training(body: TrainRequest, request: Request, admin: AdminDep, sessi
     if body.feedback_since not in (None, "all") and session.scalar(
             select(ModelVersion).where(ModelVersion.name == body.feedback_since)) is None:
         raise APIError(404, f"no model version {body.feedback_since!r} to take feedback since", "model_version_not_found")
-    if body.qlora and not (body.base_model or body.recipe == "dpo"):
+    parent = None
+    if body.parent_version not in (None, "live", "none"):
+        parent = session.scalar(select(ModelVersion).where(ModelVersion.name == body.parent_version))
+        if parent is None:
+            raise APIError(404, f"no model version {body.parent_version!r} to continue from",
+                           "model_version_not_found")
+    elif body.parent_version == "live":
+        parent = live_version(session)
+        if parent is None:
+            raise APIError(409, "no version is live to continue from", "nothing_live")
+    if parent is not None and body.base_model and body.base_model != parent.base_model:
+        raise APIError(422, f"version {parent.name} adapts {parent.base_model}, not {body.base_model}: leave the "
+                       "base model empty to continue from it", "parent_base_mismatch")
+    if body.qlora and not (body.base_model or body.recipe == "dpo" or parent is not None):
         raise APIError(422, "qlora needs a base model to quantise (pretraining trains every weight in full "
                             "precision)", "qlora_needs_base_model")
     base = body.base_model
@@ -68,7 +85,8 @@ def submit_training(body: TrainRequest, request: Request, admin: AdminDep, sessi
             raise APIError(400, "the dpo recipe trains on preference pairs from feedback: set feedback_since "
                            "(a model version, or 'all')", "feedback_required")
         live = live_version(session)
-        base = base or request.app.state.settings.model_path or (live.base_model if live and live.adapter_path else None)
+        base = base or (parent.base_model if parent is not None else None) or request.app.state.settings.model_path \
+            or (live.base_model if live and body.parent_version != "none" else None)
         if not base:
             raise APIError(400, "the dpo recipe adapts a base model: give base_model (no model is configured or "
                            "live)", "base_model_required")
@@ -77,6 +95,11 @@ def submit_training(body: TrainRequest, request: Request, admin: AdminDep, sessi
               "promote": body.promote}
     if body.recipe == "dpo" and "learning_rate" not in body.model_fields_set:
         params["config"] = {}  # the recipe's own default
+    if parent is not None:
+        base = parent.base_model
+        params.update(base=base, pretrain=False, parent=parent.name)
+    elif body.parent_version is not None:
+        params["parent"] = body.parent_version
     if body.adapt_retriever:
         params["adapt_retriever"] = True
     if body.feedback_since is not None:
