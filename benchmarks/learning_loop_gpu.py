@@ -65,8 +65,11 @@ def settings_for(var: Path, **extra):
 # --- the GPU machine's packages, simulated here (--gpu-env-check) ---------------------------------------------
 
 REPO_PACKAGES = {"app", "model", "finetune", "retrieval", "ingest", "benchmarks", "tests", "examples", "ui"}
-GPU_STACK = ("torch", "transformers", "accelerate", "sentence_transformers", "safetensors", "tokenizers", "numpy",
-             "huggingface_hub", "yaml")
+# what the GPU machine has: torch (and its requirements), transformers, accelerate, safetensors, tokenizers, numpy, huggingface_hub, pyyaml,
+# and sentence-transformers' own dependencies (scipy, scikit-learn, Pillow) — not sentence_transformers itself, whose
+# import here pulls in more (datasets, pandas) than its wheel requires
+GPU_STACK = ("torch", "transformers", "accelerate", "safetensors", "tokenizers", "numpy", "huggingface_hub", "yaml",
+             "scipy", "sklearn", "PIL", "sympy", "networkx", "jinja2", "fsspec", "filelock")  # + torch's own deps
 
 
 def wheel_modules(folder: Path) -> set[str]:
@@ -91,6 +94,10 @@ def make_gpu_site(wheels: Path, site: Path) -> list[str]:
     import sysconfig
     for name in GPU_STACK:
         importlib.import_module(name)
+    try:  # transformers >= 5.2x here loads hub kernels by default (the GPU machine's 5.17 does not)
+        importlib.import_module("kernels")
+    except ImportError:
+        pass
     allowed = ({m.split(".", 1)[0] for m in sys.modules} | wheel_modules(wheels)) - set(sys.stdlib_module_names)
     purelib = Path(sysconfig.get_paths()["purelib"])
     if site.exists():
@@ -369,8 +376,10 @@ def run(root: Path, out: Path, shape: str, device_name: str, sft_steps: int, dpo
     report: dict = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                     "torch": torch.__version__, "shape": shape, "dataset_version": version,
                     "weights": "random init (no pretrained weights offline)"}
+    import peft
     import transformers
-    report["transformers"] = transformers.__version__
+    report["transformers"], report["peft"] = transformers.__version__, peft.__version__
+    log({k: report[k] for k in ("device", "torch", "transformers", "peft", "shape", "dataset_version")})
     t0 = time.perf_counter()
     base, report["base"] = build_base(root, work, shape, device)
     log({"phase": "base", **report["base"]})
