@@ -150,6 +150,7 @@ def test_dpo_after_sft_continues_from_the_parent_adapter_and_beats_its_heldout_m
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
     base_margin = margin_of(base)
     sft_margin = margin_of(PeftModel.from_pretrained(base, str(parent)))
+    print(_json.dumps({"heldout": ev, "base_margin": round(base_margin, 4)}))  # the figures BENCHMARKS.md quotes
     assert ev["reference_margin"] == pytest.approx(sft_margin, abs=1e-3), (ev, sft_margin)
     assert abs(sft_margin - base_margin) > 1e-2  # the parent is not the base: the reference really moved
     assert ev["policy_margin"] > ev["reference_margin"] + 1.0, ev
