@@ -233,7 +233,7 @@ def fit(convs, folds: int = 4) -> answers.AnswerModel:
         def pick(msgs, asker):
             r = next(c[0] for c in convs if c[1] is msgs)
             model = answers.AnswerModel(fold_w[fold_of[r["conversation"]]], best, t)
-            return answers.resolving_answers(msgs, asker, model)
+            return answers.resolving_answers(msgs, asker, model, threaded=r["source"] == "olake")
         return pick
 
     pair = next((t for t in grid if t >= best and pair_precision(convs, oof_pairs(t))[0] >= PAIR_PRECISION_TARGET),
@@ -285,7 +285,9 @@ def main() -> None:
     print("\n| split | Q&A pairs from | pair precision (every answer message is a labelled answer) | pairs given | answered convs |")
     print("|---|---|---:|---:|---:|")
     for name, part in halves:
-        for sel_name, pick in (("resolving_answers (pair threshold)", lambda m, a: answers.resolving_answers(m, a, model)),
+        threaded = {id(m): r["source"] == "olake" for r, m, a in part}  # OLake: threads; IRC: a flat channel
+        for sel_name, pick in (("resolving_answers (pair threshold)",
+                                lambda m, a: answers.resolving_answers(m, a, model, threaded=threaded[id(m)])),
                                ("select_answers (message threshold)", lambda m, a: answers.select_answers(m, a, model)),
                                ("last reply (baseline)", last_reply), ("longest reply (baseline)", longest_reply)):
             pp, given = pair_precision(part, pick)

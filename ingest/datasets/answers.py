@@ -47,12 +47,13 @@ NUDGE_RE = re.compile(r"\b(?:any (?:update|news|progress|luck|eta)|(?:wanted|wan
 # "I don't know", "not sure", "wait for someone who knows": the helper says they cannot answer
 UNSURE_RE = re.compile(r"\b(?:(?:i )?(?:don'?t|do not|dont) (?:really )?know|no idea|not sure|dunno|no clue|(?:can'?t|cannot) help|"
                        r"wait for someone|someone else (?:may|might|will|can|could)|out of ideas|beats me|random theory|"
-                       r"wild guess|i guess|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
+                       r"wild guess|i guess|i bet|(?:haven'?t|have not|never) (?:used|tried) (?:it|that|this)|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
                        r"what do you mean)\b", re.I)
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
-                         r"try (?:asking )?(?:in |on )?#[\w-]+|try the forums?|google (?:it|is your friend)|rtfm|lmgtfy)", re.I)
+                         r"try (?:asking )?(?:in |on )?#[\w-]+|try the forums?|g[ou]+g?l[eg]* (?:it|is your friend)|rtfm|lmgtfy|"
+                         r"(?:it'?s|is) (?:definitely |all )?in (?:there|the (?:man ?page|docs|manual))\b)", re.I)
 CC_RE = re.compile(r"^\s*(?:cc\s*[:.]?|fyi)\s*(?:@\S+|<@\w+>|[\w.\- ]{0,40})?\s*[.:]?\s*$|^\s*(?:@\S+\s*)+$", re.I)
 ACK_RE = re.compile(r"^\s*(?:ok(?:ay)?|k|sure|np|no problem|yw|you'?re welcome|welcome|cool|nice|great|good luck|"
                     r"glad (?:it|to)|hehe|lol|ah+|oh+|hmm+|right|yes|yep|yeah|no worries|anytime|noted)\b[^?]{0,30}$", re.I)
@@ -142,6 +143,8 @@ HELP_RE = re.compile(
 ASK_TO_ASK_RE = re.compile(r"^\W*(?:(?:hi|hey|hello|yo)\b\W*(?:all|guys|folks|everyone|there)?\W*)?(?:(?:is |are )?(?:any|some)"
                            r"(?:one|body) (?:here |around |in here )?(?:using|use|uses|running|familiar with|good with|"
                            r"experienced (?:with|in)|tried|awake|alive|around|here|home|there)\b[^?.!\n]{0,40}|"
+                           r"(?:has|have|did) (?:any|some)(?:one|body)(?: here)? (?:\w+ed|used|tried|got|had|seen|run|"
+                           r"done)\b[^?.!\n]{0,40}|"
                            r"(?:can|may|could) i ask (?:a |you a |something|some)[^?.!\n]{0,20}|(?:any|some)(?:one|body) "
                            r"(?:(?:can|could|to) )?help(?: me)?(?: please| pls)?)\W*$", re.I)
 # an IRC-style "nick: …" opener speaks to one person: a reply within some other conversation
@@ -412,11 +415,15 @@ def select_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | Non
     return out
 
 
-def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | None = None) -> list[int]:
+def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | None = None, *,
+                      threaded: bool = True) -> list[int]:
     """The messages a Q&A pair is built from: the selected answers that clear the model's pair threshold (a higher
     bar than "is an answer", chosen for pair precision), or that the asker confirmed (a "that worked"/thanks to
-    its author right after it, a tick on it), written by the helper who wrote the best of them. [] — no Q&A
-    pair — when none does: a weak answer is dropped, not emitted."""
+    its author right after it, a tick on it), written by the helper who wrote the best of them. In an un-threaded
+    conversation (`threaded=False`: disentangled from a channel's flat stream) a message must also speak to the
+    asker (an @-mention, their name, `nick:`) or be confirmed by them: an unaddressed message there is as likely
+    part of another conversation. [] — no Q&A pair — when none qualifies: a weak answer is dropped, not
+    emitted."""
     model = model or default_model()
     bar = model.pair_threshold if model.pair_threshold is not None else model.threshold
     q_end = question_end(messages, asker)
@@ -424,7 +431,7 @@ def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | 
     for i in select_answers(messages, asker, model):
         f = features(messages, i, asker, q_end)
         score = model.score(f)
-        if score >= bar or confirmed(f):
+        if (score >= bar or confirmed(f)) and (threaded or speaks_to_asker(messages, i, asker, q_end) or confirmed(f)):
             scored[i] = score
     if not scored:
         return []
@@ -432,6 +439,22 @@ def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | 
     # beside it are more often a different suggestion, a side remark or another conversation than part of the answer
     best = max(scored, key=lambda i: (scored[i], -i))
     return [i for i in sorted(scored) if messages[i].speaker == messages[best].speaker]
+
+
+def speaks_to_asker(messages: Sequence[Msg], i: int, asker: str, q_end: int) -> bool:
+    """messages[i] is addressed to the asker: a Slack mention of them (`<@U…>` in the markup, `@Name` in the text)
+    or an IRC-style `name:`/`name,` at its start. (A name merely appearing in the text is not enough: "grub" is
+    also a word.)"""
+    m = messages[i]
+    asker_ids = {x.user_id for x in messages[:q_end] if x.user_id}
+    if any(f"<@{uid}" in (m.raw_text or "") for uid in asker_ids):
+        return True
+    names = {n for x in messages[:q_end] for n in _names(x)}
+    text = (m.text or "").lower()
+    if any(f"@{n}" in text for n in names if len(n) >= 2):
+        return True
+    addressee = _addressee(m.text or "")
+    return bool(addressee) and (addressee in names or any(addressee.startswith(n) for n in names if len(n) >= 3))
 
 
 def confirmed(f: dict[str, float]) -> bool:

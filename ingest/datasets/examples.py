@@ -150,7 +150,7 @@ def qa_example(conv: ConversationUnit, answerer_weights: dict[str, float] | None
     if first_other is None:
         return None
     scores = answers.answer_scores(msgs, asker)
-    chosen = answers.resolving_answers(msgs, asker)
+    chosen = answers.resolving_answers(msgs, asker, threaded=conv.method == "thread")
     if not chosen:
         return None
     question_msgs = msgs[:first_other]

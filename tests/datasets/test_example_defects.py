@@ -239,3 +239,24 @@ def test_every_example_links_the_opening_question_first(version):
             assert r["meta"]["permalinks"][0] == roots[thread_ts], name
             n += 1
     assert n >= 40
+
+
+def test_in_a_flat_channel_the_response_speaks_to_the_asker():
+    """Un-threaded: a message that does not address the asker is as likely part of another conversation ("grub"
+    in the text is not the asker Grub being addressed); the addressed fix is the response."""
+    from ingest.datasets import answers
+    from ingest.datasets.records import Msg
+
+    def m(k, who, text):
+        return Msg("C8", f"{1000 + k}.000000", who, text, user_name=who)
+    msgs = [m(0, "Grub", "After updating, my dual boot fails with 'error: no such partition' and GRUB rescue. "
+                         "How do I get back into Ubuntu?"),
+            m(1, "Ruahine", "I have a problem too: I installed Ubuntu over Arch and now grub shows an error at boot, "
+                            "I believe the old grub config is still used. Any suggestions where to look?"),
+            m(2, "Obrien", "Grub: boot the live USB and run `boot-repair`; choose the recommended repair, it "
+                           "reinstalls grub for the EFI partition."),
+            m(3, "Grub", "that worked, I can boot again")]
+    assert answers.resolving_answers(msgs, "Grub", threaded=False) == [2]
+    unaddressed = msgs[:2] + [m(2, "Obrien", "boot the live USB and run `boot-repair`, choose the recommended repair; "
+                                             "it reinstalls grub for the EFI partition.")]
+    assert answers.resolving_answers(unaddressed, "Grub", threaded=False) == []
