@@ -70,6 +70,7 @@ def main() -> None:
                            "config": {"pairs_per_step": 4, "micro_batch_tokens": 4096, "min_train_examples": 2,
                                       "lr": 1e-3, "max_seq_len": 2048}})
     report["dpo"] = {"gate": dpo["metrics"]["gate"], "preference": dpo["metrics"].get("preference"),
+                     "lineage": dpo["metrics"].get("lineage"),
                      "data": dpo["metrics"]["data"], "promoted": dpo["promoted"]}
     with session_scope(s.db_url) as ses:
         report["feedback_rows"] = len(ses.scalars(select(Feedback)).all())

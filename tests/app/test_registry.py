@@ -54,3 +54,39 @@ def test_duplicate_version_name_is_refused(settings):
     _register(settings, "dup")
     with pytest.raises(registry.RegistryError, match="exists already"):
         _register(settings, "dup")
+
+
+def test_which_version_a_retrain_continues_from(settings, tmp_path):
+    """resolve_parent: DPO continues from the live version by default (its adapter, or a pretrained version's own
+    model with a new adapter); a named parent that cannot be continued is an error, an implicit one falls back to a
+    new adapter on the base model with a note; SFT starts a new adapter unless a parent is named."""
+    import pytest
+
+    from app.workflows.training import TrainingRequestError, resolve_parent
+    model_dir, adapter = tmp_path / "demo-model", tmp_path / "adapter"
+    model_dir.mkdir()
+    adapter.mkdir()
+    with session_scope(settings.db_url) as s:
+        pre = registry.register_version(s, name="demo-pretrained", base_model=str(model_dir), adapter_path=None)
+        lora = registry.register_version(s, name="lora-1", base_model="/models/base", adapter_path=str(adapter))
+        pre_id, lora_id = pre.id, lora.id
+    assert resolve_parent(settings, {}, "dpo", "default") == (None, "no version is live: started a new adapter on "
+                                                                    "the base model")
+    with session_scope(settings.db_url) as s:
+        registry.promote(s, pre_id, None, force=True, reason="test")
+    parent, note = resolve_parent(settings, {}, "dpo", "default")
+    assert parent["name"] == "demo-pretrained" and parent["adapter_path"] is None and note is None
+    assert resolve_parent(settings, {}, "sft", "default") == (None, None)
+    parent, _ = resolve_parent(settings, {"parent": "lora-1"}, "sft", "default")
+    assert parent["id"] == lora_id and parent["adapter_path"] == str(adapter)
+    # an implicit parent on another base model: a new adapter on the requested base, said so
+    parent, note = resolve_parent(settings, {"base": "/models/other"}, "dpo", "default")
+    assert parent is None and "not the requested base /models/other" in note
+    with pytest.raises(TrainingRequestError, match="cannot continue from lora-1"):
+        resolve_parent(settings, {"parent": "lora-1", "base": "/models/other"}, "dpo", "default")
+    with pytest.raises(TrainingRequestError, match="no model version 'ghost'"):
+        resolve_parent(settings, {"parent": "ghost"}, "dpo", "default")
+    adapter.rename(tmp_path / "gone")
+    with pytest.raises(TrainingRequestError, match="adapter folder .* is gone"):
+        resolve_parent(settings, {"parent": "lora-1"}, "dpo", "default")
+    assert resolve_parent(settings, {"parent": "none"}, "dpo", "default") == (None, None)

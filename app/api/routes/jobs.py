@@ -88,8 +88,8 @@ def submit_training(body: TrainRequest, request: Request, admin: AdminDep, sessi
         base = base or (parent.base_model if parent is not None else None) or request.app.state.settings.model_path \
             or (live.base_model if live and body.parent_version != "none" else None)
         if not base:
-            raise APIError(400, "the dpo recipe adapts a base model: give base_model (no model is configured or "
-                           "live)", "base_model_required")
+            raise APIError(400, "the dpo recipe adapts a base model: give base_model or a parent_version to continue "
+                           "from (no model is configured or live)", "base_model_required")
     params = {"dataset": body.dataset_version, "base": base, "steps": body.steps,
               "pretrain": base is None, "config": {"lr": body.learning_rate}, "recipe": body.recipe,
               "promote": body.promote}
