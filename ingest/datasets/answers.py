@@ -36,7 +36,8 @@ INFO_REQUEST_RE = re.compile(
     r"(?:share|send|paste|upload|attach|provide|download)\b.{0,50}\b(?:logs?|screenshots?|config\w*|output|errors?|"
     r"file|payload|details|json|version|pods?)\b|pastebin (?:the )?(?:full )?output|what (?:are|is) you|"
     r"(?:be|more) more specific|need (?:more|some) (?:details|info|information|context)|past[e]? (?:the |your )?"
-    r"(?:error|output|log))", re.I)
+    r"(?:error|output|log)|(?:include|give|show|post) (?:us |me )?(?:the |your )?(?:full |complete )?(?:output|logs?|"
+    r"error|config\w*|details))", re.I)
 DEFER_RE = re.compile(
     r"\b(?:(?:we|i)(?:'ll| will| are|'re)? (?:get back|look(?:ing)? into|check(?:ing)?|investigat\w+|update you|"
     r"notify|keep you posted|let you know|assign a reviewer)|will get back|get back to you|looking into (?:this|it)|"
@@ -48,12 +49,15 @@ NUDGE_RE = re.compile(r"\b(?:any (?:update|news|progress|luck|eta)|(?:wanted|wan
 UNSURE_RE = re.compile(r"\b(?:(?:i )?(?:don'?t|do not|dont) (?:really )?know|no idea|not sure|dunno|no clue|(?:can'?t|cannot) help|"
                        r"wait for someone|someone else (?:may|might|will|can|could)|out of ideas|beats me|random theory|"
                        r"wild guess|i guess|i bet|(?:haven'?t|have not|never) (?:used|tried) (?:it|that|this)|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
-                       r"what do you mean)\b", re.I)
+                       r"what do you mean|(?:no ?one|nobody) (?:here |currently here |in here )?(?:knows|has used|uses)|not being ignored|"
+                       r"be patient)\b", re.I)
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
                          r"try (?:asking )?(?:in |on )?#[\w-]+|try the forums?|g[ou]+g?l[eg]* (?:it|is your friend)|rtfm|lmgtfy|"
-                         r"(?:it'?s|is) (?:definitely |all )?in (?:there|the (?:man ?page|docs|manual))\b)", re.I)
+                         r"(?:it'?s|is) (?:definitely |all )?in (?:there|the (?:man ?page|docs|manual))\b|"
+                         r"ask (?:in |on )?(?:the )?[\w.+-]+(?: [\w.+-]+)? (?:channel|forums?|list|support)\b|"
+                         r"(?:do not|don'?t|please don'?t|stop) flood|use a pastebin|use (?:a |the )?paste ?bin)", re.I)
 CC_RE = re.compile(r"^\s*(?:cc\s*[:.]?|fyi)\s*(?:@\S+|<@\w+>|[\w.\- ]{0,40})?\s*[.:]?\s*$|^\s*(?:@\S+\s*)+$", re.I)
 ACK_RE = re.compile(r"^\s*(?:ok(?:ay)?|k|sure|np|no problem|yw|you'?re welcome|welcome|cool|nice|great|good luck|"
                     r"glad (?:it|to)|hehe|lol|ah+|oh+|hmm+|right|yes|yep|yeah|no worries|anytime|noted)\b[^?]{0,30}$", re.I)
@@ -97,7 +101,7 @@ CONFIRM_RE = re.compile(r"\b(?:(?:that|it|this|which|the fix|your (?:fix|suggest
                         r"(?:fixed|solved|resolved) now|solved|resolved|fixed it|got it (?:working|to work)|that was it|"
                         r"(?:problem|issue) (?:is )?(?:gone|solved|fixed|resolved))\b|^\s*(?:perfect|brilliant|excellent)\b",
                         re.I)
-WH_START_RE = re.compile(r"^\s*(?:why|what|where|who)\s+(?:would|do|does|did|is|are|was|were|not|don'?t|can|could|should|"
+WH_START_RE = re.compile(r"^\s*(?:why|what|where|who|when|which|how)\s+(?:would|do|does|did|is|are|was|were|not|don'?t|can|could|should|"
                          r"kind|version|type|error|exactly)\b", re.I)  # a question without its "?"
 _ADDRESS_RE = re.compile(r"^\s*@?[\w.\-|`^\[\]]+\s*[:,]\s*")
 SENTENCE_RE = re.compile(r"[^.?!\n]+[.?!]*")
