@@ -77,6 +77,7 @@ else:
     st.dataframe(pd.DataFrame([{
         "Job": r["job_id"], "Status": r["status"], "Recipe": r.get("recipe"), "Dataset": r.get("dataset"),
         "Feedback since": r.get("feedback_since") or "—",
+        "Continued from": (r.get("used") or {}).get("parent") or "—",
         "Feedback dataset": (r.get("used") or {}).get("feedback_version") or "—",
         "Pairs": ((r.get("used") or {}).get("feedback") or {}).get("preference_pairs"),
         "SFT additions": ((r.get("used") or {}).get("feedback") or {}).get("sft_additions"),
