@@ -231,6 +231,9 @@ def scenario(stack, page) -> None:
     for admin_page in ("Retrain", "Model versions", "API keys", "Usage", "Datasets", "Admin"):
         assert admin_page not in nav
     shot(page, "08-user-no-admin")
-    page.goto(url + "/keys")  # a typed URL reaches no admin page either (a new browser session signs in first)
-    page.get_by_role("button", name="Sign in", exact=True).wait_for(timeout=30_000)
+    page.wait_for_function("() => document.cookie.includes('teamlore_session=tl_')", timeout=15_000)
+    page.goto(url + "/keys")  # a typed URL reaches no admin page either (the new browser session is still erin's)
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    settle(page)
+    assert "erin" in page.get_by_test_id("stSidebar").inner_text()
     assert not any("API keys" in h for h in page.get_by_role("heading").all_inner_texts())

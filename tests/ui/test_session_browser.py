@@ -38,6 +38,11 @@ def page(stack):
         browser.close()
 
 
+def wait_for_cookie(page) -> None:
+    """The sign-in cookie is written by a script of the first signed-in page run, a moment after it renders."""
+    page.wait_for_function("() => document.cookie.includes('teamlore_session=tl_')", timeout=15_000)
+
+
 def signed_in(page) -> bool:
     page.wait_for_function("() => document.body.innerText.includes('Signed in as') || "
                            "!!document.querySelector('[data-testid=\"stForm\"]')", timeout=30_000)
@@ -48,6 +53,7 @@ def signed_in(page) -> bool:
 def test_reload_stays_signed_in_even_after_a_ui_restart_with_nothing_in_the_url(stack, page):
     url = stack.ui_url
     sign_in_with_key(page, url, stack.admin_key)
+    wait_for_cookie(page)
     page.get_by_role("link", name="API keys").first.click()
     settle(page)
     assert page.url.rstrip("/").endswith("/keys"), page.url
@@ -126,3 +132,15 @@ def test_a_dont_know_answer_and_a_cited_document_that_opens(stack, page):
     bb = box.bounding_box()
     width = page.viewport_size["width"]
     assert bb and bb["x"] >= 0 and bb["x"] + bb["width"] <= width, (bb, width)
+
+
+def test_a_user_typing_an_admin_address_stays_signed_in_and_sees_no_admin_page(stack, page):
+    key = stack.create_key("vic", "user")
+    sign_in_with_key(page, stack.ui_url, key)
+    wait_for_cookie(page)
+    page.goto(stack.ui_url + "/keys")  # a new browser session: signed in again from the cookie, still not an admin
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    settle(page)
+    assert "vic" in page.get_by_test_id("stSidebar").inner_text()
+    assert not any("API keys" in h for h in page.get_by_role("heading").all_inner_texts())
+    assert "API keys" not in page.get_by_test_id("stSidebarNav").inner_text()
