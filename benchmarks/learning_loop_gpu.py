@@ -21,7 +21,10 @@ What is real and what is not (say so wherever the figures are quoted):
 - users: the 👎 ratings and corrections are made by this script (the correction is the answer that resolved the
   question in Slack, for the questions of the dataset's train and validation splits — the gate asks the test
   split's); the rows are written the way the API's feedback and correction routes write them. The OLake export
-  makes a small dataset (45 examples in the build of 2026-12-07), so DPO sees few pairs, many times over.
+  makes a small dataset (27 examples on main at 6c354e7), so DPO sees few pairs, many times over.
+- the record belongs to the code that made it: after a change to retrieval, the answer engine, the extractive
+  answerer or the dataset builder, run --prepare again (about a minute here); a run on a stale record stops at
+  the first question or sentence it lacks.
 - the SFT version does not pass the gate (random weights vs extractive quotes) and is force-promoted by an
   "admin", recorded in the audit log, so that feedback can be given on its answers and DPO can continue from it.
 - retrieval and the extractive answerer's sentence embeddings were computed in --prepare with the real models
