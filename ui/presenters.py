@@ -198,11 +198,15 @@ GATE_FIGURES = (("answer_f1", "answer F1"), ("keyword_hits", "keyword hits"),
 
 
 def gate_figures_frame(gate: dict[str, Any]) -> pd.DataFrame:
-    """The gate's figures: one row per figure, the candidate beside the live answerer it was compared with."""
+    """The gate's figures: one row per figure, the candidate beside the live answerer it was compared with and,
+    when a version is live, beside the extractive answerer too (the gate's floor)."""
     cand, live = gate.get("candidate") or {}, gate.get("live") or {}
     other = f"live ({gate.get('compared_with') or '—'})"
-    rows = {label: {"candidate": cand.get(key), other: live.get(key)} for key, label in GATE_FIGURES
-            if cand.get(key) is not None or live.get(key) is not None}
+    cols = [("candidate", cand), (other, live)]
+    if gate.get("compared_with") not in (None, "extractive") and gate.get("extractive"):
+        cols.append(("extractive (floor)", gate["extractive"]))
+    rows = {label: {name: figs.get(key) for name, figs in cols} for key, label in GATE_FIGURES
+            if any(figs.get(key) is not None for _, figs in cols)}
     df = pd.DataFrame(rows).T
     if not df.empty:
         df.index.name = "figure"

@@ -170,8 +170,10 @@ GATE_METRICS = (("answer_f1", "answer F1"), ("keyword_hits", "keyword hits"),
 def gate_decision(answers: dict[str, Any], heldout: dict[str, Any] | None, *, live_name: str | None,
                   tolerance: float = 0.02) -> dict[str, Any]:
     """Pass only if the candidate is no worse (within `tolerance`) than the live answerer — the live version, or
-    extractive when none is live — on every answer figure, and its held-out loss beats the base model's (and the
-    live adapter's, when comparable). The reasons name each figure that failed, with both values."""
+    extractive when none is live — on every answer figure, and never worse than extractive either (a floor: a
+    version forced live past the gate does not lower the bar for the next one), and its held-out loss beats the
+    base model's (and the live adapter's, when comparable). The reasons name each figure that failed, with both
+    values."""
     reasons: list[str] = []
     ref_key = "live" if "live" in answers else "extractive"
     ref_name = live_name if ref_key == "live" else "extractive"
@@ -179,12 +181,16 @@ def gate_decision(answers: dict[str, Any], heldout: dict[str, Any] | None, *, li
     if not cand or not ref:
         reasons.append(f"answer quality could not be measured ({answers.get('skipped', 'no figures')})")
     else:
+        refs = [(ref, f"the live answerer's ({ref_name})")]
+        if ref_key == "live" and answers.get("extractive"):
+            refs.append((answers["extractive"], "the extractive answerer's"))
         for key, label in GATE_METRICS:
-            c, r = cand.get(key), ref.get(key)
-            if c is None or r is None:
-                continue
-            if c < r - tolerance:
-                reasons.append(f"{label} {c:.2f} is below the live answerer's ({ref_name}) {r:.2f}")
+            for other, whose in refs:
+                c, r = cand.get(key), other.get(key)
+                if c is None or r is None:
+                    continue
+                if c < r - tolerance:
+                    reasons.append(f"{label} {c:.2f} is below {whose} {r:.2f}")
     if heldout:
         c, b = (heldout.get("candidate") or {}).get("loss"), (heldout.get("base") or {}).get("loss")
         if c is not None and b is not None and not c < b:
@@ -193,4 +199,4 @@ def gate_decision(answers: dict[str, Any], heldout: dict[str, Any] | None, *, li
         if c is not None and lv is not None and c > lv + 1e-3:
             reasons.append(f"held-out loss {c:.3f} is worse than the live adapter's {lv:.3f}")
     return {"passed": not reasons, "reasons": reasons, "compared_with": ref_name,
-            "candidate": cand, "live": ref, "tolerance": tolerance}
+            "candidate": cand, "live": ref, "extractive": answers.get("extractive"), "tolerance": tolerance}

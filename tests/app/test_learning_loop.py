@@ -302,3 +302,22 @@ def test_dpo_continues_from_the_live_sft_adapter_with_lineage_and_goes_through_t
         c.post(f"/v1/jobs/{r.json()['id']}/cancel", headers=auth(key))
         while c.post("/v1/model-versions/rollback", headers=auth(key)).status_code == 200:
             pass  # leave nothing live for the other tests of this module
+
+
+def test_the_gate_keeps_extractive_as_a_floor_under_a_weak_live_version():
+    """A version forced live past the gate must not lower the bar: a candidate that beats that live version but
+    is worse than the extractive answerer is not promoted, and the reason names extractive with both values."""
+    from app.answering.evaluation import gate_decision
+    fig = lambda f1, kw, cit, ab: {"answer_f1": f1, "keyword_hits": kw, "citation_hit_rate": cit,  # noqa: E731
+                                   "abstention_rate": ab}
+    answers = {"candidate": fig(0.30, 0.40, 0.50, 0.5), "live": fig(0.05, 0.10, 0.0, 0.0),
+               "extractive": fig(0.51, 0.60, 0.80, 0.5)}
+    heldout = {"candidate": {"loss": 2.0}, "base": {"loss": 3.0}, "live": {"loss": 2.5}}
+    g = gate_decision(answers, heldout, live_name="forced-v1")
+    assert not g["passed"]
+    assert "answer F1 0.30 is below the extractive answerer's 0.51" in g["reasons"]
+    assert not any("forced-v1" in r for r in g["reasons"])  # it does beat the live version
+    assert g["compared_with"] == "forced-v1" and g["extractive"]["answer_f1"] == 0.51
+    # the same candidate against a live version and an extractive floor it matches or beats: passes
+    answers["extractive"] = fig(0.29, 0.40, 0.50, 0.5)
+    assert gate_decision(answers, heldout, live_name="forced-v1")["passed"]

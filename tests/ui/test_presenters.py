@@ -112,3 +112,16 @@ def test_upload_results_follow_the_files_order_and_say_when_a_job_did_not_finish
     assert "disk full" in got[2]["reason"]
     assert upload_progress([{"status": "running", "progress": 0.5}, {"status": "failed", "progress": 0.2}]) == 0.75
     assert upload_progress([]) == 1.0
+
+
+def test_gate_figures_show_the_extractive_floor_beside_a_live_version():
+    from ui.presenters import gate_figures_frame
+    gate = {"compared_with": "forced-v1", "candidate": {"answer_f1": 0.3}, "live": {"answer_f1": 0.05},
+            "extractive": {"answer_f1": 0.51}}
+    df = gate_figures_frame(gate)
+    assert list(df.columns) == ["candidate", "live (forced-v1)", "extractive (floor)"]
+    assert df.loc["answer F1", "extractive (floor)"] == 0.51
+    # with nothing live the extractive answerer IS the live answerer: no second column
+    df = gate_figures_frame({"compared_with": "extractive", "candidate": {"answer_f1": 0.3},
+                             "live": {"answer_f1": 0.51}, "extractive": {"answer_f1": 0.51}})
+    assert list(df.columns) == ["candidate", "live (extractive)"]
