@@ -59,12 +59,26 @@ def markdown(rows: list[dict], title: str) -> str:
     return "\n".join(out)
 
 
+def built_from(folder: Path) -> set[str]:
+    """The IRC logs an earlier review build (a version folder, or a folder holding versions) was made from."""
+    out: set[str] = set()
+    for man in [folder / "manifest.json"] if (folder / "manifest.json").is_file() else folder.glob("*/manifest.json"):
+        source = json.loads(man.read_text(encoding="utf-8")).get("inputs", {}).get("source") or ""
+        out |= {n.strip() + ".txt" for n in source.split(": ", 1)[-1].split(",") if n.strip()}
+    return out
+
+
 def irc_logs(files: int, seed: str, not_from: list[str] = ()) -> list[Path]:
-    """`files` random train logs (by seed), none of those the seeds in `not_from` chose (with as many files)."""
+    """`files` random train logs (by seed), none of those the seeds in `not_from` chose (with as many files). An
+    entry of `not_from` that is a folder (an earlier build's --out) excludes exactly the logs that build read — a
+    seed alone names only the logs it draws with no exclusions of its own."""
     logs = sorted(IRC_TRAIN.glob("*.ascii.txt"))
     if not logs:
         sys.exit(f"missing {IRC_TRAIN}")
-    used = {p for other in not_from for p in random.Random(other).sample(logs, min(files, len(logs)))}
+    used = {p for other in not_from if not Path(other).is_dir()
+            for p in random.Random(other).sample(logs, min(files, len(logs)))}
+    names = set().union(*(built_from(Path(o)) for o in not_from if Path(o).is_dir()))
+    used |= {p for p in logs if p.name in names}
     rest = [p for p in logs if p not in used]
     return random.Random(seed).sample(rest, min(files, len(rest)))
 
@@ -109,7 +123,8 @@ def main() -> None:
     ap.add_argument("--irc-files", type=int, help="build from this many random Ubuntu IRC train logs first")
     ap.add_argument("--out", type=Path, default=Path("/tmp/teamlore-irc-review"))
     ap.add_argument("--seed", default="review")
-    ap.add_argument("--not-from", nargs="*", default=[], help="seeds of earlier reviews: their IRC logs are left out")
+    ap.add_argument("--not-from", nargs="*", default=[],
+                    help="seeds of earlier reviews, or their --out folders: their IRC logs are left out")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--verdicts", type=Path, help="record these verdicts as the version's reviews")
     args = ap.parse_args()

@@ -46,11 +46,12 @@ DEFER_RE = re.compile(
 NUDGE_RE = re.compile(r"\b(?:any (?:update|news|progress|luck|eta)|(?:wanted|want) to (?:check|follow up)|following up|"
                       r"gentle (?:reminder|ping|nudge)|just (?:a )?(?:bump|ping|reminder)|bump(?:ing)?\b(?: this)?)", re.I)
 # "I don't know", "not sure", "wait for someone who knows": the helper says they cannot answer
-UNSURE_RE = re.compile(r"\b(?:(?:i )?(?:don'?t|do not|dont) (?:really )?know|no idea|not sure|dunno|no clue|(?:can'?t|cannot) help|"
+UNSURE_RE = re.compile(r"\b(?:(?:i )?(?:don[';]?t|do not) (?:really )?know|no idea|not sure|dunno|idk|no clue|i would guess\w*|(?:can'?t|cannot) help|"
                        r"wait for someone|someone else (?:may|might|will|can|could)|out of ideas|beats me|random theory|"
                        r"wild guess|i guess|i bet|(?:haven'?t|have not|never) (?:used|tried) (?:it|that|this)|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
                        r"what do you mean|(?:no ?one|nobody) (?:here |currently here |in here )?(?:knows|has used|uses)|not being ignored|"
-                       r"be patient)\b", re.I)
+                       r"be patient|(?:i )?(?:forget|forgot|can'?t remember|don'?t remember) (?:the|its|what|which|how)|or so?m[e]?thing i forget|"
+                       r"never heard of|can'?t (?:guide|tell) you)\b|\b(?:or so|or so?m[e]?thing(?: like that)?)\W*$", re.I)
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
@@ -102,7 +103,22 @@ CONFIRM_RE = re.compile(r"\b(?:(?:that|it|this|which|the fix|your (?:fix|suggest
                         r"(?:problem|issue) (?:is )?(?:gone|solved|fixed|resolved))\b|^\s*(?:perfect|brilliant|excellent)\b",
                         re.I)
 WH_START_RE = re.compile(r"^\s*(?:why|what|where|who|when|which|how)\s+(?:would|do|does|did|is|are|was|were|not|don'?t|can|could|should|"
-                         r"kind|version|type|error|exactly)\b", re.I)  # a question without its "?"
+                         r"kind|version|type|error|exactly|have|has|had|you|u|many|much)\b", re.I)  # a question without its "?"
+# IRC bot commands and channel pointers are not answers: "/msg ubotu rc", "!nvidia", "#kubuntu (if it exists)",
+# "See #kali-linux for their channel"; nor is talking the asker out of it ("dont try it. i broke ubuntu")
+BOT_COMMAND_RE = re.compile(r"^\W{0,3}(?:/(?:msg|query|join|j)\b|!\w)|\b/msg \w+|\bubot+u\b", re.I)
+CHANNEL_RE = re.compile(r"(?:^|[\s(])#[a-z][\w.+-]*", re.I)
+CHANNEL_POINTER_RE = re.compile(r"\b(?:see|join|try|ask|in|on|at|go to|visit)\s+(?:in |on |the )?#[a-z][\w.+-]*", re.I)
+DISCOURAGE_RE = re.compile(r"\b(?:don'?t|dont|do not) (?:try|bother|do (?:it|that))\b|\bi broke\b|\bnever heard of\b|"
+                           r"\bgood luck with that\b", re.I)
+# "did you use the search menu, …": a question back without its "?"
+ASKS_BACK_RE = re.compile(r"^\s*(?:did|do|does|have|has|are|were|is|was)\s+(?:you|u|ya|it|your|the|they|he|she)\b", re.I)
+# a bare diagnostic command ("cat /proc/asound/modules", "lspci", "uname -a") asks for output; it answers nothing
+DIAGNOSTIC_RE = re.compile(r"^\W*(?:sudo\s+)?(?:cat|ls|lspci|lsusb|lsmod|dmesg|uname|ifconfig|iwconfig|ip a(?:ddr)?|df|free|"
+                           r"fdisk -l|lshw|lsblk|blkid|mount|ps|top|which|whereis|locate|apt-cache policy|dpkg -l)\b"
+                           r"[^\n.;]{0,60}$", re.I)
+# a domain name is a link on IRC ("nl.releases.ubuntu.com")
+DOMAIN_RE = re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|de|uk|edu|gov|info|us|eu)\b", re.I)
 _ADDRESS_RE = re.compile(r"^\s*@?[\w.\-|`^\[\]]+\s*[:,]\s*")
 SENTENCE_RE = re.compile(r"[^.?!\n]+[.?!]*")
 CHECK = frozenset({"white_check_mark", "heavy_check_mark", "ballot_box_with_check", "check", "solved", "done"})
@@ -149,7 +165,9 @@ ASK_TO_ASK_RE = re.compile(r"^\W*(?:(?:hi|hey|hello|yo)\b\W*(?:all|guys|folks|ev
                            r"experienced (?:with|in)|tried|awake|alive|around|here|home|there)\b[^?.!\n]{0,40}|"
                            r"(?:has|have|did) (?:any|some)(?:one|body)(?: here)? (?:\w+ed|used|tried|got|had|seen|run|"
                            r"done)\b[^?.!\n]{0,40}|"
-                           r"(?:can|may|could) i ask (?:a |you a |something|some)[^?.!\n]{0,20}|(?:any|some)(?:one|body) "
+                           r"(?:can|may|could) i ask (?:a |you a |something|some)[^?.!\n]{0,20}|(?:are there )?any [\w-]+(?: [\w-]+)? (?:users?|operators?|people|experts?|gurus?|admins?)? ?(?:here|around|in here|online|tonight)\b[^?.!\n]{0,20}|"
+                           r"who (?:here )?(?:runs|uses|has|knows)\b[^?.!\n]{0,30}|(?:does|do) (?:any|some)(?:one|body)(?: here)? have (?:any )?experience (?:with|in)\b[^?.!\n]{0,30}|"
+                           r"(?:any|some)(?:one|body) "
                            r"(?:(?:can|could|to) )?help(?: me)?(?: please| pls)?)\W*$", re.I)
 # an IRC-style "nick: …" opener speaks to one person: a reply within some other conversation
 NICK_ADDRESS_RE = re.compile(r"^\s*([A-Za-z_\[\]\\^{}|`][\w\-\[\]\\^{}|`]{1,30})\s*[:,]\s+\S")
@@ -203,6 +221,9 @@ FEATURES = ("bias", "log_words", "substantive", "question_back", "info_request",
             "speaker_share", "main_helper", "log_candidates", "asker_thanks_speaker", "next_is_same_speaker",
             "asker_questions_before", "asker_satisfied_before", "refuted", "mostly_questions",
             "after_new_question", "asker_confirms_after", "unsure", "redirect")
+# flags only the non-answer rules read (not model inputs): IRC bot commands, channel pointers, talking the asker out
+# of it, a reply that only asks back
+RULE_FLAGS = ("bot_command", "channel_redirect", "discourage", "only_questions", "diagnostic_only")
 
 
 @dataclass(frozen=True)
@@ -255,7 +276,7 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     asker_names = set().union(*(_names(x) for x in messages[:q_end])) if q_end else set()
     addressee = _addressee(text)
     speakers = {x.speaker for x in messages} | {n for x in messages for n in _names(x)}
-    f: dict[str, float] = {k: 0.0 for k in FEATURES}
+    f: dict[str, float] = {k: 0.0 for k in FEATURES + RULE_FLAGS}
     f["bias"] = 1.0
     f["log_words"] = math.log1p(len(words))
     f["substantive"] = float(len(words) >= 8)
@@ -268,6 +289,14 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     f["defer"] = float(bool(DEFER_RE.search(text)))
     f["unsure"] = float(bool(UNSURE_RE.search(prose(text))))
     f["redirect"] = float(bool(REDIRECT_RE.search(text)))
+    spoken = _ADDRESS_RE.sub("", text, count=1)
+    f["bot_command"] = float(bool(BOT_COMMAND_RE.search(spoken)))
+    f["channel_redirect"] = float(bool(CHANNEL_POINTER_RE.search(spoken)) or (
+        bool(CHANNEL_RE.search(spoken)) and len(content_words(CHANNEL_RE.sub(" ", prose(spoken)))) < 8))
+    f["discourage"] = float(bool(DISCOURAGE_RE.search(prose(spoken))))
+    f["only_questions"] = float(bool(sentences) and all(x.rstrip().endswith("?") or bool(WH_START_RE.match(x)) or
+                                                        bool(ASKS_BACK_RE.match(x)) for x in sentences))
+    f["diagnostic_only"] = float(bool(DIAGNOSTIC_RE.match(spoken)))
     bare = re.sub(r"<@\w+>|@[\w.\-]+(?: [A-Z][\w\-]+)*", "", text).strip()
     # "Sure\nCC: @x": an acknowledgement plus a CC line is still no answer
     bare = re.sub(r"(?im)^\s*(?:cc|fyi)\s*:?.*$", "", bare).strip()
@@ -348,6 +377,16 @@ def non_answer_reason(f: dict[str, float]) -> str | None:
         return "question_back"
     if f["mostly_questions"] and not f["cause_cue"]:  # "What is max_threads? You can see it in Edit Source."
         return "question_back"
+    if f["only_questions"]:  # "how many apps do you have that require 3 gigs of ram?": a question back, cue or not
+        return "question_back"
+    if f["bot_command"]:
+        return "bot_command"
+    if f["diagnostic_only"]:
+        return "request_for_information"
+    if f["channel_redirect"]:
+        return "redirect_to_channel"
+    if f["discourage"] and not (f["instruction"] or f["code_or_link"]):
+        return "discourages_without_answer"
     if f["refuted"]:
         return "refuted_by_asker"
     if f["unsure"]:
@@ -431,11 +470,17 @@ def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | 
     model = model or default_model()
     bar = model.pair_threshold if model.pair_threshold is not None else model.threshold
     q_end = question_end(messages, asker)
+    if not threaded and flat_opening_reason(messages, asker, q_end):
+        return []
     scored = {}
     for i in select_answers(messages, asker, model):
         f = features(messages, i, asker, q_end)
         score = model.score(f)
-        if (score >= bar or confirmed(f)) and (threaded or speaks_to_asker(messages, i, asker, q_end) or confirmed(f)):
+        if threaded and (score >= bar or confirmed(f)):
+            scored[i] = score
+        elif not threaded and score >= bar and speaks_to_asker(messages, i, asker, q_end) and on_topic(messages, i, q_end):
+            # un-threaded: the bar, addressed to the asker and on topic — an asker's "indeed"/"works" may answer a
+            # neighbouring conversation's message
             scored[i] = score
     if not scored:
         return []
@@ -443,6 +488,67 @@ def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | 
     # beside it are more often a different suggestion, a side remark or another conversation than part of the answer
     best = max(scored, key=lambda i: (scored[i], -i))
     return [i for i in sorted(scored) if messages[i].speaker == messages[best].speaker]
+
+
+# an un-threaded opener that continues talk the conversation does not hold: "well, we are getting towards …",
+# "basically an efi boot manager… but apparently windows has one?", "So kernel already has firewall included, right?"
+FLAT_FRAGMENT_RE = re.compile(r"^\W*(?:so|well|basically|actually|because|since|probably|maybe|hmm+|hm+|man|dude|yeah|"
+                              r"true|exactly|indeed|meh|wow|ok(?:ay)?|still|now|or|nah|ugh|damn|sigh|heh)\b", re.I)
+# "kingspawn? the file like .bat …": a nick and a question mark, then the question, speaks to someone mid-talk
+NICK_QUESTION_RE = re.compile(r"^\s*[A-Za-z_\[\]\\^{}|`][\w\-\[\]\\^{}|`]{1,30}\?\s+\S")
+STEM = 5
+PACKAGE_RE = re.compile(r"\b(?:lib[a-z0-9+]+-[a-z0-9+.-]+|[a-z][a-z0-9+]*-(?:[a-z0-9+]+-)*(?:dev|desktop|extras|utils|tools|"
+                        r"common|core|base|server|client|plugins?|glx|dri|ose|headers|generic))\b")
+HEDGE_START_RE = re.compile(r"^\W*(?:maybe|perhaps|probably|possibly|i (?:think|guess|suppose|believe|reckon)|could be|might be|"
+                            r"not sure)\b", re.I)
+HELP_ONLY_RE = re.compile(r"^\W*(?:(?:hi|hey|hello|so|pls|please)\W+)*(?:(?:can|could|would|will) )?(?:any|some)(?:one|body)"
+                          r"(?: here| there| out there)?(?: please| pls)? (?:(?:can|could|to|will|would) )?(?:please )?help\b"
+                          r"[^?]{0,40}\?*\s*$|^\W*(?:can|could|would) (?:you|u) (?:please )?help(?: me)?\W*$", re.I)
+QUOTED_COMMAND_RE = re.compile(r"[\"'][\w./-]+ (?:-{1,2}[\w=-]+|[\w./=-]+)[^\"'\n]{0,60}[\"']|(?:^|\s)-{1,2}[a-z][\w-]*\b")
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:STEM] for w in content_words(text)}
+
+
+def flat_opening_reason(messages: Sequence[Msg], asker: str, q_end: int | None = None) -> str | None:
+    """Stricter than `opening_reason`, for conversations disentangled from an un-threaded channel (where the opener
+    may be a line of some other conversation): the asker's first message with words of its own must itself ask or
+    report a problem and hold three topic words or more, must not start like a continuation ("so", "well",
+    "basically" …) or speak to someone ("nick? …"), and the opening as a whole must be a question."""
+    q_end = question_end(messages, asker) if q_end is None else q_end
+    why = opening_reason(messages, asker, q_end)
+    if why:
+        return why
+    opening = [prose(m.text) for m in messages[:q_end]]
+    first = next((t for t in opening if content_words(t) and not is_greeting_only(t)), "")
+    if FLAT_FRAGMENT_RE.match(first) or NICK_QUESTION_RE.match(first):
+        return "continues_earlier_message"
+    if not (is_question(first) or HELP_RE.search(first)) or len(content_words(first)) < 2:
+        return "first_line_not_a_question"
+    body = "\n".join(opening)
+    asks = [x for t in opening for x in SENTENCE_RE.findall(t) if x.rstrip().endswith("?") or WH_START_RE.match(x)]
+    if asks and all(HELP_ONLY_RE.match(x) for x in asks):
+        return "help_request_without_question"  # "I have BIG problem with ubuntu and AD. Can anyone help me?"
+    if not (is_question(body) or (HELP_RE.search(body) and len(content_words(body)) >= 8)):
+        return "not_a_question"  # a long problem report counts without its "?"
+    return None
+
+
+def on_topic(messages: Sequence[Msg], i: int, q_end: int) -> bool:
+    """For un-threaded conversations: messages[i] is about the opening question — it shares a topic word (same
+    first five letters) with it, or carries a command, code, a path, a version or a link — and says something
+    (three topic words or more, or such a command); an instruction of four topic words or more counts too. A bare "or so", "it isnt", a joke or a line from a neighbouring
+    conversation addressed to the asker is no answer to train on."""
+    text = _ADDRESS_RE.sub("", messages[i].text or "", count=1)
+    own = content_words(prose(text))
+    concrete = bool(CODE_RE.search(text) or DOMAIN_RE.search(text) or QUOTED_COMMAND_RE.search(text)
+                    or PACKAGE_RE.search(text))
+    shared = _stems(" ".join(prose(m.text) for m in messages[:q_end])) & {w[:STEM] for w in own}
+    instructs = bool(INSTRUCTION_RE.search(text)) and len(own) >= 4
+    if HEDGE_START_RE.match(prose(text)) and not concrete:
+        return False  # "maybe compare the env …", "i think ya need … or somehting": a guess, not an answer
+    return (bool(shared) or concrete or instructs) and (len(own) >= 3 or concrete)
 
 
 def speaks_to_asker(messages: Sequence[Msg], i: int, asker: str, q_end: int) -> bool:

@@ -1,0 +1,115 @@
+"""Q&A pairs from un-threaded (IRC-style) channels: the defects a reader found in fresh Ubuntu IRC builds
+(issue 20, session 3 review of `benchmarks/dataset_review.py` samples), each guarded on a small conversation.
+
+Non-answers that got through as responses: a bot command, a channel pointer, talking the asker out of it, a
+question back whose "requires" read as a cause, a bare diagnostic command, a hedged guess. Openers that were no
+real question: a line continuing a discussion, asking-to-ask, "can anyone help me?" with no question. Responses
+addressed to the asker but about something else.
+"""
+from __future__ import annotations
+
+import pytest
+
+from ingest.datasets import answers
+from ingest.datasets.records import Msg
+
+
+def m(k: int, who: str, text: str) -> Msg:
+    return Msg("C9", f"{1000 + k}.000000", who, text, user_name=who)
+
+
+def pair(question: str, response: str, asker: str = "kayde", helper: str = "ompaul") -> list[Msg]:
+    return [m(0, asker, question), m(1, helper, response)]
+
+
+NON_ANSWERS = [
+    ("How do i get gksudo update-manager -d to update to dapper?", "kayde: /msg ubotu rc"),
+    ("how can I update my KDE to 3.5.3?", "kayde: #kubuntu (if it exists)"),
+    ("I set up postfix as a smart host relay with gmail and now it won't send mail from my other address?",
+     "kayde, #postfix"),
+    ("is kali linux supported here? which repo should I use?",
+     "kayde: #ubuntu only support Ubuntu, not unofficial derivatives. See #kali-linux for their channel."),
+    ("can someone please help me with the nvidia driver installation? i'm getting desperate",
+     "kayde: dont try it. i broke ubuntu."),
+    ("will 32-bit machines still be supported by the desktop installer?",
+     "kayde: how many apps do you have that require 3 gigs of ram per process?"),
+    ("I can only get sound from a single application at a time, is there any way to let all application sounds mix?",
+     "kayde: cat /proc/asound/modules"),
+    ("can anyone help me install my Netgear MA111 USB adapter? it is not detected",
+     "kayde: what have yu tried"),
+    ("Why would opening a game in the software center place me on the default screen?",
+     "kayde: did you use the search menu, it may have been a uninstalled game thus asking you to install it"),
+    ("how do I make music on my ubuntu laptop available to my dlna receiver?",
+     "kayde: I can't guide you, but you're looking for a DLNA server.  surely there's something in the repositories."),
+]
+
+
+@pytest.mark.parametrize("question,response", NON_ANSWERS)
+def test_irc_non_answers_are_never_the_response(question, response):
+    msgs = pair(question, response)
+    assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) is not None
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+
+
+ANSWERS = [
+    ("which file tells me which release i'm using?", "kayde: type 'lsb_release -a' in a console. :)"),
+    ("how do i make a script like a .bat file to launch my java app?",
+     "kayde: edit a file, type #!/bin/bash at the first line, then your commands, and save it."),
+    ("how do you upgrade rc to final? 'DapperUpgrades' doesn't mention this",
+     "kayde: sudo apt-get update && sudo apt-get dist-upgrade"),
+    ("how can I restart gnome without restarting my computer?",
+     "kayde: you can logout and back in, or if it's locked up, then use ctrl-alt-backspace"),
+    ("my ubuntu install is screwed up, glxinfo cannot find the rgb buffer. can I fix it without reinstalling?",
+     "kayde: maybe reinstall these two packages: libgl1-mesa-glx libgl1-mesa-dri"),
+]
+
+
+@pytest.mark.parametrize("question,response", ANSWERS)
+def test_irc_answers_still_make_a_pair(question, response):
+    """The rules are not a blanket ban on short IRC replies: commands, shebangs, instructions and package names
+    addressed to the asker are answers."""
+    assert answers.resolving_answers(pair(question, response), "kayde", threaded=False) == [1]
+
+
+@pytest.mark.parametrize("opening", [
+    ["well, we are getting towards the point where most 32-bit only machines cannot reasonably run the software"],
+    ["basically an efi boot manager... but apparently windows has one? at least a windows 8-style OS chooser showed"],
+    ["with usb: CBM in boot menu", "tha?", "that?"],
+    ["kingspawn? the file like .bat wich extensin must have? and how i launch it?"],
+    ["who here runs kali linux?"],
+    ["Hi does anyone have any experience with transcode?", "anyone use transcode?"],
+    ["any ham radio operators here tonight?"],
+    ["Hi... I have BIG problem with ubuntu and Active Directory. Can anyone help me?"],
+    ["why so many?"],
+])
+def test_flat_openers_that_are_no_real_question(opening):
+    msgs = [m(k, "asker", t) for k, t in enumerate(opening)]
+    msgs.append(m(len(opening), "helper", "asker: install the ubuntu-restricted-extras package with "
+                                          "`sudo apt-get install ubuntu-restricted-extras`"))
+    assert answers.flat_opening_reason(msgs, "asker") is not None
+    assert answers.resolving_answers(msgs, "asker", threaded=False) == []
+
+
+def test_flat_real_questions_pass_the_opener_check():
+    for opening in (["how do i make files hidden?", "or folder"],
+                    ["hi", ":)", "hi how can I reboot via command line in Ubuntu?"],
+                    ["I have a problem, I installed Ubuntu, grub boots both windows and ubuntu, but when I get home "
+                     "at night the bootloader no longer works", "i see grub loading and the pc keeps rebooting"]):
+        msgs = [m(k, "asker", t) for k, t in enumerate(opening)] + [m(9, "helper", "asker: run the live CD and "
+                                                                               "type grub-install")]
+        assert answers.flat_opening_reason(msgs, "asker") is None, opening
+
+
+def test_flat_response_must_be_on_topic():
+    """Addressed to the asker but about something else (a line of a neighbouring conversation), a bare "or so" or a
+    guess: no pair. The same message in a Slack thread is not held to this (threads carry their own link)."""
+    q = 'why is it that "Listen 80" in httpd.conf makes apache run on ipv6 instead of ipv4?'
+    off = pair(q, "kayde: the differences are trivial, setup is basically the same.")
+    assert not answers.on_topic(off, 1, 1)
+    assert answers.resolving_answers(off, "kayde", threaded=False) == []
+    on = pair(q, "kayde: apache listens on ipv6 sockets which also accept ipv4; use Listen 0.0.0.0:80 for ipv4 only")
+    assert answers.on_topic(on, 1, 1)
+    assert answers.resolving_answers(on, "kayde", threaded=False) == [1]
+    guess = pair("how can i start a user service (systemd) as root?",
+                 "kayde: maybe compare the env when the user service works and when it doesn't")
+    assert answers.resolving_answers(guess, "kayde", threaded=False) == []
