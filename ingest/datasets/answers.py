@@ -51,7 +51,9 @@ UNSURE_RE = re.compile(r"\b(?:(?:i )?(?:don[';]?t|do not) (?:really )?know|no id
                        r"wild guess|i guess|i bet|(?:haven'?t|have not|never) (?:used|tried) (?:it|that|this)|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
                        r"what do you mean|(?:no ?one|nobody) (?:here |currently here |in here )?(?:knows|has used|uses)|not being ignored|"
                        r"be patient|(?:i )?(?:forget|forgot|can'?t remember|don'?t remember) (?:the|its|what|which|how)|or so?m[e]?thing i forget|"
-                       r"never heard of|can'?t (?:guide|tell) you)\b|\b(?:or so|or so?m[e]?thing(?: like that)?)\W*$", re.I)
+                       r"never heard of|can'?t (?:guide|tell) you|"
+                       r"(?:works?|working|plays?|runs?|running)\b[^.?!\n]{0,20}\b(?:fine|ok(?:ay)?|great|well|good) "
+                       r"(?:here|for me|on mine|on my \w+))\b|\b(?:or so|or so?m[e]?thing(?: like that)?)\W*$", re.I)
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
@@ -499,6 +501,7 @@ NICK_QUESTION_RE = re.compile(r"^\s*[A-Za-z_\[\]\\^{}|`][\w\-\[\]\\^{}|`]{1,30}\
 STEM = 5
 PACKAGE_RE = re.compile(r"\b(?:lib[a-z0-9+]+-[a-z0-9+.-]+|[a-z][a-z0-9+]*-(?:[a-z0-9+]+-)*(?:dev|desktop|extras|utils|tools|"
                         r"common|core|base|server|client|plugins?|glx|dri|ose|headers|generic))\b")
+JOKE_RE = re.compile(r"(?:^|\s)(?::-?[Pp]|;-?[Pp]|[xX]D)(?:\s|$)|\bj/?k\b")
 HEDGE_START_RE = re.compile(r"^\W*(?:maybe|perhaps|probably|possibly|i (?:think|guess|suppose|believe|reckon)|could be|might be|"
                             r"not sure)\b", re.I)
 HELP_ONLY_RE = re.compile(r"^\W*(?:(?:hi|hey|hello|so|pls|please)\W+)*(?:(?:can|could|would|will) )?(?:any|some)(?:one|body)"
@@ -546,6 +549,8 @@ def on_topic(messages: Sequence[Msg], i: int, q_end: int) -> bool:
                     or PACKAGE_RE.search(text))
     shared = _stems(" ".join(prose(m.text) for m in messages[:q_end])) & {w[:STEM] for w in own}
     instructs = bool(INSTRUCTION_RE.search(text)) and len(own) >= 4
+    if JOKE_RE.search(text):
+        return False  # "Burn a copy of each version and see which one works better. :P"
     if HEDGE_START_RE.match(prose(text)) and not concrete:
         return False  # "maybe compare the env …", "i think ya need … or somehting": a guess, not an answer
     return (bool(shared) or concrete or instructs) and (len(own) >= 3 or concrete)

@@ -2,7 +2,8 @@
 (issue 20, session 3 review of `benchmarks/dataset_review.py` samples), each guarded on a small conversation.
 
 Non-answers that got through as responses: a bot command, a channel pointer, talking the asker out of it, a
-question back whose "requires" read as a cause, a bare diagnostic command, a hedged guess. Openers that were no
+question back whose "requires" read as a cause, a bare diagnostic command, a hedged guess, "works fine here", a
+joke. Openers that were no
 real question: a line continuing a discussion, asking-to-ask, "can anyone help me?" with no question. Responses
 addressed to the asker but about something else.
 """
@@ -41,6 +42,8 @@ NON_ANSWERS = [
      "kayde: did you use the search menu, it may have been a uninstalled game thus asking you to install it"),
     ("how do I make music on my ubuntu laptop available to my dlna receiver?",
      "kayde: I can't guide you, but you're looking for a DLNA server.  surely there's something in the repositories."),
+    ("my logitech mouse back button goes back 2 pages in ubuntu 9.10. Any idea how to fix this?",
+     "kayde, i'm also using a logitech mouse and it seems to work okay here"),
 ]
 
 
@@ -113,3 +116,6 @@ def test_flat_response_must_be_on_topic():
     guess = pair("how can i start a user service (systemd) as root?",
                  "kayde: maybe compare the env when the user service works and when it doesn't")
     assert answers.resolving_answers(guess, "kayde", threaded=False) == []
+    joke = pair("What's the best version to install for legacy ATI drivers for a radeon X850 Pro? 8.04 or 8.10?",
+                "kayde: Try this. Burn a copy of each version and see which one works better. :P")
+    assert answers.resolving_answers(joke, "kayde", threaded=False) == []
