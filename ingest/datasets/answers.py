@@ -51,9 +51,7 @@ UNSURE_RE = re.compile(r"\b(?:(?:i )?(?:don[';]?t|do not) (?:really )?know|no id
                        r"wild guess|i guess|i bet|(?:haven'?t|have not|never) (?:used|tried) (?:it|that|this)|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
                        r"what do you mean|(?:no ?one|nobody) (?:here |currently here |in here )?(?:knows|has used|uses)|not being ignored|"
                        r"be patient|(?:i )?(?:forget|forgot|can'?t remember|don'?t remember) (?:the|its|what|which|how)|or so?m[e]?thing i forget|"
-                       r"never heard of|can'?t (?:guide|tell) you|"
-                       r"(?:works?|working|plays?|runs?|running)\b[^.?!\n]{0,20}\b(?:fine|ok(?:ay)?|great|well|good) "
-                       r"(?:here|for me|on mine|on my \w+))\b|\b(?:or so|or so?m[e]?thing(?: like that)?)\W*$", re.I)
+                       r"never heard of|can'?t (?:guide|tell) you)\b|\b(?:or so|or so?m[e]?thing(?: like that)?)\W*$", re.I)
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
@@ -119,6 +117,9 @@ ASKS_BACK_RE = re.compile(r"^\s*(?:did|do|does|have|has|are|were|is|was)\s+(?:yo
 DIAGNOSTIC_RE = re.compile(r"^\W*(?:sudo\s+)?(?:cat|ls|lspci|lsusb|lsmod|dmesg|uname|ifconfig|iwconfig|ip a(?:ddr)?|df|free|"
                            r"fdisk -l|lshw|lsblk|blkid|mount|ps|top|which|whereis|locate|apt-cache policy|dpkg -l)\b"
                            r"[^\n.;]{0,60}$", re.I)
+# "how can I find out what module was loaded for eth0?": then a command that shows it is the answer
+FIND_OUT_RE = re.compile(r"\b(?:find out|see|check|tell|know|list|show|display|determine|figure out|look up|where|which)\b",
+                         re.I)
 # a domain name is a link on IRC ("nl.releases.ubuntu.com")
 DOMAIN_RE = re.compile(r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|de|uk|edu|gov|info|us|eu)\b", re.I)
 _ADDRESS_RE = re.compile(r"^\s*@?[\w.\-|`^\[\]]+\s*[:,]\s*")
@@ -298,7 +299,7 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     f["discourage"] = float(bool(DISCOURAGE_RE.search(prose(spoken))))
     f["only_questions"] = float(bool(sentences) and all(x.rstrip().endswith("?") or bool(WH_START_RE.match(x)) or
                                                         bool(ASKS_BACK_RE.match(x)) for x in sentences))
-    f["diagnostic_only"] = float(bool(DIAGNOSTIC_RE.match(spoken)))
+    f["diagnostic_only"] = float(bool(DIAGNOSTIC_RE.match(spoken)) and not FIND_OUT_RE.search(question))
     bare = re.sub(r"<@\w+>|@[\w.\-]+(?: [A-Z][\w\-]+)*", "", text).strip()
     # "Sure\nCC: @x": an acknowledgement plus a CC line is still no answer
     bare = re.sub(r"(?im)^\s*(?:cc|fyi)\s*:?.*$", "", bare).strip()
@@ -501,6 +502,12 @@ NICK_QUESTION_RE = re.compile(r"^\s*[A-Za-z_\[\]\\^{}|`][\w\-\[\]\\^{}|`]{1,30}\
 STEM = 5
 PACKAGE_RE = re.compile(r"\b(?:lib[a-z0-9+]+-[a-z0-9+.-]+|[a-z][a-z0-9+]*-(?:[a-z0-9+]+-)*(?:dev|desktop|extras|utils|tools|"
                         r"common|core|base|server|client|plugins?|glx|dri|ose|headers|generic))\b")
+# the question asks for a name (a package, a program, a command): a one-word reply can be the whole answer
+ASKS_FOR_NAME_RE = re.compile(r"\b(?:what(?:'?s| is| are)? (?:the |a |an )?(?:name of (?:the )?)?(?:package|program|app|application|"
+                              r"command|tool|utility|software|editor|player|client|file)s?\b|which (?:package|program|app|"
+                              r"application|command|tool|utility|software|editor|player|client|file|one)s?\b|is there (?:a|an|"
+                              r"any) (?:\w+ )?(?:package|program|app|application|command|tool|utility|software|editor|player|"
+                              r"client)\b|(?:program|app|package|tool|software) (?:for|to|that)\b)", re.I)
 JOKE_RE = re.compile(r"(?:^|\s)(?::-?[Pp]|;-?[Pp]|[xX]D)(?:\s|$)|\bj/?k\b")
 HEDGE_START_RE = re.compile(r"^\W*(?:maybe|perhaps|probably|possibly|i (?:think|guess|suppose|believe|reckon)|could be|might be|"
                             r"not sure)\b", re.I)
@@ -547,7 +554,10 @@ def on_topic(messages: Sequence[Msg], i: int, q_end: int) -> bool:
     own = content_words(prose(text))
     concrete = bool(CODE_RE.search(text) or DOMAIN_RE.search(text) or QUOTED_COMMAND_RE.search(text)
                     or PACKAGE_RE.search(text))
-    shared = _stems(" ".join(prose(m.text) for m in messages[:q_end])) & {w[:STEM] for w in own}
+    question = " ".join(prose(m.text) for m in messages[:q_end])
+    if ASKS_FOR_NAME_RE.search(question) and own and not JOKE_RE.search(text) and not HEDGE_START_RE.match(prose(text)):
+        return True  # "whats the package that include all the compile tools?" — "build-essential" is the answer
+    shared = _stems(question) & {w[:STEM] for w in own}
     instructs = bool(INSTRUCTION_RE.search(text)) and len(own) >= 4
     if JOKE_RE.search(text):
         return False  # "Burn a copy of each version and see which one works better. :P"

@@ -2,8 +2,7 @@
 (issue 20, session 3 review of `benchmarks/dataset_review.py` samples), each guarded on a small conversation.
 
 Non-answers that got through as responses: a bot command, a channel pointer, talking the asker out of it, a
-question back whose "requires" read as a cause, a bare diagnostic command, a hedged guess, "works fine here", a
-joke. Openers that were no
+question back whose "requires" read as a cause, a bare diagnostic command, a hedged guess, a joke. Openers that were no
 real question: a line continuing a discussion, asking-to-ask, "can anyone help me?" with no question. Responses
 addressed to the asker but about something else.
 """
@@ -42,8 +41,6 @@ NON_ANSWERS = [
      "kayde: did you use the search menu, it may have been a uninstalled game thus asking you to install it"),
     ("how do I make music on my ubuntu laptop available to my dlna receiver?",
      "kayde: I can't guide you, but you're looking for a DLNA server.  surely there's something in the repositories."),
-    ("my logitech mouse back button goes back 2 pages in ubuntu 9.10. Any idea how to fix this?",
-     "kayde, i'm also using a logitech mouse and it seems to work okay here"),
 ]
 
 
@@ -64,13 +61,16 @@ ANSWERS = [
      "kayde: you can logout and back in, or if it's locked up, then use ctrl-alt-backspace"),
     ("my ubuntu install is screwed up, glxinfo cannot find the rgb buffer. can I fix it without reinstalling?",
      "kayde: maybe reinstall these two packages: libgl1-mesa-glx libgl1-mesa-dri"),
+    ("whats the package that include all the compile tools?", "kayde: build-essential"),
+    ("how can I find out what module was loaded to access eth0?", "kayde: sudo lshw -C network"),
 ]
 
 
 @pytest.mark.parametrize("question,response", ANSWERS)
 def test_irc_answers_still_make_a_pair(question, response):
     """The rules are not a blanket ban on short IRC replies: commands, shebangs, instructions and package names
-    addressed to the asker are answers."""
+    addressed to the asker are answers; so is a bare name when the question asks for one, and a command that shows
+    something when the question asks how to find it out."""
     assert answers.resolving_answers(pair(question, response), "kayde", threaded=False) == [1]
 
 
