@@ -5,9 +5,14 @@ manner of Kummerfeld et al. 2019. Each message, in time order, picks its anteced
 conversation") and the 50 messages before it, by a linear score over pairwise features: time gap, messages in
 between, the previous message, same speaker / the speaker's own last message, @-mentions and names either way,
 addressed at the start, people who talked before, turn-taking, question → answer, thanks, tf-idf similarity.
-Time gaps are read at the channel's pace: divided by how much slower its talk is than the IRC training
-channel's (median gap between consecutive messages under an hour; Ubuntu IRC ≈ 8 s, a Slack help channel
-minutes), so "two minutes later" means in Slack what "ten seconds later" means on IRC. An antecedent more than
+Two weight sets are shipped: one fitted on the IRC logs as logged, used for channels as busy as IRC (median gap
+between consecutive messages under 3 × IRC's 8.3 s), and one fitted on those logs plus the same annotated
+conversations re-timed to Slack-like channels (conversations minutes to a day apart, replies 2-25 × slower than on
+IRC, half without `nick:` addresses), used for everything slower. Time gaps are read at the channel's pace:
+divided by how much slower its talk is than the IRC training channel's (median gap between consecutive messages
+under an hour, capped at 30 ×); real-time gap and channel-density features (who else talked in the last 15
+minutes) let the Slack weights link a reply that names nobody in a quiet channel, where IRC-only weights split it
+off. An antecedent more than
 `evidence_gap_s` (1 hour, real time) back is only allowed with reply evidence (a mention either way or a strong
 lexical link), so no conversation spans hours of silence on proximity alone. The conversations are the
 connected components of the chosen links.
@@ -34,6 +39,7 @@ class LinkWeights:
     evidence_gap_s: float = 3600.0  # an antecedent further back than this needs a mention or a strong lexical link
     time_scale: float | None = None  # None = the channel's pace relative to the IRC training channel's
     model_path: str | None = None  # None = the model shipped with the package
+    pace: str | None = None  # None = dense (IRC-busy) or Slack-pace weights by the channel's median gap; or forced
 
 
 def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> list[int]:
@@ -48,7 +54,7 @@ def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> 
     order = sorted(range(len(messages)), key=lambda i: (messages[i].time, messages[i].ts))
     recs = to_records([messages[i] for i in order])
     parents = model.antecedents(recs, self_bias=w.self_bias, evidence_gap_s=w.evidence_gap_s,
-                                time_scale=w.time_scale)
+                                time_scale=w.time_scale, pace=w.pace)
     labels_sorted = components(parents)
     labels = [0] * len(messages)
     for k, i in enumerate(order):

@@ -4,11 +4,17 @@ A log line is `[HH:MM] <nick> text`, `[HH:MM] * nick action` or a system line (`
 annotation file lists reply links `a b -` between 0-based line numbers: the later line replies to the earlier one,
 `a a -` starts a conversation. A conversation is a connected component of the links.
 
+Slack-like channels from the same gold (`retimed_channel`): the annotated conversations laid out again on a slower
+clock, optionally without the leading `nick:` address (`strip_address`) — the training augmentation of the
+reply-link model and the proxies of benchmarks/disentangle_proxies.py.
+
 IRC timestamps have minute resolution; the messages of one minute are spread evenly over it (`ts` in seconds,
 like Slack's) so time gaps are continuous. System lines are skipped: Slack channels used by the builder have none.
 """
 from __future__ import annotations
 
+import dataclasses
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +22,7 @@ from pathlib import Path
 from ingest.datasets.records import Msg
 
 LINE_RE = re.compile(r"^\[(\d\d):(\d\d)\] (?:<([^>]+)>|\* (\S+)) ?(.*)$")
+ADDRESS_RE = re.compile(r"^\s*([^\s:,]+)[:,]\s+")
 
 
 @dataclass
@@ -97,3 +104,50 @@ def read_log(ascii_path: Path) -> IrcLog:
 
 def read_split(folder: Path) -> list[tuple[str, IrcLog]]:
     return [(p.name, read_log(p)) for p in sorted(Path(folder).glob("*.ascii.txt"))]
+
+
+def irc_conversations(folder: Path) -> list[list[Msg]]:
+    """The gold conversations of a split folder (annotated lines only), each time-ordered."""
+    out = []
+    for name, log in read_split(folder):
+        gold = log.gold()
+        groups: dict[int, list[Msg]] = {}
+        for ln in sorted(gold):
+            groups.setdefault(gold[ln], []).append(log.lines[ln])
+        out += [sorted(g, key=lambda m: m.time) for g in groups.values()]
+    return out
+
+
+def strip_address(convs: list[list[Msg]]) -> list[list[Msg]]:
+    """Every line without its leading `nick:` / `nick,` address (when the nick is a speaker of the split)."""
+    nicks = {m.speaker.lower() for c in convs for m in c}
+
+    def bare(m: Msg) -> Msg:
+        a = ADDRESS_RE.match(m.text)
+        if a and a.group(1).lower() in nicks:
+            text = m.text[a.end():] or m.text
+            return dataclasses.replace(m, text=text, raw_text=text)
+        return m
+    return [[bare(m) for m in c] for c in convs]
+
+
+def retimed_channel(convs: list[list[Msg]], stretch: float, arrival_s: float, seed: int,
+                    with_origin: bool = False):
+    """All conversations in a random order, each starting an exponential pause after the previous start, with
+    the gaps inside it multiplied by `stretch`. Returns the time-ordered messages and their gold labels (and,
+    `with_origin`, each message's (conversation, position in it))."""
+    rng = random.Random(seed)
+    order = list(range(len(convs)))
+    rng.shuffle(order)
+    t = 1.5e9
+    msgs, gold, origin = [], [], []
+    for ci in order:
+        c = convs[ci]
+        t += rng.expovariate(1.0 / arrival_s)
+        for k, m in enumerate(c):
+            msgs.append(dataclasses.replace(m, ts=f"{t + (m.time - c[0].time) * stretch:.3f}", channel_id="proxy"))
+            gold.append(ci)
+            origin.append((ci, k))
+    idx = sorted(range(len(msgs)), key=lambda i: (msgs[i].time, origin[i]))
+    out = [msgs[i] for i in idx], [gold[i] for i in idx]
+    return (*out, [origin[i] for i in idx]) if with_origin else out

@@ -8,8 +8,9 @@ are the connected components of the chosen links.
 
 The same features are computed for IRC logs (nicks, minute timestamps spread over the minute) and Slack channels
 (user ids, `<@U…>` mentions, second timestamps): both are first normalised to a `LinkRecord` — speaker, time in
-seconds, text, the speakers it mentions. The weights are fitted on the Ubuntu IRC corpus
-(`benchmarks/train_disentangle.py`) and shipped as `replylink_model.json` next to this file.
+seconds, text, the speakers it mentions. The weights are fitted on the Ubuntu IRC corpus, as logged and re-timed
+to Slack-like channels (`benchmarks/train_disentangle.py`), and shipped as `replylink_model.json` next to this
+file: one set for IRC-busy channels, one for slower (Slack) ones (`ReplyLinkModel.weights_for`).
 """
 from __future__ import annotations
 
@@ -38,11 +39,14 @@ PAIR_FEATURES = (
     "j_latest_of_speaker", "talked_before", "i_spoke_since_j", "j_speaker_spoke_since",
     "cos", "cos_gt02", "cos_gt04", "shared_log",
     "j_question", "i_question", "question_answer", "i_thanks", "j_url",
+    "rgap_gt10m", "rgap_gt1h", "j_latest_other", "prev_x_quiet", "latest_other_x_quiet", "question_after_question",
 )
 SELF_FEATURES = (
     "self", "self_gap_log", "self_gap_gt5m", "self_gap_gt30m", "self_gap_gt2h",
     "self_has_mention", "self_question", "self_greeting", "self_thanks", "self_speaker_new", "self_len_log",
+    "self_rgap_lt2m", "self_rgap_gt10m", "self_rgap_gt1h", "self_quiet", "self_recent_log", "self_new_asker",
 )
+QUIET_WINDOW_S = 900.0  # "recent" for the density features: the last 15 minutes of real time
 FEATURES = PAIR_FEATURES + SELF_FEATURES
 _PI = {f: k for k, f in enumerate(FEATURES)}
 NAME_NORM_RE = re.compile(r"[^a-z0-9]")
@@ -165,6 +169,21 @@ class Candidates:
         row[_PI["self_thanks"]] = r.thanks
         row[_PI["self_speaker_new"]] = r.speaker not in seen_speakers
         row[_PI["self_len_log"]] = math.log1p(r.words)
+        # real (unscaled) time and how busy the channel is: in a quiet channel the last message is the antecedent
+        real_prev = max(r.time - recs[i - 1].time, 0.0) if i > 0 else 1e9
+        row[_PI["self_rgap_lt2m"]] = real_prev < 120
+        row[_PI["self_rgap_gt10m"]] = real_prev >= 600
+        row[_PI["self_rgap_gt1h"]] = real_prev >= 3600
+        recent = set()
+        for k in range(i - 1, lo - 1, -1):
+            if r.time - recs[k].time > QUIET_WINDOW_S:
+                break
+            if recs[k].speaker != r.speaker:
+                recent.add(recs[k].speaker)
+        quiet = len(recent) <= 1
+        row[_PI["self_quiet"]] = quiet
+        row[_PI["self_recent_log"]] = math.log1p(len(recent))
+        row[_PI["self_new_asker"]] = r.question and r.speaker not in seen_speakers
         evidence[0] = True
         # who mentioned whom before i (within the window): people who have talked to each other
         talked: set[tuple[str, str]] = set()
@@ -175,6 +194,7 @@ class Candidates:
         vi = vecs[i]
         i_spoke_after = False  # did i's speaker speak after candidate j (scanning backwards)
         speakers_after: set[str] = set()
+        other_seen = False  # a message of another speaker between candidate j and i
         for row_k, j in enumerate(cands[1:], start=1):
             q = recs[j]
             row = X[row_k]
@@ -220,15 +240,29 @@ class Candidates:
             row[_PI["question_answer"]] = q.question and not r.question and not same
             row[_PI["i_thanks"]] = r.thanks and not same
             row[_PI["j_url"]] = q.url
+            real = max(r.time - q.time, 0.0)
+            row[_PI["rgap_gt10m"]] = real >= 600
+            row[_PI["rgap_gt1h"]] = real >= 3600
+            latest_other = (not same) and not other_seen
+            row[_PI["j_latest_other"]] = latest_other
+            row[_PI["prev_x_quiet"]] = dist == 1 and quiet
+            row[_PI["latest_other_x_quiet"]] = latest_other and quiet
+            row[_PI["question_after_question"]] = q.question and r.question and not same
             evidence[row_k] = mention or jm or (cos >= 0.35 and not same)  # a reply, not the asker repeating
             if q.speaker == r.speaker:
                 i_spoke_after = True
             speakers_after.add(q.speaker)
+            if not same:
+                other_seen = True
         return X, cands, evidence
 
 
 @dataclass(frozen=True)
 class ReplyLinkModel:
+    """Two weight vectors over the same features: `weights` for channels at Slack pace (fitted on the IRC logs
+    and on the same conversations re-timed to slow, sparse channels) and `dense_weights` for channels as busy as
+    IRC (fitted on the logs as logged); a channel whose median gap between consecutive messages is under
+    `dense_below_pace_s` uses the dense ones."""
     weights: np.ndarray
     window: int = 50
     self_bias: float = 0.0  # added to the "starts a conversation" score (chosen on the dev split)
@@ -236,7 +270,16 @@ class ReplyLinkModel:
     max_gap_s: float = 3 * 86400.0
     reference_pace_s: float = 0.0  # median gap between consecutive messages of the training channel (0 = no scaling)
     max_time_scale: float = 30.0
+    dense_weights: np.ndarray | None = None
+    dense_self_bias: float = 0.0
+    dense_below_pace_s: float = 0.0
     meta: tuple = ()
+
+    @staticmethod
+    def median_gap(records: Sequence[LinkRecord]) -> float:
+        """Median gap between consecutive messages, gaps under an hour only (talk, not silence); 0 if none."""
+        gaps = [b.time - a.time for a, b in zip(records, records[1:]) if 0 <= b.time - a.time < 3600]
+        return float(np.median(gaps)) if gaps else 0.0
 
     def pace_scale(self, records: Sequence[LinkRecord]) -> float:
         """How much slower this channel talks than the training channel: the ratio of the median gap between
@@ -244,39 +287,63 @@ class ReplyLinkModel:
         come minutes apart then reads like the IRC channel where they come seconds apart."""
         if not self.reference_pace_s or len(records) < 3:
             return 1.0
-        gaps = [b.time - a.time for a, b in zip(records, records[1:]) if 0 <= b.time - a.time < 3600]
-        if not gaps:
+        gap = self.median_gap(records)
+        if not gap:
             return 1.0
-        return float(min(self.max_time_scale, max(1.0, float(np.median(gaps)) / self.reference_pace_s)))
+        return float(min(self.max_time_scale, max(1.0, gap / self.reference_pace_s)))
+
+    def weights_for(self, records: Sequence[LinkRecord], pace: str | None = None) -> tuple[np.ndarray, float]:
+        """(weights, self bias) for this channel: the dense ones for an IRC-busy channel, else the Slack ones.
+        `pace` "dense" / "slack" forces one set (None = by the channel's median gap)."""
+        if pace not in (None, "dense", "slack"):
+            raise ValueError(f"pace must be None, 'dense' or 'slack', not {pace!r}")
+        if pace == "dense" and self.dense_weights is not None:
+            return self.dense_weights, self.dense_self_bias
+        if pace is None and self.dense_weights is not None and len(records) >= 3 and \
+                0 < self.median_gap(records) < self.dense_below_pace_s:
+            return self.dense_weights, self.dense_self_bias
+        return self.weights, self.self_bias
 
     @classmethod
     def from_dict(cls, d: dict) -> "ReplyLinkModel":
         names = d["features"]
         if tuple(names) != FEATURES:
             raise ValueError(f"model features {names} do not match this code's {FEATURES}")
+        dense = d.get("dense_weights")
         return cls(np.asarray(d["weights"], dtype=np.float32), window=int(d["window"]),
                    self_bias=float(d.get("self_bias", 0.0)), evidence_gap_s=float(d["evidence_gap_s"]),
                    max_gap_s=float(d["max_gap_s"]), reference_pace_s=float(d.get("reference_pace_s", 0.0)),
-                   max_time_scale=float(d.get("max_time_scale", 30.0)), meta=tuple(sorted((d.get("meta") or {}).items())))
+                   max_time_scale=float(d.get("max_time_scale", 30.0)),
+                   dense_weights=None if dense is None else np.asarray(dense, dtype=np.float32),
+                   dense_self_bias=float(d.get("dense_self_bias", 0.0)),
+                   dense_below_pace_s=float(d.get("dense_below_pace_s", 0.0)),
+                   meta=tuple(sorted((d.get("meta") or {}).items())))
 
     def to_dict(self) -> dict:
-        return {"features": list(FEATURES), "weights": [round(float(x), 6) for x in self.weights],
-                "window": self.window, "self_bias": self.self_bias, "evidence_gap_s": self.evidence_gap_s,
-                "max_gap_s": self.max_gap_s, "reference_pace_s": self.reference_pace_s,
-                "max_time_scale": self.max_time_scale, "meta": dict(self.meta)}
+        out = {"features": list(FEATURES), "weights": [round(float(x), 6) for x in self.weights],
+               "window": self.window, "self_bias": self.self_bias, "evidence_gap_s": self.evidence_gap_s,
+               "max_gap_s": self.max_gap_s, "reference_pace_s": self.reference_pace_s,
+               "max_time_scale": self.max_time_scale}
+        if self.dense_weights is not None:
+            out |= {"dense_weights": [round(float(x), 6) for x in self.dense_weights],
+                    "dense_self_bias": self.dense_self_bias, "dense_below_pace_s": self.dense_below_pace_s}
+        return out | {"meta": dict(self.meta)}
 
     def antecedents(self, records: Sequence[LinkRecord], *, self_bias: float | None = None,
-                    evidence_gap_s: float | None = None, time_scale: float | None = None) -> list[int]:
+                    evidence_gap_s: float | None = None, time_scale: float | None = None,
+                    pace: str | None = None) -> list[int]:
         """For each record (time-ordered), the index of the message it replies to (itself = new conversation).
-        `time_scale` None = the channel's pace relative to the training channel's (`pace_scale`)."""
-        bias = self.self_bias if self_bias is None else self_bias
+        `time_scale` None = the channel's pace relative to the training channel's (`pace_scale`); `self_bias`
+        None = the bias chosen with the weights the channel's pace selects (`weights_for`)."""
+        weights, chosen_bias = self.weights_for(records, pace)
+        bias = chosen_bias if self_bias is None else self_bias
         egap = self.evidence_gap_s if evidence_gap_s is None else evidence_gap_s
         scale = self.pace_scale(records) if time_scale is None else time_scale
         cand = Candidates(records, self.window, self.max_gap_s, scale)
         out = []
         for i in range(len(records)):
             X, idx, evidence = cand.for_message(i)
-            s = X @ self.weights
+            s = X @ weights
             s[0] += bias
             if egap is not None and len(idx) > 1:
                 far = np.array([records[i].time - records[j].time > egap for j in idx])
