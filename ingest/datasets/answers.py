@@ -108,7 +108,6 @@ WH_START_RE = re.compile(r"^\s*(?:why|what|where|who|when|which|how)\s+(?:would|
 # "See #kali-linux for their channel"; nor is talking the asker out of it ("dont try it. i broke ubuntu")
 BOT_COMMAND_RE = re.compile(r"^\W{0,3}(?:/(?:msg|query|join|j)\b|!\w)|\b/msg \w+|\bubot+u\b", re.I)
 CHANNEL_RE = re.compile(r"(?:^|[\s(])#[a-z][\w.+-]*", re.I)
-CHANNEL_POINTER_RE = re.compile(r"\b(?:see|join|try|ask|in|on|at|go to|visit)\s+(?:in |on |the )?#[a-z][\w.+-]*", re.I)
 DISCOURAGE_RE = re.compile(r"\b(?:don'?t|dont|do not) (?:try|bother|do (?:it|that))\b|\bi broke\b|\bnever heard of\b|"
                            r"\bgood luck with that\b", re.I)
 # "did you use the search menu, …": a question back without its "?"
@@ -294,8 +293,9 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     f["redirect"] = float(bool(REDIRECT_RE.search(text)))
     spoken = _ADDRESS_RE.sub("", text, count=1)
     f["bot_command"] = float(bool(BOT_COMMAND_RE.search(spoken)))
-    f["channel_redirect"] = float(bool(CHANNEL_POINTER_RE.search(spoken)) or (
-        bool(CHANNEL_RE.search(spoken)) and len(content_words(CHANNEL_RE.sub(" ", prose(spoken)))) < 8))
+    # a pointer with little else ("#postfix", "See #kali-linux for their channel"); "Forward it to security@… and
+    # post in #security — we have to hear about it within 1 hour" answers
+    f["channel_redirect"] = float(bool(CHANNEL_RE.search(spoken)) and len(content_words(CHANNEL_RE.sub(" ", prose(spoken)))) < 8)
     f["discourage"] = float(bool(DISCOURAGE_RE.search(prose(spoken))))
     f["only_questions"] = float(bool(sentences) and all(x.rstrip().endswith("?") or bool(WH_START_RE.match(x)) or
                                                         bool(ASKS_BACK_RE.match(x)) for x in sentences))

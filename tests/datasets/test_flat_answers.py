@@ -74,6 +74,14 @@ def test_irc_answers_still_make_a_pair(question, response):
     assert answers.resolving_answers(pair(question, response), "kayde", threaded=False) == [1]
 
 
+def test_a_channel_named_inside_an_answer_is_no_redirect():
+    msgs = pair("I got a weird email asking me to re-validate my PeopleHub password. Phishing?",
+                "kayde: Almost certainly. Don't click anything. Forward it to security@acme-robotics.example and post "
+                "in #security — we have to hear about suspected incidents within 1 hour.")
+    assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) is None
+    assert answers.resolving_answers(msgs, "kayde", threaded=True) == [1]
+
+
 @pytest.mark.parametrize("opening", [
     ["well, we are getting towards the point where most 32-bit only machines cannot reasonably run the software"],
     ["basically an efi boot manager... but apparently windows has one? at least a windows 8-style OS chooser showed"],
