@@ -13,6 +13,7 @@ from tests.conftest import REPO, shared_data
 
 QUESTIONS = REPO / "benchmarks" / "data" / "handbook_questions.jsonl"
 FRESH = REPO / "benchmarks" / "data" / "handbook_questions_fresh.jsonl"  # written after the report run: neither tuned nor looked at before
+HOLDOUT2 = REPO / "benchmarks" / "data" / "handbook_questions_holdout2.jsonl"  # written (and landed) before the second tuning round
 
 
 def _plain(md: str) -> str:
@@ -31,7 +32,7 @@ def test_the_set_is_big_enough_and_stratified():
     assert len({q.question.lower() for q in qs}) == len(qs)
 
 
-@pytest.mark.parametrize("questions", [QUESTIONS, FRESH], ids=["tune-report", "fresh"])
+@pytest.mark.parametrize("questions", [QUESTIONS, FRESH, HOLDOUT2], ids=["tune-report", "fresh", "holdout2"])
 def test_gold_pages_hold_the_key_facts_and_unanswerable_terms_are_absent(questions):
     root = shared_data("docs", "18f-handbook")
     everything = " ".join(p.read_text(encoding="utf-8").lower() for p in root.rglob("*.md"))
@@ -108,3 +109,13 @@ def test_eval_answers_command_ingests_indexes_and_scores(tmp_path: Path, monkeyp
     bad.write_text("{not json\n")
     r = runner.invoke(cli, ["eval", "answers", str(bad), "--data-dir", str(data)])
     assert r.exit_code == 2 and "not JSON" in r.output
+
+
+def test_holdout2_is_big_enough_and_new():
+    """holdout2 is the held-out set for the second tuning round: ≥ 30 questions, ≥ 20 answerable, ≥ 10 not,
+    and no question repeats one of the sets that were tuned on."""
+    qs = load_questions(HOLDOUT2)
+    assert len(qs) >= 30 and sum(q.answerable for q in qs) >= 20 and sum(not q.answerable for q in qs) >= 10
+    assert {q.split for q in qs} == {"holdout2"}
+    seen = {q.question.lower() for q in load_questions(QUESTIONS) + load_questions(FRESH)}
+    assert not seen & {q.question.lower() for q in qs}
