@@ -273,6 +273,17 @@ class ReplyLinkModel:
     dense_weights: np.ndarray | None = None
     dense_self_bias: float = 0.0
     dense_below_pace_s: float = 0.0
+    # the opener rule (Slack-pace weights only; chosen on the dev proxy channels, benchmarks/disentangle_proxies.py):
+    # a question of at least `opener_min_words` words that names nobody, has no reply evidence to its best
+    # antecedent (no mention either way, tf-idf cosine < 0.35) and comes from a newcomer starts a conversation of
+    # its own — newcomer: has not spoken among the candidates of the last `opener_window_s` seconds (0: has not
+    # spoken in the antecedent's conversation). So does such a question from anyone after `opener_gap_s` of
+    # silence (0 = off; off in the shipped model: it lowered the dev proxies). Fixes the over-merge of a new
+    # question asked a minute after someone else's.
+    opener_new_speaker: bool = False
+    opener_gap_s: float = 0.0
+    opener_min_words: int = 0  # the opener rule needs a question of at least this many words
+    opener_window_s: float = 0.0  # > 0: "new speaker" = has not spoken in the channel for this long (not only C)
     meta: tuple = ()
 
     @staticmethod
@@ -317,13 +328,19 @@ class ReplyLinkModel:
                    dense_weights=None if dense is None else np.asarray(dense, dtype=np.float32),
                    dense_self_bias=float(d.get("dense_self_bias", 0.0)),
                    dense_below_pace_s=float(d.get("dense_below_pace_s", 0.0)),
+                   opener_new_speaker=bool(d.get("opener_new_speaker", False)),
+                   opener_gap_s=float(d.get("opener_gap_s", 0.0)),
+                   opener_min_words=int(d.get("opener_min_words", 0)),
+                   opener_window_s=float(d.get("opener_window_s", 0.0)),
                    meta=tuple(sorted((d.get("meta") or {}).items())))
 
     def to_dict(self) -> dict:
         out = {"features": list(FEATURES), "weights": [round(float(x), 6) for x in self.weights],
                "window": self.window, "self_bias": self.self_bias, "evidence_gap_s": self.evidence_gap_s,
                "max_gap_s": self.max_gap_s, "reference_pace_s": self.reference_pace_s,
-               "max_time_scale": self.max_time_scale}
+               "max_time_scale": self.max_time_scale, "opener_new_speaker": self.opener_new_speaker,
+               "opener_gap_s": self.opener_gap_s, "opener_min_words": self.opener_min_words,
+               "opener_window_s": self.opener_window_s}
         if self.dense_weights is not None:
             out |= {"dense_weights": [round(float(x), 6) for x in self.dense_weights],
                     "dense_self_bias": self.dense_self_bias, "dense_below_pace_s": self.dense_below_pace_s}
@@ -331,16 +348,23 @@ class ReplyLinkModel:
 
     def antecedents(self, records: Sequence[LinkRecord], *, self_bias: float | None = None,
                     evidence_gap_s: float | None = None, time_scale: float | None = None,
-                    pace: str | None = None) -> list[int]:
+                    pace: str | None = None, opener: bool | None = None) -> list[int]:
         """For each record (time-ordered), the index of the message it replies to (itself = new conversation).
         `time_scale` None = the channel's pace relative to the training channel's (`pace_scale`); `self_bias`
-        None = the bias chosen with the weights the channel's pace selects (`weights_for`)."""
+        None = the bias chosen with the weights the channel's pace selects (`weights_for`); `opener` None = the
+        opener rule with the Slack-pace weights only (True / False: force it on / off)."""
         weights, chosen_bias = self.weights_for(records, pace)
+        if opener is None:
+            opener = weights is self.weights
+        new_speaker = opener and self.opener_new_speaker
+        opener_gap = self.opener_gap_s if opener else 0.0
         bias = chosen_bias if self_bias is None else self_bias
         egap = self.evidence_gap_s if evidence_gap_s is None else evidence_gap_s
         scale = self.pace_scale(records) if time_scale is None else time_scale
         cand = Candidates(records, self.window, self.max_gap_s, scale)
-        out = []
+        out: list[int] = []
+        root: list[int] = []  # conversation (first message) of each message so far
+        speakers: dict[int, set[str]] = {}  # conversation -> its speakers so far
         for i in range(len(records)):
             X, idx, evidence = cand.for_message(i)
             s = X @ weights
@@ -348,7 +372,23 @@ class ReplyLinkModel:
             if egap is not None and len(idx) > 1:
                 far = np.array([records[i].time - records[j].time > egap for j in idx])
                 s[far & ~evidence] = -np.inf
-            out.append(idx[int(np.argmax(s))])
+            k = int(np.argmax(s))
+            r = records[i]
+            if k and (new_speaker or opener_gap) and r.question and not r.mentions and not evidence[k] and \
+                    r.words >= self.opener_min_words:
+                j = idx[k]
+                if self.opener_window_s:
+                    newcomer = not any(records[x].speaker == r.speaker for x in idx[1:]
+                                       if r.time - records[x].time <= self.opener_window_s)
+                else:
+                    newcomer = r.speaker not in speakers[root[j]]
+                if (new_speaker and newcomer) or \
+                        (opener_gap and r.time - records[j].time >= opener_gap):
+                    k = 0
+            p = idx[k]
+            root.append(i if p == i else root[p])
+            speakers.setdefault(root[i], set()).add(r.speaker)
+            out.append(p)
         return out
 
 
