@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     answer_coverage_of: Literal["picked", "passage", "all"] = Field(default="passage", description="extractive: "
                                    "the evidence checked for the question's terms (picked: the quoted units with "
                                    "their headings and titles; passage: their passages)")
+    answer_lexical_idf: bool = Field(default=False, description="extractive: weight the question's words by their "
+                                     "IDF over the index when matching them in a sentence (rare terms count more)")
+    answer_specific_weight: float = Field(default=0.0, ge=0.0, description="penalty per share of the question's "
+                                          "most specific (highest-IDF) terms absent from the quoted units (0: off)")
+    answer_specific_terms: int = Field(default=2, ge=1, le=5, description="how many of the question's highest-IDF "
+                                       "terms count as its most specific ones")
     answer_gate_generative: bool = Field(default=True, description="a generative model is only asked when the "
                                          "evidence score passes answer_abstain_below; else \"I don't know\"")
 

@@ -108,7 +108,8 @@ def extractive_weights(settings: Settings) -> Weights:
                    max_units=settings.answer_max_sentences, abstain_below=settings.answer_abstain_below,
                    missing_weight=settings.answer_missing_weight, rare_idf=settings.answer_rare_idf,
                    coverage_of=settings.answer_coverage_of, synonym_cos=settings.answer_synonym_cos,
-                   type_weight=settings.answer_type_weight)
+                   type_weight=settings.answer_type_weight, lexical_idf=settings.answer_lexical_idf,
+                   specific_weight=settings.answer_specific_weight, specific_terms=settings.answer_specific_terms)
 
 
 def corpus_idf(settings: Settings) -> Callable[[str], float]:

@@ -306,6 +306,13 @@ class Weights:
     # Answer type: the question asks for an amount, a duration or a date ("how many", "how long", "when") and no
     # quoted unit holds a number, a number word or a date: the evidence score drops by this much.
     type_weight: float = 0.0
+    # Lexical overlap weighted by the question terms' IDF (needs `idf`): "maxiflex" counts for more than "schedule"
+    # when choosing the sentences to quote. False: every question term counts the same.
+    lexical_idf: bool = False
+    # Most specific term: the question's highest-IDF topical term (not a chat word) is absent from the quoted units
+    # (typo/inflection/synonym tolerant as for `missing`): the evidence score drops by this much.
+    specific_weight: float = 0.0
+    specific_terms: int = 1     # how many of the highest-IDF terms count as "most specific"
 
 
 @dataclass
@@ -490,10 +497,14 @@ class ExtractiveAnswerer:
         cos = m @ q
         qwords = content_words(question)
         w = self.weights
+        qw = self._term_weights(question) if (w.lexical_idf and self.idf is not None) else None
         out: list[Scored] = []
         for u, c in zip(units, cos):
             uw = content_words(u.quote)
-            lex = len(qwords & uw) / len(qwords) if qwords else 0.0
+            if qw:
+                lex = sum(v for t, v in qw.items() if t in uw) / sum(qw.values())
+            else:
+                lex = len(qwords & uw) / len(qwords) if qwords else 0.0
             p = by_n[u.passage]
             hw = content_words(" ".join(filter(None, [p.title, getattr(p, "heading", None) or "", u.heading])))
             head = len(qwords & hw) / len(qwords) if qwords else 0.0
@@ -501,6 +512,17 @@ class ExtractiveAnswerer:
             s = float(c) + w.lexical * lex + w.heading * head + w.rank * prior
             out.append(Scored(u, s, float(c), lex))
         out.sort(key=lambda s: -s.score)
+        return out
+
+    def _term_weights(self, question: str) -> dict[str, float]:
+        """Stemmed content words of the question -> their IDF over the indexed corpus (at least a small floor, so
+        a word unknown to the corpus still counts)."""
+        out: dict[str, float] = {}
+        for word in _WORD.findall(question.lower()):
+            if word in STOPWORDS or len(word) < 2:
+                continue
+            t = stem(word)
+            out[t] = max(out.get(t, 0.0), max(0.1, float(self.idf(word))))
         return out
 
     def select(self, question: str, passages: list[Passage], said: str = "",
@@ -573,7 +595,8 @@ class ExtractiveAnswerer:
         the quoted units hold none. The weights are a logistic fit on the tune split (benchmarks/abstain_tune.py)."""
         f = self.features(question, passages, scored, picked, said)
         w = self.weights
-        return f["best"] - w.missing_weight * f["missing"] - w.type_weight * f["type_missing"]
+        return (f["best"] - w.missing_weight * f["missing"] - w.type_weight * f["type_missing"]
+                - w.specific_weight * f["specific_missing"])
 
     def features(self, question: str, passages: list[Passage], scored: list[Scored],
                  picked: list[Scored], said: str = "") -> dict[str, float]:
@@ -582,9 +605,13 @@ class ExtractiveAnswerer:
         the conversation's last answer already quoted (a follow-up's question carries the earlier question's terms,
         which that answer covered)."""
         w = self.weights
-        out = {"best": scored[0].score if scored else 0.0, "missing": 0.0, "type_missing": 0.0}
+        out = {"best": scored[0].score if scored else 0.0, "missing": 0.0, "type_missing": 0.0,
+               "specific_missing": 0.0}
         if not scored:
             return out
+        if self.idf is not None and w.specific_weight:
+            quoted = "\n".join(s.unit.quote for s in picked) + ("\n" + said if said else "")
+            out["specific_missing"] = float(self.specific_missing(question, quoted))
         if self.idf is not None and (w.missing_weight or w.synonym_cos):
             similar = self._similar if w.synonym_cos > 0 else None
             evidence = self.evidence_text(picked, passages) + ("\n" + said if said else "")
@@ -592,6 +619,26 @@ class ExtractiveAnswerer:
         if w.type_weight:
             out["type_missing"] = float(answer_type_missing(question, " ".join(s.unit.quote for s in picked)))
         return out
+
+    def specific_terms(self, question: str) -> list[str]:
+        """The question's most specific terms: its Weights.specific_terms highest-IDF content words that are not
+        general chat words."""
+        words = [x for x in dict.fromkeys(_WORD.findall(question.lower()))
+                 if x not in STOPWORDS and x not in GENERIC and len(x) > 2 and not x[0].isdigit()]
+        if not words or self.idf is None:
+            return []
+        return sorted(words, key=lambda x: -float(self.idf(x)))[:max(1, self.weights.specific_terms)]
+
+    def specific_missing(self, question: str, evidence: str) -> float:
+        """Share of the question's most specific terms absent from `evidence` (typo/inflection tolerant, and
+        synonym tolerant when Weights.synonym_cos > 0)."""
+        terms = self.specific_terms(question)
+        if not terms:
+            return 0.0
+        ev = frozenset(_WORD.findall(evidence.lower()))
+        gone = [t for t in terms if not term_present(t, ev)
+                and not (self.weights.synonym_cos > 0 and self._similar(t, ev))]
+        return len(gone) / len(terms)
 
     def _similar(self, word: str, evidence: frozenset[str]) -> bool:
         """Whether an evidence word is a near-synonym of `word` in the embedder's space (cosine ≥ synonym_cos)."""

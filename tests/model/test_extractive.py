@@ -222,3 +222,29 @@ def test_the_three_signal_policy_abstains_on_look_alikes_and_answers_chat_questi
     assert not ok.abstained and "240 annual leave hours" in ok.text
     ok2 = ans.answer("how much annual leave do i earn if ive been in govt less than 3 yrs", [Passage(1, "Leave", LEAVE)])
     assert not ok2.abstained and "4 hours per pay period" in ok2.text
+
+
+def test_idf_weighted_overlap_favours_the_sentence_with_the_rare_question_term(encode):
+    """"maxiflex" is rare and "schedule" common: with IDF-weighted overlap the sentence naming maxiflex gets the
+    larger lexical score; with plain overlap both get the same."""
+    corpus = ["A compressed schedule is a fixed schedule.", "Your schedule is set with your supervisor.",
+              "Every schedule has core hours.", "Maxiflex lets you work fewer than 10 days per pay period."]
+    from retrieval.bm25 import BM25Index
+    idf = BM25Index().build(list(range(len(corpus))), corpus).idf
+    passages = [Passage(1, "Schedules", " ".join(corpus))]
+    q = "what is a maxiflex schedule"
+    plain = {s.unit.text: s.lexical for s in ExtractiveAnswerer(encode, Weights(), idf=idf).score(q, passages)}
+    assert plain[corpus[0]] == plain[corpus[3]]
+    weighted = ExtractiveAnswerer(encode, Weights(lexical_idf=True), idf=idf).score(q, passages)
+    lex = {s.unit.text: s.lexical for s in weighted}
+    assert lex[corpus[3]] > lex[corpus[0]] > 0
+    assert weighted[0].unit.text == corpus[3]
+
+
+def test_most_specific_terms_must_be_in_the_quoted_units(encode, corpus_idf):
+    ans = ExtractiveAnswerer(encode, Weights(specific_terms=2), idf=corpus_idf)
+    assert set(ans.specific_terms("can i take TSP loans for a house?")) == {"loans", "house"}  # never indexed
+    assert ans.specific_missing("can i take TSP loans for a house?", TSP) == 1.0
+    assert ans.specific_missing("how do i pick my TSP funds", TSP) == 0.0
+    assert ans.specific_missing("how do i pick my TSP fundz", TSP) == 0.0  # a typo is still the term
+    assert ans.specific_missing("is there a TSP pension", TSP) == 0.5  # "pension" missing, "TSP" there
