@@ -168,7 +168,8 @@ def _file_domains(m: Any) -> list[tuple[str | None, str]]:
     if not isinstance(m, dict):
         return []
     out = []
-    for f in (m.get("files") or []) + ([m["file"]] if isinstance(m.get("file"), dict) else []):
+    files = m.get("files") if isinstance(m.get("files"), list) else []  # hostile exports: any JSON value here
+    for f in files + ([m["file"]] if isinstance(m.get("file"), dict) else []):
         if not isinstance(f, dict):
             continue
         for key in ("permalink", "permalink_public"):
@@ -248,7 +249,8 @@ def parse_message(m: dict[str, Any], channel_id: str) -> SlackMessageRecord:
         if isinstance(r, dict) and r.get("name"):
             reactions[str(r["name"])] = _str_list(r.get("users"))
     files = []
-    for f in (m.get("files") or []) + ([m["file"]] if isinstance(m.get("file"), dict) else []):
+    files = m.get("files") if isinstance(m.get("files"), list) else []  # hostile exports: any JSON value here
+    for f in files + ([m["file"]] if isinstance(m.get("file"), dict) else []):
         if isinstance(f, dict):
             name = f.get("title") or f.get("name")
             if name and f.get("mode") != "tombstone":

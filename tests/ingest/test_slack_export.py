@@ -149,3 +149,11 @@ def test_broken_day_file_is_rejected_and_the_rest_reads(tmp_path):
     assert "invalid JSON" in reasons["2024-01-02.json"]
     assert "must be a list" in reasons["2024-01-03.json"]
     assert "without a message 'ts'" in reasons["2024-01-04.json"]
+
+
+@pytest.mark.parametrize("files", [{"permalink": "https://acme.slack.com/files/U1/F1/x.png"}, "x", 3, None, []])
+def test_a_files_field_of_any_json_type_is_read_or_skipped_not_a_crash(tmp_path, files):
+    """Found by the parser fuzzing (`files` was a dict: dict + list raised TypeError in the permalink-domain read)."""
+    day = [{"type": "message", "user": "U1", "text": "see file", "ts": "1704100000.000100", "files": files}]
+    export = read_export(write_export(tmp_path / "exp", day=day), ExportLimits())
+    assert [m.raw_text for m in export.messages] == ["see file"]
