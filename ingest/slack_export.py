@@ -72,6 +72,9 @@ class _ZipReader(_Reader):
             infos = self.zf.infolist()
         except zipfile.BadZipFile as exc:
             raise IngestError(f"{path.name}: not a valid zip archive ({exc})") from None
+        # a directory naming a zip version or feature Python does not read, or a damaged one: hostile, not a crash
+        except (NotImplementedError, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+            raise IngestError(f"{path.name}: not a readable zip archive ({exc})") from None
         except OSError as exc:
             raise IngestError(f"{path.name}: cannot read the archive ({exc})") from None
         files = [i for i in infos if not i.is_dir()]

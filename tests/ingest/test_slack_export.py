@@ -157,3 +157,16 @@ def test_a_files_field_of_any_json_type_is_read_or_skipped_not_a_crash(tmp_path,
     day = [{"type": "message", "user": "U1", "text": "see file", "ts": "1704100000.000100", "files": files}]
     export = read_export(write_export(tmp_path / "exp", day=day), ExportLimits())
     assert [m.raw_text for m in export.messages] == ["see file"]
+
+
+def test_a_zip_of_an_unsupported_version_is_an_ingest_error_not_a_crash(tmp_path):
+    """Found by the parser fuzzing: zipfile raises NotImplementedError for a central directory naming zip 10.9."""
+    import struct
+    src = zip_dir(write_export(tmp_path / "exp"), tmp_path / "ok.zip")
+    b = bytearray(src.read_bytes())
+    i = b.rfind(b"PK\x01\x02")  # the last central-directory entry: "version needed to extract" at +6
+    b[i + 6:i + 8] = struct.pack("<H", 109)
+    bad = tmp_path / "v109.zip"
+    bad.write_bytes(bytes(b))
+    with pytest.raises(IngestError, match="not a readable zip archive"):
+        read_export(bad, ExportLimits())
