@@ -69,7 +69,7 @@ def sniff(data: bytes, name: str, *, complete: bool = True) -> str:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 members = set(zf.namelist())
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError):
             raise IngestError(f"{_what(claimed, ext)}corrupt zip container") from None
         if "word/document.xml" in members:
             return "docx"

@@ -171,3 +171,16 @@ def test_size_limit_and_empty(tmp_path):
     e.write_text("")
     with pytest.raises(IngestError, match="empty file"):
         parse_document(e)
+
+
+def test_a_docx_container_of_an_unsupported_zip_version_is_rejected_clearly():
+    import struct
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("word/document.xml", "<w:document/>")
+    b = bytearray(buf.getvalue())
+    i = b.rfind(b"PK\x01\x02")
+    b[i + 6:i + 8] = struct.pack("<H", 109)  # "version needed to extract" 10.9: zipfile raises NotImplementedError
+    with pytest.raises(IngestError, match="corrupt zip container"):
+        parse_bytes(bytes(b), "a.docx")
