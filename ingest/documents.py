@@ -11,6 +11,7 @@ import hashlib
 import io
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 from dataclasses import dataclass
@@ -532,7 +533,8 @@ def _check_office_package(data: bytes, fmt: str, limits: DocumentLimits) -> None
                                               f"(a decompression bomb or an oversized document)")
     except IngestError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, ValueError,
+            zlib.error, RuntimeError) as exc:  # a damaged deflate stream, a member flagged as encrypted
         raise IngestError(f"corrupt or unreadable {label} ({exc})") from None
 
 

@@ -184,3 +184,42 @@ def test_a_docx_container_of_an_unsupported_zip_version_is_rejected_clearly():
     b[i + 6:i + 8] = struct.pack("<H", 109)  # "version needed to extract" 10.9: zipfile raises NotImplementedError
     with pytest.raises(IngestError, match="corrupt zip container"):
         parse_bytes(bytes(b), "a.docx")
+
+
+def _docx_zip(xml: bytes = b"<w:document>" + b"<w:p>hello</w:p>" * 400 + b"</w:document>") -> bytearray:
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("word/document.xml", xml)
+    return bytearray(buf.getvalue())
+
+
+def test_a_docx_member_flagged_encrypted_is_rejected_clearly():
+    """Found by fuzzing: zipfile raises RuntimeError ("password required") for a member whose flag says encrypted."""
+    b = _docx_zip()
+    i = b.rfind(b"PK\x01\x02")
+    b[i + 8] |= 1  # central directory general-purpose flag, bit 0: encrypted
+    with pytest.raises(IngestError, match="corrupt or unreadable"):
+        parse_bytes(bytes(b), "a.docx")
+
+
+def test_a_docx_member_with_a_damaged_deflate_stream_is_rejected_clearly():
+    """Found by fuzzing: a damaged deflate stream raises zlib.error from inside zipfile's reader."""
+    import zipfile
+    import zlib
+    b = _docx_zip()
+    start = 30 + len("word/document.xml")  # the member's data follows its local header
+    hits = 0
+    for off in range(start + 2, start + 40):  # find a flip that zlib itself rejects, so the test needs zlib.error
+        trial = bytearray(b)
+        trial[off] ^= 0xFF
+        try:
+            with zipfile.ZipFile(io.BytesIO(bytes(trial))) as zf:
+                zf.read("word/document.xml")
+        except zlib.error:
+            hits += 1
+            with pytest.raises(IngestError, match="corrupt or unreadable"):
+                parse_bytes(bytes(trial), "a.docx")
+        except Exception:  # noqa: BLE001 - other damage (CRC) is another path, covered elsewhere
+            continue
+    assert hits, "no flipped byte gave a zlib.error: the test would not test anything"
