@@ -11,6 +11,10 @@ Two steps, because the GPU machine has only the repository (no ../shared, no emb
   python benchmarks/learning_loop_gpu.py --prepare .gpuwork/loop
 
   # on the GPU (wheels from .whl/ on PYTHONPATH): random-init Llama-3.2-1B-shaped model, the loop, a report
+  # The wheels carried to the H100 on 2026-12-07 (versions from requirements/main.txt; `--gpu-site` checks a set):
+  #   alembic annotated-types certifi charset-normalizer datasketch detect-secrets filetype idna liger-kernel mako
+  #   opentelemetry-api peft phonenumbers pydantic pydantic-core pydantic-settings pygments pysbd python-dotenv
+  #   python-stdnum redis requests slack-sdk sqlalchemy torchao typing-extensions typing-inspection urllib3 xxhash
   python3 benchmarks/learning_loop_gpu.py --run .gpuwork/loop --out $OUT
 
 What is real and what is not (say so wherever the figures are quoted):
