@@ -42,26 +42,22 @@ COS = (0.0, 0.6, 0.7)
 
 
 def signals() -> list[dict]:
-    from app.answering.engine import flag_hits, passage_for
     from app.answering.quality import has_facts, load_questions
     from app.services.embeddings import get_encoder
     from app.services.search import get_searcher
     from app.settings import get_settings
-    from app.wiring import extractive_weights
+    from app.wiring import extractive_choice, extractive_weights, fixed_engine
     from model.extractive import ExtractiveAnswerer, answer_type_missing
     from retrieval.types import PUBLIC
     settings = get_settings()
     qs = [q for name in SETS for q in load_questions(ROOT / "benchmarks" / "data" / name)]
     searcher = get_searcher(settings)
+    engine = fixed_engine(settings, extractive_choice(settings), searcher)
     idf = searcher.current().snapshot.bm25.idf
     ans = ExtractiveAnswerer(get_encoder(settings), extractive_weights(settings), idf=idf)
     rows = []
     for q in qs:
-        hits = [h for h in searcher.search(q.question, k=settings.top_k, access=PUBLIC)
-                if h.scores.get("dense", h.score) >= settings.min_relevance]
-        flagged = flag_hits(hits)
-        hits = [h for h in hits if flagged.get(h.chunk_id, {}).get("action") != "dropped"]
-        ps = [passage_for(i + 1, h) for i, h in enumerate(hits)]
+        _, _, ps = engine.evidence(q.question, PUBLIC)  # what the answer engine would quote
         row = {"id": q.id, "split": q.split, "answerable": q.answerable, "question": q.question}
         for lidf in (0, 1):
             ans.weights.lexical_idf = bool(lidf)

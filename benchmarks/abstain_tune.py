@@ -30,12 +30,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.answering.engine import flag_hits, passage_for  # noqa: E402
 from app.answering.quality import load_questions  # noqa: E402
 from app.services.embeddings import get_encoder  # noqa: E402
 from app.services.search import get_searcher  # noqa: E402
 from app.settings import get_settings  # noqa: E402
-from app.wiring import extractive_weights  # noqa: E402
+from app.wiring import extractive_choice, extractive_weights, fixed_engine  # noqa: E402
 from model.extractive import ExtractiveAnswerer  # noqa: E402
 from retrieval.types import PUBLIC  # noqa: E402
 
@@ -47,17 +46,14 @@ def signals(split: str, questions: Path) -> list[dict]:
     settings = get_settings()
     qs = [q for q in load_questions(questions) if q.split == split]
     searcher = get_searcher(settings)
+    engine = fixed_engine(settings, extractive_choice(settings), searcher)
     idf = searcher.current().snapshot.bm25.idf
     ans = ExtractiveAnswerer(get_encoder(settings), extractive_weights(settings), idf=idf)
     ans.weights.abstain_below = -1e9
     ans.weights.type_weight = 1.0
     rows = []
     for q in qs:
-        hits = [h for h in searcher.search(q.question, k=settings.top_k, access=PUBLIC)
-                if h.scores.get("dense", h.score) >= settings.min_relevance]
-        flagged = flag_hits(hits)
-        hits = [h for h in hits if flagged.get(h.chunk_id, {}).get("action") != "dropped"]
-        ps = [passage_for(i + 1, h) for i, h in enumerate(hits)]
+        _, _, ps = engine.evidence(q.question, PUBLIC)  # what the answer engine would quote
         scored = ans.score(q.question, ps)
         picked = ans.select(q.question, ps, scored=scored)
         row = {"id": q.id, "answerable": q.answerable, "question": q.question}

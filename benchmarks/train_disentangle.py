@@ -67,19 +67,11 @@ def file_examples(log, pacer, window=WINDOW):
     """(list of (X, gold mask)) for every annotated message whose gold antecedent is a candidate."""
     lines = sorted(log.lines)
     pos = {ln: k for k, ln in enumerate(lines)}
-    recs = to_records([log.lines[ln] for ln in lines])
-    cand = Candidates(recs, window, time_scale=pacer.pace_scale(recs))
     parents: dict[int, set[int]] = {}
     for c, p in log.links:
         if c in pos and p in pos:
             parents.setdefault(pos[c], set()).add(pos[p])
-    out = []
-    for i, gold in parents.items():
-        X, idx, _ = cand.for_message(i)
-        mask = np.array([j in gold for j in idx])
-        if mask.any():
-            out.append((X, mask))
-    return out
+    return _link_examples(to_records([log.lines[ln] for ln in lines]), parents, pacer, window)
 
 
 def retimed_examples(logs, pacer, stretch, arrival, strip, seed, window=WINDOW):
@@ -102,7 +94,11 @@ def retimed_examples(logs, pacer, stretch, arrival, strip, seed, window=WINDOW):
         for c, p in log.links:
             if (fi, c) in pos and (fi, p) in pos:
                 parents.setdefault(pos[(fi, c)], set()).add(pos[(fi, p)])
-    recs = to_records(msgs)
+    return _link_examples(to_records(msgs), parents, pacer, window)
+
+
+def _link_examples(recs, parents: dict[int, set[int]], pacer, window: int) -> list:
+    """(features of each candidate antecedent, which of them are gold) for every message with a gold link."""
     cand = Candidates(recs, window, time_scale=pacer.pace_scale(recs))
     out = []
     for i, gold in parents.items():

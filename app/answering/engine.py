@@ -121,6 +121,15 @@ class AnswerEngine:
         # keep hits that are plausibly about the question: the dense cosine is calibrated, fused ranks are not
         return [h for h in hits if h.scores.get("dense", h.score) >= self.settings.min_relevance]
 
+    def evidence(self, query: str, access: Access,
+                 filters: dict | None = None) -> tuple[list[SearchHit], dict[int, dict], list[Passage]]:
+        """What an answer may quote: the relevant hits minus those that address the reader (instructions to the
+        assistant, forged chat turns), the flags of every hit, and the kept hits as numbered passages."""
+        hits = self.retrieve(query, access, filters)
+        flagged = flag_hits(hits)
+        hits = [h for h in hits if flagged.get(h.chunk_id, {}).get("action") != "dropped"]
+        return hits, flagged, [passage_for(i + 1, h) for i, h in enumerate(hits)]
+
     # -- answering ------------------------------------------------------------------------------
     def stream(self, question: str, *, access: Access, history: list[dict[str, str]] | None = None,
                user_id: int | None = None, conversation_id: int | None = None, model: str | None = None,
@@ -139,14 +148,11 @@ class AnswerEngine:
         if conversation_id is not None and not history:
             history = self.history(conversation_id)
         query = rewrite_followup(question, history)  # follow-ups retrieve with what they refer to
-        hits = self.retrieve(query, access, filters)
         # Passages that address the reader instead of informing them: instructions to the assistant and forged chat
         # turns are left out of the answer; credential requests and "visit this link and log in" stay quotable but
         # the answer carries a caution naming them and the hosts they point to.
-        flagged = flag_hits(hits)
-        hits = [h for h in hits if flagged.get(h.chunk_id, {}).get("action") != "dropped"]
+        hits, flagged, passages = self.evidence(query, access, filters)
         t_retrieval = time.perf_counter()
-        passages = [passage_for(i + 1, h) for i, h in enumerate(hits)]
         grounding: Grounding | None = None
         usage: Usage | None = None
 
