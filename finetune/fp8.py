@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from finetune.frozen_base import replace_linears
+
 E4M3 = torch.float8_e4m3fn
 E4M3_MAX = 448.0
 _EPS = 1e-12
@@ -103,15 +105,6 @@ def quantize_model_fp8(model: nn.Module, *, skip: tuple[nn.Module, ...] = (),
                        compute_dtype: torch.dtype = torch.bfloat16) -> dict:
     """Replace every nn.Linear of `model` except `skip` (the LM head) by an FP8Linear, in place, on the device the
     weights are on. Returns counts for the run's setup report."""
-    skip_ids = {id(m) for m in skip}
-    replaced = kept = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear) and not isinstance(child, FP8Linear) and id(child) not in skip_ids:
-                q = FP8Linear.from_linear(child, compute_dtype)
-                if q is None:
-                    kept += 1
-                    continue
-                setattr(parent, name, q)
-                replaced += 1
+    replaced, kept, _ = replace_linears(model, lambda lin: FP8Linear.from_linear(lin, compute_dtype), FP8Linear,
+                                        skip=skip)
     return {"fp8_linears": replaced, "dense_linears_kept": kept, "format": "e4m3, per-row scales"}

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from finetune.frozen_base import replace_linears
+
 BLOCK = 64                # elements per NF4 block (one scale each)
 SCALER_BLOCK = 256        # scales per double-quantisation block (one fp32 factor each)
 
@@ -174,20 +176,8 @@ def quantize_model_nf4(model: nn.Module, device: torch.device, *, skip: tuple[nn
     """Replace every nn.Linear of `model` except `skip` (the LM head) by an NF4Linear on `device`, one at a time
     (the dense weight of one layer is the only extra memory on the device). Other parameters move to `device`.
     Returns counts for the run's setup report."""
-    skip_ids = {id(m) for m in skip}
-    replaced = kept = 0
-    dense_numel = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear) and not isinstance(child, NF4Linear) and id(child) not in skip_ids:
-                q = NF4Linear.from_linear(child, device)
-                if q is None:
-                    kept += 1
-                    continue
-                dense_numel += child.weight.numel()
-                setattr(parent, name, q)
-                replaced += 1
-                del child
+    replaced, kept, dense_numel = replace_linears(model, lambda lin: NF4Linear.from_linear(lin, device), NF4Linear,
+                                                  skip=skip)
     # everything still dense (embeddings, norms, LM head, linears that could not be blocked) goes to the device
     for mod in model.modules():
         if isinstance(mod, NF4Linear):
