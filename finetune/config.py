@@ -2,6 +2,7 @@
 the GPU-relevant ones ("auto") resolve from the hardware at run time."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -86,6 +87,21 @@ class PretrainConfig(TrainConfig):
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return asdict(cfg)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` options as a dict: VALUE is read as JSON (numbers, booleans, lists) and kept as the plain
+    string when it is not JSON. An item without `=` is refused."""
+    out: dict[str, Any] = {}
+    for kv in items:
+        key, sep, value = kv.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects KEY=VALUE, got {kv!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def from_dict(cls: type, data: dict[str, Any]):

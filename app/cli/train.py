@@ -19,16 +19,11 @@ console = Console()
 
 
 def _parse_sets(items: list[str]) -> dict:
-    out = {}
-    for kv in items:
-        key, sep, value = kv.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--set expects KEY=VALUE, got {kv!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    from finetune.config import parse_overrides
+    try:
+        return parse_overrides(items)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def register(cli: typer.Typer) -> None:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from finetune import checkpoint as ckpt
-from finetune.config import LoraSFTConfig, from_dict, to_dict
+from finetune.config import LoraSFTConfig, from_dict, parse_overrides, to_dict
 from finetune.data import (IGNORE, DatasetError, Example, collate_packed, ensure_chat_template, epoch_order,
                            pack_in_order, tokenize_conversation, _normalise_messages)
 from finetune.evaluate import heldout_loss
@@ -430,13 +430,7 @@ def parse_args(argv=None) -> DPOConfig:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="any DPOConfig field, e.g. --set beta=0.2 --set lr=1e-4")
     a = ap.parse_args(argv)
-    extra = {}
-    for kv in a.set:
-        k, _, v = kv.partition("=")
-        try:
-            extra[k] = json.loads(v)
-        except json.JSONDecodeError:
-            extra[k] = v
+    extra = parse_overrides(a.set)
     return from_dict(DPOConfig, {"base_model": a.base, "dataset_dir": a.dataset, "output_dir": a.out,
                                  "max_steps": a.steps, "epochs": a.epochs, "init_adapter": a.init_adapter, **extra})
 

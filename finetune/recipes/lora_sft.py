@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from finetune import checkpoint as ckpt
 from finetune.checkpoint import atomic_copy_dir
-from finetune.config import LoraSFTConfig, from_dict, to_dict
+from finetune.config import LoraSFTConfig, from_dict, parse_overrides, to_dict
 from finetune.data import (DatasetError, ensure_chat_template, read_chat_jsonl, split_files,
                            tokenize_conversations, total_tokens)
 from finetune.evaluate import heldout_loss
@@ -147,13 +147,7 @@ def parse_args(argv=None) -> LoraSFTConfig:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="any LoraSFTConfig field, e.g. --set lr=1e-4 --set lora_r=32")
     a = ap.parse_args(argv)
-    extra = {}
-    for kv in a.set:
-        k, _, v = kv.partition("=")
-        try:
-            extra[k] = json.loads(v)
-        except json.JSONDecodeError:
-            extra[k] = v
+    extra = parse_overrides(a.set)
     return from_dict(LoraSFTConfig, {"base_model": a.base, "dataset_dir": a.dataset, "output_dir": a.out,
                                      "max_steps": a.steps, "epochs": a.epochs, "fsdp": a.fsdp,
                                      "quantize_4bit": a.quantize_4bit, **extra})

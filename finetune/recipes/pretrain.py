@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from finetune import checkpoint as ckpt
 from finetune.checkpoint import atomic_copy_dir
-from finetune.config import PretrainConfig, from_dict, to_dict
+from finetune.config import PretrainConfig, from_dict, parse_overrides, to_dict
 from finetune.data import DatasetError, chunk_text_tokens, read_texts, total_tokens
 from finetune.evaluate import heldout_loss
 from finetune.loop import pick_device, setup_distributed, train
@@ -135,7 +135,7 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
     a = ap.parse_args(argv)
-    extra = {k: json.loads(v) for k, _, v in (kv.partition("=") for kv in a.set)}
+    extra = parse_overrides(a.set)
     cfg = from_dict(PretrainConfig, {"corpus": a.corpus, "output_dir": a.out, "size": a.size, "max_steps": a.steps,
                                      "epochs": a.epochs, **extra})
     s = run(cfg, on_metrics=lambda m: print(json.dumps({k: m[k] for k in ("step", "loss", "tokens_per_s")}),

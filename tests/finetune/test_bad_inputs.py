@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from finetune.config import LoraSFTConfig, from_dict
+from finetune.config import LoraSFTConfig, from_dict, parse_overrides
 from finetune.data import DatasetError, read_chat_jsonl, split_files
 from finetune.loop import TrainingError
 from finetune.models import ModelLoadError
@@ -62,6 +62,18 @@ def test_malformed_jsonl_names_the_line(tmp_path):
 def test_unknown_config_option_is_named():
     with pytest.raises(ValueError, match="unknown LoraSFTConfig option.*lora_rank"):
         from_dict(LoraSFTConfig, {"lora_rank": 8})
+
+
+def test_set_overrides_read_json_keep_plain_strings_and_refuse_a_missing_equals_sign():
+    # the one parser of `--set KEY=VALUE` for the recipes' command lines and `teamlore train`
+    assert parse_overrides(["lr=1e-4", "lora_r=32", "fsdp=true", "betas=[0.9, 0.95]", "lora_impl=peft", "x=a=b"]) \
+        == {"lr": 1e-4, "lora_r": 32, "fsdp": True, "betas": [0.9, 0.95], "lora_impl": "peft", "x": "a=b"}
+    with pytest.raises(ValueError, match="KEY=VALUE, got 'lr'"):
+        parse_overrides(["lr"])
+    with pytest.raises(ValueError, match="unknown LoraSFTConfig option"):
+        lora_sft.parse_args(["--base", "b", "--dataset", "d", "--out", "o", "--set", "lrr=1"])
+    cfg = lora_sft.parse_args(["--base", "b", "--dataset", "d", "--out", "o", "--set", "lr=0.5", "--set", "lora_r=4"])
+    assert (cfg.lr, cfg.lora_r) == (0.5, 4)
 
 
 def test_out_of_memory_is_reported_with_the_setting_to_change(tiny_model_dir, dataset_dir, tmp_path, monkeypatch):

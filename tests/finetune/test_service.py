@@ -53,6 +53,14 @@ def test_unknown_dataset_version_is_refused(sqlite_settings):
         run_training(sqlite_settings, {"dataset": "nope", "base": "x"})
 
 
+def test_cli_train_refuses_a_set_without_a_value(sqlite_settings):
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    result = CliRunner().invoke(cli, ["train", "--dataset", "v2", "--set", "max_seq_len"])
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output, result.output
+
+
 def test_cli_train_pretrains_without_a_base(sqlite_settings, tmp_path):
     from typer.testing import CliRunner
 
