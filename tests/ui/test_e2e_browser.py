@@ -15,19 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ui.browser import (PARKING_DOC, ask, assert_typed_admin_address_shows_no_admin_page, chromium, go,
+                              require_chromium, settle, sign_in_with_key, sign_in_with_password)
 from tests.ui.conftest import SAMPLE, new_stack
 from tests.ui.harness import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 README_SHOTS = REPO / "docs" / "screenshots"
 USER_PASSWORD = "e2e user password"
-PARKING_DOC = ("# Visitor parking\n\nVisitors to the Zeta building park in bay 7, behind the loading dock. "
-               "Ask reception for a blue visitor permit before 9:30.\n")
 
 
 def slack_export_zip(dest: Path) -> Path:
@@ -42,8 +39,7 @@ def slack_export_zip(dest: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, onnx_cache):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    require_chromium()
     s = new_stack(tmp_path_factory.mktemp("e2e"), onnx_cache)
     try:
         s.start_api()
@@ -63,11 +59,8 @@ def stack(tmp_path_factory, onnx_cache):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def shot(page, name: str, readme: str | None = None) -> Path:
@@ -81,50 +74,6 @@ def shot(page, name: str, readme: str | None = None) -> Path:
         README_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, README_SHOTS / readme)
     return path
-
-
-def settle(page, timeout_ms: int = 30_000) -> None:
-    """Wait until Streamlit has finished the current script run."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=timeout_ms)
-
-
-def sign_in_with_key(page, url: str, key: str) -> None:
-    page.goto(url)
-    page.get_by_role("tab", name="API key").click()
-    page.get_by_role("textbox", name="API key").fill(key)
-    page.get_by_role("button", name="Sign in with key").click()
-    page.get_by_text("Signed in as").wait_for(timeout=30_000)
-
-
-def sign_in_with_password(page, url: str, user: str, password: str) -> None:
-    page.goto(url)
-    page.get_by_role("textbox", name="Username").fill(user)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_text("Signed in as").wait_for(timeout=30_000)
-
-
-def go(page, link: str) -> None:
-    page.get_by_role("link", name=link).first.click()
-    settle(page)
-
-
-def ask(page, question: str) -> str:
-    """Type a question, watch the answer stream in, and return the final answer's text."""
-    before = page.get_by_test_id("stChatMessage").count()
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(question)
-    box.press("Enter")
-    # While streaming, the answer grows in a chat message; when the stream ends the page re-renders it from the
-    # stored conversation with its sources, model caption and feedback buttons.
-    page.wait_for_function(
-        """n => { const m = document.querySelectorAll('[data-testid="stChatMessage"]');
-                 return m.length >= n + 2 && m[m.length - 1].innerText.includes('Answered by'); }""",
-        arg=before, timeout=90_000)
-    settle(page)
-    return page.get_by_test_id("stChatMessage").last.inner_text()
 
 
 def test_browser_end_to_end(stack, browser):
@@ -231,9 +180,4 @@ def scenario(stack, page) -> None:
     for admin_page in ("Retrain", "Model versions", "API keys", "Usage", "Datasets", "Admin"):
         assert admin_page not in nav
     shot(page, "08-user-no-admin")
-    page.wait_for_function("() => document.cookie.includes('teamlore_session=tl_')", timeout=15_000)
-    page.goto(url + "/keys")  # a typed URL reaches no admin page either (the new browser session is still erin's)
-    page.get_by_text("Signed in as").wait_for(timeout=30_000)
-    settle(page)
-    assert "erin" in page.get_by_test_id("stSidebar").inner_text()
-    assert not any("API keys" in h for h in page.get_by_role("heading").all_inner_texts())
+    assert_typed_admin_address_shows_no_admin_page(page, url, "erin")  # a typed URL reaches no admin page either

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from tests.ui.conftest import new_stack
-from tests.ui.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, settle, sign_in_with_key
+from tests.ui.browser import (PARKING_DOC, ask, assert_typed_admin_address_shows_no_admin_page, chromium,
+                              require_chromium, settle, sign_in_with_key, wait_for_cookie)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, onnx_cache):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    require_chromium()
     s = new_stack(tmp_path_factory.mktemp("session"), onnx_cache)
     try:
         s.start_api()
@@ -29,18 +29,10 @@ def stack(tmp_path_factory, onnx_cache):
 
 @pytest.fixture
 def page(stack):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         yield context.new_page()
         context.close()
-        browser.close()
-
-
-def wait_for_cookie(page) -> None:
-    """The sign-in cookie is written by a script of the first signed-in page run, a moment after it renders."""
-    page.wait_for_function("() => document.cookie.includes('teamlore_session=tl_')", timeout=15_000)
 
 
 def signed_in(page) -> bool:
@@ -90,10 +82,7 @@ def test_signed_out_admin_page_address_returns_to_that_page_after_sign_in(stack,
     page.goto(url + "/models")
     page.get_by_role("button", name="Sign in", exact=True).wait_for(timeout=30_000)
     assert "Page not found" not in page.locator("body").inner_text()
-    page.get_by_role("tab", name="API key").click()
-    page.get_by_role("textbox", name="API key").fill(stack.admin_key)
-    page.get_by_role("button", name="Sign in with key").click()
-    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    sign_in_with_key(page, None, stack.admin_key)  # on the form shown at /models
     settle(page)
     assert page.url.rstrip("/").endswith("/models"), page.url
     assert any("Model versions" in h for h in page.get_by_role("heading").all_inner_texts()), \
@@ -102,7 +91,6 @@ def test_signed_out_admin_page_address_returns_to_that_page_after_sign_in(stack,
 
 def test_a_dont_know_answer_and_a_cited_document_that_opens(stack, page):
     """The issue's "done when": the UI shows the "I don't know" answer, and a cited document opens."""
-    from tests.ui.test_e2e_browser import PARKING_DOC, ask
     doc = stack.root / "visitor-parking.md"
     doc.write_text(PARKING_DOC)
     stack.upload(doc)
@@ -137,10 +125,4 @@ def test_a_dont_know_answer_and_a_cited_document_that_opens(stack, page):
 def test_a_user_typing_an_admin_address_stays_signed_in_and_sees_no_admin_page(stack, page):
     key = stack.create_key("vic", "user")
     sign_in_with_key(page, stack.ui_url, key)
-    wait_for_cookie(page)
-    page.goto(stack.ui_url + "/keys")  # a new browser session: signed in again from the cookie, still not an admin
-    page.get_by_text("Signed in as").wait_for(timeout=30_000)
-    settle(page)
-    assert "vic" in page.get_by_test_id("stSidebar").inner_text()
-    assert not any("API keys" in h for h in page.get_by_role("heading").all_inner_texts())
-    assert "API keys" not in page.get_by_test_id("stSidebarNav").inner_text()
+    assert_typed_admin_address_shows_no_admin_page(page, stack.ui_url, "vic")
