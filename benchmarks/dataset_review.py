@@ -71,13 +71,17 @@ def built_from(folder: Path) -> set[str]:
 def irc_logs(files: int, seed: str, not_from: list[str] = ()) -> list[Path]:
     """`files` random train logs (by seed), none of those the seeds in `not_from` chose (with as many files). An
     entry of `not_from` that is a folder (an earlier build's --out) excludes exactly the logs that build read — a
-    seed alone names only the logs it draws with no exclusions of its own."""
+    seed alone names only the logs it draws with no exclusions of its own; an entry that is a file lists log names
+    (benchmarks/irc_logs_read.txt: every log read in a review so far)."""
     logs = sorted(IRC_TRAIN.glob("*.ascii.txt"))
     if not logs:
         sys.exit(f"missing {IRC_TRAIN}")
-    used = {p for other in not_from if not Path(other).is_dir()
+    listed = [Path(o) for o in not_from if Path(o).is_file()]  # a list of log names, one a line
+    used = {p for other in not_from if not Path(other).exists()
             for p in random.Random(other).sample(logs, min(files, len(logs)))}
     names = set().union(*(built_from(Path(o)) for o in not_from if Path(o).is_dir()))
+    names |= {n.strip() for f in listed for n in f.read_text(encoding="utf-8").splitlines()
+              if n.strip() and not n.startswith("#")}
     used |= {p for p in logs if p.name in names}
     rest = [p for p in logs if p not in used]
     return random.Random(seed).sample(rest, min(files, len(rest)))
@@ -124,7 +128,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/teamlore-irc-review"))
     ap.add_argument("--seed", default="review")
     ap.add_argument("--not-from", nargs="*", default=[],
-                    help="seeds of earlier reviews, or their --out folders: their IRC logs are left out")
+                    help="seeds of earlier reviews, their --out folders or files listing log names: those IRC logs "
+                    "are left out")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--verdicts", type=Path, help="record these verdicts as the version's reviews")
     args = ap.parse_args()

@@ -18,8 +18,14 @@ def m(k: int, who: str, text: str) -> Msg:
     return Msg("C9", f"{1000 + k}.000000", who, text, user_name=who)
 
 
-def pair(question: str, response: str, asker: str = "kayde", helper: str = "ompaul") -> list[Msg]:
-    return [m(0, asker, question), m(1, helper, response)]
+def pair(question: str, response: str, asker: str = "kayde", helper: str = "ompaul", reply: str | None = None) -> list[Msg]:
+    """The question, the response and, when given, the asker's next line."""
+    return [m(0, asker, question), m(1, helper, response)] + ([m(2, asker, reply)] if reply else [])
+
+
+def accepted(question: str, response: str, asker: str = "kayde", helper: str = "ompaul") -> list[Msg]:
+    """The asker takes the response well: an un-threaded pair needs it (session 4)."""
+    return pair(question, response, asker, helper, f"{helper}: thanks, that did it")
 
 
 NON_ANSWERS = [
@@ -46,7 +52,7 @@ NON_ANSWERS = [
 
 @pytest.mark.parametrize("question,response", NON_ANSWERS)
 def test_irc_non_answers_are_never_the_response(question, response):
-    msgs = pair(question, response)
+    msgs = accepted(question, response)  # even when the asker thanks them
     assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) is not None
     assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
 
@@ -71,7 +77,7 @@ def test_irc_answers_still_make_a_pair(question, response):
     """The rules are not a blanket ban on short IRC replies: commands, shebangs, instructions and package names
     addressed to the asker are answers; so is a bare name when the question asks for one, and a command that shows
     something when the question asks how to find it out."""
-    assert answers.resolving_answers(pair(question, response), "kayde", threaded=False) == [1]
+    assert answers.resolving_answers(accepted(question, response), "kayde", threaded=False) == [1]
 
 
 def test_a_channel_named_inside_an_answer_is_no_redirect():
@@ -97,6 +103,7 @@ def test_flat_openers_that_are_no_real_question(opening):
     msgs = [m(k, "asker", t) for k, t in enumerate(opening)]
     msgs.append(m(len(opening), "helper", "asker: install the ubuntu-restricted-extras package with "
                                           "`sudo apt-get install ubuntu-restricted-extras`"))
+    msgs.append(m(len(opening) + 1, "asker", "helper: thanks, that worked"))
     assert answers.flat_opening_reason(msgs, "asker") is not None
     assert answers.resolving_answers(msgs, "asker", threaded=False) == []
 
@@ -115,15 +122,85 @@ def test_flat_response_must_be_on_topic():
     """Addressed to the asker but about something else (a line of a neighbouring conversation), a bare "or so" or a
     guess: no pair. The same message in a Slack thread is not held to this (threads carry their own link)."""
     q = 'why is it that "Listen 80" in httpd.conf makes apache run on ipv6 instead of ipv4?'
-    off = pair(q, "kayde: the differences are trivial, setup is basically the same.")
+    off = accepted(q, "kayde: the differences are trivial, setup is basically the same.")
     assert not answers.on_topic(off, 1, 1)
     assert answers.resolving_answers(off, "kayde", threaded=False) == []
-    on = pair(q, "kayde: apache listens on ipv6 sockets which also accept ipv4; use Listen 0.0.0.0:80 for ipv4 only")
+    on = accepted(q, "kayde: apache listens on ipv6 sockets which also accept ipv4; use Listen 0.0.0.0:80 for ipv4 only")
     assert answers.on_topic(on, 1, 1)
     assert answers.resolving_answers(on, "kayde", threaded=False) == [1]
-    guess = pair("how can i start a user service (systemd) as root?",
+    guess = accepted("how can i start a user service (systemd) as root?",
                  "kayde: maybe compare the env when the user service works and when it doesn't")
     assert answers.resolving_answers(guess, "kayde", threaded=False) == []
-    joke = pair("What's the best version to install for legacy ATI drivers for a radeon X850 Pro? 8.04 or 8.10?",
+    joke = accepted("What's the best version to install for legacy ATI drivers for a radeon X850 Pro? 8.04 or 8.10?",
                 "kayde: Try this. Burn a copy of each version and see which one works better. :P")
     assert answers.resolving_answers(joke, "kayde", threaded=False) == []
+
+
+# --- session 4: the asker's word decides an un-threaded pair; defects found in fresh samples (pairs-tune-1/2) ---
+
+HOWTO = ("How can I check available disk space by partition in the terminal?", "kayde, df -h")
+
+
+@pytest.mark.parametrize("reply", [None, "ompaul: thanks, but I'm not dual booting", "it still says the same thing",
+                                   "ompaul: and how do I see it per folder?", "i tried that already"])
+def test_an_unthreaded_pair_needs_the_askers_acceptance(reply):
+    """On topic and addressed is not enough in a flat channel: the hedges, partial hints and diagnostics a reader
+    found there look the same. Silence, an objection, "thanks, but …" or a new question: no pair (the chat example
+    keeps the conversation)."""
+    msgs = pair(*HOWTO, reply=reply)
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+    assert answers.flat_pair_reason(msgs, 1, "kayde", 1) == "asker_did_not_accept"
+
+
+@pytest.mark.parametrize("reply", ["ompaul: thanks", "cheers ompaul", "that worked, thank you", "ompaul: cool, got it"])
+def test_an_unthreaded_pair_the_asker_accepts(reply):
+    assert answers.resolving_answers(pair(*HOWTO, reply=reply), "kayde", threaded=False) == [1]
+
+
+def test_a_slack_thread_pair_does_not_wait_for_the_asker():
+    """Threads keep their rule (the pair bar or the asker's confirmation): a maintainer's answer often ends a thread
+    without a reply."""
+    msgs = pair("How do I check disk space per partition in the terminal? df alone prints too much",
+                "<@kayde> run `df -h` — it prints each mounted partition with its size, used and free space")
+    assert answers.resolving_answers(msgs, "kayde", threaded=True) == [1]
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_an_add_on_to_an_earlier_answer_is_no_answer_alone(threaded):
+    """"also, …" adds to what the helper said before; alone it answers nothing (tune-1: the $HOME escaping question
+    got "also, put the variable in brackets")."""
+    q = ('If I use echo "export PATH=$HOME/bin:$PATH" >> .bashrc, $HOME is evaluated, but I want the string in '
+         '.bashrc. Is there an escape character for this?')
+    also = "kayde: also, if you're going to use the variable in a path you should put it in brackets, i.e. ${HOME}/stuff"
+    assert answers.resolving_answers(accepted(q, also), "kayde", threaded=threaded) == []
+    plain = "kayde: use single quotes, or escape it with a backslash: \\$HOME — the shell then leaves it alone"
+    assert answers.resolving_answers(accepted(q, plain), "kayde", threaded=threaded) == [1]
+
+
+@pytest.mark.parametrize("opening", [["Any idea how to solve that error?"],
+                                     ["anyone know anything about ispconfig"],
+                                     ["When i get adsl2+(Oh yeaaa) I can install them all"]])
+def test_more_flat_openers_that_are_no_real_question(opening):
+    msgs = [m(k, "asker", t) for k, t in enumerate(opening)]
+    msgs += [m(8, "helper", "asker: sudo apt-get install libboost-dev"), m(9, "asker", "helper: thanks!")]
+    assert answers.flat_opening_reason(msgs, "asker") is not None
+    assert answers.resolving_answers(msgs, "asker", threaded=False) == []
+
+
+@pytest.mark.parametrize("opening", [["how to hack wireless networks"],
+                                     ["can the regular cd installation be installed for dual boot with windows"]])
+def test_questions_without_a_question_mark_still_open_a_pair(opening):
+    msgs = [m(0, "asker", opening[0]), m(1, "helper", "asker: try aircrack-ng, or the alternate install CD for dual "
+                                                    "boot"), m(2, "asker", "helper: thanks")]
+    assert answers.flat_opening_reason(msgs, "asker") is None
+
+
+@pytest.mark.parametrize("question,response", [
+    ("what's the differences between 10.04 and 10.10", "kayde: 0.06"),
+    ("whats the best game/program to get?", "kayde: Depends on what you're looking for."),
+    ("does build-essential come with latest gcc, or prior v3 release?", "kayde, apt-cache show build-essential"),
+])
+def test_accepted_non_answers_still_give_no_pair(question, response):
+    """A number alone, "depends", a command that only shows something: the asker's "cool"/"thanks" does not make them
+    answers."""
+    assert answers.resolving_answers(accepted(question, response), "kayde", threaded=False) == []
