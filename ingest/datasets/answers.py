@@ -37,7 +37,7 @@ INFO_REQUEST_RE = re.compile(
     r"file|payload|details|json|version|pods?)\b|pastebin (?:the )?(?:full )?output|what (?:are|is) you|"
     r"(?:be|more) more specific|need (?:more|some) (?:details|info|information|context)|past[e]? (?:the |your )?"
     r"(?:error|output|log)|(?:include|give|show|post) (?:us |me )?(?:the |your )?(?:full |complete )?(?:output|logs?|"
-    r"error|config\w*|details))", re.I)
+    r"error|config\w*|details)|\bget us (?:a|the|an)\b|\|\s*pastebinit\b)", re.I)
 DEFER_RE = re.compile(
     r"\b(?:(?:we|i)(?:'ll| will| are|'re)? (?:get back|look(?:ing)? into|check(?:ing)?|investigat\w+|update you|"
     r"notify|keep you posted|let you know|assign a reviewer)|will get back|get back to you|looking into (?:this|it)|"
@@ -46,12 +46,15 @@ DEFER_RE = re.compile(
 NUDGE_RE = re.compile(r"\b(?:any (?:update|news|progress|luck|eta)|(?:wanted|want) to (?:check|follow up)|following up|"
                       r"gentle (?:reminder|ping|nudge)|just (?:a )?(?:bump|ping|reminder)|bump(?:ing)?\b(?: this)?)", re.I)
 # "I don't know", "not sure", "wait for someone who knows": the helper says they cannot answer
-UNSURE_RE = re.compile(r"\b(?:(?:i )?(?:don[';]?t|do not) (?:really )?know|no idea|not sure|dunno|idk|no clue|i would guess\w*|(?:can'?t|cannot) help|"
+UNSURE_RE = re.compile(r"\b(?:(?:a )?(?:multitude|lots?|number|host) of (?:different )?(?:answers|possibilities|reasons|causes)|"
+                       r"could be (?:anything|many things|lots of things)|anything (?:can|could) cause|"
+                       r"(?:might|may|could) (?:provide|give|have) (?:you )?(?:more|some) info\w*|"
+                       r"(?:i )?(?:don[';]?t|do not) (?:really )?know|no idea|not sure|dunno|idk|no clue|i would guess\w*|(?:can'?t|cannot) help|"
                        r"wait for someone|someone else (?:may|might|will|can|could)|out of ideas|beats me|random theory|"
                        r"wild guess|i guess|i bet|(?:haven'?t|have not|never) (?:used|tried) (?:it|that|this)|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
                        r"what do you mean|(?:no ?one|nobody) (?:here |currently here |in here )?(?:knows|has used|uses)|not being ignored|"
                        r"be patient|(?:i )?(?:forget|forgot|can'?t remember|don'?t remember) (?:the|its|what|which|how)|or so?m[e]?thing i forget|"
-                       r"never heard of|can'?t (?:guide|tell) you)\b|\b(?:or so|or so?m[e]?thing(?: like that)?)\W*$", re.I)
+                       r"never heard of|can'?t (?:guide|tell) you)\b|\b(?:or so|or so?m[e]?thing(?: like that)?|maybe|perhaps)\W*$", re.I)
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
@@ -549,6 +552,18 @@ NICK_QUESTION_RE = re.compile(r"^\s*[A-Za-z_\[\]\\^{}|`][\w\-\[\]\\^{}|`]{1,30}\
 POINTS_BACK_RE = re.compile(r"\b(?:that|this|the same|these|those|said) (?:error|problem|issue|message|bug|warning|"
                             r"output|thing|command|one)s?\b", re.I)
 STEM = 5
+LINK_RE = re.compile(r"<?https?://[^\s>]+>?|\b(?:www\.)?[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|de|uk|edu|gov|info|us|eu)"
+                     r"(?:/[^\s]*)?", re.I)
+GENERIC_LINK_WORDS = frozenset({"http", "https", "www", "com", "org", "net", "html", "help", "ubuntu", "linux", "wiki",
+                                "community", "forum", "forums", "install", "question", "questions", "guide"})
+
+
+def _named_in_link(question: str, text: str) -> bool:
+    """A topic word of the question (three letters or more, not "ubuntu", "help" …) appears in a link of `text`:
+    "torproject.org" for "how do I get tor?", "chat.freenode.net" for a question about irc.freenode.net."""
+    link = " ".join(LINK_RE.findall(text)).lower()
+    words = {x for w in content_words(question) for x in re.split(r"[\W_]+", w)}
+    return any(w in link for w in words if len(w) >= 3 and w not in GENERIC_LINK_WORDS)
 PACKAGE_RE = re.compile(r"\b(?:lib[a-z0-9+]+-[a-z0-9+.-]+|[a-z][a-z0-9+]*-(?:[a-z0-9+]+-)*(?:dev|desktop|extras|utils|tools|"
                         r"common|core|base|server|client|plugins?|glx|dri|ose|headers|generic))\b")
 # the question asks for a name (a package, a program, a command): a one-word reply can be the whole answer
@@ -586,6 +601,8 @@ def flat_opening_reason(messages: Sequence[Msg], asker: str, q_end: int | None =
     if not (_asks(first) or HELP_RE.search(first)) or len(content_words(first)) < 2:
         return "first_line_not_a_question"
     body = "\n".join(opening)
+    if any(THANKS_RE.search(t) for t in opening[1:]):
+        return "continues_earlier_message"  # "… which is the latest release? | oh, thanks! :)": answered elsewhere
     if POINTS_BACK_RE.search(body) and len(content_words(body)) < 8 and not CODE_RE.search(body):
         return "continues_earlier_message"  # "Any idea how to solve that error?": the error is in another message
     asks = [x for t in opening for x in SENTENCE_RE.findall(t) if x.rstrip().endswith("?") or WH_START_RE.match(x)]
@@ -623,6 +640,10 @@ def on_topic(messages: Sequence[Msg], i: int, q_end: int) -> bool:
     instructs = bool(INSTRUCTION_RE.search(text)) and len(own) >= 4
     if JOKE_RE.search(text):
         return False  # "Burn a copy of each version and see which one works better. :P"
+    if (LINK_RE.search(text) and len(content_words(prose(LINK_RE.sub(" ", text)))) < 3
+            and not _named_in_link(question, text)):
+        return False  # "www.ubuntuguide.org", "check out https://help.ubuntu.com/community/VirtualBox" (to an Oracle
+        # question): a bare link whose address shares no topic word with the question is a pointer, not an answer
     if re.fullmatch(r"[\d.,:%\s-]*", prose(text)):
         return False  # "0.06" to "what's the difference between 10.04 and 10.10": a number alone is a joke or a guess
     if HEDGE_START_RE.match(prose(text)) and not concrete:

@@ -204,3 +204,43 @@ def test_accepted_non_answers_still_give_no_pair(question, response):
     """A number alone, "depends", a command that only shows something: the asker's "cool"/"thanks" does not make them
     answers."""
     assert answers.resolving_answers(accepted(question, response), "kayde", threaded=False) == []
+
+
+@pytest.mark.parametrize("question,response", [
+    ("how come I wasn't able to see my external HD in /mnt or /media in xubuntu?",
+     "kayde: there is a multitude of answers to that question, all kinds of different possibilities."),
+    ("I am trying to send email from php on my ubuntu VPS. has anyone experience setting up sendmail?",
+     "kayde: man sendmail might provide more info maybe"),
+    ("my friend gets 'bash: /usr/bin/sudo: Input/output error' on a brand new drive. any reason apart from a failing "
+     "drive?", 'kayde: get pastebinit and smartmontools installed, then get us a "sudo smartctl -a /dev/sdX | '
+               'pastebinit" where sdX is the / disk.'),
+])
+def test_vague_replies_and_requests_for_output_are_no_answer(question, response):
+    """tune-3: "a multitude of answers", a man page "might provide more info maybe", "get us a … | pastebinit"."""
+    msgs = accepted(question, response)
+    assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) is not None
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+
+
+def test_an_opening_the_asker_already_thanked_for_is_answered_elsewhere():
+    msgs = [m(0, "kayde", "about that latest glibc bug, which is the latest stable release for ubuntu 16.04?"),
+            m(1, "kayde", "oh, thanks! :)"), m(2, "ompaul", "kayde: you can also check this on packages.ubuntu.com"),
+            m(3, "kayde", "nice, thanks")]
+    assert answers.flat_opening_reason(msgs, "kayde") == "continues_earlier_message"
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+
+
+@pytest.mark.parametrize("question,response,ok", [
+    ("anybody knows how I can see a Windows partition with Linux?", "kayde: www.ubuntuguide.org", False),
+    ("can any1 tell me how to install oracle 10g on ubuntu 13.04?",
+     "kayde: check out https://help.ubuntu.com/community/VirtualBox", False),
+    ("How do I get tor for karmic?", "kayde: See torproject.org", True),
+    ("what is irc.ubuntu.com? it looks like a mirror of irc.freenode.net, is that so?",
+     "kayde, yes - it's a CNAME to chat.freenode.net.", True),
+])
+def test_a_bare_link_must_name_the_questions_topic(question, response, ok):
+    """A link with little else answers when its address names what was asked (tor → torproject.org); a general site
+    or a page about something else is a pointer."""
+    msgs = accepted(question, response)
+    assert answers.on_topic(msgs, 1, 1) is ok
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == ([1] if ok else [])
