@@ -515,7 +515,18 @@ def asker_accepts(messages: Sequence[Msg], i: int, asker: str, f: dict[str, floa
     if not f["asker_good_after"] or f["refuted"]:
         return False
     reply = next((x.text or "" for x in messages[i + 1:i + 6] if x.speaker == asker), "")
+    if not ACCEPT_RE.search(reply) or NOT_WORKING_RE.search(reply):
+        return False  # "i'm working on a remixed cd" is no "working"; "try'd it on 1000 to did't work also"
     return not is_question(prose(reply)) or bool(THANKS_RE.search(reply))
+
+
+# the asker takes a reply well (stricter than the model's ASKER_GOOD_RE: a bare "working"/"work" or "done" is not it)
+ACCEPT_RE = re.compile(r"\b(?:thanks|thank you|thanx|thx|thnx|ty|tyvm|tks|cheers|(?:that|it|this) (?:worked|works|did it|did the "
+                       r"trick|helped|fixed it)|works(?: now)?|worked|working now|solved|fixed|got it|perfect|great|awesome|"
+                       r"excellent|brilliant|nice|cool|neat|good to know|makes sense|i see|ah+,? ok|oh,? ok|understood|"
+                       r"will (?:try|do|look|check)|i'?ll (?:try|check|look|give it a (?:try|shot)))\b|:white_check_mark:|"
+                       r":\+1:", re.I)
+NOT_WORKING_RE = re.compile(r"\b(?:did'?n?'?t|does'?n?'?t|dont|doesnt|didnt|not|never|won'?t) (?:work|help|fix)", re.I)
 
 
 def flat_pair_reason(messages: Sequence[Msg], i: int, asker: str, q_end: int,

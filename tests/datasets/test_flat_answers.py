@@ -142,7 +142,8 @@ HOWTO = ("How can I check available disk space by partition in the terminal?", "
 
 
 @pytest.mark.parametrize("reply", [None, "ompaul: thanks, but I'm not dual booting", "it still says the same thing",
-                                   "ompaul: and how do I see it per folder?", "i tried that already"])
+                                   "ompaul: and how do I see it per folder?", "i tried that already",
+                                   "ompaul: i'm working on a remixed cd", "ompaul, try'd it on 1000 to did't work also"])
 def test_an_unthreaded_pair_needs_the_askers_acceptance(reply):
     """On topic and addressed is not enough in a flat channel: the hedges, partial hints and diagnostics a reader
     found there look the same. Silence, an objection, "thanks, but …" or a new question: no pair (the chat example
