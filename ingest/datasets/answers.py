@@ -507,17 +507,30 @@ CONTINUES_ANSWER_RE = re.compile(r"^\W*(?:also|and|plus|btw|oh,? and|additionall
 
 
 def asker_accepts(messages: Sequence[Msg], i: int, asker: str, f: dict[str, float]) -> bool:
-    """The asker's next message after messages[i] takes it well — "thanks", "that worked", "cool, i'll try it", not
-    "thanks, but …", "still the same" or a new question ("and how do I see it per folder?" is no "I see"; "thanks!
-    and per folder?" is) — or the asker ticked it."""
+    """The asker takes messages[i] well: their first message after it that says how it went (before its author or
+    anyone else replies to the asker again; a status line like "pruned, building again" says nothing yet) is
+    "thanks", "that worked", "cool, i'll try it" — not "thanks, but …", "still the same", "did't work", nor a new
+    question without thanks ("and how do I see it per folder?" is no "I see"; "thanks! and per folder?" counts) —
+    or the asker ticked it."""
     if f["check_reaction"]:
         return True
-    if not f["asker_good_after"] or f["refuted"]:
+    if f["refuted"]:
         return False
-    reply = next((x.text or "" for x in messages[i + 1:i + 6] if x.speaker == asker), "")
-    if not ACCEPT_RE.search(reply) or NOT_WORKING_RE.search(reply):
-        return False  # "i'm working on a remixed cd" is no "working"; "try'd it on 1000 to did't work also"
-    return not is_question(prose(reply)) or bool(THANKS_RE.search(reply))
+    q_end = question_end(messages, asker)
+    for j in range(i + 1, min(len(messages), i + 8)):
+        x = messages[j]
+        if x.speaker != asker:
+            if x.speaker == messages[i].speaker or speaks_to_asker(messages, j, asker, q_end):
+                return False  # a new reply to the asker comes first: a "thanks" after it may be for that one
+            continue  # side talk
+        reply = x.text or ""
+        if NOT_WORKING_RE.search(reply) or REFUTE_RE.search(prose(reply)) or ASKER_BAD_RE.search(reply):
+            return False  # "i'm working on a remixed cd" is no "working"; "try'd it on 1000 to did't work also"
+        if ACCEPT_RE.search(reply):
+            return not is_question(prose(reply)) or bool(THANKS_RE.search(reply))
+        if is_question(prose(reply)):
+            return False  # a follow-up question first: the reply did not settle it
+    return False
 
 
 # the asker takes a reply well (stricter than the model's ASKER_GOOD_RE: a bare "working"/"work" or "done" is not it)

@@ -245,3 +245,19 @@ def test_a_bare_link_must_name_the_questions_topic(question, response, ok):
     msgs = accepted(question, response)
     assert answers.on_topic(msgs, 1, 1) is ok
     assert answers.resolving_answers(msgs, "kayde", threaded=False) == ([1] if ok else [])
+
+
+def test_the_askers_thanks_after_a_status_line_still_accepts():
+    """"builder cache was 31GB, pruned, building again" — "works, thanks Daniel!": the verdict comes a line later."""
+    msgs = pair(*HOWTO, reply="ompaul: ran it, pruning some old kernels now")
+    msgs.append(m(3, "kayde", "works, thanks ompaul!"))
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == [1]
+
+
+@pytest.mark.parametrize("second", [("ompaul", "kayde: and `du -sh *` shows it per folder"),
+                                    ("jrib", "kayde: or try baobab, it draws the disk usage")])
+def test_a_thanks_after_another_reply_to_the_asker_is_not_for_the_first(second):
+    """The asker's "ok, thnx" after a second reply (the same helper's or someone else's) may thank that one."""
+    msgs = pair(*HOWTO) + [m(2, *second), m(3, "kayde", "ok, thnx")]
+    assert 1 not in answers.resolving_answers(msgs, "kayde", threaded=False)
+    assert answers.flat_pair_reason(msgs, 1, "kayde", 1) == "asker_did_not_accept"
