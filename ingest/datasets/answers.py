@@ -472,9 +472,10 @@ def resolving_answers(messages: Sequence[Msg], asker: str, model: AnswerModel | 
     bar than "is an answer", chosen for pair precision), or that the asker confirmed (a "that worked"/thanks to
     its author right after it, a tick on it), written by the helper who wrote the best of them. In an un-threaded
     conversation (`threaded=False`: disentangled from a channel's flat stream) a message must also speak to the
-    asker (an @-mention, their name, `nick:`) or be confirmed by them: an unaddressed message there is as likely
-    part of another conversation. [] — no Q&A pair — when none qualifies: a weak answer is dropped, not
-    emitted."""
+    asker (an @-mention, their name, `nick:`), be on topic and be taken well by the asker (`flat_pair_reason`): an
+    unaddressed message there is as likely part of another conversation, and an addressed one as likely a hedge or
+    a partial hint. An "also, …" add-on does not lead a pair. [] — no Q&A pair — when none qualifies: a weak
+    answer is dropped, not emitted."""
     model = model or default_model()
     bar = model.pair_threshold if model.pair_threshold is not None else model.threshold
     q_end = question_end(messages, asker)
