@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/answer_selection.py --fit      # fit on the `fit` half, write ingest/datasets/answer_model.json
     .venv/bin/python benchmarks/answer_selection.py            # report on the `heldout` half (and the fit half)
 
-Labels: tests/data/answer_selection_labels.jsonl — 157 real conversations (all 29 threads of the OLake community
+Labels: tests/data/answer_selection_labels.jsonl — 210 real conversations (all 29 threads of the OLake community
 export, 128 question-led conversations of the Ubuntu IRC disentanglement gold = connected components of its reply
-links), each labelled by reading it: the ids of the messages that answer the opening question, or none, with the
-rule. The file stores message ids (Slack ts / IRC line numbers) only; the text is read from ../shared/data.
+links, and 53 gold conversations of train logs where a selector gave a pair, added in session 4), each labelled by
+reading it: the ids of the messages that answer the opening question, or none, with the rule. The file stores message ids (Slack ts / IRC line numbers) only; the text is read from ../shared/data.
 Reported: precision and recall of "this message is the answer" over all candidate messages, conversation-level
 accuracy of answered/unanswered, and the same for two baselines the dataset builder used before: the last reply
 and the longest reply (each picks exactly one message when anyone but the asker spoke).

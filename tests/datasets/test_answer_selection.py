@@ -102,8 +102,8 @@ def test_held_out_selector_beats_the_last_and_longest_reply():
 
 def test_held_out_qa_pairs_are_more_often_right_than_the_last_reply():
     """Pair precision (every response message is a labelled answer) on the held-out half (needs ../shared/data):
-    0.857 on 7 pairs measured (BENCHMARKS.md, session 4: un-threaded pairs need the asker's acceptance; 0.700 on
-    20 before), the last reply 0.40; a Q&A pair is dropped rather than emitted weak."""
+    0.800 on 15 pairs measured (BENCHMARKS.md, session 4: un-threaded pairs need the asker's acceptance; main's
+    selector 0.667 on 51), the last reply 0.40; a Q&A pair is dropped rather than emitted weak."""
     from benchmarks import answer_selection as bench
     if not bench.OLAKE.is_dir() or not bench.IRC.is_dir():
         if os.environ.get("CI") == "true":
@@ -113,4 +113,4 @@ def test_held_out_qa_pairs_are_more_often_right_than_the_last_reply():
     ours, given = bench.pair_precision(convs, lambda m, a: answers.resolving_answers(
         m, a, threaded=next(r["source"] == "olake" for r, mm, _ in convs if mm is m)))
     last, _ = bench.pair_precision(convs, bench.last_reply)
-    assert ours >= last + 0.4 and given >= 6
+    assert ours >= last + 0.35 and given >= 12
