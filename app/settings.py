@@ -111,6 +111,16 @@ class Settings(BaseSettings):
                                           "most specific (highest-IDF) terms absent from the quoted units (0: off)")
     answer_specific_terms: int = Field(default=2, ge=1, le=5, description="how many of the question's highest-IDF "
                                        "terms count as its most specific ones")
+    answer_focus_weight: float = Field(default=0.0, ge=0.0, description="extractive: penalty × (1 − how close the "
+                                       "evidence comes to the question's least-covered most specific term: 1 when "
+                                       "present up to typo/inflection/abbreviation, else the best word cosine)")
+    answer_focus_terms: int = Field(default=1, ge=1, le=5, description="how many of the question's highest-IDF "
+                                    "terms the focus check looks for")
+    answer_focus_of: Literal["top", "picked", "passage"] = Field(default="top", description="extractive: where the "
+                                    "focus terms are looked for (top: the best unit with its heading and page "
+                                    "title; picked: the quoted units, likewise; passage: their passages)")
+    answer_normalise: bool = Field(default=False, description="extractive: score the question with chat "
+                                   "abbreviations spelled out and typos corrected to the retrieved passages' words")
     answer_gate_generative: bool = Field(default=True, description="a generative model is only asked when the "
                                          "evidence score passes answer_abstain_below; else \"I don't know\"")
 

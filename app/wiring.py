@@ -109,7 +109,9 @@ def extractive_weights(settings: Settings) -> Weights:
                    missing_weight=settings.answer_missing_weight, rare_idf=settings.answer_rare_idf,
                    coverage_of=settings.answer_coverage_of, synonym_cos=settings.answer_synonym_cos,
                    type_weight=settings.answer_type_weight, lexical_idf=settings.answer_lexical_idf,
-                   specific_weight=settings.answer_specific_weight, specific_terms=settings.answer_specific_terms)
+                   specific_weight=settings.answer_specific_weight, specific_terms=settings.answer_specific_terms,
+                   focus_weight=settings.answer_focus_weight, focus_terms=settings.answer_focus_terms,
+                   focus_of=settings.answer_focus_of, normalise=settings.answer_normalise)
 
 
 def corpus_idf(settings: Settings) -> Callable[[str], float]:

@@ -313,6 +313,18 @@ class Weights:
     # (typo/inflection/synonym tolerant as for `missing`): the evidence score drops by this much.
     specific_weight: float = 0.0
     specific_terms: int = 1     # how many of the highest-IDF terms count as "most specific"
+    # Focus closeness: for each of the question's `focus_terms` most specific terms, how close the closest word of
+    # the evidence is (1: present up to inflection, typo or abbreviation; else its best cosine in the embedder's
+    # space, so a synonym counts nearly as present and an unrelated word not at all); the evidence score drops by
+    # focus_weight × (1 − the lowest of these). `focus_of`: top (the best unit with its heading and page title),
+    # picked (the quoted units, likewise) or passage (the passages the quoted units come from).
+    focus_weight: float = 0.0
+    focus_terms: int = 1
+    focus_of: str = "top"
+    # Score the question as the sources would spell it: chat abbreviations spelled out ("hrs", "govt", "ppl") and
+    # a word the retrieved passages lack replaced by their word one typo away ("vcation" -> "vacation"), so that a
+    # typo does not lower the embedder's cosine (`normalise_question`).
+    normalise: bool = False
 
 
 @dataclass
@@ -454,6 +466,38 @@ def answer_type_missing(question: str, evidence: str) -> bool:
     return False
 
 
+# Chat abbreviations spelled out before scoring (only unambiguous ones: "min" may be minimum or minutes).
+CHAT_ABBREV = {"hrs": "hours", "hr": "hour", "yrs": "years", "yr": "year", "govt": "government", "gov": "government",
+               "ppl": "people", "u": "you", "r": "are", "ur": "your", "pls": "please", "plz": "please",
+               "mgr": "manager", "info": "information", "appt": "appointment", "appts": "appointments",
+               "msg": "message", "msgs": "messages", "pw": "password", "tmrw": "tomorrow", "wk": "week",
+               "wks": "weeks", "mos": "months", "bc": "because", "b4": "before", "dept": "department",
+               "thru": "through", "abt": "about", "req": "request", "acct": "account", "reimb": "reimbursement"}
+_QWORD = re.compile(r"[A-Za-z][A-Za-z']*")
+
+
+def normalise_question(question: str, passages: list[Passage]) -> str:
+    """The question with chat abbreviations spelled out and each word of 4+ letters that the passages lack
+    replaced by the passages' most frequent word one typo away from it (same first letter), if there is one."""
+    counts: dict[str, int] = {}
+    for p in passages:
+        for w in _WORD.findall(f"{p.title}\n{p.text}".lower()):
+            counts[w] = counts.get(w, 0) + 1
+    stems = {stem(w) for w in counts}
+
+    def fix(m: re.Match) -> str:
+        w = m.group(0)
+        lw = w.lower()
+        if lw in CHAT_ABBREV:
+            return CHAT_ABBREV[lw]
+        if len(lw) < 4 or lw in STOPWORDS or lw in counts or stem(lw) in stems:
+            return w
+        near = [v for v in counts if v[0] == lw[0] and abs(len(v) - len(lw)) <= 1 and len(v) >= 4 and _edit1(lw, v)]
+        return max(near, key=lambda v: (counts[v], v)) if near else w
+
+    return _QWORD.sub(fix, question)
+
+
 class ExtractiveAnswerer:
     name = "extractive"
 
@@ -490,6 +534,8 @@ class ExtractiveAnswerer:
             units.extend(u for u in _units(p.text, p.n, p.source == "slack") if u.text not in said)
         if not units:
             return []
+        if self.weights.normalise:
+            question = normalise_question(question, passages)
         by_n = {p.n: p for p in passages}
         rank_of = {p.n: i for i, p in enumerate(passages)}
         q = self.encode([question])[0]
@@ -596,7 +642,7 @@ class ExtractiveAnswerer:
         f = self.features(question, passages, scored, picked, said)
         w = self.weights
         return (f["best"] - w.missing_weight * f["missing"] - w.type_weight * f["type_missing"]
-                - w.specific_weight * f["specific_missing"])
+                - w.specific_weight * f["specific_missing"] - w.focus_weight * f["focus_gap"])
 
     def features(self, question: str, passages: list[Passage], scored: list[Scored],
                  picked: list[Scored], said: str = "") -> dict[str, float]:
@@ -606,9 +652,12 @@ class ExtractiveAnswerer:
         which that answer covered)."""
         w = self.weights
         out = {"best": scored[0].score if scored else 0.0, "missing": 0.0, "type_missing": 0.0,
-               "specific_missing": 0.0}
+               "specific_missing": 0.0, "focus_gap": 0.0}
         if not scored:
             return out
+        if self.idf is not None and w.focus_weight:
+            out["focus_gap"] = self.focus_gap(question, self.focus_text(scored, picked, passages, w.focus_of)
+                                              + ("\n" + said if said else ""), w.focus_terms)
         if self.idf is not None and w.specific_weight:
             quoted = "\n".join(s.unit.quote for s in picked) + ("\n" + said if said else "")
             out["specific_missing"] = float(self.specific_missing(question, quoted))
@@ -620,14 +669,44 @@ class ExtractiveAnswerer:
             out["type_missing"] = float(answer_type_missing(question, " ".join(s.unit.quote for s in picked)))
         return out
 
-    def specific_terms(self, question: str) -> list[str]:
-        """The question's most specific terms: its Weights.specific_terms highest-IDF content words that are not
-        general chat words."""
+    def specific_terms(self, question: str, k: int | None = None) -> list[str]:
+        """The question's most specific terms: its k (default Weights.specific_terms) highest-IDF content words that
+        are not general chat words."""
         words = [x for x in dict.fromkeys(_WORD.findall(question.lower()))
                  if x not in STOPWORDS and x not in GENERIC and len(x) > 2 and not x[0].isdigit()]
         if not words or self.idf is None:
             return []
-        return sorted(words, key=lambda x: -float(self.idf(x)))[:max(1, self.weights.specific_terms)]
+        k = self.weights.specific_terms if k is None else k
+        return sorted(words, key=lambda x: -float(self.idf(x)))[:max(1, k)]
+
+    def closeness(self, term: str, evidence: frozenset[str]) -> float:
+        """How close the evidence comes to holding `term`: 1 when it does (up to inflection, typo, abbreviation),
+        else the best cosine between the term and an evidence word in the embedder's space (0 with no words)."""
+        if term_present(term, evidence):
+            return 1.0
+        cands = [e for e in evidence if len(e) > 2 and e not in STOPWORDS and not e[0].isdigit()]
+        if not cands:
+            return 0.0
+        vecs = self._embed([term, *cands])
+        return max(0.0, min(1.0, float((vecs[1:] @ vecs[0]).max())))
+
+    def focus_gap(self, question: str, evidence: str, k: int = 1) -> float:
+        """1 − the closeness of the evidence to the least-covered of the question's k most specific terms."""
+        terms = self.specific_terms(question, k)
+        if not terms:
+            return 0.0
+        ev = frozenset(_WORD.findall(evidence.lower()))
+        return 1.0 - min(self.closeness(t, ev) for t in terms)
+
+    @staticmethod
+    def focus_text(scored: list[Scored], picked: list[Scored], passages: list[Passage], scope: str) -> str:
+        """The evidence the focus terms are looked for in (Weights.focus_of)."""
+        by_n = {p.n: p for p in passages}
+        if scope == "passage":
+            ns = {s.unit.passage for s in picked or scored[:1]}
+            return "\n".join(f"{p.title}\n{p.text}" for p in passages if p.n in ns)
+        units = scored[:1] if scope == "top" else (picked or scored[:1])
+        return "\n".join(f"{s.unit.heading}\n{by_n[s.unit.passage].title}\n{s.unit.quote}" for s in units)
 
     def specific_missing(self, question: str, evidence: str) -> float:
         """Share of the question's most specific terms absent from `evidence` (typo/inflection tolerant, and
