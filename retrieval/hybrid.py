@@ -229,26 +229,32 @@ class HybridSearcher:
         ranking = self.rank(query, access=access, filters=filters, depth=max(self.fusion.depth, k))
         dense, bm = ranking.dense, ranking.bm25
         fused = ranking.fused
-        pool = fused[:max(k, self.rerank_depth) if self.reranker else k]
-        records = self.hydrate([i for i, _ in pool])
+        want = max(k, self.rerank_depth) if self.reranker else k
         hits = []
-        for i, s in pool:
-            rec = records.get(i)
-            if rec is None:
-                continue  # deleted between publish and now
-            if not access.is_admin and not access.can_see(rec.acl):
-                continue  # defence in depth: the database's ACL is the truth
-            scores = {"fused": s}
-            if i in dense:
-                scores["dense"] = dense[i]
-            if i in bm:
-                scores["bm25"] = bm[i]
-            meta = dict(rec.meta)
-            meta.setdefault("title", rec.title)
-            meta.setdefault("origin_kind", rec.origin_kind)
-            meta.setdefault("document_id", rec.document_id)
-            hits.append(SearchHit(chunk_id=i, score=float(s), text=rec.text, title=rec.title, meta=meta,
-                                  scores=scores))
+        start = 0
+        # The first `want` of the ranking; a candidate the hydration drops is replaced by the next one, so a
+        # document deleted since the snapshot was published leaves no gap in the results until the index catches up.
+        while len(hits) < want and start < len(fused):
+            pool = fused[start:start + want - len(hits)]
+            start += len(pool)
+            records = self.hydrate([i for i, _ in pool])
+            for i, s in pool:
+                rec = records.get(i)
+                if rec is None:
+                    continue  # deleted between publish and now
+                if not access.is_admin and not access.can_see(rec.acl):
+                    continue  # defence in depth: the database's ACL is the truth
+                scores = {"fused": s}
+                if i in dense:
+                    scores["dense"] = dense[i]
+                if i in bm:
+                    scores["bm25"] = bm[i]
+                meta = dict(rec.meta)
+                meta.setdefault("title", rec.title)
+                meta.setdefault("origin_kind", rec.origin_kind)
+                meta.setdefault("document_id", rec.document_id)
+                hits.append(SearchHit(chunk_id=i, score=float(s), text=rec.text, title=rec.title, meta=meta,
+                                      scores=scores))
         if dense_scores:
             self._fill_dense_scores(ranking, query, hits)
         if self.reranker is not None and hits:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from app.db import session_scope
 from app.db.models import Chunk, Document, SlackChannel, SlackMessage, Source
@@ -32,6 +33,7 @@ from retrieval.types import EVERYONE, ChunkRecord, acl_for_stored_visibility
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
+APPLY_TRIES = 5  # how often a sync applies its chunks when a document deletion races it (SQLite)
 
 
 @dataclass
@@ -187,6 +189,14 @@ def _apply_chunks(settings: Settings, wanted: list[ChunkRecord]) -> tuple[list[i
                 new_rows.append(Chunk(origin_kind=c.origin_kind, origin_key=c.origin_key, document_id=c.document_id,
                                       text=c.text, title=c.title[:500], meta=c.meta, acl=c.acl, content_hash=h))
             removed.extend(cid for ids in free.values() for cid in ids)
+        # A document deleted since the corpus was read (a DELETE request does not wait for the index) gets no new
+        # chunks; the ones that do are locked against deletion until this commits (PostgreSQL: FOR KEY SHARE).
+        new_docs = sorted({r.document_id for r in new_rows if r.document_id is not None})
+        alive: set[int] = set()
+        for i in range(0, len(new_docs), 500):
+            alive.update(s.scalars(select(Document.id).where(Document.id.in_(new_docs[i:i + 500]))
+                                   .with_for_update(read=True, key_share=True)))
+        new_rows = [r for r in new_rows if r.document_id is None or r.document_id in alive]
         for i in range(0, len(removed), 500):
             s.execute(delete(Chunk).where(Chunk.id.in_(removed[i:i + 500])))
         s.add_all(new_rows)
@@ -223,7 +233,15 @@ def _sync(settings: Settings, progress: Progress | None, force_full: bool, reaso
         _note(progress, "chunking", 0.0)
         t = time.perf_counter()
         wanted = corpus_chunks(settings, chunker)
-        added, removed, unchanged = _apply_chunks(settings, wanted)
+        for attempt in range(APPLY_TRIES):
+            try:
+                added, removed, unchanged = _apply_chunks(settings, wanted)
+                break
+            except IntegrityError:
+                # On SQLite, a document deleted in the instant between _apply_chunks' check and its insert: the
+                # transaction rolled back; apply again.
+                if attempt == APPLY_TRIES - 1:
+                    raise
         timings["chunk_s"] = time.perf_counter() - t
         previous, why = (None, reason or "requested") if force_full else _load_previous(store, emb.version)
         full = previous is None

@@ -539,15 +539,25 @@ def ingest_documents(settings: Settings, paths: Sequence[str | Path], *, source_
     return _run_batch(settings, summary, work)
 
 
-def delete_document(settings: Settings, document_id: int) -> None:
-    """Remove a document and everything built on it (its chunks cascade); recorded as a run."""
-    with session_scope(settings.db_url) as s:
-        doc = s.get(Document, document_id)
-        if doc is None:
-            raise LookupError(f"no document with id {document_id}")
-        s.execute(delete(Chunk).where(Chunk.document_id == document_id))  # explicit: not every DB enforces FKs
-        s.delete(doc)
-        s.add(IngestionRun(source_id=doc.source_id, status="done", deleted=1,
-                           report={"deleted_documents": [{"id": document_id, "path": doc.path, "title": doc.title}]},
-                           finished_at=datetime.now(timezone.utc)))
+def remove_document(session: Session, document_id: int) -> dict[str, Any] | None:
+    """Delete a document and everything built on it (its chunks) in the caller's transaction, recorded as a run;
+    {id, path, title} of what went, or None when there is no such document — also when a concurrent delete removed
+    it first: the DELETE's row count decides, not the earlier read."""
+    doc = session.get(Document, document_id)
+    if doc is None:
+        return None
+    gone = {"id": document_id, "path": doc.path, "title": doc.title}
+    source_id = doc.source_id
+    session.execute(delete(Chunk).where(Chunk.document_id == document_id))  # explicit: not every DB enforces FKs
+    if not session.execute(delete(Document).where(Document.id == document_id)).rowcount:
+        return None
+    session.add(IngestionRun(source_id=source_id, status="done", deleted=1, report={"deleted_documents": [gone]},
+                             finished_at=datetime.now(timezone.utc)))
+    return gone
 
+
+def delete_document(settings: Settings, document_id: int) -> None:
+    """remove_document in a transaction of its own; LookupError when there is no such document."""
+    with session_scope(settings.db_url) as s:
+        if remove_document(s, document_id) is None:
+            raise LookupError(f"no document with id {document_id}")

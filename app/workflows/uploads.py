@@ -11,6 +11,14 @@ without `teamlore worker` still ingests what its users upload. A job the API was
 again when the API starts (its files are still staged; ingestion is idempotent by content hash, and an export's
 source is named by the job, so a re-run updates the same source). The handler is an ordinary job kind, so a worker
 that finds a stale one (`requeue_stale`) runs it the same way.
+
+Deleting a document follows the same design (DELETE /v1/documents/{id}): the request deletes its rows and, in the
+same transaction, queues an index sync that this runner runs (`queue_index_sync`; a sync queued and not started yet
+is shared: 25 deletes in a burst cost one or two passes, not 25). From the commit on, the document is gone for
+everyone: the listing and its original read the database, and search drops hits whose chunks are gone (the
+published index may still hold its vectors until the sync). A sync cut short changes nothing the database says, so
+the document never comes back; its job is resumed at the next start like an upload's. The stored original of an
+uploaded document goes with it, so that an upload job resumed later cannot ingest it again.
 """
 from __future__ import annotations
 
@@ -22,10 +30,12 @@ import time
 import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.db import session_scope
 from app.db.jsonvalues import jsonable
@@ -36,6 +46,8 @@ from app.workflows.jobs import JobContext, create_job, execute
 log = logging.getLogger("teamlore.uploads")
 
 KIND = "upload"
+INDEX_KIND = "index"  # an index sync; the ones this runner runs (after deletions) say so in their params
+IN_API = "in_api"
 ORPHAN_AFTER_S = 3600  # an incoming folder no queued or running job names, older than this, is removed at start
 
 
@@ -57,6 +69,43 @@ def queue_upload(settings: Settings, staging: Path, files: list[dict[str, Any]],
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)  # no job names it: it would never be ingested
         raise
+
+
+def _runs_here(kind: str, params: dict | None) -> bool:
+    return kind == KIND or (kind == INDEX_KIND and bool((params or {}).get(IN_API)))
+
+
+def queue_index_sync(session: Session, settings: Settings, reason: str) -> int | None:
+    """In the caller's transaction, after it changed the corpus: the id of a new index-sync job for this runner, or
+    None when one is queued already (and recent) — it has not read the corpus yet, so it includes this change. The
+    row of that queued job is locked until the caller commits (PostgreSQL; SQLite's single writer is held already),
+    so it cannot start in between. One queued longer than `job_stale_after_s` is not shared (the process that
+    queued it may be gone)."""
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=settings.job_stale_after_s)
+    queued = session.scalars(select(Job).where(Job.kind == INDEX_KIND, Job.status == "queued")
+                             .with_for_update()).all()
+    for job in queued:
+        created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=timezone.utc)
+        if (job.params or {}).get(IN_API) and created > cutoff:
+            return None
+    job = Job(kind=INDEX_KIND, status="queued", params={IN_API: True, "reason": reason})
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+def remove_stored_original(settings: Settings, path: str) -> bool:
+    """Remove a deleted document's original when it is an upload's stored copy (uploads/documents/...) and no
+    remaining document names it; files the CLI ingested from elsewhere are never touched. Whether it removed one."""
+    root = (settings.uploads_dir / "documents").resolve()
+    p = Path(path).resolve()
+    if not p.is_relative_to(root) or not p.is_file():
+        return False
+    with session_scope(settings.db_url) as s:
+        if s.scalar(select(Document.id).where(Document.path == path).limit(1)) is not None:
+            return False
+    p.unlink(missing_ok=True)
+    return True
 
 
 def _is_slack_export(path: Path) -> bool:
@@ -139,7 +188,8 @@ def run_upload(settings: Settings, params: dict, ctx: JobContext) -> dict:
 
 class UploadRunner:
     """Runs upload jobs in this process: `max_concurrent_uploads` at once, up to `max_queued_uploads` waiting;
-    `reserve` is false beyond that (the route answers 429 before storing anything)."""
+    `reserve` is false beyond that (the route answers 429 before storing anything). It runs the index syncs that
+    deletions queue too (`queue_index_sync`: at most one waiting at a time)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -181,13 +231,15 @@ class UploadRunner:
                 self.pending -= 1
 
     def resume(self) -> list[int]:
-        """Run again the upload jobs a stopped API left queued or running (a live one elsewhere is left to its
-        process: execute() checks its heartbeat), and remove incoming folders no such job names."""
+        """Run again the upload jobs and index syncs a stopped API left queued or running (a live one elsewhere is
+        left to its process: execute() checks its heartbeat), and remove incoming folders no upload job names."""
         with session_scope(self.settings.db_url) as s:
-            jobs = s.execute(select(Job.id, Job.params, Job.status).where(
-                Job.kind == KIND, Job.status.in_(("queued", "running")))).all()
+            jobs = [(job_id, params, status) for job_id, kind, params, status in s.execute(
+                select(Job.id, Job.kind, Job.params, Job.status).where(
+                    Job.kind.in_((KIND, INDEX_KIND)), Job.status.in_(("queued", "running")))).all()
+                if _runs_here(kind, params)]
         for job_id, _, status in jobs:
-            log.info("resuming upload job %s (%s)", job_id, status)
+            log.info("resuming job %s (%s)", job_id, status)
             self.submit(job_id)
             if status == "running":  # its heartbeat may look alive a while yet: look again once it cannot
                 timer = threading.Timer(self.settings.job_stale_after_s + 1, self.submit, args=(job_id,))

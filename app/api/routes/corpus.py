@@ -232,19 +232,29 @@ def document_original(document_id: int, principal: PrincipalDep, session: Sessio
 
 
 @router.delete("/documents/{document_id}", status_code=204)
-def delete_document(document_id: int, principal: PrincipalDep, session: SessionDep, settings: SettingsDep):
-    from app.services import indexing, ingestion
+def delete_document(document_id: int, request: Request, principal: PrincipalDep, session: SessionDep,
+                    settings: SettingsDep):
+    """Delete a document (the uploader's own, or any for an admin). When this answers, it is gone for everyone:
+    from the listing, its original and every answer. Dropping its vectors from the index is a job, as an upload's
+    ingestion is (app/workflows/uploads.py): queued in the same transaction, so it cannot be lost."""
+    from app.services import ingestion
+    from app.workflows.uploads import queue_index_sync, remove_stored_original
     doc = session.get(Document, document_id)
     # One answer for "missing" and "exists but not yours to see": no oracle for restricted documents.
     if not _may_see(principal, doc):
         raise APIError(404, f"no document {document_id}", "document_not_found")
     if doc.owner_user_id != principal.user_id and not principal.is_admin:
         raise APIError(403, "you can delete only documents you uploaded", "not_owner")
-    audit(session, principal, "document.delete", f"document:{document_id}", title=doc.title)
+    gone = ingestion.remove_document(session, document_id)
+    if gone is None:  # a concurrent delete of the same document won
+        raise APIError(404, f"no document {document_id}", "document_not_found")
+    audit(session, principal, "document.delete", f"document:{document_id}", title=gone["title"])
+    job_id = queue_index_sync(session, settings, reason=f"document {document_id} deleted")
     session.commit()
-    session.close()  # its connection goes back to the pool before the index work
-    ingestion.delete_document(settings, document_id)
-    indexing.sync_index(settings)
+    session.close()  # its connection goes back to the pool
+    remove_stored_original(settings, gone["path"])
+    if job_id is not None:
+        request.app.state.uploads().submit(job_id)
 
 
 @router.get("/index/status", response_model=IndexStatus)
