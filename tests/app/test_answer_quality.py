@@ -15,6 +15,7 @@ QUESTIONS = REPO / "benchmarks" / "data" / "handbook_questions.jsonl"
 FRESH = REPO / "benchmarks" / "data" / "handbook_questions_fresh.jsonl"  # written after the report run: neither tuned nor looked at before
 HOLDOUT2 = REPO / "benchmarks" / "data" / "handbook_questions_holdout2.jsonl"  # written (and landed) before the second tuning round
 HOLDOUT3 = REPO / "benchmarks" / "data" / "handbook_questions_holdout3.jsonl"  # written (and landed) before the third tuning round
+HOLDOUT4 = REPO / "benchmarks" / "data" / "handbook_questions_holdout4.jsonl"  # written (and landed) before the fourth round
 
 
 def _plain(md: str) -> str:
@@ -33,8 +34,8 @@ def test_the_set_is_big_enough_and_stratified():
     assert len({q.question.lower() for q in qs}) == len(qs)
 
 
-@pytest.mark.parametrize("questions", [QUESTIONS, FRESH, HOLDOUT2, HOLDOUT3],
-                         ids=["tune-report", "fresh", "holdout2", "holdout3"])
+@pytest.mark.parametrize("questions", [QUESTIONS, FRESH, HOLDOUT2, HOLDOUT3, HOLDOUT4],
+                         ids=["tune-report", "fresh", "holdout2", "holdout3", "holdout4"])
 def test_gold_pages_hold_the_key_facts_and_unanswerable_terms_are_absent(questions):
     root = shared_data("docs", "18f-handbook")
     everything = " ".join(p.read_text(encoding="utf-8").lower() for p in root.rglob("*.md"))
@@ -123,14 +124,18 @@ def test_holdout2_is_big_enough_and_new():
     assert not seen & {q.question.lower() for q in qs}
 
 
-def test_holdout3_is_big_enough_and_new():
-    """holdout3 is the held-out set for the third tuning round: ≥ 30 answerable, ≥ 15 not, mostly answerable (like
-    the 55/5 hidden set), and neither its questions nor its key facts on the same page repeat an earlier set's."""
-    qs = load_questions(HOLDOUT3)
+@pytest.mark.parametrize("path,earlier_sets,min_ans,min_una", [
+    (HOLDOUT3, [QUESTIONS, FRESH, HOLDOUT2], 30, 15), (HOLDOUT4, [QUESTIONS, FRESH, HOLDOUT2, HOLDOUT3], 20, 10)],
+    ids=["holdout3", "holdout4"])
+def test_later_holdouts_are_big_enough_and_new(path, earlier_sets, min_ans, min_una):
+    """holdout3 and holdout4 are the held-out sets of the third and fourth tuning rounds: big enough, mostly
+    answerable (like the 55/5 hidden set), and neither their questions nor their key facts on the same page repeat an
+    earlier set's."""
+    qs = load_questions(path)
     n_ans = sum(q.answerable for q in qs)
-    assert n_ans >= 30 and len(qs) - n_ans >= 15 and n_ans > 2 * (len(qs) - n_ans)
-    assert {q.split for q in qs} == {"holdout3"}
-    earlier = load_questions(QUESTIONS) + load_questions(FRESH) + load_questions(HOLDOUT2)
+    assert n_ans >= min_ans and len(qs) - n_ans >= min_una and n_ans > 2 * (len(qs) - n_ans)
+    assert {q.split for q in qs} == {path.stem.rsplit("_", 1)[-1]}
+    earlier = [q for e in earlier_sets for q in load_questions(e)]
     assert not {q.question.lower() for q in earlier} & {q.question.lower() for q in qs}
     old_facts = {(g, f.lower()) for q in earlier for g in q.gold_pages for f in q.key_facts}
     assert not old_facts & {(g, f.lower()) for q in qs for g in q.gold_pages for f in q.key_facts}
