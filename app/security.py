@@ -61,12 +61,12 @@ def get_or_create_user(session: Session, name: str, role: str = "user", **fields
 
 
 def create_api_key(session: Session, user: User, name: str, *, key: str | None = None, kind: str = "api",
-                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+                   expires_at: datetime | None = None, parent_key_id: int | None = None) -> tuple[ApiKey, str]:
     """Create a key for `user` (never changing the user); returns the row and the plaintext key (the only time it
     exists)."""
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(user_id=user.id, name=name, prefix=key[:10], key_hash=hash_key(key), kind=kind,
-                 expires_at=expires_at)
+                 expires_at=expires_at, parent_key_id=parent_key_id)
     session.add(row)
     session.flush()
     return row, key
@@ -74,10 +74,6 @@ def create_api_key(session: Session, user: User, name: str, *, key: str | None =
 
 def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=timezone.utc) if dt is not None and dt.tzinfo is None else dt  # SQLite: naive
-
-
-def _via(key_id: int) -> str:
-    return f"web sign-in via key #{key_id}"
 
 
 def create_session_key(session: Session, user: User, *, ttl_hours: float, max_live: int,
@@ -91,8 +87,9 @@ def create_session_key(session: Session, user: User, *, ttl_hours: float, max_li
     live = [k for k in live if k.expires_at is None or _aware(k.expires_at) > now]
     for old in live[:max(0, len(live) - max_live + 1)]:
         old.revoked_at = now
-    name = _via(via_key) if via_key is not None else "web sign-in"
-    return create_api_key(session, user, name, kind="session", expires_at=now + timedelta(hours=ttl_hours))
+    name = f"web sign-in via key #{via_key}" if via_key is not None else "web sign-in"  # a label: the link is the id
+    return create_api_key(session, user, name, kind="session", expires_at=now + timedelta(hours=ttl_hours),
+                          parent_key_id=via_key)
 
 
 def authenticate(session: Session, key: str) -> Principal | None:
@@ -101,7 +98,13 @@ def authenticate(session: Session, key: str) -> Principal | None:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
     if row is None or row.revoked_at is not None:
         return None
-    if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(timezone.utc):
+    now = datetime.now(timezone.utc)
+    if row.expires_at is not None and _aware(row.expires_at) <= now:
+        return None
+    # a sign-in key lives only as long as the key it was made from (also one made while that key was revoked)
+    parent = row.parent if row.parent_key_id is not None else None
+    if parent is not None and (parent.revoked_at is not None or
+                               (parent.expires_at is not None and _aware(parent.expires_at) <= now)):
         return None
     user = row.user
     return Principal(user_id=user.id, name=user.name, role=user.role, key_id=row.id,
@@ -114,8 +117,8 @@ def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:
     if row is not None and row.revoked_at is None:
         now = datetime.now(timezone.utc)
         row.revoked_at = now
-        for child in session.scalars(select(ApiKey).where(ApiKey.user_id == row.user_id, ApiKey.kind == "session",
-                                                          ApiKey.name == _via(row.id), ApiKey.revoked_at.is_(None))):
+        for child in session.scalars(select(ApiKey).where(ApiKey.parent_key_id == row.id,
+                                                          ApiKey.revoked_at.is_(None))):
             child.revoked_at = now
     return row
 

@@ -46,7 +46,10 @@ class ApiKey(TimestampMixin, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(16), default="api", server_default="api")  # api | session
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # session keys expire
+    # a sign-in key made from an API key (POST /v1/auth/session): revoking or deleting that key ends this one
+    parent_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
     user: Mapped[User] = relationship(back_populates="api_keys")
+    parent: Mapped["ApiKey | None"] = relationship(remote_side="ApiKey.id")
 
 
 class AuditEvent(Base):

@@ -128,3 +128,72 @@ def test_last_used_is_recorded_at_most_once_a_minute(client, settings):
     client.get("/v1/me", headers=auth(key))
     newer = last_used()[1]
     assert (newer.replace(tzinfo=timezone.utc) if newer.tzinfo is None else newer) > old
+
+
+def test_sign_in_keys_are_linked_to_their_api_key_by_id_and_end_with_it(client, admin_key, settings):
+    """POST /v1/auth/session: the sign-in key records its parent API key in parent_key_id (a renewal from a sign-in
+    key keeps it); revoking the API key ends them, whatever the keys are named. A sign-in key whose parent was
+    revoked without it (made while the revocation ran) is refused too."""
+    from datetime import datetime, timezone
+    body = client.post("/v1/keys", headers=auth(admin_key), json={"name": "uma's key", "user": "uma"}).json()
+    api_key, api_key_id = body["key"], body["id"]
+    first = client.post("/v1/auth/session", headers=auth(api_key)).json()["api_key"]
+    renewed = client.post("/v1/auth/session", headers=auth(first)).json()["api_key"]
+    login = make_key(settings, "uma")  # another key of the same user: its own sessions are not this one's
+    other = client.post("/v1/auth/session", headers=auth(login)).json()["api_key"]
+    from app.security import hash_key
+    with session_scope(settings.db_url) as s:
+        rows = {k: s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(k))) for k in (first, renewed, other)}
+        assert rows[first].parent_key_id == rows[renewed].parent_key_id == api_key_id
+        for row in rows.values():
+            row.name = "renamed"  # the link is not the name
+    assert client.delete(f"/v1/keys/{api_key_id}", headers=auth(admin_key)).status_code == 200
+    for key in (api_key, first, renewed):
+        assert client.get("/v1/me", headers=auth(key)).status_code == 401
+    assert client.get("/v1/me", headers=auth(other)).status_code == 200
+    with session_scope(settings.db_url) as s:
+        assert all(s.get(ApiKey, rows[k].id).revoked_at is not None for k in (first, renewed))
+        # the race: a sign-in key made from the API key while it was being revoked stays unrevoked itself
+        parent = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(login)))
+        parent.revoked_at = datetime.now(timezone.utc)
+    assert client.get("/v1/me", headers=auth(other)).status_code == 401
+
+
+def test_the_migration_links_existing_sign_in_keys_to_their_api_keys(db_url):
+    """0005 adds api_keys.parent_key_id and fills it from the names older versions gave sign-in keys ("web sign-in
+    via key #<id>", the same user's key only); a live sign-in key of an already revoked key is revoked."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from app.db import make_engine, migrate
+    from app.db.session import alembic_config
+    command.upgrade(alembic_config(db_url), "0004")
+    eng = make_engine(db_url)
+    now, gone = "2026-01-01 00:00:00", "2026-01-02 00:00:00"
+    keys = [  # id, user, name, kind, revoked_at
+        (1, 1, "ana's key", "api", None), (2, 1, "ana's old key", "api", gone), (3, 2, "bo's key", "api", None),
+        (10, 1, "web sign-in via key #1", "session", None), (11, 1, "web sign-in via key #2", "session", None),
+        (12, 1, "web sign-in via key #3", "session", None), (13, 1, "web sign-in via key #999", "session", None),
+        (14, 1, "web sign-in", "session", None), (15, 1, "web sign-in via key #1", "api", None)]
+    with eng.begin() as c:
+        for uid, name in ((1, "ana"), (2, "bo")):
+            c.execute(text("insert into users (id, name, role, created_at, updated_at) values (:i, :n, 'user', :t, :t)"),
+                      {"i": uid, "n": name, "t": now})
+        for kid, uid, name, kind, revoked in keys:
+            c.execute(text("insert into api_keys (id, user_id, name, prefix, key_hash, kind, revoked_at, created_at, "
+                           "updated_at) values (:i, :u, :n, 'tl_x', :h, :k, :r, :t, :t)"),
+                      {"i": kid, "u": uid, "n": name, "h": f"{kid:064d}", "k": kind, "r": revoked, "t": now})
+    eng.dispose()
+    migrate(db_url)
+    eng = make_engine(db_url)
+    with eng.connect() as c:
+        got = {i: (p, r is not None) for i, p, r in c.execute(text("select id, parent_key_id, revoked_at from api_keys"))}
+    eng.dispose()
+    assert got == {1: (None, False), 2: (None, True), 3: (None, False),
+                   10: (1, False), 11: (2, True),  # its parent was revoked already: so is it now
+                   12: (None, False), 13: (None, False),  # another user's key, a missing key: no link
+                   14: (None, False), 15: (None, False)}  # not "via" a key; not a sign-in key
+    command.downgrade(alembic_config(db_url), "0004")
+    eng = make_engine(db_url)
+    assert "parent_key_id" not in {col["name"] for col in inspect(eng).get_columns("api_keys")}
+    eng.dispose()

@@ -54,17 +54,12 @@ def new_session(principal: PrincipalDep, session: SessionDep, settings: Settings
         raise APIError(401, "this key's user no longer exists", "unauthorized")
     caller = session.get(ApiKey, principal.key_id) if principal.key_id is not None else None
     # a sign-in key renewed from a sign-in key keeps its parent API key (revoking that still ends it)
-    via = (caller.id if caller.kind != "session" else _parent(caller)) if caller is not None else None
+    via = (caller.id if caller.kind != "session" else caller.parent_key_id) if caller is not None else None
     row, key = create_session_key(session, user, ttl_hours=settings.session_key_ttl_hours,
                                   max_live=settings.max_session_keys, via_key=via)
     session.commit()
     return {"api_key": key, "expires_at": row.expires_at,
             "user": {"id": user.id, "name": user.name, "role": user.role}}
-
-
-def _parent(key: ApiKey) -> int | None:
-    name = key.name or ""
-    return int(name.rsplit("#", 1)[1]) if name.startswith("web sign-in via key #") else None
 
 
 class LogoutOut(BaseModel):
