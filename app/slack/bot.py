@@ -20,17 +20,18 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.answering.engine import AnswerEngine, EmptyQuestion
 from app.db import session_scope
-from app.db.models import Chunk, Conversation, Feedback, Message
+from app.db.models import Conversation
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.slack import blocks as bk
 from app.slack.actions import AnswerButtons, post
 from app.slack.access import ChannelMembers, channel_access, teamlore_user, user_access
 from app.slack.dedupe import Deduper
+from app.slack.status import effective_generator, live_model_version, status_text
 from app.slack.streaming import SlackStream
 from model.base import Answer
 from retrieval.types import Access
@@ -209,21 +210,8 @@ class SlackBot:
         if event.get("tab", "home") != "home":
             return
         self.client.views_publish(user_id=event["user"], view=bk.home_view(
-            model_version=self.live_model_version(), generator=self.effective_generator(),
+            model_version=live_model_version(self.settings), generator=effective_generator(self.settings),
             help_channels=self.settings.slack_help_channels, support_group=self.settings.slack_support_group))
-
-    def live_model_version(self) -> str | None:
-        from app.services.registry import live_version
-        with session_scope(self.settings.db_url) as s:
-            mv = live_version(s)
-            return mv.name if mv is not None else None
-
-    def effective_generator(self) -> str:
-        """What answers now: extractive, transformers or openai (the `auto` setting resolved for the live version)."""
-        from app.services.registry import live_version
-        from app.wiring import serving_backend
-        with session_scope(self.settings.db_url) as s:
-            return serving_backend(self.settings, live_version(s))
 
     # -- answering --------------------------------------------------------------------------------
     def handle(self, ask: Ask, thread: list[dict[str, Any]] | None = None) -> None:
@@ -312,7 +300,7 @@ class SlackBot:
                         text="`/teamlore status` is for Teamlore admins: ask an admin to map your Slack user "
                              "to an admin account.")
                 return
-            status = self.status_text()
+            status = status_text(self.settings, self.engine_provider)
             respond(response_type="ephemeral", text=status, blocks=bk.sections(status))
             return
         if sub != "ask" or not rest.strip():
@@ -334,29 +322,6 @@ class SlackBot:
             return
         respond(response_type="ephemeral", text=result.text,
                 blocks=bk.answer_blocks(result.text, result.citations, result.message_id, footer=footer(result)))
-
-    def status_text(self) -> str:
-        with session_scope(self.settings.db_url) as s:
-            chunks = s.scalar(select(func.count()).select_from(Chunk)) or 0
-            answers = s.scalar(select(func.count()).select_from(Message).join(Conversation).where(
-                Conversation.channel == "slack", Message.role == "assistant")) or 0
-            up = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.rating > 0)) or 0
-            down = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.rating < 0)) or 0
-        try:
-            self.engine_provider().generators.choose()
-            model_state = "available"
-        except Exception as exc:
-            model_state = f"unavailable ({type(exc).__name__}: {str(exc)[:120]})"
-        return "\n".join([
-            "*Teamlore status*",
-            f"• Generator: {self.effective_generator()}, live model: {self.live_model_version() or 'none'}, "
-            f"{model_state}",
-            f"• Indexed chunks: {chunks}",
-            f"• Slack answers: {answers}; feedback 👍 {up} / 👎 {down}",
-            f"• Help channels: {', '.join(self.settings.slack_help_channels) or 'none'}; "
-            f"support group: {self.settings.slack_support_group or 'not set'}",
-        ])
-
 
 def footer(result: Answer) -> str:
     parts = [{"generative": "Generated answer", "extractive": "Quoted from sources",
