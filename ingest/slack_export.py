@@ -252,8 +252,8 @@ def parse_message(m: dict[str, Any], channel_id: str) -> SlackMessageRecord:
         if isinstance(r, dict) and r.get("name"):
             reactions[str(r["name"])] = _str_list(r.get("users"))
     files = []
-    files = m.get("files") if isinstance(m.get("files"), list) else []  # hostile exports: any JSON value here
-    for f in files + ([m["file"]] if isinstance(m.get("file"), dict) else []):
+    listed = m.get("files") if isinstance(m.get("files"), list) else []  # hostile exports: any JSON value here
+    for f in listed + ([m["file"]] if isinstance(m.get("file"), dict) else []):
         if isinstance(f, dict):
             name = f.get("title") or f.get("name")
             if name and f.get("mode") != "tombstone":

@@ -159,6 +159,19 @@ def test_a_files_field_of_any_json_type_is_read_or_skipped_not_a_crash(tmp_path,
     assert [m.raw_text for m in export.messages] == ["see file"]
 
 
+def test_attached_files_are_listed_by_name_not_as_their_metadata(tmp_path):
+    """A regression of the fix above: the file dicts themselves were kept beside their names, so a question with a
+    screenshot reached the dataset as `[file: {'id': 'F0…', 'created': …}]`."""
+    f = {"id": "F1", "name": "image.png", "title": "screenshot of the error", "mimetype": "image/png",
+         "permalink": "https://acme.slack.com/files/U1/F1/image.png"}
+    gone = {"id": "F2", "mode": "tombstone", "name": "deleted.png"}
+    day = [{"type": "message", "user": "U1", "text": "did anyone have this problem?", "ts": "1704100000.000100",
+            "files": [f, gone]}]
+    (msg,) = read_export(write_export(tmp_path / "exp", day=day), ExportLimits()).messages
+    assert msg.files == ["screenshot of the error"]
+    assert day[0]["files"] == [f, gone]  # the parsed export is not changed in place
+
+
 def test_a_zip_of_an_unsupported_version_is_an_ingest_error_not_a_crash(tmp_path):
     """Found by the parser fuzzing: zipfile raises NotImplementedError for a central directory naming zip 10.9."""
     import struct
