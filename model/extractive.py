@@ -416,7 +416,7 @@ GENERIC = frozenset("""put puts get go going gone make made take taken give give
 using need needs want try find build start stop pick set supposed allowed able sure fine far ahead still already ever
 even yet soon actually really basically usually exactly right next last first new old long often again back away
 around before after early late happen happens work works working day days week weeks time times year years month
-months""".split())
+months today tonight tomorrow yesterday now""".split())
 
 
 def missing_rare(question: str, evidence: str, idf: Callable[[str], float],
@@ -472,8 +472,10 @@ CHAT_ABBREV = {"hrs": "hours", "hr": "hour", "yrs": "years", "yr": "year", "govt
                "mgr": "manager", "info": "information", "appt": "appointment", "appts": "appointments",
                "msg": "message", "msgs": "messages", "pw": "password", "tmrw": "tomorrow", "wk": "week",
                "wks": "weeks", "mos": "months", "bc": "because", "b4": "before", "dept": "department",
-               "thru": "through", "abt": "about", "req": "request", "acct": "account", "reimb": "reimbursement"}
-_QWORD = re.compile(r"[A-Za-z][A-Za-z']*")
+               "thru": "through", "abt": "about", "req": "request", "acct": "account", "reimb": "reimbursement",
+               "fy": "fiscal year", "tmr": "tomorrow", "tomorow": "tomorrow", "rn": "right now",
+               "asap": "soon", "btw": "by the way", "lol": "", "pto": "leave", "w2": "w-2", "w4": "w-4"}
+_QWORD = re.compile(r"[A-Za-z][A-Za-z0-9']*")
 
 
 def normalise_question(question: str, passages: list[Passage]) -> str:
@@ -655,6 +657,8 @@ class ExtractiveAnswerer:
                "specific_missing": 0.0, "focus_gap": 0.0}
         if not scored:
             return out
+        if w.normalise:  # the terms looked for as the sources would spell them ("appts" -> "appointments")
+            question = normalise_question(question, passages)
         if self.idf is not None and w.focus_weight:
             out["focus_gap"] = self.focus_gap(question, self.focus_text(scored, picked, passages, w.focus_of)
                                               + ("\n" + said if said else ""), w.focus_terms)
