@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     # tune+report+fresh) chose lexical_idf, synonym_cos 0.6, coverage_of "passage", missing_weight 0.286,
     # specific_weight 0.141 (2 terms), type_weight 0, threshold 0.429: on the new held-out set holdout2 it caught
     # 0.769 of unanswerable vs 0.538 but abstained on 0.120 of answerable vs 0.040, so it is opt-in too.
+    # Rounds 3 and 4 (benchmarks/abstain_augment.py: CV on the seen sets plus generated look-alikes and rewordings)
+    # added the focus gap (answer_focus_*) and answer_normalise. Round 3 (focus 0.424, 1 term, "top"; missing 0.381,
+    # synonym_cos 0.6, "passage"; threshold 0.2143) on holdout3: 0.688 abstention vs 0.438, but 0.098 false (as the
+    # default); round 4 (focus 0.416, 2 terms, "picked"; threshold 0.3334) on holdout4: 0.400 vs 0.500 at 0 false.
+    # Neither met the rule to become the default (BENCHMARKS.md, "Third tuning round").
     # The same gate runs before a generative model is asked.
     answer_abstain_below: float = Field(default=0.562, description="say \"I don't know\" when the evidence score "
                                         "is below this")

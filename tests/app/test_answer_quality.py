@@ -139,3 +139,22 @@ def test_later_holdouts_are_big_enough_and_new(path, earlier_sets, min_ans, min_
     assert not {q.question.lower() for q in earlier} & {q.question.lower() for q in qs}
     old_facts = {(g, f.lower()) for q in earlier for g in q.gold_pages for f in q.key_facts}
     assert not old_facts & {(g, f.lower()) for q in qs for g in q.gold_pages for f in q.key_facts}
+
+
+def test_the_opt_in_abstention_policies_are_set_through_teamlore_variables(tmp_path, monkeypatch):
+    """The round-3/4 policies of BENCHMARKS.md are turned on by TEAMLORE_ANSWER_* variables alone (the default keeps
+    them off), and a bad value is a clear settings error."""
+    from app.settings import SettingsError, load_settings
+    from app.wiring import extractive_weights
+    monkeypatch.chdir(tmp_path)
+    default = extractive_weights(load_settings())
+    assert (default.focus_weight, default.normalise, default.abstain_below) == (0.0, False, 0.562)
+    for k, v in {"FOCUS_WEIGHT": "0.416", "FOCUS_TERMS": "2", "FOCUS_OF": "picked", "NORMALISE": "true",
+                 "ABSTAIN_BELOW": "0.3334"}.items():
+        monkeypatch.setenv(f"TEAMLORE_ANSWER_{k}", v)
+    w = extractive_weights(load_settings())
+    assert (w.focus_weight, w.focus_terms, w.focus_of, w.normalise, w.abstain_below) == (0.416, 2, "picked", True,
+                                                                                          0.3334)
+    monkeypatch.setenv("TEAMLORE_ANSWER_FOCUS_OF", "everywhere")
+    with pytest.raises(SettingsError, match="TEAMLORE_ANSWER_FOCUS_OF"):
+        load_settings()
