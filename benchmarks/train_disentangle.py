@@ -11,8 +11,11 @@ channels where conversations start hours apart and replies come minutes apart), 
 `nick:` address stripped (Slack users @-mention less than IRC users address). Without them the model learns that
 the previous message is rarely the antecedent and that a reply names its addressee, and over-splits a quiet,
 mention-poor channel (below the time-gap rule). The shapes used for training differ from the tune/report
-channels of benchmarks/disentangle_proxies.py, and their conversations come from train/ only. dev/ chooses on the
-real dev logs and the dev proxy channels together (mean of ARI + exact F1).
+channels of benchmarks/disentangle_proxies.py, and their conversations come from train/ only. Since session 4 four
+more train channels have the help-channel shape (`AUGMENT_HELP`: each conversation its own pace, a wait before
+its first answer). dev/ chooses: the dense weights' L2 and bias on the dev logs (`--keep-dense` keeps an earlier
+model's dense weights when they do better there), the Slack-pace weights' on the calibrated help-channel dev
+proxies (`disentangle_proxies.help_proxies`; mean of ARI + exact F1).
 
     nice .venv/bin/python benchmarks/train_disentangle.py            # ~2-4 min on 2 cores
 Needs scikit-learn/scipy (the dev extra); inference in the package is numpy only.
@@ -32,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 IRC = REPO.parent / "shared" / "data" / "disentanglement" / "ubuntu-irc"
 
-from disentangle_proxies import irc_proxies  # noqa: E402
+from disentangle_proxies import help_proxies, irc_proxies  # noqa: E402
 
 from ingest.datasets.disentangle import score_clustering  # noqa: E402
 from ingest.datasets.irc import read_split, retimed_channel, strip_address  # noqa: E402
@@ -46,6 +49,11 @@ DENSE_FACTOR = 3.0
 # (stretch, mean pause between conversation starts in s, strip addresses) of the augmented train channels
 AUGMENT = ((2.0, 1200.0, False), (4.0, 10800.0, True), (8.0, 3600.0, False), (15.0, 28800.0, True),
            (6.0, 86400.0, False), (25.0, 7200.0, True), (2.0, 600.0, True), (4.0, 300.0, False), (3.0, 180.0, True))
+# help-channel shapes (session 4): (stretch, stretch_max, mean pause, strip, mean wait for the first answer) —
+# each conversation its own stretch and a wait before its first answer (`retimed_channel`), other values than the
+# calibrated tune/report shapes of disentangle_proxies.HELP_CHANNELS
+AUGMENT_HELP = ((1.0, 5.0, 2700.0, True, 1200.0), (1.0, 20.0, 5400.0, False, 2400.0),
+                (2.0, 8.0, 10800.0, True, 3600.0), (1.0, 4.0, 1500.0, False, 900.0))
 # the opener rule on top of the Slack-pace weights (ReplyLinkModel.opener_*): a question of >= 12 words that names
 # nobody, from someone who has not spoken in the channel for a day, with no reply evidence to its best antecedent,
 # starts a conversation. Chosen on the dev proxy channels with the weights of 2026-12-07 (session 3, disent2):
@@ -74,7 +82,7 @@ def file_examples(log, pacer, window=WINDOW):
     return _link_examples(to_records([log.lines[ln] for ln in lines]), parents, pacer, window)
 
 
-def retimed_examples(logs, pacer, stretch, arrival, strip, seed, window=WINDOW):
+def retimed_examples(logs, pacer, stretch, arrival, strip, seed, window=WINDOW, stretch_max=None, wait=0.0):
     """Training examples from the gold conversations of `logs` laid out on a slower clock (see module doc)."""
     convs, keys = [], []
     for fi, (_, log) in enumerate(logs):
@@ -87,7 +95,8 @@ def retimed_examples(logs, pacer, stretch, arrival, strip, seed, window=WINDOW):
             keys.append([(fi, ln) for ln in lns])
     if strip:
         convs = strip_address(convs)
-    msgs, _, origin = retimed_channel(convs, stretch, arrival, seed, with_origin=True)
+    msgs, _, origin = retimed_channel(convs, stretch, arrival, seed, with_origin=True, stretch_max=stretch_max,
+                                      answer_wait_s=wait)
     pos = {keys[ci][k]: n for n, (ci, k) in enumerate(origin)}
     parents: dict[int, set[int]] = {}
     for fi, (_, log) in enumerate(logs):
@@ -178,6 +187,10 @@ def main():
     ap.add_argument("--out", default=str(MODEL_PATH))
     ap.add_argument("--no-augment", dest="augment", action="store_false",
                     help="fit on the IRC logs as logged only (the earlier model)")
+    ap.add_argument("--keep-dense", default=None,
+                    help="an earlier model file: keep its dense weights if they beat the refit on the dev logs")
+    ap.add_argument("--no-help-augment", dest="help_augment", action="store_false",
+                    help="without the help-channel shapes of AUGMENT_HELP (the model of session 3)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     train = read_split(IRC / "train")
@@ -188,7 +201,11 @@ def main():
     pace = float(np.median(consecutive_gaps(train)))
     pacer = ReplyLinkModel(np.zeros(len(FEATURES), dtype=np.float32), reference_pace_s=pace)
     dev = prepare(read_split(IRC / "dev"), pacer)
+    # the Slack-pace weights are chosen on the calibrated help-channel dev proxies (session 4); the five classic
+    # dev proxies of session 3 are reported beside them
     dev_proxies = [prepare_one(name, msgs, gold, list(range(len(msgs))), pacer)
+                   for name, msgs, gold in help_proxies("dev")]
+    dev_classic = [prepare_one(name, msgs, gold, list(range(len(msgs))), pacer)
                    for name, msgs, gold in irc_proxies("dev")]
     exs = [e for _, log in train for e in file_examples(log, pacer)]
     n_irc = len(exs)
@@ -197,6 +214,10 @@ def main():
         for k, (stretch, arrival, strip) in enumerate(AUGMENT):
             exs += retimed_examples(full[k % args.stride::2 * args.stride], pacer, stretch, arrival, strip,
                                     seed=7919 + k)
+        if args.help_augment:
+            for k, (lo, hi, arrival, strip, wait) in enumerate(AUGMENT_HELP):
+                exs += retimed_examples(full[(k + 1) % args.stride::2 * args.stride], pacer, lo, arrival, strip,
+                                        seed=8111 + k, stretch_max=hi, wait=wait)
     X, gold, starts = stack(exs)
     print(f"train: {len(train)} files, {n_irc} messages as logged + {len(exs) - n_irc} in re-timed channels, "
           f"{len(X)} candidate pairs, "
@@ -218,6 +239,20 @@ def main():
     meta = [("dense_trained_on", f"ubuntu-irc train ({len(train)} files, {n_irc} messages as logged)"),
             ("dense_l2", d_l2), ("dense_chosen_on", "ubuntu-irc dev logs: max ARI + exact F1"),
             ("dense_dev", json.dumps(d_r))]
+    if args.keep_dense:
+        # the dense weights of an earlier model (a feature it lacks weighs 0, so it scores as it did), kept if
+        # they do better on the dev logs than the ones just fitted
+        old = json.loads(Path(args.keep_dense).read_text(encoding="utf-8"))
+        by_name = dict(zip(old["features"], old["dense_weights"]))
+        o_w = np.array([by_name.get(f, 0.0) for f in FEATURES], dtype=np.float32)
+        o_r = evaluate(o_w, dev, old["dense_self_bias"])
+        print(f"dense weights of {args.keep_dense}: {o_r}", flush=True)
+        if o_r["ari"] + o_r["f1"] > d_r["ari"] + d_r["f1"]:
+            d_w, d_bias, d_r = o_w, float(old["dense_self_bias"]), o_r
+            meta = [("dense_trained_on", old["meta"]["dense_trained_on"] + " (kept from the earlier model: "
+                     "better on the dev logs than a refit with the new features, zero weight on those)"),
+                    ("dense_l2", old["meta"]["dense_l2"]), ("dense_chosen_on", old["meta"]["dense_chosen_on"]),
+                    ("dense_dev", json.dumps(o_r))]
     w, bias = d_w, d_bias
     dense = None
     if args.augment:
@@ -225,10 +260,13 @@ def main():
         l2, bias, w, rp = choose(X, gold, starts, dev_proxies, "slack pace (dev proxy channels)")
         dense = d_w.astype(np.float32)
         meta += [("trained_on", f"ubuntu-irc train ({len(train)} files, {n_irc} messages as logged + "
-                                f"{len(exs) - n_irc} in {len(AUGMENT)} re-timed channels)"),
+                                f"{len(exs) - n_irc} in "
+                                f"{len(AUGMENT) + len(AUGMENT_HELP) * args.help_augment} re-timed channels)"),
                  ("l2", l2),
-                 ("chosen_on", "dev proxy channels (benchmarks/disentangle_proxies.py): max ARI + exact F1"),
+                 ("chosen_on", "dev proxy channels, calibrated help shapes (benchmarks/disentangle_proxies.py "
+                               "help_proxies): max ARI + exact F1"),
                  ("dev_proxies", json.dumps(rp)),
+                 ("dev_classic_proxies", json.dumps(evaluate(w, dev_classic, bias))),
                  ("dev_proxies_dense_weights", json.dumps(evaluate(d_w, dev_proxies, d_bias))),
                  ("dev_logs_slack_weights", json.dumps(evaluate(w, dev, bias)))]
     model = ReplyLinkModel(w.astype(np.float32), window=WINDOW, self_bias=bias, reference_pace_s=round(pace, 3),

@@ -4,11 +4,13 @@ Method: a learned reply-link model (`ingest/datasets/replylink.py`, weights in `
 manner of Kummerfeld et al. 2019. Each message, in time order, picks its antecedent among itself ("starts a new
 conversation") and the 50 messages before it, by a linear score over pairwise features: time gap, messages in
 between, the previous message, same speaker / the speaker's own last message, @-mentions and names either way,
-addressed at the start, people who talked before, turn-taking, question → answer, thanks, tf-idf similarity.
+addressed at the start, people who talked before, turn-taking, question → answer, a question still waiting for
+its answer and a reply that opens like an answer, thanks, tf-idf similarity.
 Two weight sets are shipped: one fitted on the IRC logs as logged, used for channels as busy as IRC (median gap
 between consecutive messages under 3 × IRC's 8.3 s), and one fitted on those logs plus the same annotated
 conversations re-timed to Slack-like channels (conversations minutes to a day apart, replies 2-25 × slower than on
-IRC, half without `nick:` addresses), used for everything slower. Time gaps are read at the channel's pace:
+IRC, half without `nick:` addresses, some with a wait of up to an hour before the first answer), used for
+everything slower. Time gaps are read at the channel's pace:
 divided by how much slower its talk is than the IRC training channel's (median gap between consecutive messages
 under an hour, capped at 30 ×); real-time gap and channel-density features (who else talked in the last 15
 minutes) let the Slack weights link a reply that names nobody in a quiet channel, where IRC-only weights split it

@@ -14,6 +14,7 @@ like Slack's) so time gaps are continuous. System lines are skipped: Slack chann
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -132,10 +133,15 @@ def strip_address(convs: list[list[Msg]]) -> list[list[Msg]]:
 
 
 def retimed_channel(convs: list[list[Msg]], stretch: float, arrival_s: float, seed: int,
-                    with_origin: bool = False):
-    """All conversations in a random order, each starting an exponential pause after the previous start, with
-    the gaps inside it multiplied by `stretch`. Returns the time-ordered messages and their gold labels (and,
-    `with_origin`, each message's (conversation, position in it))."""
+                    with_origin: bool = False, stretch_max: float | None = None, answer_wait_s: float = 0.0):
+    """All conversations in a random order, each starting an exponential pause (mean `arrival_s`) after the
+    previous start, with the gaps inside it multiplied by `stretch`. Returns the time-ordered messages and their
+    gold labels (and, `with_origin`, each message's (conversation, position in it)).
+
+    Help-channel shape (`stretch_max`, `answer_wait_s`; off by default): each conversation gets its own stretch,
+    log-uniform between `stretch` and `stretch_max` (some threads go back and forth quickly, some slowly), and its
+    first message by someone other than the opener — the first answer — and everything after it come an extra
+    exponential wait (mean `answer_wait_s`) later: a question sits in the channel until a helper turns up."""
     rng = random.Random(seed)
     order = list(range(len(convs)))
     rng.shuffle(order)
@@ -144,8 +150,15 @@ def retimed_channel(convs: list[list[Msg]], stretch: float, arrival_s: float, se
     for ci in order:
         c = convs[ci]
         t += rng.expovariate(1.0 / arrival_s)
+        s = stretch
+        if stretch_max is not None and stretch_max > stretch:
+            s = math.exp(rng.uniform(math.log(stretch), math.log(stretch_max)))
+        wait = rng.expovariate(1.0 / answer_wait_s) if answer_wait_s > 0 else 0.0
+        answered = False
         for k, m in enumerate(c):
-            msgs.append(dataclasses.replace(m, ts=f"{t + (m.time - c[0].time) * stretch:.3f}", channel_id="proxy"))
+            answered = answered or m.speaker != c[0].speaker
+            off = (m.time - c[0].time) * s + (wait if answered else 0.0)
+            msgs.append(dataclasses.replace(m, ts=f"{t + off:.3f}", channel_id="proxy"))
             gold.append(ci)
             origin.append((ci, k))
     idx = sorted(range(len(msgs)), key=lambda i: (msgs[i].time, origin[i]))

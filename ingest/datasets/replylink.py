@@ -40,17 +40,24 @@ PAIR_FEATURES = (
     "cos", "cos_gt02", "cos_gt04", "shared_log",
     "j_question", "i_question", "question_answer", "i_thanks", "j_url",
     "rgap_gt10m", "rgap_gt1h", "j_latest_other", "prev_x_quiet", "latest_other_x_quiet", "question_after_question",
+    "open_question", "open_question_x_gap_log", "same_prev", "answer_cue_open_question",
 )
 SELF_FEATURES = (
     "self", "self_gap_log", "self_gap_gt5m", "self_gap_gt30m", "self_gap_gt2h",
     "self_has_mention", "self_question", "self_greeting", "self_thanks", "self_speaker_new", "self_len_log",
     "self_rgap_lt2m", "self_rgap_gt10m", "self_rgap_gt1h", "self_quiet", "self_recent_log", "self_new_asker",
+    "self_question_own_gap_log", "self_answer_cue",
 )
 QUIET_WINDOW_S = 900.0  # "recent" for the density features: the last 15 minutes of real time
 FEATURES = PAIR_FEATURES + SELF_FEATURES
 _PI = {f: k for k, f in enumerate(FEATURES)}
 NAME_NORM_RE = re.compile(r"[^a-z0-9]")
 TOKEN_SPLIT_RE = re.compile(r"\s+")
+# how an answer or a reaction opens (not a question): "yes …", "you can …", "try …", "use …", "it's …"
+ANSWER_START_RE = re.compile(
+    r"^\s*(yes|yeah|yep|yup|no|nope|nah|you|your|you'?re|you'?ll|try|use|run|install|just|it|it'?s|that|that'?s|"
+    r"this|maybe|probably|perhaps|i think|i'?d|i would|i guess|sure|sorry|check|look at|see|because|since|if you|"
+    r"depends|afaik|iirc)\b", re.I)
 
 
 @dataclass
@@ -65,6 +72,7 @@ class LinkRecord:
     greeting: bool
     url: bool
     words: int
+    answer_cue: bool = False  # opens like an answer (ANSWER_START_RE) and is not a question
 
 
 def _norm(name: str) -> str:
@@ -113,7 +121,8 @@ def to_records(messages: Sequence[Msg]) -> list[LinkRecord]:
         out.append(LinkRecord(speaker=m.speaker, time=m.time, text=text, mentions=mentions,
                               addressed=frozenset(first - {m.speaker}), question=is_question(text),
                               thanks=bool(THANKS_RE.search(text)), greeting=bool(GREETING_RE.match(bare)),
-                              url=bool(URL_RE.search(raw)), words=len(tokens)))
+                              url=bool(URL_RE.search(raw)), words=len(tokens),
+                              answer_cue=bool(ANSWER_START_RE.match(text)) and not is_question(text)))
     return out
 
 
@@ -184,6 +193,12 @@ class Candidates:
         row[_PI["self_quiet"]] = quiet
         row[_PI["self_recent_log"]] = math.log1p(len(recent))
         row[_PI["self_new_asker"]] = r.question and r.speaker not in seen_speakers
+        row[_PI["self_answer_cue"]] = r.answer_cue
+        # a question from someone back after a pause (a new question, not a follow-up): how long since they spoke
+        if r.question:
+            own = next((k for k in range(i - 1, lo - 1, -1) if recs[k].speaker == r.speaker), None)
+            own_gap = (r.time - recs[own].time) / 60.0 / self.time_scale if own is not None else 1e4
+            row[_PI["self_question_own_gap_log"]] = math.log1p(max(own_gap, 0.0))
         evidence[0] = True
         # who mentioned whom before i (within the window): people who have talked to each other
         talked: set[tuple[str, str]] = set()
@@ -248,6 +263,13 @@ class Candidates:
             row[_PI["prev_x_quiet"]] = dist == 1 and quiet
             row[_PI["latest_other_x_quiet"]] = latest_other and quiet
             row[_PI["question_after_question"]] = q.question and r.question and not same
+            # a question still waiting for its answer (its asker has not spoken since) and a non-question from
+            # someone else: a help channel's first answer, often many minutes later and naming nobody
+            open_q = q.question and is_latest and not same and not r.question
+            row[_PI["open_question"]] = open_q
+            row[_PI["open_question_x_gap_log"]] = g if open_q else 0.0
+            row[_PI["same_prev"]] = same and dist == 1
+            row[_PI["answer_cue_open_question"]] = open_q and r.answer_cue
             evidence[row_k] = mention or jm or (cos >= 0.35 and not same)  # a reply, not the asker repeating
             if q.speaker == r.speaker:
                 i_spoke_after = True

@@ -1,7 +1,9 @@
 """The learned reply-link disentangler: IRC and Slack records, the shipped model, the scorer, the evidence rule."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import random
 from pathlib import Path
 
@@ -115,6 +117,38 @@ def test_the_opener_rule_separates_a_new_question_and_only_a_new_one():
     assert disentangle(returning, LinkWeights(opener=True)) == disentangle(returning, LinkWeights(opener=False))
 
 
+def test_help_channel_features_open_question_answer_cue_same_run_and_returning_asker():
+    """The pairwise/self features added in session 4, on a tiny channel: a question still waiting (its asker has
+    not spoken since) and an answer-like reply from someone else; the speaker's own previous message right
+    before; a question from someone back after a pause."""
+    from ingest.datasets.replylink import _PI, Candidates
+    msgs = [slack(0, "U1", "How do I make read_csv skip the footer rows of an export?"),
+            slack(60, "U3", "deploys are frozen until friday"),
+            slack(1500, "U2", "try skipfooter=3 with engine python"),
+            slack(1560, "U2", "the C engine does not support it"),
+            slack(1620, "U1", "worked, thanks"),
+            slack(1700, "U4", "is the VPN down for anyone?"),
+            slack(4700, "U1", "Another one: how do I read only some columns?")]
+    recs = to_records(msgs)
+    assert recs[2].answer_cue and not recs[0].answer_cue and not recs[5].answer_cue
+    cand = Candidates(recs, time_scale=1.0)
+
+    def row(i, j):
+        X, idx, _ = cand.for_message(i)
+        return X[idx.index(j)]
+    assert row(2, 0)[_PI["open_question"]] == 1 and row(2, 0)[_PI["answer_cue_open_question"]] == 1
+    assert row(2, 0)[_PI["open_question_x_gap_log"]] > 3  # log1p(25 min)
+    assert row(2, 1)[_PI["open_question"]] == 0  # not a question
+    assert row(3, 2)[_PI["same_prev"]] == 1 and row(4, 3)[_PI["same_prev"]] == 0
+    assert row(5, 0)[_PI["open_question"]] == 0  # U1 has spoken since, and a question is not an answer
+    X6, idx6, _ = cand.for_message(6)
+    assert row(6, 0)[_PI["open_question"]] == 0
+    # U1 asks again 51 minutes after their last message: the self row carries it (a follow-up question would not)
+    assert abs(X6[0][_PI["self_question_own_gap_log"]] - math.log1p((4700 - 1620) / 60.0)) < 1e-4
+    assert cand.for_message(4)[0][0][_PI["self_question_own_gap_log"]] == 0  # "worked, thanks": no question
+    assert cand.for_message(2)[0][0][_PI["self_answer_cue"]] == 1
+
+
 def test_hours_of_silence_need_reply_evidence():
     q = slack(0, "U1", "Which region hosts the analytics cluster for the reporting jobs?")
     later = slack(4 * 3600, "U2", "The reporting jobs moved to the new analytics cluster last week")
@@ -159,6 +193,16 @@ def test_an_irc_busy_channel_uses_the_dense_weights_and_a_slack_paced_one_the_sl
     assert model.weights_for(slow[:2])[0] is model.weights  # too short to tell: the Slack weights
 
 
+def talks_channel(talks) -> tuple[list[Msg], list[int]]:
+    """Slack messages of conversations given as [(second, user, text), …] each, with their gold labels."""
+    msgs, gold = [], []
+    for k, talk in enumerate(talks):
+        for sec, user, text in talk:
+            msgs.append(slack(sec, user, text))
+            gold.append(k)
+    return msgs, gold
+
+
 def quiet_channel_without_mentions() -> tuple[list[Msg], list[int]]:
     """A quiet help channel where nobody @-mentions: each question is answered minutes later by whoever is
     around, the asker follows up, and the next question comes 25-70 minutes after the last reply — except one
@@ -180,12 +224,7 @@ def quiet_channel_without_mentions() -> tuple[list[Msg], list[int]]:
          (10240, "U3", "looking at it now"),
          (10600, "U3", "left two comments, otherwise fine")],
     ]
-    msgs, gold = [], []
-    for k, talk in enumerate(talks):
-        for sec, user, text in talk:
-            msgs.append(slack(sec, user, text))
-            gold.append(k)
-    return msgs, gold
+    return talks_channel(talks)
 
 
 def within(gold, pred) -> bool:
@@ -207,6 +246,52 @@ def test_a_quiet_channel_without_mentions_is_not_over_split():
     assert not within(gold, disentangle(msgs, LinkWeights(pace="dense")))
 
 
+def help_channel_late_answer() -> tuple[list[Msg], list[int]]:
+    """A help channel paced like the calibrated proxies: quick exchanges, one question that waits 35 minutes for
+    its first answer (naming nobody), and a new question 50 minutes after the last reply from someone who took
+    part in the conversation before it."""
+    talks = [
+        [(0, "U1", "How do I make pandas read_csv skip the footer rows of a bank export?"),
+         (70, "U2", "use skipfooter=3 and engine='python' in read_csv"),
+         (130, "U1", "that worked, thanks")],
+        [(3000, "U3", "Anyone know how to set the default branch when creating a repo from the cli?"),
+         (3000 + 2100, "U4", "you can pass --default-branch main to repo create"),
+         (3000 + 2160, "U3", "perfect, that works")],
+        [(9000, "U2", "What is the recommended way to run database migrations in CI?"),
+         (9080, "U1", "we run alembic upgrade head as a separate job before the deploy step"),
+         (9150, "U2", "ok, makes sense")],
+        [(12150, "U1", "How do I make the linter ignore generated protobuf files in the repo?"),
+         (12390, "U4", "add them to the exclude list in pyproject"),
+         (12450, "U1", "done, thanks")],
+    ]
+    return talks_channel(talks)
+
+
+def test_a_first_answer_half_an_hour_late_joins_its_question():
+    """Session 4: the Slack-pace weights, trained with help-channel shapes (a wait before the first answer) and
+    the open-question / answer-cue features, keep a reply that comes 35 minutes after the question and names
+    nobody with it; the 10-minute rule and the session-3 weights (checked by hand: [0,0,0,1,2,2,3,3,3,3,3,3])
+    split it off. Still wrong (the known error, BENCHMARKS.md): the new question asked 50 minutes after the last
+    reply by U1, who answered in the conversation before, joins that conversation."""
+    msgs, gold = help_channel_late_answer()
+    model = load_model()
+    recs = to_records(msgs)
+    assert model.weights_for(recs)[0] is model.weights
+    pred = disentangle(msgs)
+    assert pred[3] == pred[4] == pred[5] and len({pred[0], pred[3], pred[6]}) == 3
+    assert within(gold[:9], pred[:9])
+    base = time_gap_baseline(msgs)
+    assert base[3] != base[4]
+    assert pred[9] == pred[6]  # the known error, pinned: fix it and change this line
+    # the open-question and answer-cue features carry it (either pair alone is enough): without their weights the
+    # late answer is split off again
+    w = model.weights.copy()
+    for f in ("open_question", "open_question_x_gap_log", "answer_cue_open_question", "self_answer_cue"):
+        w[FEATURES.index(f)] = 0.0
+    parents = dataclasses.replace(model, weights=w).antecedents(recs)
+    assert parents[4] == 4
+
+
 def test_retimed_irc_channels_keep_the_gold_and_strip_only_addresses():
     log = read_log(DATA / "tiny-irc.ascii.txt")
     gold = log.gold()
@@ -225,6 +310,38 @@ def test_retimed_irc_channels_keep_the_gold_and_strip_only_addresses():
     addressed = [(a, b) for c, cb in zip(cs, bare) for a, b in zip(c, cb) if a.text != b.text]
     assert addressed and all(a.text.endswith(b.text) and a.text.split()[0].rstrip(":,") in {m.speaker for c in cs
                              for m in c} for a, b in addressed)
+
+
+def test_help_channel_shape_waits_for_the_first_answer_and_varies_the_pace():
+    """`retimed_channel`'s help-channel options (the calibrated proxies and the training shapes of session 4): a
+    conversation's first message by someone other than its opener, and everything after it, come one extra wait
+    later; each conversation gets its own stretch in [stretch, stretch_max]; without them nothing changes."""
+    log = read_log(DATA / "tiny-irc.ascii.txt")
+    gold = log.gold()
+    convs: dict[int, list[Msg]] = {}
+    for ln in sorted(gold):
+        convs.setdefault(gold[ln], []).append(log.lines[ln])
+    cs = list(convs.values())
+    plain = retimed_channel(cs, stretch=2.0, arrival_s=600.0, seed=4)
+    assert retimed_channel(cs, stretch=2.0, arrival_s=600.0, seed=4, stretch_max=None, answer_wait_s=0.0) == plain
+    seen_waits, seen_stretch = set(), set()
+    for seed in range(6):
+        msgs, labels, origin = retimed_channel(cs, stretch=1.0, arrival_s=600.0, seed=seed, with_origin=True,
+                                               stretch_max=8.0, answer_wait_s=1800.0)
+        at = {o: m.time for m, o in zip(msgs, origin)}
+        for ci, c in enumerate(cs):
+            # message 1 answers the opener (another speaker) in both tiny conversations; 2 follows it
+            assert c[1].speaker != c[0].speaker
+            wait_and_gap = at[(ci, 1)] - at[(ci, 0)]
+            s = (at[(ci, 2)] - at[(ci, 1)]) / (c[2].time - c[1].time)
+            assert 1.0 - 1e-3 <= s <= 8.0 + 1e-3
+            wait = wait_and_gap - s * (c[1].time - c[0].time)
+            assert wait >= 0
+            seen_waits.add(round(wait))
+            seen_stretch.add(round(s, 2))
+            for k in range(2, len(c)):  # after the first answer only the (stretched) gaps of the log
+                assert abs(at[(ci, k)] - at[(ci, 1)] - s * (c[k].time - c[1].time)) < 1e-2
+    assert len(seen_waits) > 5 and len(seen_stretch) > 5 and max(seen_waits) > 600
 
 
 def test_on_the_irc_test_split_the_model_beats_the_time_gap_rule():
