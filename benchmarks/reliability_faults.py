@@ -4,8 +4,11 @@
            previous index; a restarted worker re-queues the job (stale heartbeat) and finishes it.
   train    the worker is killed during a training job right after its first checkpoint; a restarted worker
            resumes from that checkpoint, registers exactly one model version, and stores each step's metrics once.
-  upload   the API is killed during a document upload (mid-body, and while ingesting/indexing); after a
-           restart there is no half-written document, and a retry leaves exactly one.
+  upload   the API is killed during a document upload (mid-body, and while its upload job ingests/indexes);
+           after a restart there is no half-written document, the job left behind finishes, and a retry leaves
+           exactly one.
+  delete   the API is killed while the index sync that DELETE /v1/documents/{id} queued runs; the published index still holds the document's vectors, yet after a restart no
+           search finds it, the sync job is resumed and drops them, and the document never comes back.
   postgres PostgreSQL (a throwaway cluster on its own port, never the shared one) is restarted under chat
            load; requests fail with JSON 5xx errors while it is down and succeed again without restarting
            Teamlore (pool_pre_ping).
@@ -13,7 +16,7 @@
 Needs a data directory with an ingested + indexed workspace to copy (the worker/upload scenarios) — e.g.
 `TEAMLORE_DATA_DIR=/tmp/rel/var teamlore demo --no-serve --no-train`.
 
-    .venv/bin/python benchmarks/reliability_faults.py --seed-dir /tmp/rel/var worker upload postgres \
+    .venv/bin/python benchmarks/reliability_faults.py --seed-dir /tmp/rel/var worker upload delete postgres \
         --out var/reliability/faults.json
 """
 from __future__ import annotations
@@ -234,7 +237,7 @@ def _document(n_paragraphs: int) -> bytes:
 
 def scenario_upload(seed: Path) -> dict:
     data = copy_seed(seed, "upload")
-    env = {"TEAMLORE_DATA_DIR": str(data)}
+    env = {"TEAMLORE_DATA_DIR": str(data), "TEAMLORE_JOB_STALE_AFTER_S": "4"}
     admin = {"Authorization": "Bearer " + (data / "demo-admin.key").read_text().strip()}
     body = _document(600)
     name = "fault-handbook.md"
@@ -273,10 +276,13 @@ def scenario_upload(seed: Path) -> dict:
         finally:
             stop(api)
         docs = db_rows(data, "select id, size_bytes, length(sections) from documents where path like ?", (f"%{name}",))
-        kept = data / "uploads" / "documents" / name
+        kept = list((data / "uploads" / "documents").glob(f"*/{name}"))  # uploads/documents/<owner id>/<name>
+        jobs = db_rows(data, "select status from jobs where kind = 'upload' order by id desc limit 1")
         results[kill_point] = {"documents_after_kill": len(docs),
                                "complete": all(d[1] == len(body) and d[2] > 2 for d in docs),
-                               "kept_file_complete": (not kept.exists()) or kept.stat().st_size == len(body)}
+                               "kept_files": len(kept),
+                               "kept_file_complete": all(k.stat().st_size == len(body) for k in kept),
+                               "job_left": jobs[0][0] if jobs else None}
     # restart and retry the upload: exactly one document, indexed and searchable
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -290,20 +296,104 @@ def scenario_upload(seed: Path) -> dict:
             r2 = finished(c, c.post("/v1/documents", files={"files": (name, body, "text/markdown")}))
             again = (r2.json()["results"][0]["status"] if r2.status_code == 200 and r2.json()["results"]
                      else f"HTTP {r2.status_code}")
-        hits = httpx.get(url + "/v1/search", headers=admin, timeout=60,
-                         params={"q": "escalation contact for region 42 fault-injection handbook"}).json()
+        query = {"q": "escalation contact for region 42 fault-injection handbook"}
+        found_after_retries = any("fault" in (h.get("title") or "").lower() for h in httpx.get(
+            url + "/v1/search", headers=admin, timeout=60, params=query).json())
+        # the upload job the kill left `running` is run again once its heartbeat is stale (4 s here)
+        t0, deadline = time.time(), time.time() + 300
+        while time.time() < deadline and db_rows(
+                data, "select id from jobs where kind = 'upload' and status in ('queued', 'running')"):
+            time.sleep(0.5)
+        resumed_s = round(time.time() - t0, 1)
+        hits = httpx.get(url + "/v1/search", headers=admin, timeout=60, params=query).json()
     finally:
         stop(api)
     docs = db_rows(data, "select id from documents where path like ?", (f"%{name}",))
     chunks = db_rows(data, "select count(*) from chunks where origin_kind='document' and origin_key=?",
                      (str(docs[0][0]),)) if docs else [(0,)]
     leftovers = [p.name for p in (data / "uploads").iterdir() if p.is_dir() and p.name.startswith("tmp")]
+    unfinished = db_rows(data, "select id, status from jobs where kind = 'upload' and status in ('queued', 'running')")
     return {"kills": results, "retry_status": retry.get("status"), "second_retry_status": again,
             "documents_after_retries": len(docs), "chunks_for_document": chunks[0][0],
+            "search_finds_it_after_the_retries": found_after_retries,
+            "seconds_after_the_retries_until_the_killed_job_finished": resumed_s,
             "search_finds_it": any("fault" in (h.get("title") or "").lower() for h in hits),
-            "leftover_temp_upload_dirs": len(leftovers),
+            "leftover_temp_upload_dirs": len(leftovers), "unfinished_upload_jobs": len(unfinished),
             "pass": all(v["complete"] and v["kept_file_complete"] and v["documents_after_kill"] <= 1
-                        for v in results.values()) and len(docs) == 1 and chunks[0][0] > 0}
+                        for v in results.values()) and len(docs) == 1 and chunks[0][0] > 0 and not unfinished
+                    and any("fault" in (h.get("title") or "").lower() for h in hits)}
+
+
+# -- API killed during the index sync a document deletion queued ---------------------------------------------
+
+def _indexed_documents(data: Path) -> set[int]:
+    records = json.loads(((data / "index" / "current").resolve() / "records.json").read_text())  # the published one
+    return {r["document_id"] for r in records.values() if r.get("document_id") is not None}
+
+
+def scenario_delete(seed: Path) -> dict:
+    data = copy_seed(seed, "delete")
+    env = {"TEAMLORE_DATA_DIR": str(data), "TEAMLORE_JOB_STALE_AFTER_S": "4"}
+    admin = {"Authorization": "Bearer " + (data / "demo-admin.key").read_text().strip()}
+    name, body = "fault-handbook.md", _document(600)
+    query = {"q": "escalation contact for region 42 fault-injection handbook", "k": 10}
+
+    def finds_it(url: str) -> bool:
+        hits = httpx.get(url + "/v1/search", headers=admin, params=query, timeout=60).json()
+        return any(h["meta"].get("document_id") == doc_id for h in hits)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = spawn(["serve", "--port", str(port)], env, data / "api.log")
+    try:
+        wait_ready(url)
+        with httpx.Client(base_url=url, headers=admin, timeout=900) as c:
+            r = finished(c, c.post("/v1/documents", files={"files": (name, body, "text/markdown")}))
+            assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+            doc_id = next(d["id"] for d in c.get("/v1/documents").json() if d["path"] == name)
+            found_before = finds_it(url)
+            t = time.perf_counter()
+            r = c.delete(f"/v1/documents/{doc_id}")
+            delete_ms = (time.perf_counter() - t) * 1000
+            deadline = time.time() + 30  # kill -9 once the sync the delete queued is running
+            while time.time() < deadline and not db_rows(
+                    data, "select id from jobs where kind = 'index' and status = 'running'"):
+                time.sleep(0.01)
+            kill9(api)
+    finally:
+        stop(api)
+    job = db_rows(data, "select id, status from jobs where kind = 'index' order by id desc limit 1")
+    after_kill = {"delete_status": r.status_code, "delete_ms": round(delete_ms, 1),
+                  "document_rows": len(db_rows(data, "select id from documents where id = ?", (doc_id,))),
+                  "still_in_published_index": doc_id in _indexed_documents(data),
+                  "sync_job": job[0][1] if job else None,
+                  "stored_original_left": len(list((data / "uploads" / "documents").glob(f"*/{name}")))}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    api = spawn(["serve", "--port", str(port)], env, data / "api.log")
+    try:
+        t0 = time.time()
+        wait_ready(url)
+        found_at_restart = finds_it(url)
+        deadline = time.time() + 300
+        while time.time() < deadline:  # a `running` job is resumed once its heartbeat is stale (4 s here)
+            status = db_rows(data, "select status, attempts from jobs where id = ?", (job[0][0],))[0] if job else None
+            if status is None or status[0] in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(0.5)
+        synced_s = round(time.time() - t0, 1)
+        found_after = finds_it(url)
+        listed = any(d["id"] == doc_id for d in httpx.get(url + "/v1/documents", headers=admin, timeout=60).json())
+    finally:
+        stop(api)
+    after_restart = {"found_by_search_at_restart": found_at_restart, "sync_job": status,
+                     "seconds_from_restart_to_synced": synced_s, "found_by_search_after": found_after,
+                     "listed": listed, "in_published_index": doc_id in _indexed_documents(data)}
+    return {"found_before_delete": found_before, "after_kill": after_kill, "after_restart": after_restart,
+            "pass": (found_before and after_kill["delete_status"] == 204 and after_kill["document_rows"] == 0
+                     and not after_kill["stored_original_left"] and not found_at_restart and not found_after
+                     and not listed and status is not None and status[0] == "succeeded"
+                     and not after_restart["in_published_index"])}
 
 
 # -- PostgreSQL restarted under load -------------------------------------------------------------------------
@@ -424,7 +514,7 @@ def scenario_postgres(seed: Path, pg_port: int, clients: int = 8, down_s: float 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenarios", nargs="+", choices=["worker", "train", "upload", "postgres"])
+    ap.add_argument("scenarios", nargs="+", choices=["worker", "train", "upload", "delete", "postgres"])
     ap.add_argument("--seed-dir", type=Path, required=True)
     ap.add_argument("--pg-port", type=int, default=5499)
     ap.add_argument("--out", type=Path)
@@ -432,7 +522,8 @@ def main() -> int:
     report = {}
     for name in args.scenarios:
         t0 = time.time()
-        fn = {"worker": scenario_worker, "train": scenario_train, "upload": scenario_upload}.get(name)
+        fn = {"worker": scenario_worker, "train": scenario_train, "upload": scenario_upload,
+              "delete": scenario_delete}.get(name)
         report[name] = fn(args.seed_dir.resolve()) if fn else scenario_postgres(args.seed_dir.resolve(), args.pg_port)
         report[name]["seconds"] = round(time.time() - t0, 1)
         print(json.dumps({name: report[name]}, indent=2), flush=True)

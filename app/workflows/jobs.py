@@ -44,6 +44,7 @@ class JobContext:
     settings: Settings
     job_id: int
     log_path: Path
+    attempt: int = 1  # 2 and more: the job is run again (its worker or API was killed, or it was retried)
 
     def progress(self, fraction: float) -> None:
         with session_scope(self.settings.db_url) as s:
@@ -160,10 +161,10 @@ def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
                 return "running"
         job.status, job.worker, job.attempts = "running", worker, job.attempts + 1
         job.started_at = job.started_at or utcnow()
-        kind, params = job.kind, dict(job.params)
+        kind, params, attempt = job.kind, dict(job.params), job.attempts
     log_path = settings.runs_dir / f"job-{job_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    ctx = JobContext(settings, job_id, log_path)
+    ctx = JobContext(settings, job_id, log_path, attempt=attempt)
     ctx.log(f"started on {worker}")
     stop = threading.Event()
 

@@ -178,8 +178,11 @@ def run_upload(settings: Settings, params: dict, ctx: JobContext) -> dict:
         results.append(_result_for(filename, summary))
         ctx.log(f"{filename}: {results[-1]['status']}")
     changed = any(r.get("added") or r.get("updated") or r.get("deleted") for r in results)
+    # Nothing new: no index work — unless this is a run again of a job cut short, which may have ingested its
+    # files (now "unchanged") and stopped before its index sync.
+    changed = changed or (ctx.attempt > 1 and any(r.get("status") == "unchanged" for r in results))
     ctx.progress((steps - 1) / steps)
-    index = indexing.sync_index(settings) if changed else None  # nothing new: no index work
+    index = indexing.sync_index(settings) if changed else None
     if changed:
         _mark_quarantined(settings, results)
     shutil.rmtree(staged, ignore_errors=True)

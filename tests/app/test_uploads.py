@@ -113,3 +113,52 @@ def test_an_upload_cut_short_while_running_runs_again_when_the_api_starts(sqlite
     with TestClient(create_app(sqlite_settings)) as client:
         done = wait_done(client, key, job_id)
         assert done["status"] == "succeeded" and done["results"][0]["status"] == "ingested", done
+
+
+def test_an_upload_killed_between_its_ingestion_and_its_index_sync_is_indexed_when_it_runs_again(sqlite_settings,
+                                                                                                  monkeypatch):
+    """Killed after the files were ingested and before the index sync: the run again finds them `unchanged`, and
+    must still sync the index (found by re-running benchmarks/reliability_faults.py upload: the document stayed
+    unsearchable)."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from app.api.main import create_app
+    from app.db import session_scope
+    from app.db.models import Job
+    from app.services import indexing
+    from app.workflows.jobs import execute
+
+    class Killed(BaseException):  # like SIGKILL: no handler of the job records anything
+        pass
+
+    def killed(*args, **kwargs):
+        raise Killed()
+    first = create_app(sqlite_settings)
+    with TestClient(first) as client:
+        key = make_key(sqlite_settings, "ana")
+        lunch = ("lunch.md", b"# Lunch\n\nThe canteen opens at half past eleven.", "text/markdown")
+        r = client.post("/v1/documents", headers=auth(key), files=[("files", lunch)])
+        assert wait_done(client, key, r.json()["id"])["status"] == "succeeded"  # an index is published
+        first.state.uploads().submit = lambda job_id, reserved=False: None
+        job_id = client.post("/v1/documents", headers=auth(key), files=[("files", DOC)]).json()["id"]
+        with monkeypatch.context() as m:
+            m.setattr(indexing, "sync_index", killed)
+            try:
+                execute(sqlite_settings, job_id)
+            except Killed:
+                pass
+        assert sorted(d["path"] for d in client.get("/v1/documents", headers=auth(key)).json()) == ["lunch.md",
+                                                                                                  "parking.md"]
+        hits = client.get("/v1/search", params={"q": "where do visitors park"}, headers=auth(key)).json()
+        assert all("bay 7" not in h["text"] for h in hits)  # ingested, not indexed
+    with session_scope(sqlite_settings.db_url) as s:  # as the kill left it: running, its heartbeat stopped
+        assert s.get(Job, job_id).status == "running"
+        s.execute(update(Job).where(Job.id == job_id).values(updated_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    with TestClient(create_app(sqlite_settings)) as client:
+        done = wait_done(client, key, job_id)
+        assert done["status"] == "succeeded" and done["results"][0]["status"] == "unchanged", done
+        assert done["index"]["version"] >= 1, done
+        hits = client.get("/v1/search", params={"q": "where do visitors park"}, headers=auth(key)).json()
+        assert hits and "bay 7" in hits[0]["text"]
