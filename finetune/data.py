@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 from itertools import chain
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -78,10 +78,9 @@ def _normalise_messages(raw, where: str) -> list[dict[str, str]]:
     return out
 
 
-def read_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:
-    """Read one split. Blank lines are skipped; malformed lines raise with their line number."""
-    convs = []
-    path = Path(path)
+def jsonl_objects(path: Path, not_an_object: str) -> Iterator[tuple[int, str, dict]]:
+    """(line number, "file:line", object) for each non-blank line of a JSONL split; a line that is not JSON, or
+    not an object (`not_an_object` says what it should be), raises DatasetError naming the line."""
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -92,11 +91,18 @@ def read_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
-                raise DatasetError(f"{where}: expected an object with 'messages'")
-            raw = obj.get("messages", obj.get("conversations"))
-            if raw is None:
-                raise DatasetError(f"{where}: no 'messages' key (keys: {', '.join(sorted(obj))})")
-            convs.append(_normalise_messages(raw, where))
+                raise DatasetError(f"{where}: {not_an_object}")
+            yield lineno, where, obj
+
+
+def read_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:
+    """Read one split. Blank lines are skipped; malformed lines raise with their line number."""
+    convs = []
+    for _, where, obj in jsonl_objects(Path(path), "expected an object with 'messages'"):
+        raw = obj.get("messages", obj.get("conversations"))
+        if raw is None:
+            raise DatasetError(f"{where}: no 'messages' key (keys: {', '.join(sorted(obj))})")
+        convs.append(_normalise_messages(raw, where))
     return convs
 
 

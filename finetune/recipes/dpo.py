@@ -35,7 +35,7 @@ from torch.utils.checkpoint import checkpoint
 from finetune import checkpoint as ckpt
 from finetune.config import LoraSFTConfig, from_dict, parse_overrides, to_dict
 from finetune.data import (IGNORE, DatasetError, Example, collate_packed, ensure_chat_template, epoch_order,
-                           pack_in_order, tokenize_conversation, _normalise_messages)
+                           jsonl_objects, pack_in_order, tokenize_conversation, _normalise_messages)
 from finetune.evaluate import heldout_loss
 from finetune.loop import (TrainingError, apply_step, autocast_dtype, block_causal_mask, causal_lm_of, decoder_of,
                            lr_lambda, make_optimizer, pick_device, prepare_model, resolve_precision, setup_distributed)
@@ -83,16 +83,10 @@ def read_pairs(path: str | Path) -> list[dict]:
     """Read one split of preference pairs; malformed lines raise with their line number."""
     path = Path(path)
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not {"prompt", "chosen", "rejected"} <= set(obj):
-            raise DatasetError(f"{where}: a preference pair needs 'prompt', 'chosen' and 'rejected'")
+    needs = "a preference pair needs 'prompt', 'chosen' and 'rejected'"
+    for lineno, where, obj in jsonl_objects(path, needs):
+        if not {"prompt", "chosen", "rejected"} <= set(obj):
+            raise DatasetError(f"{where}: {needs}")
         prompt = obj["prompt"]
         prompt = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else _normalise_messages(prompt, where)
         chosen, rejected = _turns(obj["chosen"], where), _turns(obj["rejected"], where)

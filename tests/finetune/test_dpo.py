@@ -66,6 +66,12 @@ def test_bad_pair_files_are_refused_with_the_line(tmp_path, tiny_model_dir):
     f.write_text('{"prompt": "q", "chosen": "same", "rejected": "same"}\n')
     with pytest.raises(DatasetError, match="the same answer"):
         read_pairs(f)
+    f.write_text('\n["q", "a", "b"]\n')  # a blank line is skipped; an array is not a pair
+    with pytest.raises(DatasetError, match=r"preference.train.jsonl:2: a preference pair needs 'prompt'"):
+        read_pairs(f)
+    f.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": \n')
+    with pytest.raises(DatasetError, match="preference.train.jsonl:2: not valid JSON"):
+        read_pairs(f)
     from finetune.models import load_tokenizer
     with pytest.raises(DatasetError, match="no preference.train.jsonl"):
         load_pairs(DPOConfig(dataset_dir=str(tmp_path / "nothing")), load_tokenizer(str(tiny_model_dir)))
