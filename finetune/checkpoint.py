@@ -67,17 +67,7 @@ def save(ckpt_root: str | Path, step: int, *, weights: dict[str, torch.Tensor], 
         torch.save(weights, tmp / "weights.pt")
         torch.save(optimizer, tmp / "optimizer.pt")
         torch.save(state, tmp / "state.pt")
-        (tmp / COMPLETE).write_text(str(step))
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if final.exists():  # a rerun of the same step (resume): replace it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _fsync_dir(root)
-        latest_tmp = root / ".LATEST.tmp"
-        latest_tmp.write_text(name)
-        os.replace(latest_tmp, root / "LATEST")
+        _publish(root, tmp, final, step)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         good = latest(root)
@@ -87,10 +77,32 @@ def save(ckpt_root: str | Path, step: int, *, weights: dict[str, torch.Tensor], 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _prune(root, keep)
+    return final
+
+
+def _publish(root: Path, tmp: Path, final: Path, step: int) -> None:
+    """Mark the written checkpoint folder `tmp` complete, make it durable, rename it to `final` (replacing a
+    rerun of the same step, on resume) and point LATEST at it."""
+    (tmp / COMPLETE).write_text(str(step))
+    for f in tmp.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(root)
+    latest_tmp = root / ".LATEST.tmp"
+    latest_tmp.write_text(final.name)
+    os.replace(latest_tmp, root / "LATEST")
+
+
+def _prune(root: Path, keep: int) -> None:
+    """Keep the newest `keep` complete checkpoints (all of them when keep <= 0)."""
     complete = sorted(p for p in root.glob("step-*") if (p / COMPLETE).is_file())
     for old in complete[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def latest(ckpt_root: str | Path) -> Path | None:
@@ -183,21 +195,8 @@ def save_sharded(ckpt_root: str | Path, step: int, *, model, optimizer, state: d
     _barrier()
     if rank == 0:
         torch.save(state, tmp / "state.pt")
-        (tmp / COMPLETE).write_text(str(step))
-        for f in tmp.rglob("*"):
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _fsync_dir(root)
-        latest_tmp = root / ".LATEST.tmp"
-        latest_tmp.write_text(name)
-        os.replace(latest_tmp, root / "LATEST")
-        complete = sorted(p for p in root.glob("step-*") if (p / COMPLETE).is_file())
-        for old in complete[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
+        _publish(root, tmp, final, step)
+        _prune(root, keep)
     _barrier()
     return final
 
