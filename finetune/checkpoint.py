@@ -148,6 +148,17 @@ def atomic_copy_dir(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
+def save_pretrained_atomic(model, tokenizer, dst: Path, state_dict: dict | None = None) -> Path:
+    """`save_pretrained` of the model (or adapter; `state_dict`: the gathered one under FSDP) and the tokenizer into
+    a staging folder beside `dst`, then copied into place complete or not at all."""
+    staging = dst.with_name(dst.name + ".staging")
+    model.save_pretrained(str(staging), **({"state_dict": state_dict} if state_dict is not None else {}))
+    tokenizer.save_pretrained(str(staging))
+    atomic_copy_dir(staging, dst)
+    shutil.rmtree(staging, ignore_errors=True)
+    return dst
+
+
 # --- sharded checkpoints (FSDP) ----------------------------------------------------------------------
 # Under FSDP every rank holds a shard of each parameter and of its optimizer state; torch.distributed.checkpoint
 # (DCP) writes each rank's shards in parallel plus one metadata file, and reads them back into whatever layout the

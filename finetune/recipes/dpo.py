@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -390,12 +389,7 @@ def run(cfg: DPOConfig, *, on_metrics: Callable[[dict], None] | None = None,
     if result["status"] != "done":
         return summary
     out_dir = Path(cfg.output_dir)
-    staging = out_dir / "adapter.staging"
-    model.save_pretrained(str(staging))
-    tokenizer.save_pretrained(str(staging))
-    ckpt.atomic_copy_dir(staging, out_dir / "adapter")
-    shutil.rmtree(staging, ignore_errors=True)
-    summary["adapter_dir"] = str(out_dir / "adapter")
+    summary["adapter_dir"] = str(ckpt.save_pretrained_atomic(model, tokenizer, out_dir / "adapter"))
     amp = autocast_dtype(info["precision"])
     reference = "parent_adapter" if cfg.init_adapter else "base"
     if held:

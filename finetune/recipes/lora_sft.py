@@ -18,7 +18,6 @@ import torch
 import torch.distributed as dist
 
 from finetune import checkpoint as ckpt
-from finetune.checkpoint import atomic_copy_dir
 from finetune.config import LoraSFTConfig, from_dict, parse_overrides, to_dict
 from finetune.data import (DatasetError, ensure_chat_template, read_chat_jsonl, split_files,
                            tokenize_conversations, total_tokens)
@@ -112,13 +111,7 @@ def run(cfg: LoraSFTConfig, *, on_metrics: Callable[[dict], None] | None = None,
         # under FSDP the adapter's shards are gathered (a collective), then rank 0 writes it
         full = ckpt.full_trainable_state(model) if fsdp else None
         if d.is_main:
-            staging = out_dir / "adapter.staging"
-            model.save_pretrained(str(staging), **({"state_dict": full} if full is not None else {}))
-            tokenizer.save_pretrained(str(staging))
-            atomic_copy_dir(staging, out_dir / "adapter")
-            import shutil
-            shutil.rmtree(staging, ignore_errors=True)
-            summary["adapter_dir"] = str(out_dir / "adapter")
+            summary["adapter_dir"] = str(ckpt.save_pretrained_atomic(model, tokenizer, out_dir / "adapter", full))
         held = "validation" if data.get("validation") else None
         if held and (d.is_main or fsdp):   # FSDP: every rank runs the same forwards (all-gathers)
             # Same weights, adapter switched off: the bare base model on the same held-out tokens.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +18,6 @@ import torch
 import torch.distributed as dist
 
 from finetune import checkpoint as ckpt
-from finetune.checkpoint import atomic_copy_dir
 from finetune.config import PretrainConfig, from_dict, parse_overrides, to_dict
 from finetune.data import DatasetError, chunk_text_tokens, read_texts, total_tokens
 from finetune.evaluate import heldout_loss
@@ -111,12 +109,7 @@ def run(cfg: PretrainConfig, *, on_metrics: Callable[[dict], None] | None = None
     if result.status == "done":
         full = ckpt.full_trainable_state(model, frozen_too=True) if fsdp else None   # collective under FSDP
         if d.is_main:
-            staging = out_dir / "model.staging"
-            model.save_pretrained(str(staging), **({"state_dict": full} if full is not None else {}))
-            tokenizer.save_pretrained(str(staging))
-            atomic_copy_dir(staging, out_dir / "model")
-            shutil.rmtree(staging, ignore_errors=True)
-            summary["model_dir"] = str(out_dir / "model")
+            summary["model_dir"] = str(ckpt.save_pretrained_atomic(model, tokenizer, out_dir / "model", full))
         if val_ex and (d.is_main or fsdp):
             ev = {"split": "validation", "model": heldout_loss(model, val_ex, device, packed=result.module)}
             if d.is_main:
