@@ -27,6 +27,7 @@ class ChatCompletionRequest(BaseModel):
     model: str = "teamlore"
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    n: int = Field(default=1, ge=1, le=1)  # one answer per request; more is a 422, never one choice silently
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=8192)
     temperature: float | None = Field(default=None, ge=0, le=2)

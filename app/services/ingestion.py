@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.models import (Chunk, Document, IngestionRun, SlackChannel as SlackChannelRow,
@@ -92,12 +93,17 @@ def _get_source(s: Session, name: str, kind: str, config: dict[str, Any] | None 
 
 def _start_run(settings: Settings, source_name: str, kind: str, config: dict[str, Any] | None,
                owner_user_id: int | None = None) -> RunSummary:
-    with session_scope(settings.db_url) as s:
-        src = _get_source(s, source_name, kind, config, owner_user_id)
-        run = IngestionRun(source_id=src.id, status="running", report={})
-        s.add(run)
-        s.flush()
-        return RunSummary(run_id=run.id, source_id=src.id, source_name=source_name)
+    def attempt() -> RunSummary:
+        with session_scope(settings.db_url) as s:
+            src = _get_source(s, source_name, kind, config, owner_user_id)
+            run = IngestionRun(source_id=src.id, status="running", report={})
+            s.add(run)
+            s.flush()
+            return RunSummary(run_id=run.id, source_id=src.id, source_name=source_name)
+    try:
+        return attempt()
+    except IntegrityError:  # a run beside this one (two uploads at once) created the source between our look-up
+        return attempt()    # and our insert: this time the look-up finds it
 
 
 def _finish_run(settings: Settings, summary: RunSummary, status: str, error: str | None = None) -> None:

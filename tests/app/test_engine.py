@@ -212,6 +212,11 @@ def test_bad_chat_requests_get_clear_errors(api, ws):
     assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
     r = api.post("/v1/chat/completions", headers=h, json={"messages": [{"role": "system", "content": "x"}]})
     assert r.status_code == 400
+    # one answer per request: an OpenAI client asking for n=3 must not get one choice and index past it
+    r = api.post("/v1/chat/completions", headers=h, json={"n": 3, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 422 and r.json()["error"]["message"].startswith("n: "), r.text
+    r = api.post("/v1/chat/completions", headers=h, json={"n": 1, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and len(r.json()["choices"]) == 1
 
 
 def test_search_respects_permissions(api, ws):

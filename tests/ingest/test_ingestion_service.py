@@ -238,3 +238,29 @@ def test_hostile_html_is_rejected_and_the_batch_goes_on(sqlite_settings, tmp_pat
     summary = ingest_documents(sqlite_settings, [tmp_path])
     assert summary.added == 1 and summary.status == "done"
     assert [r.split(" (")[0] for _, r in summary.rejections] == ["could not be parsed"]
+
+
+def test_source_created_by_a_concurrent_run_is_reused(settings, tmp_path):
+    """Two uploads at once into a fresh instance both look up the 'uploads' source, find none and create it: the
+    second insert must reuse the first's source, not fail the upload with a raw UNIQUE-constraint error."""
+    from sqlalchemy import event
+
+    from app.db.session import session_factory
+    engine = session_factory(settings.db_url).kw["bind"]
+    raced = []
+
+    def other_run_creates_it(conn, cursor, statement, params, context, executemany):
+        if not raced and statement.lstrip().upper().startswith("SELECT") and "FROM sources" in statement:
+            raced.append(1)  # between this run's look-up and its insert, another run commits the same source
+            with session_scope(settings.db_url) as s:
+                s.add(Source(name="uploads", kind="docs", config={}, checkpoint={}))
+
+    doc = tmp_path / "note.txt"
+    doc.write_text("the refund window for hardware orders is thirty days from delivery")
+    event.listen(engine, "after_cursor_execute", other_run_creates_it)
+    try:
+        summary = ingest_documents(settings, [doc], source_name="uploads")
+    finally:
+        event.remove(engine, "after_cursor_execute", other_run_creates_it)
+    assert raced and summary.status == "done" and summary.added == 1
+    assert count(settings, Source, Source.name == "uploads") == 1
