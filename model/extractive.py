@@ -38,7 +38,14 @@ _LIQUID_PAGE_LINK = re.compile(r"\[([^\]]+)\]\(\s*\{%[^%]*%\}\s*\)")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\((?:[^()\s]|\([^()]*\))*(?:\s+\"[^\"]*\")?\)")
 _SLACK_CHANNEL_TAG = re.compile(r"\{%\s*slack_channel\s+\"([^\"]+)\"\s*%\}")
 _LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}", re.S)
-_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+# HTML elements only: other angle-bracketed text is what the writer meant (`<task_id>`, `List<String>`, a template
+# error's `<index .Values.x 0>`) and stays in the quote
+_HTML_ELEMENTS = ("a abbr address article aside audio b bdi bdo blockquote body br button caption center cite code col "
+                  "colgroup dd del details dfn div dl dt em embed figcaption figure font footer form h1 h2 h3 h4 h5 h6 "
+                  "head header hr html i iframe img input ins kbd label li link main mark meta nav noscript object ol "
+                  "p picture pre q s samp script section select small source span strike strong style sub summary "
+                  "sup table tbody td textarea tfoot th thead time title tr tt u ul var video wbr").split()
+_HTML_TAG = re.compile(rf"</?(?:{'|'.join(_HTML_ELEMENTS)})(?=[\s/>])[^>]*>", re.I)
 _SLACK_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 _SLACK_BARE = re.compile(r"<(https?://[^|>]+)>")
 _AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")

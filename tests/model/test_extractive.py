@@ -70,6 +70,12 @@ def test_markup_is_cleaned():
     assert clean_inline("See **[the page](https://x.gov/a_b)** and `code` in {% slack_channel \"people-ops\" %}.") \
         == "See the page and code in #people-ops."
     assert clean_inline("<https://x.gov|the form> \\- done") == "the form - done"
+    assert clean_inline("Press <kbd>Enter</kbd>,<br/>then <a href=\"/x\">sign</a>.") == "Press Enter,then sign."
+    # angle-bracketed text that is not HTML is what the user wrote: placeholders, template errors, generics
+    assert clean_inline('executing "deployment.yaml" at <index .Values.global.imagePullSecrets 0>: error') \
+        == 'executing "deployment.yaml" at <index .Values.global.imagePullSecrets 0>: error'
+    assert clean_inline("logs in /tmp/olake-config/<task_id> and a List<String>") \
+        == "logs in /tmp/olake-config/<task_id> and a List<String>"
 
 
 def test_answer_quotes_the_right_sentence_with_contiguous_citations(answerer):
