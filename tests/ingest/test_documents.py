@@ -34,6 +34,15 @@ def test_pdf_keeps_page_numbers():
     assert doc.pages == 31 and doc.mime == "application/pdf"
     assert [s.page for s in doc.sections][:3] == [1, 2, 3]
     assert "ReAct" in doc.text
+    # LaTeX PDFs set "fi", "ff", "fl" as one ligature glyph: stored as is, "specific" never matched "speciﬁc" in BM25
+    assert not any(c in doc.text for c in "\ufb00\ufb01\ufb02\ufb03\ufb04") and "specific policies" in doc.text
+
+
+def test_typographic_ligatures_become_letters():
+    doc = parse_bytes("The \ufb01rst e\ufb03cient work\ufb02ow, o\ufb00ered by Sta\ufb00.".encode(), "notes.txt")
+    assert doc.text == "The first efficient workflow, offered by Staff."
+    doc = parse_bytes(b"# \xef\xac\x81eld guide\n\nSee the \xef\xac\x82ow.", "guide.md")
+    assert doc.title == "field guide" and "the flow" in doc.text
 
 
 def test_docx_headings_tables_and_page_breaks(tmp_path):
