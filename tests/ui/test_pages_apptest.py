@@ -468,3 +468,32 @@ def test_admin_training_qlora_checkbox_reaches_the_job(admin_stack, monkeypatch)
         job = c.get(f"/v1/jobs/{job_id}").json()
         assert job["params"]["config"]["quantize_4bit"] is True and job["params"]["base"] == "/models/some-8b"
         c.post(f"/v1/jobs/{job_id}/cancel")
+
+
+def test_admin_feedback_shows_untrusted_text_without_rendering_it(admin_stack, monkeypatch):
+    """Questions, comments and source titles on the Feedback page are written by any user: a markdown image in
+    them must not make the admin's browser fetch it, and a link must show where it goes."""
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.db.models import Conversation, Feedback, Message, User
+    with session_scope(admin_stack.db_url) as s:
+        user = s.scalar(select(User).order_by(User.id))
+        conv = Conversation(user_id=user.id, title="q", channel="web")
+        conv.messages.append(Message(role="user", content="Why? ![px](http://evil.example/q.png?who=admin)"))
+        answer = Message(role="assistant", content="No idea.", mode="extractive",
+                         citations=[{"n": 1, "title": "![t](http://evil.example/t.png) Menu", "url": None}])
+        conv.messages.append(answer)
+        s.add(conv)
+        s.flush()
+        s.add(Feedback(message_id=answer.id, user_id=user.id, rating=-1, origin="web",
+                       comment="[sign in again](http://evil.example/login) ![c](http://evil.example/c.png)"))
+    monkeypatch.setenv("TEAMLORE_API_URL", admin_stack.api_url)
+    at = sign_in_with_key(admin_stack.admin_key)
+    at.switch_page("views/admin_feedback.py").run()
+    no_exceptions(at)
+    md = all_markdown(at)
+    assert "Why?" in md and "sign in again" in md and "Menu" in md  # the rows are on the page ...
+    assert "](http://evil.example" not in md, md  # ... and no image or link markup is left to render
+    assert "image: px — evil.example" in md and "image: t — evil.example" in md
+    assert "sign in again \\(http://evil.example/login\\)" in md  # the link's real address, shown as text

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.common import api_errors, client, rerun_with_toast
+from ui.safe_render import safe_markdown
 
 api = client()
 st.title(":material/thumbs_up_down: Feedback")
@@ -50,13 +51,14 @@ for item in worst:
         if item.get("private"):
             st.caption(item.get("note") or "private")
             continue
-        st.markdown("**Question:** " + (item.get("question") or ""))
+        st.markdown("**Question:** " + safe_markdown(item.get("question")))  # written by any user
         st.text(item.get("answer") or "")  # untrusted text: shown as plain text, never rendered as markdown/HTML
         for comment in item.get("comments") or []:
-            st.caption(f"💬 {comment}")
+            st.caption(f"💬 {safe_markdown(comment)}")
         sources = item.get("sources") or []
         if sources:
-            st.caption("Sources: " + " · ".join(f"[{s.get('n')}] {s.get('title')}" for s in sources))
+            st.caption("Sources: " + " · ".join(f"[{s.get('n')}] {safe_markdown(s.get('title'))}"
+                                                 for s in sources))
         key = f"correct_{item['message_id']}"
         with st.expander("Correct this answer"):
             fixed = st.text_area("Corrected answer", key=key + "_text")
