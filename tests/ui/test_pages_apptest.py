@@ -46,6 +46,24 @@ def api(stack, key: str) -> httpx.Client:
     return httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=300)
 
 
+def thumbs_down(stack, question: str, source_title: str, comment: str) -> None:
+    """The first user asked `question`, got an answer citing `source_title`, and rated it 👎 with `comment`."""
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.db.models import Conversation, Feedback, Message, User
+    with session_scope(stack.db_url) as s:
+        user = s.scalar(select(User).order_by(User.id))
+        conv = Conversation(user_id=user.id, title="q", channel="web")
+        conv.messages.append(Message(role="user", content=question))
+        answer = Message(role="assistant", content="It is in the cafeteria.", mode="extractive",
+                         citations=[{"n": 1, "title": source_title, "url": None}])
+        conv.messages.append(answer)
+        s.add(conv)
+        s.flush()
+        s.add(Feedback(message_id=answer.id, user_id=user.id, rating=-1, comment=comment, origin="web"))
+
+
 # --- sign-in and roles ---------------------------------------------------------------------------------
 
 def test_password_sign_in_wrong_then_right(api_env):
@@ -400,7 +418,7 @@ def test_admin_models_show_the_gate_and_force_promotion_is_audited(admin_stack, 
     from sqlalchemy import select
 
     from app.db import session_scope
-    from app.db.models import AuditEvent, Conversation, Feedback, Message, User
+    from app.db.models import AuditEvent
     from app.services.registry import register_version
     gate = {"passed": False, "compared_with": "extractive",
             "reasons": ["answer F1 0.00 is below the live answerer's (extractive) 0.51"],
@@ -411,15 +429,7 @@ def test_admin_models_show_the_gate_and_force_promotion_is_audited(admin_stack, 
     with session_scope(admin_stack.db_url) as s:
         register_version(s, name="gated-v", base_model="tiny-llama", adapter_path="models/gated-v",
                          dataset_version="ds1", metrics={"gate": gate})
-        user = s.scalar(select(User).order_by(User.id))
-        conv = Conversation(user_id=user.id, title="q", channel="web")
-        conv.messages.append(Message(role="user", content="Where is the VPN guide?"))
-        answer = Message(role="assistant", content="It is in the cafeteria.", mode="extractive",
-                         citations=[{"n": 1, "title": "Cafeteria menu", "url": None}])
-        conv.messages.append(answer)
-        s.add(conv)
-        s.flush()
-        s.add(Feedback(message_id=answer.id, user_id=user.id, rating=-1, comment="wrong place", origin="web"))
+    thumbs_down(admin_stack, "Where is the VPN guide?", "Cafeteria menu", "wrong place")
     monkeypatch.setenv("TEAMLORE_API_URL", admin_stack.api_url)
     at = sign_in_with_key(admin_stack.admin_key)
     at.switch_page("views/admin_models.py").run()
@@ -473,21 +483,8 @@ def test_admin_training_qlora_checkbox_reaches_the_job(admin_stack, monkeypatch)
 def test_admin_feedback_shows_untrusted_text_without_rendering_it(admin_stack, monkeypatch):
     """Questions, comments and source titles on the Feedback page are written by any user: a markdown image in
     them must not make the admin's browser fetch it, and a link must show where it goes."""
-    from sqlalchemy import select
-
-    from app.db import session_scope
-    from app.db.models import Conversation, Feedback, Message, User
-    with session_scope(admin_stack.db_url) as s:
-        user = s.scalar(select(User).order_by(User.id))
-        conv = Conversation(user_id=user.id, title="q", channel="web")
-        conv.messages.append(Message(role="user", content="Why? ![px](http://evil.example/q.png?who=admin)"))
-        answer = Message(role="assistant", content="No idea.", mode="extractive",
-                         citations=[{"n": 1, "title": "![t](http://evil.example/t.png) Menu", "url": None}])
-        conv.messages.append(answer)
-        s.add(conv)
-        s.flush()
-        s.add(Feedback(message_id=answer.id, user_id=user.id, rating=-1, origin="web",
-                       comment="[sign in again](http://evil.example/login) ![c](http://evil.example/c.png)"))
+    thumbs_down(admin_stack, "Why? ![px](http://evil.example/q.png?who=admin)", "![t](http://evil.example/t.png) Menu",
+                "[sign in again](http://evil.example/login) ![c](http://evil.example/c.png)")
     monkeypatch.setenv("TEAMLORE_API_URL", admin_stack.api_url)
     at = sign_in_with_key(admin_stack.admin_key)
     at.switch_page("views/admin_feedback.py").run()
