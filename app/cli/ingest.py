@@ -109,7 +109,8 @@ def register(cli: typer.Typer) -> None:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
         _summary_table(summary)
-        if summary.status != "done":
+        nothing_read = summary.rejected and not (summary.added or summary.updated or summary.skipped)
+        if summary.status != "done" or nothing_read:  # e.g. a mistyped path: a script must see it failed
             raise typer.Exit(1)
 
     cli.add_typer(app, name="ingest")

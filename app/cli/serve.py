@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -72,19 +73,22 @@ def register(cli: typer.Typer) -> None:
 
     @keys.command("create")
     def keys_create(user: str = typer.Option(..., help="user name (created if new)"),
-                    role: str = typer.Option("user", help="user | admin"),
+                    role: Optional[str] = typer.Option(None, help="user | admin: a new user's role (default user); "
+                                                                   "for an existing user it changes the role"),
                     name: str = typer.Option("cli", help="a label for the key")) -> None:
         """Create an API key; it is printed once and stored only as a hash."""
         from app.db import migrate, session_scope
-        from app.security import audit, create_api_key, get_or_create_user
+        from app.security import ROLES, audit, create_api_key, get_or_create_user
+        if role is not None and role not in ROLES:
+            raise typer.BadParameter(f"{role!r} is not one of {', '.join(ROLES)}", param_hint="--role")
         settings = get_settings()
         settings.ensure_dirs()
         migrate(settings.db_url)
         with session_scope(settings.db_url) as s:
-            u = get_or_create_user(s, user, role=role)
-            u.role = role
+            u = get_or_create_user(s, user, role=role or "user")
+            u.role = role or u.role  # left out, an existing user keeps their role (a second key never demotes)
             row, key = create_api_key(s, u, name)
-            audit(s, None, "key.create", f"key:{row.id}", user=user, role=role, via="cli")
+            audit(s, None, "key.create", f"key:{row.id}", user=user, role=u.role, via="cli")
         typer.echo(key)
 
     @keys.command("list")

@@ -27,6 +27,11 @@ def test_ingest_slack_and_docs_commands(sqlite_settings, tmp_path):
 
     res = runner.invoke(cli, ["ingest", "slack", str(tmp_path / "a.md")])
     assert res.exit_code == 1 and "not a zip archive" in res.output
+    # nothing named could be read (a mistyped path, only broken files): a failure a script can see
+    res = runner.invoke(cli, ["ingest", "docs", str(tmp_path / "no-such-folder")])
+    assert res.exit_code == 1 and "no such file or folder" in res.output
+    res = runner.invoke(cli, ["ingest", "docs", str(tmp_path / "b.pdf")])
+    assert res.exit_code == 1 and "content is not PDF" in res.output
 
 
 def test_ingest_slack_needs_path_or_live(sqlite_settings, monkeypatch):
