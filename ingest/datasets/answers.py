@@ -221,6 +221,17 @@ def opening_reason(messages: Sequence[Msg], asker: str, q_end: int | None = None
     return None
 
 
+def without_mentions(text: str) -> str:
+    """The text less its @mentions and CC/FYI lines ("Sure\nCC: @x": an acknowledgement plus a CC line)."""
+    bare = re.sub(r"<@\w+>|@[\w.\-]+(?: [A-Z][\w\-]+)*", "", text).strip()
+    return re.sub(r"(?im)^\s*(?:cc|fyi)\s*:?.*$", "", bare).strip()
+
+
+def mention_only(text: str) -> bool:
+    """Only a ping or a CC ("@Ben Kim", "cc: @ops"): addressed to someone, it says nothing."""
+    return bool(CC_RE.match(text)) or not without_mentions(text)
+
+
 FEATURES = ("bias", "log_words", "substantive", "question_back", "info_request", "defer", "cc_or_mention_only",
             "acknowledgement", "thanks", "fix_cue", "cause_cue", "instruction", "from_bot", "code_or_link", "addressed_asker", "addressed_other",
             "first_reply", "rel_position", "overlap", "asker_good_after", "asker_bad_after", "asker_question_after",
@@ -305,10 +316,8 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     f["only_questions"] = float(bool(sentences) and all(x.rstrip().endswith("?") or bool(WH_START_RE.match(x)) or
                                                         bool(ASKS_BACK_RE.match(x)) for x in sentences))
     f["diagnostic_only"] = float(bool(DIAGNOSTIC_RE.match(spoken)) and not FIND_OUT_RE.search(question))
-    bare = re.sub(r"<@\w+>|@[\w.\-]+(?: [A-Z][\w\-]+)*", "", text).strip()
-    # "Sure\nCC: @x": an acknowledgement plus a CC line is still no answer
-    bare = re.sub(r"(?im)^\s*(?:cc|fyi)\s*:?.*$", "", bare).strip()
-    f["cc_or_mention_only"] = float(bool(CC_RE.match(text)) or not bare)
+    bare = without_mentions(text)
+    f["cc_or_mention_only"] = float(mention_only(text))
     f["acknowledgement"] = float(bool(ACK_RE.match(bare)) or is_greeting_only(text))
     f["thanks"] = float(bool(THANKS_RE.search(text)) and len(words) < 10)
     f["fix_cue"] = float(bool(FIX_RE.search(text)))

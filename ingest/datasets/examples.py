@@ -112,7 +112,9 @@ def chat_example(conv: ConversationUnit) -> Example | None:
     asker = conv.asker
     if mid_thread_piece(conv):
         return None
-    kept = [m for i, m in enumerate(conv.messages) if i == 0 or not is_greeting_only(m.text)]
+    # pleasantries and bare pings ("@Ben Kim") are no turn: the model would learn to answer with them
+    kept = [m for i, m in enumerate(conv.messages)
+            if i == 0 or not (is_greeting_only(m.text) or answers.mention_only(m.text))]
     if answers.opening_reason(kept, asker):
         return None
     turns = _with_root(conv, _merge([("user" if m.speaker == asker else "assistant", m) for m in kept]))

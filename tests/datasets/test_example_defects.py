@@ -8,6 +8,7 @@ question's permalink.
 """
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 
@@ -260,3 +261,19 @@ def test_in_a_flat_channel_the_response_speaks_to_the_asker():
     unaddressed = msgs[:2] + [m(2, "Obrien", "boot the live USB and run `boot-repair`, choose the recommended repair; "
                                              "it reinstalls grub for the EFI partition.")]
     assert answers.resolving_answers(unaddressed, "Grub", threaded=False) == []
+
+
+def test_a_mention_only_message_is_not_a_turn_of_a_chat_example():
+    """A helper pinging a colleague ("@Ben", the olake export's "@Nayan Joshi") said nothing: as an assistant turn
+    it teaches the model to answer with a name."""
+    t = 5000.0
+    thread = [msg(SUPPORT, t, "U1", "Why does the VPN client drop every ten minutes on the office wifi?", thread=t),
+              msg(SUPPORT, t + 1, "U3", "@Ben Kim", raw="<@U2>", thread=t),
+              msg(SUPPORT, t + 2, "U1", "It started after the Monday update, if that helps.", thread=t),
+              msg(SUPPORT, t + 3, "U2", "The Monday update turned on split tunnelling for IPv6: turn it off under "
+                                        "Settings > Network and reconnect, the drops stop.", thread=t)]
+    conv = next(c for c in channel_conversations(SUPPORT, thread))
+    ex = chat_example(conv)
+    assert [t["role"] for t in ex.messages] == ["user", "assistant"], ex.messages
+    assert "Monday update, if that helps" in ex.messages[0]["content"] and "@Ben" not in json.dumps(ex.messages)
+    assert ex.messages[1]["content"].startswith("The Monday update turned on split tunnelling")
