@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger("teamlore.api")
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-          404: "not_found_error", 409: "conflict_error", 413: "request_too_large", 422: "invalid_request_error",
+          404: "not_found_error", 405: "invalid_request_error", 409: "conflict_error", 413: "request_too_large", 422: "invalid_request_error",
           429: "rate_limit_error", 503: "service_unavailable"}
 
 
@@ -41,9 +41,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         parts = []
+        json_body = "json" in request.headers.get("content-type", "").lower()
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+            if err.get("type") == "json_invalid":
+                parts.append(f"the body is not valid JSON ({(err.get('ctx') or {}).get('error', 'decode error')} "
+                             f"at character {loc or 0})")
+            elif err.get("type") == "model_attributes_type" and not loc and not json_body:
+                # FastAPI reads a body as JSON only when its content type says so (`curl -d` sends a form)
+                parts.append("the body must be a JSON object sent with Content-Type: application/json")
+            else:
+                parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
         return JSONResponse(error_body(422, "; ".join(parts) or "invalid request"), status_code=422)
 
     # An id or number beyond what the database column holds (found by schemathesis: /v1/conversations/2**63)

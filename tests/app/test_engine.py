@@ -217,6 +217,15 @@ def test_bad_chat_requests_get_clear_errors(api, ws):
     assert r.status_code == 422 and r.json()["error"]["message"].startswith("n: "), r.text
     r = api.post("/v1/chat/completions", headers=h, json={"n": 1, "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 200 and len(r.json()["choices"]) == 1
+    # `curl -d '{...}'` without a JSON content type, and a body that is not JSON: say what to send
+    body = '{"messages": [{"role": "user", "content": "hi"}]}'
+    r = api.post("/v1/chat/completions", headers={**h, "content-type": "application/x-www-form-urlencoded"},
+                 content=body)
+    assert r.status_code == 422 and "Content-Type: application/json" in r.json()["error"]["message"], r.text
+    r = api.post("/v1/chat/completions", headers={**h, "content-type": "application/json"}, content="hello")
+    assert r.status_code == 422 and r.json()["error"]["message"].startswith("the body is not valid JSON"), r.text
+    r = api.get("/v1/chat/completions", headers=h)
+    assert r.status_code == 405 and r.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_search_respects_permissions(api, ws):
