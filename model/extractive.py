@@ -55,16 +55,22 @@ _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~>&=])")
 _WS = re.compile(r"[ \t\u00a0\u200b]+")
 
 
-def clean_inline(text: str) -> str:
-    """Markdown/Slack/Liquid markup to plain readable text (link texts kept, targets dropped)."""
+def strip_templates(text: str) -> str:
+    """Jekyll/Liquid tags (`[Leave]({% page "/leave" %})` → `Leave`) and HTML tags out; Markdown kept. What no
+    reader of the source ever saw as typed."""
     t = _LIQUID_PAGE_LINK.sub(r"\1", text)
     t = _SLACK_CHANNEL_TAG.sub(r"#\1", t)
     t = _LIQUID.sub("", t)
+    return _HTML_TAG.sub("", t)
+
+
+def clean_inline(text: str) -> str:
+    """Markdown/Slack/Liquid markup to plain readable text (link texts kept, targets dropped)."""
+    t = strip_templates(text)
     t = _SLACK_LINK.sub(r"\2", t)
     t = _SLACK_BARE.sub(r"\1", t)
     t = _AUTOLINK.sub(r"\1", t)
     t = _MD_LINK.sub(lambda m: m.group(1), t)
-    t = _HTML_TAG.sub("", t)
     t = _CODE.sub(r"\1", t)
     for _ in range(2):
         t = _EMPH.sub(lambda m: m.group(2) or m.group(3) or m.group(4) or "", t)

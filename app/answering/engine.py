@@ -15,6 +15,7 @@ from app.db import session_scope
 from app.db.models import Conversation, Message
 from app.settings import Settings
 from model.base import Answer, AnswerMode, CancelToken, Citation, GenerationParams, Passage
+from model.extractive import strip_templates
 from model.injection import flag_passage
 from model.prompts import rewrite_followup
 from retrieval.types import Access, SearchHit
@@ -55,7 +56,7 @@ def passage_for(n: int, hit: SearchHit) -> Passage:
 
 def citation_for(n: int, hit: SearchHit) -> Citation:
     origin = hit.origin
-    snippet = " ".join(hit.text.split())
+    snippet = " ".join(strip_templates(hit.text).split())  # Markdown stays (clients render it safely)
     url = origin.url
     if not url and not origin.is_slack and origin.document_id is not None:
         url = DOCUMENT_URL.format(id=origin.document_id)

@@ -311,3 +311,18 @@ def test_examples_rejected_in_review_are_left_out_of_training(ws, tmp_path):
     assert first in (folder / "train.jsonl").read_text()  # the version itself stays frozen
     review_example(ws, version, first, True)  # accepted again: back in
     assert _without_rejected(ws, version, folder, tmp_path / "run2")[1] == 0
+
+
+def test_citation_snippet_is_the_passage_as_readable_text():
+    """The snippet a user reads under an answer: the template and HTML markup of a Markdown handbook (Jekyll/Liquid
+    page links, <br/>) is not shown as typed; Markdown stays for the client to render (safely)."""
+    from app.answering.engine import citation_for
+    from retrieval.types import SearchHit
+    hit = SearchHit(chunk_id=1, score=0.5, title="TTS Travel 101",
+                    meta={"origin_kind": "document", "document_id": 7, "path": "pages/travel-101.md"},
+                    text='- [Issues with reimbursement]({% page "/travel-and-leave/faq/#x" %}) and the **per diem**'
+                         '<br/> rates, see [the GSA site](https://gsa.gov/perdiem).')
+    c = citation_for(1, hit)
+    assert c.snippet == ("- Issues with reimbursement and the **per diem** rates, see "
+                         "[the GSA site](https://gsa.gov/perdiem)."), c.snippet
+    assert c.url == "/v1/documents/7/original" and c.file == "travel-101.md"
