@@ -329,8 +329,10 @@ def ingest_slack_export(settings: Settings, path: str | Path, *, source_name: st
             ids = {c.channel_id for c in channels} | {m.channel_id for m in messages}
             foreign = set(s.scalars(select(SlackChannelRow.channel_id).where(SlackChannelRow.source_id != src.id,
                                                                             SlackChannelRow.channel_id.in_(ids))))
+            names = {c.channel_id: c.name for c in channels}
             for channel_id in sorted(foreign):
-                summary.reject(f"channel {channel_id}", "this channel belongs to another source; an uploaded export "
+                label = f"#{names[channel_id]} ({channel_id})" if names.get(channel_id) else f"channel {channel_id}"
+                summary.reject(f"channel {channel_id}", f"{label} belongs to another source; an uploaded export "
                                                         "cannot add to or change it")
             channels = [c for c in channels if c.channel_id not in foreign]
             messages = [m for m in messages if m.channel_id not in foreign]

@@ -119,7 +119,7 @@ def _is_slack_export(path: Path) -> bool:
 
 def _result_for(filename: str | None, summary) -> dict:
     if summary.rejected:
-        reasons = "; ".join(str(r[1]) for r in summary.rejections) or "rejected"
+        reasons = "; ".join(dict.fromkeys(str(r[1]) for r in summary.rejections)) or "rejected"  # each once
         return {"filename": filename, "status": "rejected", "reason": reasons, "run_id": summary.run_id}
     status = "ingested" if summary.added else "updated" if summary.updated else "unchanged"
     return {"filename": filename, "status": status, "run_id": summary.run_id, "added": summary.added,

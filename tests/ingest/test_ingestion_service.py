@@ -264,3 +264,15 @@ def test_source_created_by_a_concurrent_run_is_reused(settings, tmp_path):
         event.remove(engine, "after_cursor_execute", other_run_creates_it)
     assert raced and summary.status == "done" and summary.added == 1
     assert count(settings, Source, Source.name == "uploads") == 1
+
+
+def test_an_upload_refused_for_a_foreign_channel_names_the_channel(sqlite_settings, tmp_path):
+    """The uploader reads why their export was refused: which channel, once each (it read the same anonymous
+    sentence once per channel)."""
+    from app.workflows.uploads import _result_for
+    root = _small_export(tmp_path / "exp")
+    assert ingest_slack_export(sqlite_settings, root, source_name="admin-export").status == "done"
+    again = ingest_slack_export(sqlite_settings, root, source_name="upload:7:job-1:exp.zip",
+                                protect_foreign_channels=True)
+    reason = _result_for("exp.zip", again)["reason"]
+    assert reason.count("#general") == 1 and "C1" in reason and "another source" in reason, reason
