@@ -536,9 +536,18 @@ def _review_markdown(sample: list[dict[str, Any]]) -> str:
     for i, r in enumerate(sample, 1):
         link = f" — [permalink]({r['permalink']})" if r["permalink"] else ""
         out.append(f"## {i}. {r['kind']} · #{r['channel']} · {r['split']} · quality {r['quality']}{link}\n")
-        out.append("**Question**\n\n" + "\n".join("> " + line for line in r["question"][:1200].splitlines()) + "\n")
-        out.append("**Response**\n\n" + "\n".join("> " + line for line in r["answer"][:1500].splitlines()) + "\n")
+        out.append("**Question**\n\n" + _quoted(r["question"], 1200))
+        out.append("**Response**\n\n" + _quoted(r["answer"], 1500))
     return "\n".join(out)
+
+
+def _quoted(text: str, limit: int) -> str:
+    """`text` as a Markdown quote, cut at `limit` characters: the cut says so, and closes a code block it left open
+    (which would otherwise swallow what follows)."""
+    shown = text[:limit]
+    if len(text) > limit:
+        shown += ("```" if shown.count("```") % 2 else "") + f"\n… (cut: {len(text):,} characters in all)"
+    return "\n".join("> " + line for line in shown.splitlines()) + "\n"
 
 
 def _histogram(values: list[float], bins: int = 10) -> list[int]:

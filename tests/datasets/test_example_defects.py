@@ -277,3 +277,16 @@ def test_a_mention_only_message_is_not_a_turn_of_a_chat_example():
     assert [t["role"] for t in ex.messages] == ["user", "assistant"], ex.messages
     assert "Monday update, if that helps" in ex.messages[0]["content"] and "@Ben" not in json.dumps(ex.messages)
     assert ex.messages[1]["content"].startswith("The Monday update turned on split tunnelling")
+
+
+def test_review_sample_marks_a_cut_text_and_closes_its_code_block():
+    """review_sample.md shows the first 1,200 characters of a question: the reader must see that it was cut, and a
+    code block the cut left open must not swallow the response below it."""
+    from ingest.datasets.build import _review_markdown
+    question = "How do I run it continuously?\n```" + "\n".join(f"2026-08-07 INFO line {i}" for i in range(200)) + "```"
+    md = _review_markdown([{"kind": "qa", "channel": "help", "split": "train", "quality": 0.7, "permalink": None,
+                            "question": question, "answer": "Schedule it with cron every 10 minutes."}])
+    q_part = md.split("**Question**")[1].split("**Response**")[0]
+    assert q_part.count("```") % 2 == 0, q_part[-200:]  # the fence the cut left open is closed
+    assert "… (cut: 4,925 characters in all)" in q_part
+    assert "> Schedule it with cron every 10 minutes." in md.split("**Response**")[1]
