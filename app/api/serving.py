@@ -102,6 +102,10 @@ async def serve_chat(body: ChatCompletionRequest, engine: AnswerEngine, settings
         raise mapped from exc
     cid, created = completion_id(), now()
 
+    def answered_by(result: Answer) -> str:
+        """`model` names the answerer that produced this answer: the model version, or extractive."""
+        return result.model_version or ("extractive" if result.mode != "generative" else body.model)
+
     def rest() -> Iterator[str | Answer]:
         yield first
         yield from stream
@@ -117,10 +121,8 @@ async def serve_chat(body: ChatCompletionRequest, engine: AnswerEngine, settings
         finally:
             await release()
         observe(result)
-        # `model` names the answerer that produced this answer: the model version, or extractive
         return ChatCompletionResponse(
-            id=cid, created=created,
-            model=result.model_version or ("extractive" if result.mode != "generative" else body.model),
+            id=cid, created=created, model=answered_by(result),
             choices=[ChatChoice(message=AssistantMessage(content=result.text), finish_reason="stop")],
             # counted with the tokenizer in use (the model's; the embedding model's for extractive answers)
             usage=CompletionUsage(**(result.extras.get("usage") or {})), teamlore=extension(result))
@@ -136,7 +138,8 @@ async def serve_chat(body: ChatCompletionRequest, engine: AnswerEngine, settings
             async for item in iterate_in_threadpool(rest()):
                 if isinstance(item, Answer):
                     observe(item)
-                    extra = {"teamlore": extension(item).model_dump(mode="json")}
+                    # the last chunk names the answerer (the first ones go out before it is known)
+                    extra = {"model": answered_by(item), "teamlore": extension(item).model_dump(mode="json")}
                     if item.extras.get("usage"):  # OpenAI sends usage on the last chunk (stream_options)
                         extra["usage"] = item.extras["usage"]
                     yield chunk({}, "stop", extra)

@@ -184,6 +184,8 @@ def test_streaming_sse_ends_with_citations_and_done(api, ws):
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert text and chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["teamlore"]["citations"] and sum(1 for c in chunks if c["choices"][0]["delta"].get("content")) >= 2
+    # the last chunk names the answerer, as a non-streamed response does ("teamlore" is only what was asked for)
+    assert chunks[-1]["model"] == "extractive" and chunks[-1]["teamlore"]["mode"] == "extractive", chunks[-1]
 
 
 def test_official_openai_client_works_streaming_and_not(api, ws):
