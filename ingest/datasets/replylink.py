@@ -41,13 +41,15 @@ PAIR_FEATURES = (
     "j_question", "i_question", "question_answer", "i_thanks", "j_url",
     "rgap_gt10m", "rgap_gt1h", "j_latest_other", "prev_x_quiet", "latest_other_x_quiet", "question_after_question",
     "open_question", "open_question_x_gap_log", "same_prev", "answer_cue_open_question",
+    "latest_other_x_unaddressed",
 )
 SELF_FEATURES = (
     "self", "self_gap_log", "self_gap_gt5m", "self_gap_gt30m", "self_gap_gt2h",
     "self_has_mention", "self_question", "self_greeting", "self_thanks", "self_speaker_new", "self_len_log",
     "self_rgap_lt2m", "self_rgap_gt10m", "self_rgap_gt1h", "self_quiet", "self_recent_log", "self_new_asker",
-    "self_question_own_gap_log", "self_answer_cue",
+    "self_question_own_gap_log", "self_answer_cue", "self_mention_share",
 )
+MENTION_SHARE_FLOOR = 0.13
 QUIET_WINDOW_S = 900.0  # "recent" for the density features: the last 15 minutes of real time
 FEATURES = PAIR_FEATURES + SELF_FEATURES
 _PI = {f: k for k, f in enumerate(FEATURES)}
@@ -194,6 +196,13 @@ class Candidates:
         row[_PI["self_recent_log"]] = math.log1p(len(recent))
         row[_PI["self_new_asker"]] = r.question and r.speaker not in seen_speakers
         row[_PI["self_answer_cue"]] = r.answer_cue
+        # how much this channel names its addressees (share of the window's messages with a mention): where nobody
+        # does, a reply's only cue is proximity, so starting a conversation should take more. Floored at the share
+        # of the training channels with addresses stripped (IRC keeps other nick mentions: 0.133 on the dev
+        # proxies): a channel where nobody mentions anyone lies outside what the weights were fitted on
+        mention_share = sum(1 for k in range(lo, i) if recs[k].mentions) / (i - lo) if i > lo else 0.0
+        mention_share = max(mention_share, MENTION_SHARE_FLOOR)
+        row[_PI["self_mention_share"]] = mention_share
         # a question from someone back after a pause (a new question, not a follow-up): how long since they spoke
         if r.question:
             own = next((k for k in range(i - 1, lo - 1, -1) if recs[k].speaker == r.speaker), None)
@@ -262,6 +271,7 @@ class Candidates:
             row[_PI["j_latest_other"]] = latest_other
             row[_PI["prev_x_quiet"]] = dist == 1 and quiet
             row[_PI["latest_other_x_quiet"]] = latest_other and quiet
+            row[_PI["latest_other_x_unaddressed"]] = (1.0 - mention_share) if latest_other else 0.0
             row[_PI["question_after_question"]] = q.question and r.question and not same
             # a question still waiting for its answer (its asker has not spoken since) and a non-question from
             # someone else: a help channel's first answer, often many minutes later and naming nobody
