@@ -421,14 +421,17 @@ def sync_slack_live(settings: Settings, client, *, source_name: str, progress: P
 
 # --- documents -----------------------------------------------------------------------------------------
 
+_OS_FILES = {"thumbs.db", "desktop.ini", "__macosx"}  # what Windows and macOS leave in shared folders
+
+
 def _expand(paths: Iterable[str | Path], summary: RunSummary) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue  # .git, .DS_Store: not documents
+                if any(part.startswith((".", "~$")) or part.lower() in _OS_FILES for part in rel.parts):
+                    continue  # .git, .DS_Store, Office lock files (~$Report.docx), Thumbs.db: not documents
                 if f.is_file():
                     files.append(f)
         elif p.is_file():

@@ -276,3 +276,17 @@ def test_an_upload_refused_for_a_foreign_channel_names_the_channel(sqlite_settin
                                 protect_foreign_channels=True)
     reason = _result_for("exp.zip", again)["reason"]
     assert reason.count("#general") == 1 and "C1" in reason and "another source" in reason, reason
+
+
+def test_a_folder_crawl_skips_office_lock_files_and_os_litter(sqlite_settings, tmp_path):
+    """A shared drive holds Office's lock files (~$Report.docx, while someone has Report.docx open), Thumbs.db,
+    desktop.ini and .DS_Store: not documents, so not a table of 'renamed or corrupt file' rejections either."""
+    drive = tmp_path / "drive"
+    (drive / "team").mkdir(parents=True)
+    (drive / "team" / "onboarding.md").write_text("# Onboarding\n\nBadges are collected at reception on day one.")
+    (drive / "team" / "~$boarding.docx").write_bytes(b"\x05alice" + b"\x00" * 150)
+    (drive / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + b"\x00" * 500)
+    (drive / "team" / "desktop.ini").write_text("[.ShellClassInfo]\nIconResource=C:\\x.ico,0\n")
+    (drive / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + b"\x00" * 100)
+    summary = ingest_documents(sqlite_settings, [drive])
+    assert (summary.added, summary.rejected) == (1, 0), summary.rejections
