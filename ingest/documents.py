@@ -82,7 +82,9 @@ def sniff(data: bytes, name: str, *, complete: bool = True) -> str:
             return "pptx"
         if "xl/workbook.xml" in members:
             raise IngestError("Excel workbooks (XLSX) are not supported: export the sheet as CSV")
-        raise IngestError(f"{_what(claimed, ext)}a zip archive that is not a DOCX or PPTX document")
+        raise IngestError(f"{_what(claimed, ext)}a zip archive that is not a DOCX or PPTX document"
+                          + ("; unpack it and add the documents themselves (a .zip is read as a Slack export only)"
+                             if ext == ".zip" else ""))
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         raise IngestError(f"{_what(claimed, ext)}a legacy Microsoft OLE file (Outlook .msg, .doc, .ppt, .xls), "
                           f"which is not supported: save it as PDF, DOCX or text")

@@ -159,6 +159,9 @@ def test_docx_that_is_a_zip_of_something_else():
         zf.writestr("hello.txt", "hi")
     with pytest.raises(IngestError, match="zip archive that is not a DOCX or PPTX"):
         parse_bytes(buf.getvalue(), "letter.docx")
+    # a zip of documents: the reader learns what to do instead
+    with pytest.raises(IngestError, match="unpack it and add the documents themselves"):
+        parse_bytes(buf.getvalue(), "handbook.zip")
 
 
 def test_non_utf8_text():
