@@ -7,10 +7,21 @@ from typing import Any
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer,
                         String, Text, UniqueConstraint, Index)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware timestamp, read back in UTC on every database: SQLite stores no offset and returned naive
+    values, which the API sent without one (clients read them as local time)."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
@@ -18,8 +29,8 @@ class Base(DeclarativeBase):
 
 
 class TimestampMixin:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 # --- people and access -------------------------------------------------------------------------
@@ -42,10 +53,10 @@ class ApiKey(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16), index=True)  # shown in listings, never the key
     key_hash: Mapped[str] = mapped_column(String(128), unique=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(16), default="api", server_default="api")  # api | session
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # session keys expire
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # session keys expire
     # a sign-in key made from an API key (POST /v1/auth/session): revoking or deleting that key ends this one
     parent_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
     user: Mapped[User] = relationship(back_populates="api_keys")
@@ -59,7 +70,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     target: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 # --- sources and corpus --------------------------------------------------------------------------
@@ -71,7 +82,7 @@ class Source(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(300), unique=True)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # never secrets
     checkpoint: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. per-channel `oldest` for live sync
-    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # who uploaded it through the API (None: the CLI, the live sync or an operator)
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
@@ -87,8 +98,8 @@ class IngestionRun(Base):
     rejected: Mapped[int] = mapped_column(default=0)
     deleted: Mapped[int] = mapped_column(default=0)
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)  # reasons, filtered counts, rejected files
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SlackChannel(TimestampMixin, Base):
@@ -170,7 +181,7 @@ class Chunk(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)  # heading path, page, channel, permalink, author, ts
     acl: Mapped[list[Any]] = mapped_column(default=list)  # ["*"] or slack user ids / "group:x"
     content_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # --- datasets, training, models ------------------------------------------------------------------
@@ -183,7 +194,7 @@ class DatasetVersion(Base):
     path: Mapped[str] = mapped_column(String(1000))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Job(TimestampMixin, Base):
@@ -199,8 +210,8 @@ class Job(TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     worker: Mapped[str | None] = mapped_column(String(200))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TrainingMetric(Base):
@@ -210,7 +221,7 @@ class TrainingMetric(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(Integer)
     values: Mapped[dict[str, Any]] = mapped_column(default=dict)  # loss, lr, grad_norm, tokens_per_s, gpu_mem
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ModelVersion(TimestampMixin, Base):
@@ -225,7 +236,7 @@ class ModelVersion(TimestampMixin, Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate | live | retired
-    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last time it went live
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last time it went live
 
 
 # --- conversations ------------------------------------------------------------------------------
@@ -252,7 +263,7 @@ class Message(Base):
     model_version: Mapped[str | None] = mapped_column(String(200))
     mode: Mapped[str | None] = mapped_column(String(16))  # generative | extractive | no_answer
     latency: Mapped[dict[str, Any]] = mapped_column(default=dict)  # retrieval_ms, ttft_ms, total_ms, tokens
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
 
@@ -266,4 +277,4 @@ class Feedback(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     correction: Mapped[str | None] = mapped_column(Text)  # an admin's corrected answer (the chosen side of a pair)
     origin: Mapped[str] = mapped_column(String(16), default="web")  # web | slack | api
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

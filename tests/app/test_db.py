@@ -109,3 +109,16 @@ def test_upgrade_removes_the_old_extractive_notice_from_stored_answers(db_url):
     eng.dispose()
     assert got == {1: "> Leave is 25 days. [1]\n\n", 2: "A generated answer [1]",
                    3: notice + " is what you wrote, quoted"}
+
+
+def test_timestamps_read_back_in_utc_on_every_database(client, user_key):
+    """SQLite drops the offset of a stored timestamp: the API then sent `2026-12-07T19:27:22` (read as local time
+    by clients) for the row it had just returned as `…Z`. Read back, a timestamp is UTC on every database."""
+    from datetime import datetime
+    from tests.app.conftest import auth
+    made = client.post("/v1/conversations", headers=auth(user_key), json={"title": "t"}).json()
+    listed = next(c for c in client.get("/v1/conversations", headers=auth(user_key)).json() if c["id"] == made["id"])
+    for value in (listed["created_at"], listed["updated_at"]):
+        assert datetime.fromisoformat(value.replace("Z", "+00:00")).utcoffset() is not None, value
+    assert datetime.fromisoformat(listed["created_at"].replace("Z", "+00:00")) == \
+        datetime.fromisoformat(made["created_at"].replace("Z", "+00:00"))
