@@ -37,7 +37,7 @@ class FusionConfig:
 
 
 def _to_epoch(value: Any, key: str) -> float:
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
@@ -68,6 +68,8 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
             values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
             if not values:
                 raise QueryError(f"filter {key}: empty list matches nothing")
+            if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+                raise QueryError(f"filter {key}: {value!r} is not a name or id, or a list of them")
             out[key] = {str(v).lstrip("#") if key == "channel" else str(v) for v in values}
     if "date_from" in out and "date_to" in out and out["date_from"] > out["date_to"]:
         raise QueryError("filter date_from is after date_to")

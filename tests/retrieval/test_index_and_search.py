@@ -169,6 +169,11 @@ def test_bad_queries(searcher):
         searcher.search("vpn", filters={"colour": "red"})
     with pytest.raises(QueryError, match="not a date"):
         searcher.search("vpn", filters={"date_from": "last tuesday"})
+    # a value of the wrong shape is the client's mistake, not a filter that silently matches nothing
+    for bad in ({"channel": {"name": "help"}}, {"channel": ["help", {"a": 1}]}, {"document_id": [[1]]},
+                {"date_from": True}, {"source": 1.5}):
+        with pytest.raises(QueryError, match="filter"):
+            searcher.search("vpn", filters=bad)
     with pytest.raises(QueryError):
         searcher.search("vpn", k=0)
     long_query = "VPN password rotation " * 5000
