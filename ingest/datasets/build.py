@@ -139,14 +139,17 @@ def balanced_splits(examples_per_key: Counter, fractions: tuple[float, float, fl
 
 
 def select_channels(snapshot: WorkspaceSnapshot, options: BuildOptions, counts: Counter) -> list[Channel]:
-    wanted = set(options.channels or ())
-    known = {c.channel_id for c in snapshot.channels} | {c.name for c in snapshot.channels}
-    missing = sorted(wanted - known)
+    def key(name: str) -> str:  # "#Help" as Slack shows it selects #help
+        return name.strip().lstrip("#").lower()
+
+    wanted = {key(c): c for c in options.channels or ()}
+    known = {key(c.channel_id) for c in snapshot.channels} | {key(c.name) for c in snapshot.channels}
+    missing = sorted(typed for k, typed in wanted.items() if k not in known)
     if missing:
         raise DatasetBuildError(f"unknown channel(s): {', '.join(missing)}")
     out = []
     for ch in snapshot.channels:
-        if wanted and ch.channel_id not in wanted and ch.name not in wanted:
+        if wanted and key(ch.channel_id) not in wanted and key(ch.name) not in wanted:
             continue
         if ch.is_private and not options.include_private:
             counts[f"channels_excluded_{ch.kind}"] += 1

@@ -1,6 +1,7 @@
 """Versioned builds: privacy default, split hygiene, determinism, lineage, formats, reports and bad input."""
 import dataclasses
 import json
+from collections import Counter
 
 import datasets
 import pytest
@@ -174,6 +175,9 @@ def test_bad_input_is_an_error_with_the_reason(tmp_path):
         build(WorkspaceSnapshot([HELP, BOTS], list(PEOPLE), bots_channel()), BuildOptions(), tmp_path)
     with pytest.raises(DatasetBuildError, match="unknown channel"):
         build(workspace(), BuildOptions(channels=("nope",)), tmp_path)
+    # typed as Slack shows them: "#help", "Help" select #help (they were "unknown channel(s)")
+    picked = build_mod.select_channels(workspace(), BuildOptions(channels=("#help", "Engineering")), Counter())
+    assert {c.name for c in picked} == {"help", "engineering"}
     with pytest.raises(DatasetBuildError, match="privacy default"):
         build(workspace(), BuildOptions(channels=("leadership",)), tmp_path)
     with pytest.raises(DatasetBuildError, match="persona"):
