@@ -4,8 +4,8 @@ BodyLimit  counts the bytes of the request body as they arrive, whatever the fra
            limit is refused before reading, a chunked body (no Content-Length) is cut off at the limit with a 413
            instead of being read to the end and spooled to disk.
 JSON text  a JSON body is parsed once here (bounded by the limit) and refused with a 400 when a string in it
-           holds a lone UTF-16 surrogate ("\\ud800"): valid JSON, but not text any tokenizer, database or
-           encoder downstream accepts.
+           holds a lone UTF-16 surrogate ("\\ud800") or a NUL ("\\u0000"): valid JSON, but not text every
+           tokenizer, database (PostgreSQL: no NUL) or encoder downstream accepts.
 """
 from __future__ import annotations
 
@@ -26,18 +26,25 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body over the limit of {limit >> 20} MB")
 
 
-def has_lone_surrogate(value: Any) -> bool:
+def bad_text(value: Any) -> tuple[str, str] | None:
+    """(message, code) for the first string in a parsed JSON value that no database stores as text: a lone
+    surrogate, or a NUL character (PostgreSQL refuses it); None when all of them are fine."""
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return True
-        return False
+            return ("the request holds text with an unpaired UTF-16 surrogate (e.g. \\ud800), which is not valid "
+                    "Unicode text", "invalid_unicode")
+        if "\x00" in value:
+            return "the request holds text with a NUL character (\\u0000), which text cannot contain", "nul_character"
+        return None
     if isinstance(value, dict):
-        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_lone_surrogate(v) for v in value)
-    return False
+        items = [x for kv in value.items() for x in kv]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    return next((bad for bad in map(bad_text, items) if bad), None)
 
 
 async def _respond(send: Send, status: int, message: str, code: str, headers: list | None = None) -> None:
@@ -109,9 +116,9 @@ class RequestGuard:
                 parsed = json.loads(body) if body else None
             except (ValueError, RecursionError):
                 parsed = None  # FastAPI answers malformed JSON with its own 422
-            if has_lone_surrogate(parsed):
-                await _respond(send, 400, "the request holds text with an unpaired UTF-16 surrogate (e.g. \\ud800), "
-                                          "which is not valid Unicode text", "invalid_unicode")
+            bad = bad_text(parsed)
+            if bad:
+                await _respond(send, 400, *bad)
                 return
             replayed = False
 
