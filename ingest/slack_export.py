@@ -133,10 +133,28 @@ def _open(path: Path, limits: ExportLimits) -> _Reader:
     return _ZipReader(path, limits)
 
 
+def without_nul(value: Any) -> Any:
+    """`value` (parsed JSON) with every NUL character dropped from its strings: Slack lets "\\u0000" through, and
+    PostgreSQL text cannot hold it (one such message failed the whole import)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value
+
+
+def _parse_json(data: bytes) -> Any:
+    text = data.decode("utf-8-sig")
+    parsed = json.loads(text)
+    return without_nul(parsed) if "\\u0000" in text else parsed  # the walk only where a NUL can be
+
+
 def _load_json(reader: _Reader, name: str) -> Any:
     data = reader.read(name)
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        return _parse_json(data)
     except UnicodeDecodeError:
         raise IngestError(f"{name}: not UTF-8 text, so not a Slack export file") from None
     except json.JSONDecodeError as exc:
@@ -317,7 +335,7 @@ def read_export(path: str | Path, limits: ExportLimits = ExportLimits()) -> Slac
         for name in sorted(files):
             raw = reader.read(name)
             try:
-                data = json.loads(raw.decode("utf-8-sig"))
+                data = _parse_json(raw)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 rejected.append(RejectedFile(name, f"invalid JSON day file: {exc}"))
                 continue

@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from ingest.slack_export import parse_message, parse_users
+from ingest.slack_export import parse_message, parse_users, without_nul
 from ingest.types import RejectedFile, SlackChannelRecord, SlackMessageRecord, SlackUserRecord
 
 # Requests per minute per method (Slack's documented tiers: 2 = 20+, 3 = 50+, 4 = 100+).
@@ -116,7 +116,7 @@ class LiveReader:
     def _call(self, method: str, **params: Any) -> dict[str, Any]:
         self.pacer.wait(method)
         self.calls += 1
-        return self.client.api_call(method, http_verb="GET", params=params).data  # type: ignore[return-value]
+        return without_nul(self.client.api_call(method, http_verb="GET", params=params).data)
 
     def _paged(self, method: str, key: str, **params: Any) -> Iterable[dict[str, Any]]:
         cursor = None

@@ -290,3 +290,21 @@ def test_a_folder_crawl_skips_office_lock_files_and_os_litter(sqlite_settings, t
     (drive / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + b"\x00" * 100)
     summary = ingest_documents(sqlite_settings, [drive])
     assert (summary.added, summary.rejected) == (1, 0), summary.rejections
+
+
+def test_an_export_with_nul_characters_ingests_on_every_database(settings, tmp_path):
+    """A NUL ("\\u0000") in an exported message, name or file title: PostgreSQL text refuses it, which failed the
+    whole import there (SQLite stored it). Ingestion drops the character."""
+    root = _small_export(tmp_path / "exp")
+    day = json.loads((root / "general" / "2024-01-01.json").read_text())
+    day[0]["text"] = "the robot arm\u0000 calibration takes 7 minutes"
+    day[1]["files"] = [{"id": "F1", "name": "log\u0000.txt", "title": "log\u0000.txt"}]
+    (root / "general" / "2024-01-01.json").write_text(json.dumps(day))
+    users = json.loads((root / "users.json").read_text())
+    users[0]["profile"]["display_name"] = "Le\u0000na"
+    (root / "users.json").write_text(json.dumps(users))
+    summary = ingest_slack_export(settings, root, source_name="acme")
+    assert summary.status == "done" and summary.added == 6, summary.rejections
+    with session_scope(settings.db_url) as s:
+        texts = [m.text for m in s.scalars(select(SlackMessage))]
+    assert "the robot arm calibration takes 7 minutes" in texts and not any("\x00" in t for t in texts)
