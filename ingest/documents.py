@@ -31,9 +31,10 @@ MIME = {
     "html": "text/html", "markdown": "text/markdown", "csv": "text/csv", "text": "text/plain",
 }
 # Typographic ligatures (one glyph for "fi", "ffl", … in PDFs set by LaTeX and in text pasted from them) as their
-# letters: stored as glyphs, "first" and "speciﬁc" never matched in search
-_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
-                            "\ufb05": "st", "\ufb06": "st"})
+# letters: stored as glyphs, "first" and "speciﬁc" never matched in search. And no NUL (PDF metadata holds some):
+# PostgreSQL text refuses it.
+_GLYPH_FIXES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+                            "\ufb05": "st", "\ufb06": "st", "\x00": None})
 _MIN_PDF_CHARS_PER_PAGE = 10  # below this on every page, the PDF is a scan without a text layer
 
 
@@ -184,8 +185,9 @@ def parse_bytes(data: bytes, name: str, *, limits: DocumentLimits = DEFAULT_LIMI
         title, sections, pages = parser(data, name, max_chars=limits.max_chars)
     else:
         title, sections, pages = parser(data, name)
-    sections = [Section(s.heading_path, s.page, s.text.translate(_LIGATURES)) for s in sections if s.text.strip()]
-    title = title.translate(_LIGATURES) if title else title
+    sections = [Section([h.translate(_GLYPH_FIXES) for h in s.heading_path], s.page, s.text.translate(_GLYPH_FIXES))
+                for s in sections if s.text.strip()]
+    title = title.translate(_GLYPH_FIXES).strip() if title else title
     if not sections:
         raise IngestError(f"no text found in this {fmt.upper() if fmt != 'text' else 'text'} file")
     _check_chars(sum(len(s.text) for s in sections), limits)

@@ -235,3 +235,19 @@ def test_a_docx_member_with_a_damaged_deflate_stream_is_rejected_clearly():
         except Exception:  # noqa: BLE001 - other damage (CRC) is another path, covered elsewhere
             continue
     assert hits, "no flipped byte gave a zlib.error: the test would not test anything"
+
+
+def test_a_nul_in_pdf_metadata_is_dropped_from_the_title():
+    """PDF metadata may hold NUL characters (UTF-16 titles): PostgreSQL text refuses them, failing the upload."""
+    fpdf = pytest.importorskip("fpdf", reason="fpdf2 (dev extra) writes the test PDF")
+    from pypdf import PdfReader, PdfWriter
+    pdf = fpdf.FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="The meal allowance is 60 EUR per day.")
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(bytes(pdf.output()))))
+    writer.add_metadata({"/Title": "Expense\x00 policy\x00"})
+    buf = io.BytesIO()
+    writer.write(buf)
+    doc = parse_bytes(buf.getvalue(), "policy.pdf")
+    assert doc.title == "Expense policy" and "60 EUR" in doc.text
