@@ -20,6 +20,8 @@ Sizes: 1b, 3b, 8b (Llama-3.1-8B: untied 128k head; 4096-token rows, 2048 for QLo
     python benchmarks/lora_throughput.py --sizes 1b --variants teamlore,teamlore+lora_impl=grouped,\
         teamlore+liger_chunk_mem=8,teamlore+base_fp8=true     # one option at a time (#18)
     python benchmarks/lora_throughput.py --sizes 1b --variants losscurve+base_fp8=true   # bf16 and FP8 base vs HF
+    python benchmarks/lora_throughput.py --sizes 1b --variants losscurve+base_fp8=true+fp8_fast_accum=false,\
+        losscurve+base_fp8=true+compile=off   # the FP8 curve without fast accumulation / without torch.compile
 """
 from __future__ import annotations
 
@@ -94,11 +96,15 @@ def save_random_model(size, root: Path) -> Path:
 def teamlore_run(model_dir, rows, *, steps, warmup, cfg_over=None, on_step=None):
     from finetune.config import LoraSFTConfig
     from finetune.data import Example, shift
+    from finetune import fp8 as fp8_base
     from finetune.recipes.lora_sft import finetune
     examples = [Example(list(r), shift(list(r))) for r in rows]
     out = tempfile.mkdtemp(prefix="tl_bench_")
+    cfg_over = dict(cfg_over or {})
+    # not a recipe option: "+fp8_fast_accum=false" runs the FP8 base's forward product without fast accumulation
+    fp8_base.FORWARD_FAST_ACCUM = bool(cfg_over.pop("fp8_fast_accum", True))
     cfg = LoraSFTConfig(base_model=str(model_dir), dataset_dir="", output_dir=out, max_steps=steps + warmup,
-                        checkpoint_every=0, shuffle=False, lr=2e-4, **(cfg_over or {}))
+                        checkpoint_every=0, shuffle=False, lr=2e-4, **cfg_over)
     hist = []
     free()
     t0 = time.perf_counter()
@@ -107,7 +113,10 @@ def teamlore_run(model_dir, rows, *, steps, warmup, cfg_over=None, on_step=None)
         print(f"  step {m['step']} loss {m['loss']:.4f} {m['step_s']:.3f}s {m.get('gpu_mem_gib')} GiB", flush=True)
         if on_step:
             on_step(m)
-    model, result, info = finetune(cfg, examples, pad_id=0, device=torch.device("cuda"), on_metrics=on_metrics)
+    try:
+        model, result, info = finetune(cfg, examples, pad_id=0, device=torch.device("cuda"), on_metrics=on_metrics)
+    finally:
+        fp8_base.FORWARD_FAST_ACCUM = True
     wall = time.perf_counter() - t0
     timed = hist[warmup:]
     toks = sum(h["tokens"] for h in timed)
@@ -119,7 +128,8 @@ def teamlore_run(model_dir, rows, *, steps, warmup, cfg_over=None, on_step=None)
            "params_m": round(n_params / 1e6, 1), "approx_mfu": round(tps * 4 * n_params / PEAK_BF16, 3),
            "setup": result.setup, "wall_s_incl_compile": round(wall, 1), "steps_timed": len(timed),
            "first_steps_s": [h["step_s"] for h in hist[:warmup]], "timed_steps_s": [h["step_s"] for h in timed],
-           "losses": [round(h["loss"], 4) for h in hist], "micro_batch_tokens": cfg.micro_batch_tokens,
+           "losses": [round(h["loss"], 4) for h in hist], "grad_norms": [round(h["grad_norm"], 4) for h in hist],
+           "micro_batch_tokens": cfg.micro_batch_tokens,
            "tokens_per_step_target": cfg.tokens_per_step, "qlora": bool(cfg.quantize_4bit)}
     del model
     free()
@@ -168,11 +178,11 @@ def qlora_curves(model_dir, size, steps, out_fh, lens):
     return res
 
 
-def structured_rows(lens, seed=7, alphabet=512):
+def structured_rows(lens, seed=7, alphabet=512, vocab_size=128256):
     """Learnable rows: tokens from a 512-token subset, so a random-weight model's loss falls from ~ln(128k)
     towards ~ln(512) as LoRA learns the subset — a curve with shape, unlike uniform random tokens."""
     g = random.Random(seed)
-    vocab = g.sample(range(3, 128256), alphabet)
+    vocab = g.sample(range(3, vocab_size), alphabet)
     return [[g.choice(vocab) for _ in range(n)] for n in lens]
 
 
@@ -238,7 +248,8 @@ def losscurve(ref, model_dir, size, steps, out_fh, variants=None):
         n = min(len(losses), len(tl_losses))
         diffs = [abs(a - b) for a, b in zip(losses[:n], tl_losses[:n])]
         res = {"variant": "losscurve", "recipe": label, "size": size, "steps": n, "reference_losses": losses[:n],
-               "teamlore_losses": tl_losses[:n], "max_abs_diff": round(max(diffs), 4),
+               "teamlore_losses": tl_losses[:n], "teamlore_grad_norms": tl["grad_norms"][:n],
+               "max_abs_diff": round(max(diffs), 4),
                "mean_abs_diff": round(sum(diffs) / n, 4),
                "first_last_reference": [losses[0], losses[n - 1]],
                "first_last_teamlore": [tl_losses[0], tl_losses[n - 1]]}

@@ -23,6 +23,9 @@ from finetune.frozen_base import replace_linears
 
 E4M3 = torch.float8_e4m3fn
 E4M3_MAX = 448.0
+# Hopper's fast FP8 accumulation for the forward product (torchao's default); benchmarks/lora_throughput.py turns
+# it off (`fp8_fast_accum=false`) to tell its effect on the loss curve apart. CPUs ignore it.
+FORWARD_FAST_ACCUM = True
 _EPS = 1e-12
 
 
@@ -53,7 +56,8 @@ class _FP8Matmul(torch.autograd.Function):
         k = x.shape[-1]
         x8, s_x = _quantize_rows(x.reshape(-1, k))
         # fast accumulation for the output product, not for the gradient (torchao's defaults)
-        y = torch._scaled_mm(x8, w8.t(), scale_a=s_x, scale_b=s_w, out_dtype=torch.bfloat16, use_fast_accum=True)
+        y = torch._scaled_mm(x8, w8.t(), scale_a=s_x, scale_b=s_w, out_dtype=torch.bfloat16,
+                             use_fast_accum=FORWARD_FAST_ACCUM)
         ctx.save_for_backward(wt8, s_wt)
         ctx.x_dtype = x.dtype
         return y.view(*x.shape[:-1], w8.shape[0]).to(x.dtype)

@@ -114,6 +114,43 @@ def test_lora_on_an_fp8_base_trains_eager_and_compiled(impl):
     torch._dynamo.reset()
 
 
+def test_lora_gradients_on_an_fp8_base_match_the_dense_base():
+    """One step's LoRA gradients through a whole model (PEFT on top, autocast bf16): the same parameters train, in
+    fp32, and every adapter tensor's gradient points where the dense base's does, at the same size (a wrong scale,
+    transposition or extra factor in the input-gradient path, or a frozen weight turned trainable, shows here)."""
+    import copy
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from finetune.config import ALL_LINEAR
+    from finetune.models import apply_lora
+    cfg = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    torch.manual_seed(0)
+    dense = LlamaForCausalLM(cfg)
+    fp8 = copy.deepcopy(dense)
+    quantize_model_fp8(fp8, skip=(fp8.get_output_embeddings(),))
+    assert type(fp8.lm_head) is nn.Linear and fp8.lm_head.weight.dtype == torch.float32
+    ids = torch.randint(0, 96, (2, 64), generator=torch.Generator().manual_seed(2))
+    grads = []
+    for base in (dense, fp8):
+        torch.manual_seed(0)
+        model = apply_lora(base, r=4, alpha=8, dropout=0.0, targets=ALL_LINEAR)
+        g = torch.Generator().manual_seed(1)
+        for n, p in model.named_parameters():
+            if "lora_B" in n:     # nonzero B: lora_A gets a gradient too, and the adapters change the forward
+                p.data = torch.randn(p.shape, generator=g) * 0.05
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(input_ids=ids, labels=ids).loss.backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys() and len(grads[1]) == 2 * 7 * 2
+    assert all(g.dtype == torch.float32 for g in grads[1].values())
+    for n, want in grads[0].items():
+        got = grads[1][n]
+        assert torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0) > 0.98, n
+        assert 0.95 < got.norm() / want.norm() < 1.05, n
+
+
 def test_recipe_on_an_fp8_base_learns_and_saves_a_peft_adapter(tiny_model_dir, dataset_dir, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
