@@ -256,6 +256,8 @@ def build(snapshot: WorkspaceSnapshot, options: BuildOptions, out_root: Path, *,
     note = progress or (lambda stage, done, total: None)
     if retriever is not None and not options.retriever_id:
         raise DatasetBuildError("a retriever needs options.retriever_id (its index version) for reproducible builds")
+    if not options.name.strip():
+        raise DatasetBuildError("a dataset needs a name (--name)")
     if not snapshot.messages:
         raise DatasetBuildError("the workspace has no messages: ingest a Slack export or sync Slack first")
     counts: Counter = Counter()

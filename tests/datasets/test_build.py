@@ -175,6 +175,8 @@ def test_bad_input_is_an_error_with_the_reason(tmp_path):
         build(WorkspaceSnapshot([HELP, BOTS], list(PEOPLE), bots_channel()), BuildOptions(), tmp_path)
     with pytest.raises(DatasetBuildError, match="unknown channel"):
         build(workspace(), BuildOptions(channels=("nope",)), tmp_path)
+    with pytest.raises(DatasetBuildError, match="needs a name"):  # a blank row in every list otherwise
+        build(workspace(), BuildOptions(name="  "), tmp_path)
     # typed as Slack shows them: "#help", "Help" select #help (they were "unknown channel(s)")
     picked = build_mod.select_channels(workspace(), BuildOptions(channels=("#help", "Engineering")), Counter())
     assert {c.name for c in picked} == {"help", "engineering"}

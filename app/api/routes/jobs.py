@@ -47,7 +47,7 @@ class TrainRequest(BaseModel):
 
 
 class DatasetRequest(BaseModel):
-    name: str = Field(default="slack-qa", max_length=200)
+    name: str = Field(default="slack-qa", min_length=1, max_length=200, pattern=r"\S")
     include_private: bool = False
     persona: str | None = None
 
