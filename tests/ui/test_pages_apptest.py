@@ -494,3 +494,19 @@ def test_admin_feedback_shows_untrusted_text_without_rendering_it(admin_stack, m
     assert "](http://evil.example" not in md, md  # ... and no image or link markup is left to render
     assert "image: px — evil.example" in md and "image: t — evil.example" in md
     assert "sign in again \\(http://evil.example/login\\)" in md  # the link's real address, shown as text
+
+
+def test_admin_sources_show_an_uploaded_exports_name_as_typed(admin_stack, monkeypatch):
+    """An uploaded export's source is named after the uploader's file name: Markdown in it must not render (an
+    image would load in the admin's browser)."""
+    from app.db import session_scope
+    from app.db.models import Source
+    name = "upload:2:job-9:![px](https:evil.example/p.png).zip"
+    with session_scope(admin_stack.db_url) as s:
+        s.add(Source(name=name, kind="slack_export", config={}, checkpoint={}))
+    monkeypatch.setenv("TEAMLORE_API_URL", admin_stack.api_url)
+    at = sign_in_with_key(admin_stack.admin_key)
+    at.switch_page("views/admin_sources.py").run()
+    no_exceptions(at)
+    md = all_markdown(at)
+    assert "job-9" in md and "](https:evil.example" not in md, md

@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui.client import JOB_DONE_STATES
 from ui.common import api_errors, client, fmt_ago, fmt_time, rerun_with_toast, status_badge
+from ui.safe_render import escape_markdown
 
 api = client()
 st.title(":material/hub: Sources & sync")
@@ -23,7 +24,8 @@ started = st.session_state.setdefault(SYNC_JOBS, {})
 for src in sources:
     with st.container(border=True):
         name_col, sync_col, run_col, button_col = st.columns([3, 2, 3, 1.3], vertical_alignment="center")
-        name_col.markdown(f"**{src.get('name')}**  \n`{src.get('kind')}`")
+        # an uploaded export's source carries the uploader's file name: shown as typed
+        name_col.markdown(f"**{escape_markdown(src.get('name') or '')}**  \n`{src.get('kind')}`")
         sync_col.markdown(f"Last sync  \n{fmt_ago(src.get('last_sync_at'))}",
                           help=fmt_time(src.get("last_sync_at")))
         run = src.get("last_run") or {}
@@ -37,14 +39,15 @@ for src in sources:
         is_live = src.get("kind") == "slack_live"
         if button_col.button("Sync now" if is_live else "Re-index", key=f"sync_{src['id']}",
                              icon=":material/sync:" if is_live else ":material/refresh:"):
-            with api_errors(f"Could not start a sync of {src.get('name')}"):
+            label = escape_markdown(src.get("name") or "")
+            with api_errors(f"Could not start a sync of {label}"):
                 job = api.sync_source(src["id"])
                 started[src["id"]] = job["id"]
-                rerun_with_toast(f"Sync of {src.get('name')} started (job #{job['id']})", ":material/sync:")
+                rerun_with_toast(f"Sync of {label} started (job #{job['id']})", ":material/sync:")
 
 
 def _sync_progress(job_ids: dict[int, int], was_active: bool) -> None:
-    names = {s["id"]: s.get("name") for s in sources}
+    names = {s["id"]: escape_markdown(s.get("name") or "") for s in sources}
     any_active = False
     for source_id, job_id in job_ids.items():
         with api_errors(f"Could not read sync job #{job_id}"):
