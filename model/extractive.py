@@ -108,7 +108,14 @@ def _segment(paragraph: str) -> list[str]:
         _segmenter = pysbd.Segmenter(language="en", clean=False)
     parts = [p.strip() for p in _segmenter.segment(paragraph) if p.strip()]
     out: list[str] = []
+    end = 0  # where the previous piece ended in the paragraph
     for p in parts:
+        start = paragraph.find(p, end)
+        glued = out and start == end  # cut inside a token ("<index .Values.x>", "v1.2"): no space, no sentence end
+        end = start + len(p) if start >= 0 else end
+        if glued:
+            out[-1] += p
+            continue
         if out:
             prev = out[-1]
             last_word = prev.rstrip(".").rsplit(None, 1)[-1].lower() if prev.rstrip(".").split() else ""

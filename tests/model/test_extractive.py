@@ -76,6 +76,12 @@ def test_markup_is_cleaned():
         == 'executing "deployment.yaml" at <index .Values.global.imagePullSecrets 0>: error'
     assert clean_inline("logs in /tmp/olake-config/<task_id> and a List<String>") \
         == "logs in /tmp/olake-config/<task_id> and a List<String>"
+    # ... and one sentence: the segmenter's cut at ".Values" (no space after the dot) is no sentence end
+    units = split_units('Helm fails executing "deployment.yaml" at <index .Values.global.imagePullSecrets 0>: error '
+                        'calling index. Upgrade the chart to 0.0.22 to fix it.', 1)
+    assert [u.text for u in units] == ['Helm fails executing "deployment.yaml" at <index .Values.global.'
+                                       'imagePullSecrets 0>: error calling index.',
+                                       "Upgrade the chart to 0.0.22 to fix it."]
 
 
 def test_answer_quotes_the_right_sentence_with_contiguous_citations(answerer):
