@@ -23,11 +23,16 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class ResponseFormat(BaseModel):
+    type: Literal["text"]  # JSON mode / structured outputs are not offered: a 422, never prose to a JSON parser
+
+
 class ChatCompletionRequest(BaseModel):
     model: str = "teamlore"
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     n: int = Field(default=1, ge=1, le=1)  # one answer per request; more is a 422, never one choice silently
+    response_format: ResponseFormat | None = None
     max_tokens: int | None = Field(default=None, ge=1, le=8192)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=8192)
     temperature: float | None = Field(default=None, ge=0, le=2)

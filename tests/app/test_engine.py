@@ -228,6 +228,14 @@ def test_bad_chat_requests_get_clear_errors(api, ws):
     assert r.status_code == 422 and r.json()["error"]["message"].startswith("the body is not valid JSON"), r.text
     r = api.get("/v1/chat/completions", headers=h)
     assert r.status_code == 405 and r.json()["error"]["type"] == "invalid_request_error"
+    # JSON mode cannot be honoured: a client parsing the answer as JSON must hear so, not get prose
+    for fmt in ({"type": "json_object"}, {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}):
+        r = api.post("/v1/chat/completions", headers=h,
+                     json={"response_format": fmt, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 422 and r.json()["error"]["message"].startswith("response_format.type"), r.text
+    r = api.post("/v1/chat/completions", headers=h,
+                 json={"response_format": {"type": "text"}, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
 
 
 def test_search_respects_permissions(api, ws):
