@@ -379,8 +379,10 @@ _DOUBT = re.compile(r"\b(?:(?:don't|do not|didn't) (?:think|believe)|not sure|i 
 
 def _disagree(a: str, b: str) -> bool:
     na, nb = set(_NUM.findall(a)), set(_NUM.findall(b))
-    if na and nb and not (na & nb):
-        return True
+    if na and nb:
+        # both state figures: no figure in common is a disagreement; a shared one ("€50 per day" in both) is
+        # agreement, whatever else one of them negates ("breakfast included in the hotel does not count")
+        return not (na & nb)
     return bool(_NEG.search(a)) != bool(_NEG.search(b))
 
 

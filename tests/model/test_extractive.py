@@ -146,6 +146,17 @@ def test_agreeing_sources_are_not_flagged(answerer):
     assert not ex.conflict and "disagree" not in ex.text
 
 
+
+def test_the_same_figure_with_an_aside_negated_is_no_disagreement(answerer):
+    """The sample workspace's first question read "The sources disagree" between two pages that both say €50 a
+    day, because one adds that breakfast "does not count"."""
+    a = Passage(1, "Travel", "Meals are reimbursed up to €50 per day, as described in the Expenses page.")
+    b = Passage(2, "Expenses", "Meals on business travel: up to €50 per day (breakfast included in the hotel does "
+                               "not count).")
+    ex = answerer.answer("what is the daily meal allowance?", [a, b])
+    assert not ex.abstained and "50" in ex.text
+    assert not ex.conflict and "disagree" not in ex.text
+
 TSP = ("## Thrift Savings Plan\nYou can contribute to the Thrift Savings Plan (TSP) through payroll. Contributions "
        "are deducted from each paycheck, and you choose your TSP funds on the TSP website.")
 OTHER = ["We are paid every two weeks. Your first paycheck arrives about three weeks after you start.",
