@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from model.base import AnswerMode, CancelToken, GenerationParams, Generator, Passage, count_prompt_tokens
-from model.extractive import ExtractiveAnswerer, Weights
+from model.extractive import GENERIC, ExtractiveAnswerer, Weights, content_words
 from model.prompts import build_messages
 
 
@@ -62,6 +62,11 @@ class AnswerGenerator(Protocol):
         ...
 
 
+def _own_terms(question: str) -> set[str]:
+    """The specific words of a question (no stopwords, no generic chat words such as "need", "long", "days")."""
+    return {w for w in content_words(question) if w not in GENERIC}
+
+
 class ExtractiveGenerator:
     """Quotes the passages' most relevant sentences; ranks them with the retrieval embedding model (`encode`)."""
     mode: AnswerMode = "extractive"
@@ -76,7 +81,15 @@ class ExtractiveGenerator:
                cancel: CancelToken) -> Iterator[str | Grounding]:
         # a follow-up wants something new: what the last answer already quoted is left out
         said = " ".join(m["content"] for m in request.history[-2:] if m.get("role") == "assistant")
-        ex = self.answerer.answer(request.query, request.passages, said)
+        ex = None
+        if request.query != request.question and len(_own_terms(request.question)) >= 2:
+            # A follow-up with words of its own ("and is alcohol included?") is answered by those words from the
+            # passages its rewritten query retrieved; the previous question's words would pick last turn's
+            # sentences again. One that leans on the context ("until when?", "and for contractors?") keeps it.
+            ex = self.answerer.answer(request.question, request.passages, said)
+            ex = None if ex.abstained else ex
+        if ex is None:
+            ex = self.answerer.answer(request.query, request.passages, said)
         # "I don't know — the closest sources are …" is a complete answer too: it names (and cites) them
         parts = ex.text.split("\n\n")
         for i, part in enumerate(parts):  # one piece per quote: the client shows them as they come

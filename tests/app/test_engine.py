@@ -145,6 +145,19 @@ def test_follow_up_uses_the_conversation(engine):
         assert len(s.get(Conversation, first.conversation_id).messages) == 4
 
 
+
+def test_follow_up_with_words_of_its_own_is_answered_by_them(engine):
+    """The follow-up's own words pick the sentences (retrieval still uses the conversation): ranked with the
+    previous question prefixed, "and is alcohol included?" got "I don't know" beside a passage that says it."""
+    first = engine.answer("What is the daily meal allowance?", access=PUBLIC)
+    follow = engine.answer("and is alcohol included?", access=PUBLIC, conversation_id=first.conversation_id)
+    assert "Alcohol is only reimbursed at client dinners" in follow.text, follow.text
+    assert "€50" not in follow.text and not follow.text.startswith("I don't know")
+    vague = engine.answer("until when?", access=PUBLIC,
+                          conversation_id=engine.answer("How many unused vacation days can I carry over into the "
+                                                        "next year?", access=PUBLIC).conversation_id)
+    assert "31 March" in vague.text  # a follow-up without words of its own still reads with the conversation
+
 def test_empty_question_is_refused(engine):
     from app.answering.engine import EmptyQuestion
     with pytest.raises(EmptyQuestion):
