@@ -241,6 +241,10 @@ def test_upload_lists_and_deletes_a_document(api_env, corpus, tmp_path):
     assert any("parking-policy.md" in s for s in texts(at, "success"))
     assert any("empty.txt" in e for e in texts(at, "error"))
 
+    # the corpus lists every document the user may read, but only their own upload is offered for deletion
+    assert len(at.dataframe[0].value["Title"].tolist()) > 1
+    offered = at.multiselect(key="delete_docs").options
+    assert len(offered) == 1 and "parking" in offered[0].lower(), offered
     at.text_input(key="doc_query").set_value("parking").run()
     titles = at.dataframe[0].value["Title"].tolist()
     assert len(titles) == 1 and "parking" in titles[0].lower(), titles

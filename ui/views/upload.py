@@ -124,8 +124,11 @@ else:
     st.caption(f"{len(documents)} document{'s' if len(documents) != 1 else ''}")
     st.dataframe(documents_frame(documents), hide_index=True, width="stretch",
                  column_config={"Updated": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
-    by_id = {d["id"]: d for d in documents}
+    # what the API lets this user delete: their own uploads (an admin: any document)
+    by_id = {d["id"]: d for d in documents if is_admin() or d.get("mine")}
     with st.expander("Delete documents", icon=":material/delete:"):
+        if not by_id:
+            st.caption("You can delete only documents you uploaded; none of them is listed here.")
         chosen = st.multiselect("Documents to delete", list(by_id), key="delete_docs",
                                 format_func=lambda i: by_id[i].get("title") or by_id[i].get("path") or str(i))
         confirm = st.checkbox("I understand these documents and their index entries will be removed",
