@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from model.base import AnswerMode, CancelToken, GenerationParams, Generator, Passage, count_prompt_tokens
-from model.extractive import GENERIC, ExtractiveAnswerer, Weights, content_words
+from model.extractive import GENERIC, Extract, ExtractiveAnswerer, Weights, content_words
 from model.prompts import build_messages
 
 
@@ -67,6 +67,18 @@ def _own_terms(question: str) -> set[str]:
     return {w for w in content_words(question) if w not in GENERIC}
 
 
+def extract(answerer: ExtractiveAnswerer, request: AnswerRequest, said: str = "") -> Extract:
+    """The extractive answer to `request`, for the extractive generator and the generative mode's gate alike.
+    A follow-up with words of its own ("and is alcohol included?") is answered by those words from the passages
+    its rewritten query retrieved; the previous question's words would pick last turn's sentences again. One that
+    leans on the context ("until when?", "and for contractors?"), or whose own words find nothing, keeps it."""
+    if request.query != request.question and len(_own_terms(request.question)) >= 2:
+        ex = answerer.answer(request.question, request.passages, said)
+        if not ex.abstained:
+            return ex
+    return answerer.answer(request.query, request.passages, said)
+
+
 class ExtractiveGenerator:
     """Quotes the passages' most relevant sentences; ranks them with the retrieval embedding model (`encode`)."""
     mode: AnswerMode = "extractive"
@@ -81,15 +93,7 @@ class ExtractiveGenerator:
                cancel: CancelToken) -> Iterator[str | Grounding]:
         # a follow-up wants something new: what the last answer already quoted is left out
         said = " ".join(m["content"] for m in request.history[-2:] if m.get("role") == "assistant")
-        ex = None
-        if request.query != request.question and len(_own_terms(request.question)) >= 2:
-            # A follow-up with words of its own ("and is alcohol included?") is answered by those words from the
-            # passages its rewritten query retrieved; the previous question's words would pick last turn's
-            # sentences again. One that leans on the context ("until when?", "and for contractors?") keeps it.
-            ex = self.answerer.answer(request.question, request.passages, said)
-            ex = None if ex.abstained else ex
-        if ex is None:
-            ex = self.answerer.answer(request.query, request.passages, said)
+        ex = extract(self.answerer, request, said)
         # "I don't know — the closest sources are …" is a complete answer too: it names (and cites) them
         parts = ex.text.split("\n\n")
         for i, part in enumerate(parts):  # one piece per quote: the client shows them as they come
@@ -120,7 +124,7 @@ class ModelGenerator:
     def stream(self, request: AnswerRequest, params: GenerationParams, cancel: CancelToken) -> Iterator[str | Grounding]:
         gen = self.generator
         if self.gate is not None:
-            ex = self.gate.answer(request.query, request.passages)
+            ex = extract(self.gate, request)
             if ex.abstained:
                 yield ex.text
                 yield Grounding(cited=ex.cited, abstained=True, confidence=round(ex.confidence, 4))
