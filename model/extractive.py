@@ -710,11 +710,8 @@ class ExtractiveAnswerer:
         else the best cosine between the term and an evidence word in the embedder's space (0 with no words)."""
         if term_present(term, evidence):
             return 1.0
-        cands = [e for e in evidence if len(e) > 2 and e not in STOPWORDS and not e[0].isdigit()]
-        if not cands:
-            return 0.0
-        vecs = self._embed([term, *cands])
-        return max(0.0, min(1.0, float((vecs[1:] @ vecs[0]).max())))
+        cos = self._best_cos(term, evidence)
+        return 0.0 if cos is None else max(0.0, min(1.0, cos))
 
     def focus_gap(self, question: str, evidence: str, k: int = 1) -> float:
         """1 − the closeness of the evidence to the least-covered of the question's k most specific terms."""
@@ -727,12 +724,8 @@ class ExtractiveAnswerer:
     @staticmethod
     def focus_text(scored: list[Scored], picked: list[Scored], passages: list[Passage], scope: str) -> str:
         """The evidence the focus terms are looked for in (Weights.focus_of)."""
-        by_n = {p.n: p for p in passages}
-        if scope == "passage":
-            ns = {s.unit.passage for s in picked or scored[:1]}
-            return "\n".join(f"{p.title}\n{p.text}" for p in passages if p.n in ns)
         units = scored[:1] if scope == "top" else (picked or scored[:1])
-        return "\n".join(f"{s.unit.heading}\n{by_n[s.unit.passage].title}\n{s.unit.quote}" for s in units)
+        return _evidence_of(units, passages, "passage" if scope == "passage" else "units")
 
     def specific_missing(self, question: str, evidence: str) -> float:
         """Share of the question's most specific terms absent from `evidence` (typo/inflection tolerant, and
@@ -747,22 +740,21 @@ class ExtractiveAnswerer:
 
     def _similar(self, word: str, evidence: frozenset[str]) -> bool:
         """Whether an evidence word is a near-synonym of `word` in the embedder's space (cosine ≥ synonym_cos)."""
+        cos = self._best_cos(word, evidence)
+        return cos is not None and cos >= self.weights.synonym_cos
+
+    def _best_cos(self, word: str, evidence: frozenset[str]) -> float | None:
+        """The best cosine between `word` and a content word of the evidence in the embedder's space (None: none)."""
         cands = [e for e in evidence if len(e) > 2 and e not in STOPWORDS and not e[0].isdigit()]
         if not cands:
-            return False
+            return None
         vecs = self._embed([word, *cands])
-        return bool(float((vecs[1:] @ vecs[0]).max()) >= self.weights.synonym_cos)
+        return float((vecs[1:] @ vecs[0]).max())
 
     def evidence_text(self, picked: list[Scored], passages: list[Passage]) -> str:
         """The text whose words the coverage signal checks (Weights.coverage_of)."""
         mode = self.weights.coverage_of
-        if mode == "all":
-            return "\n".join(f"{p.title}\n{p.text}" for p in passages)
-        if mode == "passage":
-            ns = {s.unit.passage for s in picked}
-            return "\n".join(f"{p.title}\n{p.text}" for p in passages if p.n in ns)
-        by_n = {p.n: p for p in passages}
-        return "\n".join(f"{s.unit.heading}\n{by_n[s.unit.passage].title}\n{s.unit.quote}" for s in picked)
+        return _evidence_of(picked, passages, mode if mode in ("all", "passage") else "units")
 
     def _dont_know(self, passages: list[Passage], confidence: float) -> Extract:
         closest = passages[:3]
@@ -807,6 +799,18 @@ class ExtractiveAnswerer:
         for part in ex.text.split("\n\n"):
             yield part + "\n\n"
 
+
+
+def _evidence_of(units: list[Scored], passages: list[Passage], mode: str) -> str:
+    """Text whose words a coverage signal checks: every passage ("all"), the passages `units` come from
+    ("passage"), or the units themselves with their headings and page titles ("units")."""
+    if mode == "all":
+        return "\n".join(f"{p.title}\n{p.text}" for p in passages)
+    if mode == "passage":
+        ns = {s.unit.passage for s in units}
+        return "\n".join(f"{p.title}\n{p.text}" for p in passages if p.n in ns)
+    by_n = {p.n: p for p in passages}
+    return "\n".join(f"{s.unit.heading}\n{by_n[s.unit.passage].title}\n{s.unit.quote}" for s in units)
 
 def _origin(p: Passage) -> str:
     return getattr(p, "origin", None) or f"{getattr(p, 'source', 'document')}:{p.title}"
