@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under data_dir")
     redis_url: str | None = Field(default=None, description="Redis for rate limits and jobs in production")
+    queue_name: str = Field(default="teamlore", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                            description="the job queue's name on Redis: two deployments sharing one Redis "
+                                        "need different names")
 
     # Retrieval
     embedding_model: str = "all-MiniLM-L6-v2"

@@ -204,7 +204,7 @@ class JobQueue:
     def __init__(self, settings: Settings):
         self.settings = settings
         if settings.redis_url:
-            self.huey = RedisHuey("teamlore", url=settings.redis_url)
+            self.huey = RedisHuey(settings.queue_name, url=settings.redis_url)
         else:
             self.huey = SqliteHuey("teamlore", filename=str(settings.data_dir / "queue.db"))
         self._task = self.huey.task(retries=0, name="teamlore.run_job")(self._run)

@@ -36,10 +36,11 @@ def queue_settings(request, sqlite_settings):
         return sqlite_settings
     from tests.conftest import REDIS_URL
     import redis
+    import uuid
     redis.Redis.from_url(REDIS_URL).ping()
-    # a fresh Redis db namespace per test: Huey keys are per queue name, so isolate by flushing db 15
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    return sqlite_settings.model_copy(update={"redis_url": REDIS_URL})
+    # a queue of its own per test (Huey's keys are per queue name): two suites on one Redis (CI beside a
+    # developer's run) took each other's jobs when both used "teamlore" and flushed the database
+    return sqlite_settings.model_copy(update={"redis_url": REDIS_URL, "queue_name": f"test-{uuid.uuid4().hex}"})
 
 
 def test_retrain_job_end_to_end_through_the_api(queue_settings, tiny_base):
