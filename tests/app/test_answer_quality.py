@@ -16,6 +16,7 @@ FRESH = REPO / "benchmarks" / "data" / "handbook_questions_fresh.jsonl"  # writt
 HOLDOUT2 = REPO / "benchmarks" / "data" / "handbook_questions_holdout2.jsonl"  # written (and landed) before the second tuning round
 HOLDOUT3 = REPO / "benchmarks" / "data" / "handbook_questions_holdout3.jsonl"  # written (and landed) before the third tuning round
 HOLDOUT4 = REPO / "benchmarks" / "data" / "handbook_questions_holdout4.jsonl"  # written (and landed) before the fourth round
+HOLDOUT5 = REPO / "benchmarks" / "data" / "handbook_questions_holdout5.jsonl"  # written (and landed) before the fifth round
 
 
 def _plain(md: str) -> str:
@@ -34,8 +35,8 @@ def test_the_set_is_big_enough_and_stratified():
     assert len({q.question.lower() for q in qs}) == len(qs)
 
 
-@pytest.mark.parametrize("questions", [QUESTIONS, FRESH, HOLDOUT2, HOLDOUT3, HOLDOUT4],
-                         ids=["tune-report", "fresh", "holdout2", "holdout3", "holdout4"])
+@pytest.mark.parametrize("questions", [QUESTIONS, FRESH, HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5],
+                         ids=["tune-report", "fresh", "holdout2", "holdout3", "holdout4", "holdout5"])
 def test_gold_pages_hold_the_key_facts_and_unanswerable_terms_are_absent(questions):
     root = shared_data("docs", "18f-handbook")
     everything = " ".join(p.read_text(encoding="utf-8").lower() for p in root.rglob("*.md"))
@@ -125,10 +126,11 @@ def test_holdout2_is_big_enough_and_new():
 
 
 @pytest.mark.parametrize("path,earlier_sets,min_ans,min_una", [
-    (HOLDOUT3, [QUESTIONS, FRESH, HOLDOUT2], 30, 15), (HOLDOUT4, [QUESTIONS, FRESH, HOLDOUT2, HOLDOUT3], 20, 10)],
-    ids=["holdout3", "holdout4"])
+    (HOLDOUT3, [QUESTIONS, FRESH, HOLDOUT2], 30, 15), (HOLDOUT4, [QUESTIONS, FRESH, HOLDOUT2, HOLDOUT3], 20, 10),
+    (HOLDOUT5, [QUESTIONS, FRESH, HOLDOUT2, HOLDOUT3, HOLDOUT4], 40, 15)],
+    ids=["holdout3", "holdout4", "holdout5"])
 def test_later_holdouts_are_big_enough_and_new(path, earlier_sets, min_ans, min_una):
-    """holdout3 and holdout4 are the held-out sets of the third and fourth tuning rounds: big enough, mostly
+    """holdout3, holdout4 and holdout5 are the held-out sets of the third, fourth and fifth tuning rounds: big enough, mostly
     answerable (like the 55/5 hidden set), and neither their questions nor their key facts on the same page repeat an
     earlier set's."""
     qs = load_questions(path)
