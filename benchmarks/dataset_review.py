@@ -5,6 +5,8 @@
     # build from Ubuntu IRC logs the answer selector never saw (random train/ files of the disentanglement corpus,
     # read as un-threaded channels) and sample its Q&A pairs
     .venv/bin/python benchmarks/dataset_review.py --irc-files 6 --seed report-1 --not-from tune-1 tune-2 --out /tmp/irc
+    # every dev/ and test/ log (the session-5 measure; never used for pair tuning)
+    .venv/bin/python benchmarks/dataset_review.py --irc-dir dev test --irc-files 20 --seed pairs5 --out /tmp/irc-dt
     # record a reader's verdicts (lines `<example id> good|bad <why>`): prints % good and writes them as the
     # version's reviews (reviews.jsonl: accepted/rejected in the dataset report; rejected ones are left out of
     # training)
@@ -30,7 +32,8 @@ from ingest.datasets.formats import read_jsonl  # noqa: E402
 from ingest.datasets.irc import read_log  # noqa: E402
 from ingest.datasets.records import Channel  # noqa: E402
 
-IRC_TRAIN = ROOT.parent / "shared" / "data" / "disentanglement" / "ubuntu-irc" / "train"
+IRC_ROOT = ROOT.parent / "shared" / "data" / "disentanglement" / "ubuntu-irc"
+IRC_TRAIN = IRC_ROOT / "train"
 
 
 def qa_pairs(folder: Path) -> list[dict]:
@@ -68,14 +71,15 @@ def built_from(folder: Path) -> set[str]:
     return out
 
 
-def irc_logs(files: int, seed: str, not_from: list[str] = ()) -> list[Path]:
+def irc_logs(files: int, seed: str, not_from: list[str] = (), dirs: list[str] = ("train",)) -> list[Path]:
     """`files` random train logs (by seed), none of those the seeds in `not_from` chose (with as many files). An
     entry of `not_from` that is a folder (an earlier build's --out) excludes exactly the logs that build read — a
     seed alone names only the logs it draws with no exclusions of its own; an entry that is a file lists log names
-    (benchmarks/irc_logs_read.txt: every log read in a review so far)."""
-    logs = sorted(IRC_TRAIN.glob("*.ascii.txt"))
+    (benchmarks/irc_logs_read.txt: every log read in a review so far). `dirs`: the corpus folders to draw from
+    (train/ by default; dev/ and test/ were kept for the session-5 measure)."""
+    logs = sorted(p for d in dirs for p in (IRC_ROOT / d).glob("*.ascii.txt"))
     if not logs:
-        sys.exit(f"missing {IRC_TRAIN}")
+        sys.exit(f"missing {IRC_ROOT} / {dirs}")
     listed = [Path(o) for o in not_from if Path(o).is_file()]  # a list of log names, one a line
     used = {p for other in not_from if not Path(other).exists()
             for p in random.Random(other).sample(logs, min(files, len(logs)))}
@@ -87,14 +91,14 @@ def irc_logs(files: int, seed: str, not_from: list[str] = ()) -> list[Path]:
     return random.Random(seed).sample(rest, min(files, len(rest)))
 
 
-def irc_build(files: int, seed: str, out: Path, not_from: list[str] = ()) -> Path:
-    chosen = irc_logs(files, seed, not_from)
+def irc_build(files: int, seed: str, out: Path, not_from: list[str] = (), dirs: list[str] = ("train",)) -> Path:
+    chosen = irc_logs(files, seed, not_from, dirs)
     channels, messages = [], []
     for p in chosen:
         cid = p.stem  # read_log names the channel so
         channels.append(Channel(cid, cid))
         messages.extend(read_log(p).messages)
-    snap = WorkspaceSnapshot(channels, [], messages, source=f"Ubuntu IRC train logs: {', '.join(c.name for c in channels)}")
+    snap = WorkspaceSnapshot(channels, [], messages, source=f"Ubuntu IRC {'/'.join(dirs)} logs: {', '.join(c.name for c in channels)}")
     result = build(snap, BuildOptions(name=f"irc-review-{seed}"), out)
     print(f"built {result.path} from {len(messages)} messages in {len(channels)} logs: "
           f"{json.dumps(result.stats['examples']['by_kind_split'])}", file=sys.stderr)
@@ -130,10 +134,11 @@ def main() -> None:
     ap.add_argument("--not-from", nargs="*", default=[],
                     help="seeds of earlier reviews, their --out folders or files listing log names: those IRC logs "
                     "are left out")
+    ap.add_argument("--irc-dir", nargs="+", default=["train"], help="corpus folders to draw the logs from")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--verdicts", type=Path, help="record these verdicts as the version's reviews")
     args = ap.parse_args()
-    folder = args.dataset or (irc_build(args.irc_files, args.seed, args.out, args.not_from) if args.irc_files else None)
+    folder = args.dataset or (irc_build(args.irc_files, args.seed, args.out, args.not_from, args.irc_dir) if args.irc_files else None)
     if folder is None:
         ap.error("--dataset or --irc-files")
     if args.verdicts:
