@@ -90,3 +90,38 @@ def test_which_version_a_retrain_continues_from(settings, tmp_path):
     with pytest.raises(TrainingRequestError, match="adapter folder .* is gone"):
         resolve_parent(settings, {"parent": "lora-1"}, "dpo", "default")
     assert resolve_parent(settings, {"parent": "none"}, "dpo", "default") == (None, None)
+
+
+def test_concurrent_promotions_and_rollbacks_leave_exactly_one_live_version(settings):
+    """Promotions and rollbacks at once (two admins, a retried click): the registry is never left with two live
+    versions. On PostgreSQL two promotions each retired the old live version and set their own live, so both
+    were live (each locked only its own row)."""
+    import threading
+    ids = [_register(settings, f"c{i}") for i in range(6)]
+    with session_scope(settings.db_url) as s:
+        registry.promote(s, ids[0], None)
+    for round_ in range(3):
+        barrier = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def act(i: int) -> None:
+            try:
+                barrier.wait()
+                with session_scope(settings.db_url) as s:
+                    if i % 3 == 2:
+                        try:
+                            registry.rollback(s, None)
+                        except registry.RegistryError:
+                            pass  # nothing live any more: a fair answer to a late rollback
+                    else:
+                        registry.promote(s, ids[(i + round_) % len(ids)], None)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=act, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        assert list(_statuses(settings).values()).count("live") <= 1, _statuses(settings)
