@@ -9,6 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import AdminDep, SessionDep
 from app.api.errors import APIError
@@ -54,6 +55,20 @@ def _user_out(u: User) -> dict:
             "has_password": bool(u.password_hash), "created_at": u.created_at}
 
 
+def _insert_user(session, **fields) -> User | None:
+    """A new user row, or None when a request beside this one created a user of that name first (names are unique:
+    the loser of the race was a 500). The calling route has written nothing else yet, so its transaction is rolled
+    back whole."""
+    user = User(**fields)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return user
+
+
 @router.get("/keys", response_model=list[KeyOut])
 def list_keys(admin: AdminDep, session: SessionDep):
     return [_key_out(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id)).all()]
@@ -64,11 +79,14 @@ def create_key(body: NewKey, admin: AdminDep, session: SessionDep):
     """A new key for a user. It never changes an existing user: role, password and Slack id are set only when the
     user is new; changing them is PATCH /v1/users/{id}, an explicit admin action."""
     user = session.scalar(select(User).where(User.name == body.user))
+    created = None
     if user is None:
-        user = User(name=body.user, role=body.role or "user", slack_user_id=body.slack_user_id or None,
-                    password_hash=hash_password(body.password) if body.password else None)
-        session.add(user)
-        session.flush()
+        created = _insert_user(session, name=body.user, role=body.role or "user",
+                               slack_user_id=body.slack_user_id or None,
+                               password_hash=hash_password(body.password) if body.password else None)
+        # None: a request beside this one created the user first; from here on it is an existing user
+        user = created or session.scalar(select(User).where(User.name == body.user))
+    if created is not None:
         audit(session, admin, "user.create", f"user:{user.id}", user=user.name, role=user.role)
     else:
         differs = [f for f, new, old in (("role", body.role, user.role),
@@ -89,12 +107,12 @@ def list_users(admin: AdminDep, session: SessionDep):
 
 @router.post("/users", status_code=201, response_model=UserAdminOut)
 def create_user(body: NewUser, admin: AdminDep, session: SessionDep):
-    if session.scalar(select(User).where(User.name == body.name)) is not None:
+    user = None
+    if session.scalar(select(User).where(User.name == body.name)) is None:
+        user = _insert_user(session, name=body.name, role=body.role, slack_user_id=body.slack_user_id or None,
+                            password_hash=hash_password(body.password) if body.password else None)
+    if user is None:
         raise APIError(409, f"user {body.name!r} exists", "user_exists")
-    user = User(name=body.name, role=body.role, slack_user_id=body.slack_user_id or None,
-                password_hash=hash_password(body.password) if body.password else None)
-    session.add(user)
-    session.flush()
     audit(session, admin, "user.create", f"user:{user.id}", user=user.name, role=user.role)
     return _user_out(user)
 

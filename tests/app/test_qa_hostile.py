@@ -1,0 +1,32 @@
+"""Hostile and first-time callers of the API (session 5 QA): each test replays one thing that broke."""
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.app.conftest import auth
+
+
+def test_25_admins_creating_a_key_for_the_same_new_user_at_once_never_500(client, admin_key):
+    """Two key creations for one new user raced on the users.name unique constraint: a 500 for the loser. Now the
+    loser finds the user the winner created and gets its key (the same user, no change to it)."""
+    def create(i: int):
+        return client.post("/v1/keys", headers=auth(admin_key), json={"name": f"k{i}", "user": "racer"})
+
+    with ThreadPoolExecutor(25) as ex:
+        codes = Counter(r.status_code for r in ex.map(create, range(25)))
+    assert codes == {201: 25}, codes
+    users = [u for u in client.get("/v1/users", headers=auth(admin_key)).json() if u["name"] == "racer"]
+    keys = [k for k in client.get("/v1/keys", headers=auth(admin_key)).json() if k["user"] == "racer"]
+    assert len(users) == 1 and len(keys) == 25
+
+
+def test_25_admins_creating_the_same_user_at_once_get_one_201_and_409s(client, admin_key):
+    def create(_):
+        return client.post("/v1/users", headers=auth(admin_key), json={"name": "racer2"})
+
+    with ThreadPoolExecutor(25) as ex:
+        codes = Counter(r.status_code for r in ex.map(create, range(25)))
+    assert codes == {201: 1, 409: 24}, codes
