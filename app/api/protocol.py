@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from model.base import AnswerMode, Citation
 
@@ -16,6 +16,15 @@ from model.base import AnswerMode, Citation
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = ""
+
+    @field_validator("content")
+    @classmethod
+    def _text_parts_are_text(cls, content):
+        """A text part's `text` is a string (OpenAI's rule): `{"type": "text", "text": null}` was a 500."""
+        for i, part in enumerate(content if isinstance(content, list) else []):
+            if (part.get("type") == "text" or "text" in part) and not isinstance(part.get("text"), str):
+                raise ValueError(f"content part {i}: a text part's 'text' must be a string")
+        return content
 
     def text(self) -> str:
         if isinstance(self.content, list):  # OpenAI content parts: keep the text parts

@@ -30,3 +30,11 @@ def test_25_admins_creating_the_same_user_at_once_get_one_201_and_409s(client, a
     with ThreadPoolExecutor(25) as ex:
         codes = Counter(r.status_code for r in ex.map(create, range(25)))
     assert codes == {201: 1, 409: 24}, codes
+
+
+@pytest.mark.parametrize("text", [None, 5, {"a": 1}, ["x"]])
+def test_a_text_content_part_whose_text_is_not_a_string_is_a_422(client, user_key, text):
+    r = client.post("/v1/chat/completions", headers=auth(user_key),
+                    json={"messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]})
+    assert r.status_code == 422, r.text
+    assert "messages.0.content" in r.json()["error"]["message"] and "must be a string" in r.json()["error"]["message"]
