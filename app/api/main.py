@@ -26,20 +26,22 @@ log = logging.getLogger("teamlore.api")
 
 def _remove_stale_upload_dirs(settings: Settings, older_than_s: float = 3600) -> None:
     """Uploads are staged in uploads/tmp*/ and removed when handled; a killed API leaves its staging dir behind.
-    A staging dir whose `.lock` no live process holds (its request died with its process) goes at once; one
-    without a lock file (older versions) once it is an hour old."""
+    A staging dir whose lock (uploads/tmp*.lock beside it; older versions: tmp*/.lock) no live process holds (its
+    request died with its process) goes at once, with its lock; one without a lock file once it is an hour old."""
     import fcntl
     import shutil
+    from app.workflows.uploads import staging_lock
     cutoff = time.time() - older_than_s
     for d in settings.uploads_dir.glob("tmp*"):
         if not d.is_dir():
             continue
-        lock = d / ".lock"
+        lock = staging_lock(d) if staging_lock(d).exists() else d / ".lock"
         if lock.exists():
             try:
                 with open(lock, "a") as fh:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live upload: leave it
                     shutil.rmtree(d, ignore_errors=True)
+                    lock.unlink(missing_ok=True)
             except BlockingIOError:
                 continue
             except OSError:

@@ -51,6 +51,12 @@ IN_API = "in_api"
 ORPHAN_AFTER_S = 3600  # an incoming folder no queued or running job names, older than this, is removed at start
 
 
+def staging_lock(staging: Path) -> Path:
+    """The lock a request holds while it writes a staging folder: beside the folder, never in it, so no uploaded
+    file name (a user's `.lock`) can overwrite or remove it."""
+    return staging.with_name(staging.name + ".lock")
+
+
 def incoming_dir(settings: Settings) -> Path:
     return settings.uploads_dir / "incoming"
 

@@ -38,3 +38,14 @@ def test_a_text_content_part_whose_text_is_not_a_string_is_a_422(client, user_ke
                     json={"messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]})
     assert r.status_code == 422, r.text
     assert "messages.0.content" in r.json()["error"]["message"] and "must be a string" in r.json()["error"]["message"]
+
+
+def test_an_uploaded_file_named_like_the_staging_lock_is_ingested(client, user_key):
+    """The staging folder's lock was `.lock` inside it: a user's file of that name overwrote it, was then removed
+    as the lock, and the upload said 'the stored upload is missing; upload the file again'."""
+    from tests.upload_jobs import finished
+    r = finished(client, client.post("/v1/documents", headers=auth(user_key),
+                                     files=[("files", (".lock", b"The office opens at eight.", "text/plain"))]),
+                 headers=auth(user_key))
+    assert r.json()["status"] == "succeeded", r.text
+    assert [f["status"] for f in r.json()["results"]] == ["ingested"], r.text

@@ -129,10 +129,11 @@ def _upload_view(settings, job_id: int) -> UploadOut:
 
 async def _store(settings, principal, files: list[UploadFile], visibility: str | None) -> int:
     """Write the files into a staging folder, hand it to a new upload job (one rename); the job's id."""
-    from app.workflows.uploads import queue_upload
+    from app.workflows.uploads import queue_upload, staging_lock
     limit = settings.max_upload_mb << 20
     staging = Path(tempfile.mkdtemp(dir=settings.uploads_dir))
-    lock = open(staging / ".lock", "w")  # held while this request stores files: a restart removes only dead ones
+    lock_path = staging_lock(staging)
+    lock = open(lock_path, "w")  # held while this request stores files: a restart removes only dead ones
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         stored: list[dict] = []
@@ -143,12 +144,12 @@ async def _store(settings, principal, files: list[UploadFile], visibility: str |
                 stored.append({"filename": upload.filename, "rejected": str(exc)})
             else:
                 stored.append({"filename": upload.filename, "name": path.name})
-        (staging / ".lock").unlink()
         return await run_in_threadpool(queue_upload, settings, staging, stored, owner_user_id=principal.user_id,
                                        is_admin=principal.is_admin, visibility=visibility)
     finally:
-        lock.close()
         shutil.rmtree(staging, ignore_errors=True)  # gone already when the job took it
+        lock_path.unlink(missing_ok=True)
+        lock.close()
 
 
 def _is_upload_of(job: Job | None, principal) -> bool:
