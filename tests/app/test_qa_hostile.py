@@ -49,3 +49,21 @@ def test_an_uploaded_file_named_like_the_staging_lock_is_ingested(client, user_k
                  headers=auth(user_key))
     assert r.json()["status"] == "succeeded", r.text
     assert [f["status"] for f in r.json()["results"]] == ["ingested"], r.text
+
+
+def test_a_dataset_version_whose_folder_is_gone_is_a_410_not_a_500(client, admin_key, settings, tmp_path):
+    """A recorded dataset version whose folder was deleted (or whose manifest is damaged): report and examples
+    were 500s."""
+    from app.db import session_scope
+    from app.db.models import DatasetVersion
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "manifest.json").write_text("{not json")
+    with session_scope(settings.db_url) as s:
+        s.add(DatasetVersion(name="x", version="gone0001", path=str(tmp_path / "gone")))
+        s.add(DatasetVersion(name="y", version="damaged1", path=str(tmp_path / "damaged")))
+    h = auth(admin_key)
+    for method, path in (("GET", "/v1/datasets/gone0001/report"), ("GET", "/v1/datasets/gone0001/examples"),
+                         ("POST", "/v1/datasets/gone0001/examples/e1/review"),
+                         ("GET", "/v1/datasets/damaged1/report")):
+        r = client.request(method, path, headers=h, json={"accept": True} if method == "POST" else None)
+        assert r.status_code == 410 and r.json()["error"]["code"] == "dataset_gone", (path, r.status_code, r.text)

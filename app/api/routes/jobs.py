@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from app.api.deps import AdminDep, SessionDep, SettingsDep
 from app.api.errors import APIError
-from app.api.protocol import (DatasetOut, DatasetReport, ExamplePage, JobLogs, JobOut, MetricPoint, ReviewOut,
-                              WorkerStatus, job_out)
+from app.api.protocol import (DatasetOut, DatasetReport, ErrorResponse, ExamplePage, JobLogs, JobOut, MetricPoint,
+                              ReviewOut, WorkerStatus, job_out)
 from app.db.models import DatasetVersion, Job, ModelVersion, Source, TrainingMetric
 from app.security import audit
 from app.services.registry import live_version
@@ -218,11 +218,21 @@ def list_datasets(admin: AdminDep, session: SessionDep):
              "settings": d.settings} for d in rows]
 
 
-@router.get("/datasets/{version}/report", response_model=DatasetReport)
+def _gone(version: str, exc: Exception) -> APIError:
+    """A dataset version the database records whose folder is missing or unreadable (deleted, a partial restore)."""
+    return APIError(410, f"the files of dataset version {version} are missing or unreadable ({exc}); build it "
+                    "again", "dataset_gone")
+
+
+@router.get("/datasets/{version}/report", response_model=DatasetReport,
+            responses={410: {"model": ErrorResponse, "description": "the dataset's files are missing"}})
 def dataset_report(version: str, admin: AdminDep, session: SessionDep, settings: SettingsDep):
     from app.services.datasets import get_report
     _dataset(session, version)
-    return get_report(settings, version)
+    try:
+        return get_report(settings, version)
+    except (LookupError, OSError, ValueError) as exc:
+        raise _gone(version, exc) from exc
 
 
 @router.get("/datasets/{version}/plots/{name}", response_class=FileResponse,
@@ -244,6 +254,8 @@ def dataset_examples(version: str, admin: AdminDep, session: SessionDep, setting
     _dataset(session, version)
     try:
         return list_examples(settings, version, split=split, offset=offset, limit=limit)
+    except LookupError as exc:
+        raise _gone(version, exc) from exc
     except (ValueError, FileNotFoundError) as exc:
         raise APIError(400, str(exc), "bad_split") from exc
 
@@ -259,7 +271,9 @@ def review(version: str, example_id: str, body: Review, admin: AdminDep, session
     _dataset(session, version)
     try:
         out = review_example(settings, version, example_id, body.accept)
-    except (KeyError, LookupError) as exc:
+    except KeyError as exc:
         raise APIError(404, f"no example {example_id} in {version}", "example_not_found") from exc
+    except LookupError as exc:
+        raise _gone(version, exc) from exc
     audit(session, admin, "dataset.review", f"{version}:{example_id}", accept=body.accept)
     return out if isinstance(out, dict) else {"example_id": example_id, "accept": body.accept}
