@@ -425,7 +425,10 @@ _OS_FILES = {"thumbs.db", "desktop.ini", "__macosx"}  # what Windows and macOS l
 
 
 def _expand(paths: Iterable[str | Path], summary: RunSummary) -> list[Path]:
-    files: list[Path] = []
+    """The files named, folders walked recursively; each file once (by its resolved path, which is the document's
+    key), however often it is named: `docs/ docs/a.md`, or two symlinks to one file, crashed the run with a unique
+    constraint error when both were inserted."""
+    files: dict[Path, Path] = {}
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*")):
@@ -433,12 +436,12 @@ def _expand(paths: Iterable[str | Path], summary: RunSummary) -> list[Path]:
                 if any(part.startswith((".", "~$")) or part.lower() in _OS_FILES for part in rel.parts):
                     continue  # .git, .DS_Store, Office lock files (~$Report.docx), Thumbs.db: not documents
                 if f.is_file():
-                    files.append(f)
+                    files.setdefault(f.resolve(), f)
         elif p.is_file():
-            files.append(p)
+            files.setdefault(p.resolve(), p)
         else:
             summary.reject(str(p), "no such file or folder")
-    return files
+    return list(files.values())
 
 
 def _sha256_file(path: Path) -> str:

@@ -308,3 +308,14 @@ def test_an_export_with_nul_characters_ingests_on_every_database(settings, tmp_p
     with session_scope(settings.db_url) as s:
         texts = [m.text for m in s.scalars(select(SlackMessage))]
     assert "the robot arm calibration takes 7 minutes" in texts and not any("\x00" in t for t in texts)
+
+
+def test_a_file_named_twice_or_reached_through_a_symlink_is_ingested_once(sqlite_settings, tmp_path):
+    """`ingest docs docs/ docs/a.md`, or a folder holding a symlink to one of its files: the same resolved path was
+    parsed twice and inserted twice, and the run crashed with a unique constraint error."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nThe office opens at eight.")
+    (docs / "link.md").symlink_to(docs / "a.md")
+    summary = ingest_documents(sqlite_settings, [docs, docs / "a.md", docs / "link.md"])
+    assert summary.status == "done" and (summary.added, summary.rejected) == (1, 0), summary
