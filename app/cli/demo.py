@@ -68,7 +68,7 @@ def register(cli: typer.Typer) -> None:
     @cli.command()
     def demo(serve: bool = typer.Option(True, help="start the API and UI at the end"),
              train: bool = typer.Option(True, help="train the demo-size model"),
-             train_steps: int = typer.Option(30, help="training steps for the demo model")) -> None:
+             train_steps: int = typer.Option(30, min=1, help="training steps for the demo model")) -> None:
         """Run the whole loop on the sample workspace, then serve the API, the job worker and the UI."""
         # SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the demo at any stage: children stopped, no traceback.
         previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}

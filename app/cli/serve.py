@@ -31,7 +31,7 @@ def ui_command(settings, api: str | None = None) -> tuple[list[str], dict]:
 def register(cli: typer.Typer) -> None:
     @cli.command()
     def serve(host: str = typer.Option(None, help="bind address (default TEAMLORE_HOST)"),
-              port: int = typer.Option(None, help="port (default TEAMLORE_PORT)")) -> None:
+              port: int = typer.Option(None, min=0, max=65535, help="port (default TEAMLORE_PORT)")) -> None:
         """Run the HTTP API (OpenAI-compatible chat, corpus, jobs, admin)."""
         import uvicorn
         from app.api.main import create_app
@@ -48,8 +48,9 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command()
     def worker(burst: bool = typer.Option(False, help="run what is queued, then exit"),
-               threads: int = typer.Option(1, help="jobs run at once"),
-               metrics_port: int = typer.Option(None, help="Prometheus port (default TEAMLORE_METRICS_PORT; 0 = off)")
+               threads: int = typer.Option(1, min=1, help="jobs run at once"),
+               metrics_port: int = typer.Option(None, min=0, max=65535,
+                                                help="Prometheus port (default TEAMLORE_METRICS_PORT; 0 = off)")
                ) -> None:
         """Run the durable job worker (training, dataset builds, index rebuilds, Slack syncs)."""
         from app.db import migrate
@@ -81,6 +82,8 @@ def register(cli: typer.Typer) -> None:
         from app.security import ROLES, audit, create_api_key, get_or_create_user
         if role is not None and role not in ROLES:
             raise typer.BadParameter(f"{role!r} is not one of {', '.join(ROLES)}", param_hint="--role")
+        if not user.strip() or len(user) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in user):
+            raise typer.BadParameter("a user name is 1 to 200 characters, no control characters", param_hint="--user")
         settings = get_settings()
         settings.ensure_dirs()
         migrate(settings.db_url)
@@ -103,7 +106,7 @@ def register(cli: typer.Typer) -> None:
                 typer.echo(f"{k.id}\t{k.prefix}…\t{k.user.name}\t{k.user.role}\t{k.name}\t{state}")
 
     @keys.command("revoke")
-    def keys_revoke(key_id: int) -> None:
+    def keys_revoke(key_id: int = typer.Argument(..., min=1, max=2**63 - 1)) -> None:
         """Revoke a key by id."""
         from app.db import session_scope
         from app.security import audit, revoke_api_key

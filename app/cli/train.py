@@ -32,7 +32,7 @@ def register(cli: typer.Typer) -> None:
         dataset: str = typer.Option(..., "--dataset", help="dataset version (folder under <data_dir>/datasets)"),
         base: Optional[str] = typer.Option(None, "--base", help="base model dir or hub id (default: settings "
                                                                 "model_path; none: pretrain a small model)"),
-        steps: Optional[int] = typer.Option(None, "--steps", help="optimizer steps (default: one epoch)"),
+        steps: Optional[int] = typer.Option(None, "--steps", min=1, help="optimizer steps (default: one epoch)"),
         epochs: float = typer.Option(1.0, "--epochs"),
         name: Optional[str] = typer.Option(None, "--name", help="model version name"),
         pretrain: bool = typer.Option(False, "--pretrain", help="pretrain from scratch even if a base is set"),
@@ -50,6 +50,8 @@ def register(cli: typer.Typer) -> None:
         no_promote: bool = typer.Option(False, "--no-promote", help="register only, even if it passes the gate"),
     ) -> None:
         """Train on a dataset version and register the result as a candidate model version."""
+        if not epochs > 0:
+            raise typer.BadParameter("must be more than 0", param_hint="--epochs")
         from app.workflows.training import TrainingRequestError, run_training
         from finetune.data import DatasetError
         from finetune.loop import TrainingError
