@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ingest.datasets import answers
+from ingest.datasets.emoji import shortcodes_to_unicode
 from ingest.datasets.records import ConversationUnit, Msg
 from ingest.datasets.text import content_words, is_greeting_only, is_question
 
@@ -69,7 +70,8 @@ def _make(kind: str, conv: ConversationUnit, turns: list[dict[str, str]], used: 
     links = [x for x in links if x]
     return Example(example_id=example_id(kind, conv.conversation_id, ts), kind=kind,
                    conversation_id=conv.conversation_id, channel_id=conv.channel.channel_id,
-                   channel_name=conv.channel.name, channel_kind=conv.channel.kind, messages=turns,
+                   channel_name=conv.channel.name, channel_kind=conv.channel.kind,
+                   messages=[{**t, "content": shortcodes_to_unicode(t["content"])} for t in turns],
                    source_ts=ts, permalinks=list(dict.fromkeys(links)), first_ts=ts[0], **extra)
 
 

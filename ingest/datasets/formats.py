@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ingest.datasets.emoji import shortcodes_to_unicode
 from ingest.datasets.examples import Example
 
 SPLITS = ("train", "validation", "test")
@@ -155,5 +156,6 @@ def llamafactory_yaml(files: dict[str, dict[str, str]], root: Path, prefix: str)
 
 
 def transcript(messages: Sequence[Any], names: dict[str, str]) -> str:
-    """Plain-text rendering of a conversation for continued pretraining."""
-    return "\n".join(f"{names.get(m.speaker) or m.user_name or m.speaker}: {m.text.strip()}" for m in messages)
+    """Plain-text rendering of a conversation for continued pretraining (emoji shortcodes as Unicode)."""
+    return "\n".join(f"{names.get(m.speaker) or m.user_name or m.speaker}: {shortcodes_to_unicode(m.text.strip())}"
+                     for m in messages)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 WORD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_'.-]*[A-Za-z0-9_]|[A-Za-z0-9_]")
 MENTION_ID_RE = re.compile(r"<@([UWB][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -48,9 +49,15 @@ def is_question(text: str) -> bool:
 
 
 def is_greeting_only(text: str) -> bool:
-    """Only pleasantries, emoji or acknowledgement: nothing a model should learn to say or answer."""
-    bare = EMOJI_RE.sub(" ", text).strip()
+    """Only pleasantries, emoji (shortcodes or Unicode) or acknowledgement: nothing a model should learn to say or
+    answer."""
+    bare = "".join(c for c in EMOJI_RE.sub(" ", text) if not _emoji_char(c)).strip()
     return not bare or bool(GREETING_RE.match(bare))
+
+
+def _emoji_char(c: str) -> bool:
+    """A pictographic symbol, skin-tone modifier, variation selector or zero-width joiner."""
+    return unicodedata.category(c) == "So" or c in "\u200d\ufe0f\ufe0e" or "\U0001F3FB" <= c <= "\U0001F3FF"
 
 
 def code_fraction(text: str) -> float:
