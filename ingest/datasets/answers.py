@@ -37,7 +37,8 @@ INFO_REQUEST_RE = re.compile(
     r"file|payload|details|json|version|pods?)\b|pastebin (?:the )?(?:full )?output|what (?:are|is) you|"
     r"(?:be|more) more specific|need (?:more|some) (?:details|info|information|context)|past[e]? (?:the |your )?"
     r"(?:error|output|log)|(?:include|give|show|post) (?:us |me )?(?:the |your )?(?:full |complete )?(?:output|logs?|"
-    r"error|config\w*|details)|\bget us (?:a|the|an)\b|\|\s*pastebinit\b)", re.I)
+    r"error|config\w*|details)|\bget us (?:a|the|an)\b|\|\s*pastebinit\b|what'?s (?:the |your )?(?:output|result)s? of\b|"
+    r"what (?:does|do) (?:it|the \w+|\S+) (?:say|show|output|print|return)\b)", re.I)
 DEFER_RE = re.compile(
     r"\b(?:(?:we|i)(?:'ll| will| are|'re)? (?:get back|look(?:ing)? into|check(?:ing)?|investigat\w+|update you|"
     r"notify|keep you posted|let you know|assign a reviewer)|will get back|get back to you|looking into (?:this|it)|"
@@ -58,7 +59,8 @@ UNSURE_RE = re.compile(r"\b(?:(?:a )?(?:multitude|lots?|number|host) of (?:diffe
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
-                         r"try (?:asking )?(?:in |on )?#[\w-]+|try the forums?|g[ou]+g?l[eg]* (?:it|is your friend)|rtfm|lmgtfy|"
+                         r"try (?:asking )?(?:in |on )?##?[\w-]+|try the forums?|(?:do|doing|try) (?:a |some )?(?:quick )?(?:google |web |online )?"
+                         r"search(?:es|ing)? (?:like|for|on (?:google|the web))\b|search (?:google|the web|online|the forums?)\b|g[ou]+g?l[eg]* (?:it|is your friend)|rtfm|lmgtfy|"
                          r"(?:it'?s|is) (?:definitely |all )?in (?:there|the (?:man ?page|docs|manual))\b|"
                          r"ask (?:in |on )?(?:the )?[\w.+-]+(?: [\w.+-]+)? (?:channel|forums?|list|support)\b|"
                          r"(?:do not|don'?t|please don'?t|stop) flood|use a pastebin|use (?:a |the )?paste ?bin)", re.I)
@@ -110,9 +112,26 @@ WH_START_RE = re.compile(r"^\s*(?:why|what|where|who|when|which|how)\s+(?:would|
 # IRC bot commands and channel pointers are not answers: "/msg ubotu rc", "!nvidia", "#kubuntu (if it exists)",
 # "See #kali-linux for their channel"; nor is talking the asker out of it ("dont try it. i broke ubuntu")
 BOT_COMMAND_RE = re.compile(r"^\W{0,3}(?:/(?:msg|query|join|j)\b|!\w)|\b/msg \w+|\bubot+u\b", re.I)
-CHANNEL_RE = re.compile(r"(?:^|[\s(])#[a-z][\w.+-]*", re.I)
+CHANNEL_RE = re.compile(r"(?:^|[\s(])##?[a-z][\w.+-]*", re.I)
 DISCOURAGE_RE = re.compile(r"\b(?:don'?t|dont|do not) (?:try|bother|do (?:it|that))\b|\bi broke\b|\bnever heard of\b|"
                            r"\bgood luck with that\b", re.I)
+# "dont use the ones from the nvidia site if you can avoid it": what not to do, and nothing to do instead
+NEGATIVE_START_RE = re.compile(r"^\W*(?:don'?t|dont|do not|never|avoid)\b", re.I)
+NEGATIVE_REST_RE = re.compile(r"(?<=[.;!?])\s|\s[-–]+\s|,\s*|"
+                              r"(?=\b(?:but|instead|rather)\b)", re.I)
+
+
+def negative_only(text: str) -> bool:
+    """The reply only says what not to do: it starts with "don't"/"never"/"avoid" and nothing after that first
+    clause tells what to do (an instruction, a command): "dont use the ones from the nvidia site"; not "don't start
+    it with sudo - use gksudo"."""
+    text = prose(text).strip()
+    if not NEGATIVE_START_RE.match(text):
+        return False
+    rest = [x.strip() for x in NEGATIVE_REST_RE.split(text)[1:] if x.strip()]
+    return not any(INSTRUCTION_RE.search(x) or CODE_RE.search(x) for x in rest)
+
+
 # "did you use the search menu, …": a question back without its "?"
 ASKS_BACK_RE = re.compile(r"^\s*(?:did|do|does|have|has|are|were|is|was)\s+(?:you|u|ya|it|your|the|they|he|she)\b", re.I)
 # a bare diagnostic command ("cat /proc/asound/modules", "lspci", "uname -a") asks for output; it answers nothing
@@ -241,7 +260,7 @@ FEATURES = ("bias", "log_words", "substantive", "question_back", "info_request",
             "after_new_question", "asker_confirms_after", "unsure", "redirect")
 # flags only the non-answer rules read (not model inputs): IRC bot commands, channel pointers, talking the asker out
 # of it, a reply that only asks back
-RULE_FLAGS = ("bot_command", "channel_redirect", "discourage", "only_questions", "diagnostic_only")
+RULE_FLAGS = ("bot_command", "channel_redirect", "discourage", "only_questions", "diagnostic_only", "negative_only")
 
 
 @dataclass(frozen=True)
@@ -313,6 +332,7 @@ def features(messages: Sequence[Msg], i: int, asker: str, q_end: int | None = No
     # post in #security — we have to hear about it within 1 hour" answers
     f["channel_redirect"] = float(bool(CHANNEL_RE.search(spoken)) and len(content_words(CHANNEL_RE.sub(" ", prose(spoken)))) < 8)
     f["discourage"] = float(bool(DISCOURAGE_RE.search(prose(spoken))))
+    f["negative_only"] = float(negative_only(spoken))
     f["only_questions"] = float(bool(sentences) and all(x.rstrip().endswith("?") or bool(WH_START_RE.match(x)) or
                                                         bool(ASKS_BACK_RE.match(x)) for x in sentences))
     f["diagnostic_only"] = float(bool(DIAGNOSTIC_RE.match(spoken)) and not FIND_OUT_RE.search(question))
@@ -404,6 +424,8 @@ def non_answer_reason(f: dict[str, float]) -> str | None:
         return "redirect_to_channel"
     if f["discourage"] and not (f["instruction"] or f["code_or_link"]):
         return "discourages_without_answer"
+    if f["negative_only"]:
+        return "says_only_what_not_to_do"
     if f["refuted"]:
         return "refuted_by_asker"
     if f["unsure"]:
@@ -552,6 +574,22 @@ ACCEPT_RE = re.compile(r"\b(?:thanks|thank you|thanx|thx|thnx|ty|tyvm|tks|cheers
 NOT_WORKING_RE = re.compile(r"\b(?:did'?n?'?t|does'?n?'?t|dont|doesnt|didnt|not|never|won'?t) (?:work|help|fix)", re.I)
 
 
+def follow_up_before(messages: Sequence[Msg], i: int, asker: str, q_end: int) -> bool:
+    """Between the first reply and messages[i] the asker asked something new ("what should I be looking for?",
+    "what is the best way to install kde?", "this works for unstable as well?"): in an un-threaded channel the reply
+    then answers that more often than the opening question. The opening asked again ("Soorry... how can I run a .sh
+    script ?!!") is no new question: half its topic words or more are the opening's."""
+    opening = set().union(*(_stems(prose(m.text)) for m in messages[:q_end]))
+    for x in messages[q_end:i]:
+        text = prose(_ADDRESS_RE.sub("", x.text or "", count=1))
+        if x.speaker != asker or not is_question(text):
+            continue
+        own = _stems(text)
+        if not own or len(own & opening) < 0.5 * len(own):
+            return True
+    return False
+
+
 def flat_pair_reason(messages: Sequence[Msg], i: int, asker: str, q_end: int,
                      f: dict[str, float] | None = None) -> str | None:
     """Why messages[i], which clears the pair bar, still makes no Q&A pair in an un-threaded conversation (None:
@@ -567,6 +605,8 @@ def flat_pair_reason(messages: Sequence[Msg], i: int, asker: str, q_end: int,
     f = f if f is not None else features(messages, i, asker, q_end)
     if not speaks_to_asker(messages, i, asker, q_end):
         return "not_addressed_to_asker"
+    if follow_up_before(messages, i, asker, q_end):
+        return "answers_a_follow_up"
     if not on_topic(messages, i, q_end):
         return "off_topic"
     if asker_accepts(messages, i, asker, f):
@@ -581,6 +621,10 @@ def flat_pair_reason(messages: Sequence[Msg], i: int, asker: str, q_end: int,
 FLAT_FRAGMENT_RE = re.compile(r"^\W*(?:so|well|basically|actually|because|since|probably|maybe|hmm+|hm+|man|dude|yeah|"
                               r"true|exactly|indeed|meh|wow|ok(?:ay)?|still|now|or|nah|ugh|damn|sigh|heh)\b", re.I)
 # "kingspawn? the file like .bat …": a nick and a question mark, then the question, speaks to someone mid-talk
+# "this is the OS I want drivers from, where are they stored?": "this" points at a message outside the opening
+DEMONSTRATIVE_START_RE = re.compile(r"^\W*(?:this|that|these|those)(?: one| thing| stuff)?\s+(?:is|are|was|were|does|did|do|"
+                                    r"doesn'?t|didn'?t|isn'?t|won'?t|will|would|should|can|could|has|have|means?|works?|"
+                                    r"worked|seems?|sounds?|looks?|gives?|says?)\b", re.I)
 NICK_QUESTION_RE = re.compile(r"^\s*[A-Za-z_\[\]\\^{}|`][\w\-\[\]\\^{}|`]{1,30}\?\s+\S")
 # "that error", "this problem": the question points at something said outside it
 POINTS_BACK_RE = re.compile(r"\b(?:that|this|the same|these|those|said) (?:error|problem|issue|message|bug|warning|"
@@ -606,6 +650,8 @@ ASKS_FOR_NAME_RE = re.compile(r"\b(?:what(?:'?s| is| are)? (?:the |a |an )?(?:na
                               r"application|command|tool|utility|software|editor|player|client|file|one)s?\b|is there (?:a|an|"
                               r"any) (?:\w+ )?(?:package|program|app|application|command|tool|utility|software|editor|player|"
                               r"client)\b|(?:program|app|package|tool|software) (?:for|to|that)\b)", re.I)
+HEDGE_ANY_RE = re.compile(r"\b(?:may|might|could) (?:be|have)\b|\b(?:maybe|perhaps|probably|possibly|iirc|afaik|afaict|"
+                          r"i (?:think|guess|believe|suppose|reckon)|not sure)\b", re.I)
 JOKE_RE = re.compile(r"(?:^|\s)(?::-?[Pp]|;-?[Pp]|[xX]D)(?:\s|$)|\bj/?k\b")
 HEDGE_START_RE = re.compile(r"^\W*(?:maybe|perhaps|probably|possibly|(?:it |that )?depends\b|i (?:think|guess|suppose|believe|reckon)|could be|might be|"
                             r"not sure)\b", re.I)
@@ -630,7 +676,7 @@ def flat_opening_reason(messages: Sequence[Msg], asker: str, q_end: int | None =
         return why
     opening = [prose(m.text) for m in messages[:q_end]]
     first = next((t for t in opening if content_words(t) and not is_greeting_only(t)), "")
-    if FLAT_FRAGMENT_RE.match(first) or NICK_QUESTION_RE.match(first):
+    if FLAT_FRAGMENT_RE.match(first) or NICK_QUESTION_RE.match(first) or DEMONSTRATIVE_START_RE.match(first):
         return "continues_earlier_message"
     if not (_asks(first) or HELP_RE.search(first)) or len(content_words(first)) < 2:
         return "first_line_not_a_question"
@@ -639,6 +685,9 @@ def flat_opening_reason(messages: Sequence[Msg], asker: str, q_end: int | None =
         return "continues_earlier_message"  # "… which is the latest release? | oh, thanks! :)": answered elsewhere
     if POINTS_BACK_RE.search(body) and len(content_words(body)) < 8 and not CODE_RE.search(body):
         return "continues_earlier_message"  # "Any idea how to solve that error?": the error is in another message
+    asking = [t for t in opening if "?" in t and content_words(t)]
+    if any(not (_stems(t) & _stems(asking[0])) for t in asking[1:]):
+        return "two_questions"  # "Hidden folders start with a dot, right? … | which distro is for women?"
     asks = [x for t in opening for x in SENTENCE_RE.findall(t) if x.rstrip().endswith("?") or WH_START_RE.match(x)]
     if asks and all(HELP_ONLY_RE.match(x) for x in asks):
         return "help_request_without_question"  # "I have BIG problem with ubuntu and AD. Can anyone help me?"
@@ -682,6 +731,8 @@ def on_topic(messages: Sequence[Msg], i: int, q_end: int) -> bool:
         return False  # "0.06" to "what's the difference between 10.04 and 10.10": a number alone is a joke or a guess
     if HEDGE_START_RE.match(prose(text)) and not concrete:
         return False  # "maybe compare the env …", "i think ya need … or somehting": a guess, not an answer
+    if HEDGE_ANY_RE.search(prose(text)) and not (concrete or instructs):
+        return False  # "if anything graphic is using CPU, your graphic acceleration may be not working": a guess
     return (bool(shared) or concrete or instructs) and (len(own) >= 3 or concrete)
 
 

@@ -68,6 +68,11 @@ def mask_example(ex: Example) -> Counter:
     return counts
 
 
+# what masking leaves ("[IP]", "[EMAIL]") and an IRC-style address in front ("Kibbles-> ", "ana: ")
+MASKED_RE = re.compile(r"\[[A-Z][A-Z_]*\]")
+LEAD_ADDRESS_RE = re.compile(r"^\s*@?[\w.\-|`^\[\]{}\\]+\s*(?:[:,>]|->)\s*")
+
+
 def assess(ex: Example, rules: QualityRules) -> str | None:
     """Set ex.quality, ex.reasons and ex.language; return why the example must be dropped, or None."""
     question, answer = ex.question, ex.answer
@@ -79,6 +84,8 @@ def assess(ex: Example, rules: QualityRules) -> str | None:
         return "greetings_only"
     if is_greeting_only(answer) or len(answer.strip()) < rules.min_answer_chars:
         return "answer_too_short"
+    if ex.kind in ("qa", "rag") and not content_words(MASKED_RE.sub(" ", LEAD_ADDRESS_RE.sub("", answer, count=1))):
+        return "answer_masked_away"  # "Kibbles-> [IP]": the answer was the personal data itself
     if len(question.strip()) < rules.min_question_chars:
         return "question_too_short"
     tokens = sum(approx_tokens(t["content"]) for t in ex.messages)

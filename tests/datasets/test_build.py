@@ -216,3 +216,18 @@ def test_retrieval_aware_examples_with_a_retriever_callable(tmp_path):
     assert printer["meta"]["passages"][0]["title"] == "IT: printers"
     assert json.loads(printer["meta"]["signals"])["grounding"] > 0.3
     assert (res.path / "rag_alpaca.train.jsonl").is_file() or (res.path / "rag_alpaca.test.jsonl").is_file()
+
+
+def test_test_split_holds_its_share_of_the_qa_pairs_too():
+    """25 conversations give a Q&A pair among 600 that give only chat examples: split together by conversation, the
+    Q&A ones could all land in train (the session-4 IRC build: 1 of 25 Q&A pairs in test); split apart, test and
+    validation hold >= 10 % of each, and no conversation is in two splits."""
+    from collections import Counter
+    sizes = Counter({f"C9:{i}": 1 for i in range(625)})
+    with_qa = {f"C9:{i}" for i in range(0, 625, 25)}
+    split = build_mod.stratified_splits(sizes, with_qa, (0.8, 0.1, 0.1))
+    assert set(split) == set(sizes)
+    qa = Counter(split[k] for k in with_qa)
+    assert qa["test"] >= 0.1 * len(with_qa) and qa["validation"] >= 0.1 * len(with_qa) and qa["train"] >= 15
+    every = Counter(split.values())
+    assert every["test"] >= 0.1 * len(sizes) and every["validation"] >= 0.1 * len(sizes)

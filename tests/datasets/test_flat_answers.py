@@ -261,3 +261,98 @@ def test_a_thanks_after_another_reply_to_the_asker_is_not_for_the_first(second):
     msgs = pair(*HOWTO) + [m(2, *second), m(3, "kayde", "ok, thnx")]
     assert 1 not in answers.resolving_answers(msgs, "kayde", threaded=False)
     assert answers.flat_pair_reason(msgs, 1, "kayde", 1) == "asker_did_not_accept"
+
+
+# --- session 5 (helper `pairs`): defects read in an Ubuntu IRC train sample (seed pairs5-tune, 30 logs) -------------
+
+@pytest.mark.parametrize("question,response", [
+    ("Is anyone else having problems with flash after the last update? I can't view flash now",
+     "kayde: whats the output of this command: ls ~/.mozilla/plugins"),
+    ("I have installed Ubuntu 12.10 on a Lenovo U410 with an Nvidia card, how do I install nvidia drivers?",
+     "kayde:  dont use the ones from the nvidia site if you can avoid it"),
+    ("Is it possible to change a laptop's cpu or does it get soldered to the board?",
+     "kayde: try ##hardware, but in most cases the answer will be terribly hard towards nearly impossible to"),
+    ("any ideas why ubuntu is not using my gigabit network card at full speed? it says 100Mb/s",
+     "kayde: that's a common problem with that chipset IIRC, try doing some searches like 'realtek 8169 only "
+     "100mbps' etc, and I'm sure you'll find something relevant."),
+])
+def test_requests_for_output_negative_advice_and_search_pointers_are_no_answer(question, response):
+    msgs = accepted(question, response)
+    assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) is not None
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+
+
+@pytest.mark.parametrize("response", ["kayde: don't start it with sudo - use gksudo",
+                                      "kayde: do not run gedit as root, instead run gksudo gedit /etc/fstab"])
+def test_dont_followed_by_what_to_do_still_answers(response):
+    msgs = accepted("How can I edit a text file that requires root access with a gui editor?", response)
+    assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) is None
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == [1]
+
+
+def test_a_guess_anywhere_in_the_reply_is_no_answer_but_a_hedged_command_is():
+    q = "hi, Gnome shell is a cpu hog with FGLRX installed, how to fix this problem? it uses 50% cpu"
+    guess = accepted(q, "kayde, if anything graphic is using CPU, your graphic acceleration may be not working.")
+    assert answers.resolving_answers(guess, "kayde", threaded=False) == []
+    command = accepted(q, "kayde: i think you should try sudo apt-get --purge remove fglrx ; sudo apt-get install fglrx")
+    assert answers.resolving_answers(command, "kayde", threaded=False) == [1]
+
+
+def test_two_unrelated_questions_in_one_opening_give_no_pair():
+    msgs = [m(0, "kayde", "Hidden folders start with a dot, right? If I rename foo to .foo will programs still find it?"),
+            m(1, "kayde", "which distro is for women?"),
+            m(2, "ompaul", "kayde, you may have to modify all the programs as they look for /foo/ not /.foo/"),
+            m(3, "kayde", "ompaul: thanks")]
+    assert answers.flat_opening_reason(msgs, "kayde") == "two_questions"
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+    same = [m(0, "kayde", "which package provides libtermcap.so ?"),
+            m(1, "kayde", "which package provides libtermcap.so.2 ?"),
+            m(2, "ompaul", "kayde: install apt-file, do apt-file update and apt-file search libtermcap.so.2"),
+            m(3, "kayde", "ompaul: thanks")]
+    assert answers.flat_opening_reason(same, "kayde") is None
+    assert answers.resolving_answers(same, "kayde", threaded=False) == [2]
+
+
+def test_an_opening_that_points_at_an_earlier_message_is_not_self_contained():
+    msgs = accepted("this is the OS I want drivers from, where are they stored?",
+                    "kayde: they're part of the kernel usually, identify your wifi card and find a suitable package")
+    assert answers.flat_opening_reason(msgs, "kayde") == "continues_earlier_message"
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+
+
+def test_a_reply_after_the_askers_new_follow_up_question_answers_that_one():
+    """"will kde make ubuntu slower?" … "okey what is the best way to install kde?" → "install kubuntu-desktop":
+    the reply answers the follow-up, not the opening; the opening asked again still counts."""
+    msgs = [m(0, "kayde", "if i install the kde window manager will it make ubuntu much slower or not affect performance?"),
+            m(1, "ompaul", "kayde: it uses a bit more memory, nothing dramatic"),
+            m(2, "kayde", "okey what is the best way to get it from the software manager?"),
+            m(3, "ompaul", "kayde, install kubuntu-desktop for all kde/kubuntu stuff"),
+            m(4, "kayde", "ompaul: thanks!")]
+    assert answers.flat_pair_reason(msgs, 3, "kayde", 1) == "answers_a_follow_up"
+    assert 3 not in answers.resolving_answers(msgs, "kayde", threaded=False)
+    again = [m(0, "kayde", "Soory... how can I execute/run a .sh script ?"),
+             m(1, "jrib", "kayde: what?"),
+             m(2, "kayde", "Soorry... how can I execute/run a .sh script ?!!!!!!!!!!"),
+             m(3, "ompaul", "kayde: sh /path/to/script.sh   make sure you understand what it does"),
+             m(4, "kayde", "ompaul: thanks")]
+    assert answers.resolving_answers(again, "kayde", threaded=False) == [3]
+
+
+def test_an_answer_that_was_only_personal_data_is_dropped_after_masking():
+    """"I'm behind a gateway. How can I check my external IP?" → "Kibbles-> 84.12.7.9": masked, the response is
+    "Kibbles-> [IP]" and teaches nothing."""
+    from ingest.datasets.examples import Example
+    from ingest.datasets.quality import QualityRules, assess, mask_example
+
+    def qa(answer: str) -> Example:
+        return Example(example_id="x", kind="qa", conversation_id="c", channel_id="C9", channel_name="irc",
+                       channel_kind="public", messages=[
+                           {"role": "user", "content": "I'm behind a gateway. How can I check my external IP?"},
+                           {"role": "assistant", "content": answer}], source_ts=["1"], permalinks=[], first_ts="1")
+    masked = qa("Kibbles-> 84.12.7.9")
+    mask_example(masked)
+    assert masked.answer == "Kibbles-> [IP]"
+    assert assess(masked, QualityRules()) == "answer_masked_away"
+    kept = qa("Kibbles-> curl ifconfig.me prints it, e.g. 84.12.7.9")
+    mask_example(kept)
+    assert assess(kept, QualityRules()) != "answer_masked_away"
