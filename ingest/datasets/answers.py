@@ -38,7 +38,8 @@ INFO_REQUEST_RE = re.compile(
     r"(?:be|more) more specific|need (?:more|some) (?:details|info|information|context)|past[e]? (?:the |your )?"
     r"(?:error|output|log)|(?:include|give|show|post) (?:us |me )?(?:the |your )?(?:full |complete )?(?:output|logs?|"
     r"error|config\w*|details)|\bget us (?:a|the|an)\b|\|\s*pastebinit\b|what'?s (?:the |your )?(?:output|result)s? of\b|"
-    r"what (?:does|do) (?:it|the \w+|\S+) (?:say|show|output|print|return)\b)", re.I)
+    r"what (?:does|do) (?:it|the \w+|\S+) (?:say|show|output|print|return)\b|"
+    r"^\W*(?:@?[\w.\-|`^\[\]]+\s*[:,]\s*)?(?:please |pls |plz )?(?:define|describe|explain|elaborate|clarify)\b)", re.I)
 DEFER_RE = re.compile(
     r"\b(?:(?:we|i)(?:'ll| will| are|'re)? (?:get back|look(?:ing)? into|check(?:ing)?|investigat\w+|update you|"
     r"notify|keep you posted|let you know|assign a reviewer)|will get back|get back to you|looking into (?:this|it)|"
@@ -578,14 +579,15 @@ def follow_up_before(messages: Sequence[Msg], i: int, asker: str, q_end: int) ->
     """Between the first reply and messages[i] the asker asked something new ("what should I be looking for?",
     "what is the best way to install kde?", "this works for unstable as well?"): in an un-threaded channel the reply
     then answers that more often than the opening question. The opening asked again ("Soorry... how can I run a .sh
-    script ?!!") is no new question: half its topic words or more are the opening's."""
+    script ?!!") is no new question: half its topic words or more are the opening's; nor is a clarification of one
+    topic word or none ("how do I check that?", "Do you have one?" in reply to the helper's question)."""
     opening = set().union(*(_stems(prose(m.text)) for m in messages[:q_end]))
     for x in messages[q_end:i]:
         text = prose(_ADDRESS_RE.sub("", x.text or "", count=1))
         if x.speaker != asker or not is_question(text):
             continue
         own = _stems(text)
-        if not own or len(own & opening) < 0.5 * len(own):
+        if len(own) >= 2 and len(own & opening) < 0.5 * len(own):
             return True
     return False
 

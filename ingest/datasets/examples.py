@@ -193,10 +193,19 @@ def qa_example(conv: ConversationUnit, answerer_weights: dict[str, float] | None
 def detail_of_question(text: str) -> bool:
     """An asker's message between the question and the answer that adds to the question: not a pleasantry, a nudge
     ("any update?", "we're still looking into it"), or a bare file or log paste. A short answer to the helper's
-    question ("macOS Sonoma") is a detail."""
+    question ("macOS Sonoma") is a detail; a filler of one word ("hmm", "Nope,", "iklaros, yes"), a notice that a
+    file was sent ("sent it @Vaibhav Verma") is not."""
     if is_greeting_only(text) or answers.DEFER_RE.search(text) or answers.NUDGE_RE.search(text):
         return False
-    return len(content_words(answers.prose(text))) >= 1
+    bare = answers.prose(answers._ADDRESS_RE.sub("", answers.without_mentions(text), count=1))
+    if SENT_NOTICE_RE.match(bare) and len(content_words(bare)) <= 3:
+        return False
+    return len(content_words(bare)) >= 2
+
+
+# "sent it", "attached the logs", "here you go", "dm'd you": the asker hands something over, the question gains nothing
+SENT_NOTICE_RE = re.compile(r"^\W*(?:(?:i )?(?:have |just )?(?:sent|attached|shared|uploaded|dm'?d|pinged|emailed)|here (?:it is|you go)|"
+                            r"done)\b", re.I)
 
 
 def persona_examples(conv: ConversationUnit, person: str, names: dict[str, str] | None = None) -> list[Example]:

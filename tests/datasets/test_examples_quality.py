@@ -141,3 +141,11 @@ def test_acknowledged_answer_beats_a_later_aside():
     ex = qa_example(channel_conversations(HELP, m)[0])
     assert ex.answer == "Yes, a one-off home-office budget of 400 euros; submit the receipt in Spendly."
     assert ex.signals["asker_thanks"] and ex.signals["answer_messages"] == 1
+
+
+def test_fillers_and_sent_notices_are_no_detail_of_the_question():
+    from ingest.datasets.examples import detail_of_question
+    for filler in ("hmm", "Nope,", "iklaros, yes", "sent it @Vaibhav Verma", "attached the logs"):
+        assert not detail_of_question(filler), filler
+    for detail in ("macOS Sonoma", "ac97 (sound card)", "i need to launch a java application using some parameters"):
+        assert detail_of_question(detail), detail

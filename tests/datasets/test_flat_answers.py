@@ -356,3 +356,21 @@ def test_an_answer_that_was_only_personal_data_is_dropped_after_masking():
     kept = qa("Kibbles-> curl ifconfig.me prints it, e.g. 84.12.7.9")
     mask_example(kept)
     assert assess(kept, QualityRules()) != "answer_masked_away"
+
+
+def test_a_short_clarifying_question_of_the_asker_is_no_new_question():
+    msgs = [m(0, "kayde", "I run apache2 with the web root in my home folder, yet I get access forbidden for a sub "
+                          "directory. Why and how can I fix it?"),
+            m(1, "ompaul", "kayde: Which user account is apache under? Your own?"),
+            m(2, "kayde", "ompaul, how do I check that?"),
+            m(3, "ompaul", "kayde: The user account for apache is www-data, you'd need to give that access to ~/web"),
+            m(4, "kayde", "ompaul: thanks, that fixed it")]
+    assert not answers.follow_up_before(msgs, 3, "kayde", 1)
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == [3]
+
+
+def test_define_the_crash_please_asks_for_information():
+    msgs = accepted("Anyone know anything about this xserver crash when trying to play videos on Hardy with an intel "
+                    "GM955 card?", "kayde: define the crash pleas.e")
+    assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) == "request_for_information"
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
