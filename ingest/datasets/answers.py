@@ -56,7 +56,7 @@ UNSURE_RE = re.compile(r"\b(?:(?:a )?(?:multitude|lots?|number|host) of (?:diffe
                        r"wild guess|i guess|i bet|(?:haven'?t|have not|never) (?:used|tried) (?:it|that|this)|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
                        r"what do you mean|(?:no ?one|nobody) (?:here |currently here |in here )?(?:knows|has used|uses)|not being ignored|"
                        r"be patient|(?:i )?(?:forget|forgot|can'?t remember|don'?t remember) (?:the|its|what|which|how)|or so?m[e]?thing i forget|"
-                       r"never heard of|can'?t (?:guide|tell) you)\b|\b(?:or so|or so?m[e]?thing(?: like that)?|maybe|perhaps)\W*$", re.I)
+                       r"never heard of|can'?t (?:guide|tell) you|(?:the )?only thing i can think (?:of|to))\b|\b(?:or so|or so?m[e]?thing(?: like that)?|maybe|perhaps)\W*$", re.I)
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
@@ -64,7 +64,8 @@ REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?questi
                          r"search(?:es|ing)? (?:like|for|on (?:google|the web))\b|search (?:google|the web|online|the forums?)\b|g[ou]+g?l[eg]* (?:it|is your friend)|rtfm|lmgtfy|"
                          r"(?:it'?s|is) (?:definitely |all )?in (?:there|the (?:man ?page|docs|manual))\b|"
                          r"ask (?:in |on )?(?:the )?[\w.+-]+(?: [\w.+-]+)? (?:channel|forums?|list|support)\b|"
-                         r"(?:do not|don'?t|please don'?t|stop) flood|use a pastebin|use (?:a |the )?paste ?bin)", re.I)
+                         r"(?:do not|don'?t|please don'?t|stop) flood|use a pastebin|use (?:a |the )?paste ?bin|"
+                         r"(?:best|better) (?:had|asked|discussed|taken) (?:in|on|to)\b|(?:in|to|try) #?\w*-?off-?topic\b)", re.I)
 CC_RE = re.compile(r"^\s*(?:cc\s*[:.]?|fyi)\s*(?:@\S+|<@\w+>|[\w.\- ]{0,40})?\s*[.:]?\s*$|^\s*(?:@\S+\s*)+$", re.I)
 ACK_RE = re.compile(r"^\s*(?:ok(?:ay)?|k|sure|np|no problem|yw|you'?re welcome|welcome|cool|nice|great|good luck|"
                     r"glad (?:it|to)|hehe|lol|ah+|oh+|hmm+|right|yes|yep|yeah|no worries|anytime|noted)\b[^?]{0,30}$", re.I)

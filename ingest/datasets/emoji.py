@@ -10,7 +10,8 @@ requirements/runtime.txt) ships as `rich._emoji_codes.EMOJI` (≈3,600 names: Sl
 plus the few Slack names it lacks. Without `rich` installed, only those few convert; nothing fails.
 
 Not converted: anything inside code (``` blocks or `inline`), and digits between colons that are times
-(`12:24:40`): a shortcode must not touch a letter or digit on either side.
+(`12:24:40`): a shortcode must not follow a digit or a colon, nor be followed by a letter or digit. It may follow
+a word: Slack renders "Released:rotating_light:" as "Released🚨".
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ SLACK_EXTRA = {
     "white_check_mark": "✅", "heavy_check_mark": "✔️", "thumbsup": "👍", "thumbsdown": "👎",
 }
 SKIN_TONES = {"2": "\U0001F3FB", "3": "\U0001F3FC", "4": "\U0001F3FD", "5": "\U0001F3FE", "6": "\U0001F3FF"}
-SHORTCODE_RE = re.compile(r"(?<![\w:]):([a-z0-9_+\-']+):(?::skin-tone-([2-6]):)?(?![\w])", re.I)
+SHORTCODE_RE = re.compile(r"(?<![\d:]):([a-z0-9_+\-']+):(?::skin-tone-([2-6]):)?(?![\w])", re.I)
 _CODE_RE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
 
 

@@ -17,6 +17,8 @@ def test_standard_shortcodes_become_unicode_custom_and_code_stay():
     for text in ("at 12:24:40 UTC", "Logs-2026-06-08 13:34:09", "http://host:8080:100", "fe80::1:100:", "a:100:b"):
         assert shortcodes_to_unicode(text) == text
     assert shortcodes_to_unicode("score :100:") == "score 💯"
+    assert shortcodes_to_unicode("OLake v0.3.7 Released:rotating_light:\nRelease notes") == \
+        "OLake v0.3.7 Released🚨\nRelease notes"  # glued to a word, as the OLake release bot writes it
 
 
 def test_emoji_only_message_is_greeting_only_in_either_form():

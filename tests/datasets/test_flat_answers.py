@@ -374,3 +374,17 @@ def test_define_the_crash_please_asks_for_information():
                     "GM955 card?", "kayde: define the crash pleas.e")
     assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) == "request_for_information"
     assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+
+
+@pytest.mark.parametrize("question,response", [
+    ("Does anybody have any ideas as to what the mysterious announcement from Canonical next week is about?",
+     "kayde: though this is a discussion that would best be had in ubuntu-offtopic"),
+    ("Please...I just upgraded to Dapper, and now, when I boot my X server fails to start with a blank screen, help?",
+     "kayde: the only thing i can think to do is to dpkg-reconfigure xserver-xorg and restart the X server"),
+])
+def test_offtopic_redirects_and_last_resort_guesses_give_no_pair(question, response):
+    """Session 4's report-2 misses (read then, tuned on now): a redirect to offtopic, a last-resort guess."""
+    msgs = accepted(question, response)
+    assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) in ("redirect_without_answer",
+                                                                                "helper_unsure")
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
