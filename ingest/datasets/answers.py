@@ -56,7 +56,8 @@ UNSURE_RE = re.compile(r"\b(?:(?:a )?(?:multitude|lots?|number|host) of (?:diffe
                        r"wild guess|i guess|i bet|(?:haven'?t|have not|never) (?:used|tried) (?:it|that|this)|(?:didn'?t|doesn'?t|does not|did not) make (?:any )?sense|(?:don'?t|do not) (?:understand|get) (?:the |your |what)|"
                        r"what do you mean|(?:no ?one|nobody) (?:here |currently here |in here )?(?:knows|has used|uses)|not being ignored|"
                        r"be patient|(?:i )?(?:forget|forgot|can'?t remember|don'?t remember) (?:the|its|what|which|how)|or so?m[e]?thing i forget|"
-                       r"never heard of|can'?t (?:guide|tell) you|(?:the )?only thing i can think (?:of|to))\b|\b(?:or so|or so?m[e]?thing(?: like that)?|maybe|perhaps)\W*$", re.I)
+                       r"never heard of|can'?t (?:guide|tell) you|(?:the )?only thing i can think (?:of|to)|(?:i'?m|i am|im) unsure|"
+                       r"ought to be possible|if you can figure out)\b|\b(?:or so|or so?m[e]?thing(?: like that)?|maybe|perhaps)\W*$", re.I)
 # sending the asker elsewhere without an answer: "ask the channel your actual question", "don't ask to ask", "try #x"
 REDIRECT_RE = re.compile(r"\b(?:ask (?:the channel|your (?:actual |real )?question|it (?:in|on) |in #|in the #|on #|in the forums?|"
                          r"on the forums?|the forums?|on (?:the )?mailing list)|don'?t ask to ask|just ask\b|ask away|"
@@ -622,6 +623,7 @@ def flat_pair_reason(messages: Sequence[Msg], i: int, asker: str, q_end: int,
 # an un-threaded opener that continues talk the conversation does not hold: "well, we are getting towards …",
 # "basically an efi boot manager… but apparently windows has one?", "So kernel already has firewall included, right?"
 FLAT_FRAGMENT_RE = re.compile(r"^\W*(?:so|well|basically|actually|because|since|probably|maybe|hmm+|hm+|man|dude|yeah|"
+                              r"(?:better|worse|faster|slower|easier|nicer) than|(?:what|how) about|and|but|also|same|"
                               r"true|exactly|indeed|meh|wow|ok(?:ay)?|still|now|or|nah|ugh|damn|sigh|heh)\b", re.I)
 # "kingspawn? the file like .bat …": a nick and a question mark, then the question, speaks to someone mid-talk
 # "this is the OS I want drivers from, where are they stored?": "this" points at a message outside the opening

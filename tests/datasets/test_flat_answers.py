@@ -388,3 +388,20 @@ def test_offtopic_redirects_and_last_resort_guesses_give_no_pair(question, respo
     assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) in ("redirect_without_answer",
                                                                                 "helper_unsure")
     assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+
+
+def test_better_than_x_continues_a_comparison_made_elsewhere():
+    """"better than thunderbird?" (session 4 report-2, read again in pairs5-tune-c): the thing compared is elsewhere."""
+    msgs = accepted("better than thunderbird?", "kayde: i didn't like thunderbird's rss reader")
+    assert answers.flat_opening_reason(msgs, "kayde") == "continues_earlier_message"
+    assert answers.resolving_answers(msgs, "kayde", threaded=False) == []
+
+
+@pytest.mark.parametrize("response", [
+    "kayde, yes, still, im unsure why, if i were you, i would disable all of the repos except one, then update it",
+    "kayde: if you can figure out a way to get a number for the difference between two files it ought to be possible",
+])
+def test_unsure_and_ought_to_be_possible_are_no_answer(response):
+    msgs = accepted("anybody knows how to manually download apt-get upgrades, or scan files for the smallest diff?",
+                    response)
+    assert answers.non_answer_reason(answers.features(msgs, 1, "kayde", 1)) == "helper_unsure"
