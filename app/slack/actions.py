@@ -11,7 +11,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
 from app.db import session_scope
-from app.db.models import Feedback, Message
+from app.db.models import Message
+from app.services.ratings import feedback_row
 from app.settings import Settings
 from app.slack import blocks as bk
 from app.slack.access import teamlore_user
@@ -49,12 +50,8 @@ class AnswerButtons:
             if msg is None or msg.role != "assistant":
                 stored = False
             else:
-                row = s.scalar(select(Feedback).where(Feedback.message_id == msg.id,
-                                                      Feedback.user_id == person.user_id))
-                if row is None:
-                    s.add(Feedback(message_id=msg.id, user_id=person.user_id, rating=rating, origin="slack"))
-                else:  # changing one's mind replaces the earlier rating
-                    row.rating, row.origin = rating, "slack"
+                row = feedback_row(s, msg.id, person.user_id, rating=rating, origin="slack")
+                row.rating, row.origin = rating, "slack"  # changing one's mind replaces the earlier rating
                 stored = True
         self._ephemeral(body, ("Thanks for the feedback " + ("👍" if rating > 0 else "👎") +
                                ": it helps train the next model.") if stored

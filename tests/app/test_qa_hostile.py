@@ -67,3 +67,40 @@ def test_a_dataset_version_whose_folder_is_gone_is_a_410_not_a_500(client, admin
                          ("GET", "/v1/datasets/damaged1/report")):
         r = client.request(method, path, headers=h, json={"accept": True} if method == "POST" else None)
         assert r.status_code == 410 and r.json()["error"]["code"] == "dataset_gone", (path, r.status_code, r.text)
+
+
+def _stored_answer(settings, owner: str) -> int:
+    from sqlalchemy import select
+    from app.db import session_scope
+    from app.db.models import Conversation, Message, User
+    with session_scope(settings.db_url) as s:
+        user = s.scalar(select(User).where(User.name == owner))
+        conv = Conversation(user_id=user.id, title="q", channel="web")
+        s.add(conv)
+        s.flush()
+        s.add(Message(conversation_id=conv.id, role="user", content="How many leave days?"))
+        answer = Message(conversation_id=conv.id, role="assistant", content="25 days [1]", citations=[], chunk_ids=[])
+        s.add(answer)
+        s.flush()
+        return answer.id
+
+
+def test_25_ratings_and_corrections_of_one_answer_at_once_never_500(client, admin_key, user_key, settings):
+    """A double click (or two tabs) raced on the one-feedback-per-person constraint: the loser was a 500. Now one
+    row per person, holding the last rating."""
+    from sqlalchemy import func, select
+    from app.db import session_scope
+    from app.db.models import Feedback
+    mid = _stored_answer(settings, "ana")
+
+    def rate(i: int):
+        if i % 2:
+            return client.post(f"/v1/admin/messages/{mid}/correction", headers=auth(admin_key),
+                               json={"answer": f"correction {i}"})
+        return client.post(f"/v1/messages/{mid}/feedback", headers=auth(user_key), json={"rating": 1})
+
+    with ThreadPoolExecutor(25) as ex:
+        codes = Counter(r.status_code for r in ex.map(rate, range(50)))
+    assert codes == {200: 50}, codes
+    with session_scope(settings.db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Feedback).where(Feedback.message_id == mid)) == 2

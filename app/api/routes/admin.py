@@ -18,6 +18,7 @@ from app.api.protocol import (AuditEventOut, CorrectionOut, ExtractiveServing, F
 from app.db.models import ApiKey, AuditEvent, Feedback, Message, ModelVersion, User
 from app.security import audit, create_api_key, hash_password, revoke_api_key
 from app.services import registry
+from app.services.ratings import feedback_row
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -224,10 +225,7 @@ def correct_answer(message_id: int, body: Correction, admin: AdminDep, session: 
     msg = session.get(Message, message_id)
     if msg is None or msg.role != "assistant":
         raise APIError(404, f"no answer {message_id}", "message_not_found")
-    fb = session.scalar(select(Feedback).where(Feedback.message_id == message_id, Feedback.user_id == admin.user_id))
-    if fb is None:
-        fb = Feedback(message_id=message_id, user_id=admin.user_id, rating=-1, origin="web")
-        session.add(fb)
+    fb = feedback_row(session, message_id, admin.user_id, rating=-1, origin="web")
     fb.rating, fb.correction = -1, body.answer
     if body.comment is not None:
         fb.comment = body.comment

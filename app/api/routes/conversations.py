@@ -11,6 +11,7 @@ from app.api.deps import PrincipalDep, SessionDep
 from app.api.errors import APIError
 from app.api.protocol import ConversationDetail, ConversationSummary, FeedbackOut
 from app.db.models import Conversation, Feedback, Message
+from app.services.ratings import feedback_row
 from model.base import Citation
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
@@ -86,11 +87,7 @@ def give_feedback(message_id: int, body: FeedbackIn, principal: PrincipalDep, se
     msg = session.get(Message, message_id)
     if msg is None or msg.role != "assistant" or msg.conversation.user_id != principal.user_id:
         raise APIError(404, f"no answer {message_id} of yours", "message_not_found")
-    fb = session.scalar(select(Feedback).where(Feedback.message_id == message_id,
-                                               Feedback.user_id == principal.user_id))
-    if fb is None:
-        fb = Feedback(message_id=message_id, user_id=principal.user_id, rating=body.rating, origin="web")
-        session.add(fb)
+    fb = feedback_row(session, message_id, principal.user_id, rating=body.rating, origin="web")
     fb.rating, fb.comment = body.rating, body.comment
     session.flush()
     return {"id": fb.id, "message_id": message_id, "rating": fb.rating, "comment": fb.comment}
