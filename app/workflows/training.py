@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from datetime import datetime, timezone
@@ -37,6 +38,19 @@ RECIPES = ("sft", "dpo")
 
 class TrainingRequestError(ValueError):
     """The request cannot run as given; the message says why."""
+
+
+# A model version's name is its folder under models/ (and its `model` id in the API): one plain path component.
+# "." or ".." or "/etc" named a folder that the finished run *replaced* — "." all of models/, ".." the data directory.
+VERSION_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+
+
+def check_version_name(name: str) -> str:
+    if not re.fullmatch(VERSION_NAME, name):
+        raise TrainingRequestError(f"model version name {name[:100]!r}: use letters, digits, '.', '_' and '-', "
+                                   "starting with a letter or digit, at most 200 characters (it names the version's "
+                                   "folder under models/)")
+    return name
 
 
 def _dataset_dir(settings: Settings, version: str) -> Path:
@@ -151,6 +165,8 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
     if unknown:
         raise TrainingRequestError(f"unknown training parameter(s): {', '.join(unknown)}; "
                                    f"known: {', '.join(sorted(PARAMS))}")
+    if params.get("name") is not None:
+        check_version_name(str(params["name"]))  # before any work
     version = params.get("dataset")
     if not version:
         raise TrainingRequestError("params.dataset (a dataset version) is required")
@@ -169,7 +185,7 @@ def run_training(settings: Settings, params: dict, *, job_id: int | None = None,
         f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_dir = settings.runs_dir / run_id
     kind = "dpo" if params.get("recipe") == "dpo" else ("lora" if base else "pretrain")
-    name = params.get("name") or f"{kind}-{version}-{run_id}"
+    name = check_version_name(params.get("name") or f"{kind}-{version}-{run_id}")  # the default, too
     dataset_dir, dropped = _without_rejected(settings, str(version), dataset_dir, run_dir)
     if params.get("promote", "if_better") not in ("if_better", "never"):
         raise TrainingRequestError("promote must be 'if_better' (promote when the gate passes) or 'never'")

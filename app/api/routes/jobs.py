@@ -16,6 +16,7 @@ from app.api.protocol import (DatasetOut, DatasetReport, ErrorResponse, ExampleP
 from app.db.models import DatasetVersion, Job, ModelVersion, Source, TrainingMetric
 from app.security import audit
 from app.services.registry import live_version
+from app.workflows.training import VERSION_NAME
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 
@@ -29,7 +30,9 @@ class TrainRequest(BaseModel):
     qlora: bool = Field(default=False, description="LoRA on a 4-bit NF4 base (QLoRA): about a quarter of the base "
                                                    "model's memory; needs a base model")
     size: str = Field(default="demo", description="pretraining size preset when no base model: auto|demo|tiny|small|base")
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=VERSION_NAME,
+                             description="the model version's name (letters, digits, '.', '_', '-'); default: made "
+                                         "from the recipe, dataset and job")
     recipe: Literal["sft", "dpo"] = Field(default="sft", description="sft: LoRA SFT; dpo: DPO on feedback pairs")
     feedback_since: str | None = Field(default=None, max_length=200, description="include the team's feedback "
                                        "given since this model version was registered ('all': all of it)")
