@@ -50,14 +50,28 @@ def _quantize_rows(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, scale
 
 
+@torch.library.custom_op("teamlore::fp8_rowwise_mm", mutates_args=())
+def _fp8_rowwise_mm(a: torch.Tensor, b8: torch.Tensor, s_b: torch.Tensor, fast_accum: bool) -> torch.Tensor:
+    """a [M, K] (any float dtype), b8 [N, K] e4m3 with scales s_b [1, N] -> bf16 [M, N]: a quantised per row on
+    the fly, then one `_scaled_mm`. A custom op, so torch.compile treats quantisation and product as one opaque
+    call and runs them as eager code does: Inductor's own lowering of this pair on an H100 gave LoRA gradients
+    ~10x too small and a loss curve off the bf16 one by 0.12 in 30 steps (eager: within 0.011; session 5)."""
+    a8, s_a = _quantize_rows(a)
+    return torch._scaled_mm(a8, b8.t(), scale_a=s_a, scale_b=s_b, out_dtype=torch.bfloat16,
+                            use_fast_accum=fast_accum)
+
+
+@_fp8_rowwise_mm.register_fake
+def _(a, b8, s_b, fast_accum):
+    return a.new_empty((a.shape[0], b8.shape[0]), dtype=torch.bfloat16)
+
+
 class _FP8Matmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w8, s_w, wt8, s_wt):
         k = x.shape[-1]
-        x8, s_x = _quantize_rows(x.reshape(-1, k))
         # fast accumulation for the output product, not for the gradient (torchao's defaults)
-        y = torch._scaled_mm(x8, w8.t(), scale_a=s_x, scale_b=s_w, out_dtype=torch.bfloat16,
-                             use_fast_accum=FORWARD_FAST_ACCUM)
+        y = _fp8_rowwise_mm(x.reshape(-1, k), w8, s_w, FORWARD_FAST_ACCUM)
         ctx.save_for_backward(wt8, s_wt)
         ctx.x_dtype = x.dtype
         return y.view(*x.shape[:-1], w8.shape[0]).to(x.dtype)
@@ -66,8 +80,7 @@ class _FP8Matmul(torch.autograd.Function):
     def backward(ctx, dy):
         wt8, s_wt = ctx.saved_tensors
         n = dy.shape[-1]
-        dy8, s_dy = _quantize_rows(dy.reshape(-1, n))
-        dx = torch._scaled_mm(dy8, wt8.t(), scale_a=s_dy, scale_b=s_wt, out_dtype=torch.bfloat16)
+        dx = _fp8_rowwise_mm(dy.reshape(-1, n), wt8, s_wt, False)
         return dx.view(*dy.shape[:-1], wt8.shape[0]).to(ctx.x_dtype), None, None, None, None
 
 

@@ -181,3 +181,29 @@ def test_fp8_and_nf4_bases_exclude_each_other(tiny_model_dir):
     with pytest.raises(ModelLoadError, match="exclude each other"):
         load_causal_lm(str(tiny_model_dir), dtype=torch.float32, device=torch.device("cpu"), quantize_4bit=True,
                        base_fp8=True)
+
+
+def test_compiled_graphs_call_the_fp8_product_as_one_opaque_op():
+    """Inductor must not lower quantisation + `_scaled_mm` itself (on an H100 its lowering gave LoRA gradients
+    ~10x too small): forward and backward graphs hold the custom op and no bare `_scaled_mm` / float8 cast."""
+    import torch._dynamo
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+    graphs = []
+
+    def keep(gm, _inputs):
+        graphs.append(str(gm.graph))
+        return make_boxed_func(gm.forward)
+
+    f8 = FP8Linear.from_linear(_lin())
+    x = torch.randn(4, 64, requires_grad=True)
+    torch._dynamo.reset()
+    fn = torch.compile(lambda t: f8(t), backend=aot_autograd(fw_compiler=keep, bw_compiler=keep))
+    y = fn(x)
+    y.sum().backward()
+    torch._dynamo.reset()
+    assert len(graphs) == 2, graphs
+    for g in graphs:
+        assert "teamlore.fp8_rowwise_mm" in g and "_scaled_mm" not in g and "float8" not in g, g
+    (dx,) = torch.autograd.grad(f8(x).sum(), x)
+    assert (x.grad - dx).abs().max() < 1e-6
