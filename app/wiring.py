@@ -111,7 +111,8 @@ def extractive_weights(settings: Settings) -> Weights:
                    type_weight=settings.answer_type_weight, lexical_idf=settings.answer_lexical_idf,
                    specific_weight=settings.answer_specific_weight, specific_terms=settings.answer_specific_terms,
                    focus_weight=settings.answer_focus_weight, focus_terms=settings.answer_focus_terms,
-                   focus_of=settings.answer_focus_of, normalise=settings.answer_normalise)
+                   focus_of=settings.answer_focus_of, normalise=settings.answer_normalise,
+                   chat_terms=settings.query_chat_terms)
 
 
 def corpus_idf(settings: Settings) -> Callable[[str], float]:

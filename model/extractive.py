@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from model.base import Passage
+from retrieval.chat_terms import expand_chat
 
 # --- text clean-up --------------------------------------------------------------------------------------------
 
@@ -345,6 +346,9 @@ class Weights:
     # a word the retrieved passages lack replaced by their word one typo away ("vcation" -> "vacation"), so that a
     # typo does not lower the embedder's cosine (`normalise_question`).
     normalise: bool = False
+    # Score the question with chat shorthand spelled out and name abbreviations followed by the name ("tmrw" ->
+    # "tomorrow", "nyc" -> "nyc new york city"; retrieval/chat_terms.py), as retrieval does with the same setting.
+    chat_terms: bool = False
 
 
 @dataclass
@@ -375,6 +379,10 @@ _NEG = re.compile(r"\b(?:not|no|never|none|nothing|cannot|can't|don't|doesn't|di
 
 
 _DOUBT = re.compile(r"\b(?:(?:don't|do not|didn't) (?:think|believe)|not sure|i doubt|no idea)\b", re.I)
+
+
+_CORRECTS = re.compile(r"\b(?:correction|correcting|actually|to clarify|i was wrong|my bad|scratch that|not quite|"
+                       r"(?:that's|that is|that was) (?:wrong|incorrect|outdated|out of date))\b", re.I)
 
 
 def _disagree(a: str, b: str) -> bool:
@@ -488,15 +496,6 @@ def answer_type_missing(question: str, evidence: str) -> bool:
     return False
 
 
-# Chat abbreviations spelled out before scoring (only unambiguous ones: "min" may be minimum or minutes).
-CHAT_ABBREV = {"hrs": "hours", "hr": "hour", "yrs": "years", "yr": "year", "govt": "government", "gov": "government",
-               "ppl": "people", "u": "you", "r": "are", "ur": "your", "pls": "please", "plz": "please",
-               "mgr": "manager", "info": "information", "appt": "appointment", "appts": "appointments",
-               "msg": "message", "msgs": "messages", "pw": "password", "tmrw": "tomorrow", "wk": "week",
-               "wks": "weeks", "mos": "months", "bc": "because", "b4": "before", "dept": "department",
-               "thru": "through", "abt": "about", "req": "request", "acct": "account", "reimb": "reimbursement",
-               "fy": "fiscal year", "tmr": "tomorrow", "tomorow": "tomorrow", "rn": "right now",
-               "asap": "soon", "btw": "by the way", "lol": "", "pto": "leave", "w2": "w-2", "w4": "w-4"}
 _QWORD = re.compile(r"[A-Za-z][A-Za-z0-9']*")
 
 
@@ -512,14 +511,12 @@ def normalise_question(question: str, passages: list[Passage]) -> str:
     def fix(m: re.Match) -> str:
         w = m.group(0)
         lw = w.lower()
-        if lw in CHAT_ABBREV:
-            return CHAT_ABBREV[lw]
         if len(lw) < 4 or lw in STOPWORDS or lw in counts or stem(lw) in stems:
             return w
         near = [v for v in counts if v[0] == lw[0] and abs(len(v) - len(lw)) <= 1 and len(v) >= 4 and _edit1(lw, v)]
         return max(near, key=lambda v: (counts[v], v)) if near else w
 
-    return _QWORD.sub(fix, question)
+    return _QWORD.sub(fix, expand_chat(question))
 
 
 class ExtractiveAnswerer:
@@ -560,6 +557,8 @@ class ExtractiveAnswerer:
             return []
         if self.weights.normalise:
             question = normalise_question(question, passages)
+        elif self.weights.chat_terms:
+            question = expand_chat(question)
         by_n = {p.n: p for p in passages}
         rank_of = {p.n: i for i, p in enumerate(passages)}
         q = self.encode([question])[0]
@@ -625,6 +624,7 @@ class ExtractiveAnswerer:
         confidence = self.evidence_score(question, passages, scored_all, picked, said)
         if confidence < self.weights.abstain_below:
             return self._dont_know(passages, confidence)
+        picked = self._with_corrections(picked, scored_all, by_n)
         picked, conflict = self._resolve(picked, by_n)
         # Readable order: the best unit's passage first; within a passage, document order; passages by best unit.
         # One citation per source: chunks of the same document (or thread) share the first one's number.
@@ -681,6 +681,8 @@ class ExtractiveAnswerer:
             return out
         if w.normalise:  # the terms looked for as the sources would spell them ("appts" -> "appointments")
             question = normalise_question(question, passages)
+        elif w.chat_terms:
+            question = expand_chat(question)
         if self.idf is not None and w.focus_weight:
             out["focus_gap"] = self.focus_gap(question, self.focus_text(scored, picked, passages, w.focus_of)
                                               + ("\n" + said if said else ""), w.focus_terms)
@@ -766,6 +768,31 @@ class ExtractiveAnswerer:
             text = "I don't know — I found nothing about this in the sources you can access."
         return Extract(text=text, cited=[p.n for p in closest], abstained=True, confidence=confidence)
 
+    def _with_corrections(self, picked: list[Scored], scored: list[Scored], by_n: dict[int, Passage]
+                          ) -> list[Scored]:
+        """A quoted Slack reply that a later message of the same thread corrects ("Small correction: it's up to 5
+        days") brings the correction along, however it scored: quoting the wrong reply alone would pass it off as
+        the answer. `_resolve` then puts the correction first and notes the disagreement."""
+        def later(c: Scored, s: Scored) -> bool:
+            pc, ps = by_n[c.unit.passage], by_n[s.unit.passage]
+            if pc.n == ps.n:
+                return c.unit.index > s.unit.index
+            return (pc.ts or 0.0) > (ps.ts or 0.0)
+
+        out = list(picked)
+        for s in picked:
+            p = by_n[s.unit.passage]
+            if p.source != "slack":
+                continue
+            for c in scored:
+                if (c in out or _origin(by_n[c.unit.passage]) != _origin(p) or not later(c, s)
+                        or not _CORRECTS.search(c.unit.quote) or not _disagree(s.unit.quote, c.unit.quote)):
+                    continue
+                if float(self._embed([s.unit.quote, c.unit.quote]).prod(axis=0).sum()) >= 0.35:
+                    out.append(c)
+                    break
+        return out
+
     def _resolve(self, picked: list[Scored], by_n: dict[int, Passage]) -> tuple[list[Scored], bool]:
         """Find two quoted units from different sources that are about the same thing and disagree; put the
         preferred one (document over chat, newer over older) first. Returns (units, whether they disagree)."""
@@ -780,10 +807,15 @@ class ExtractiveAnswerer:
                 # a chat reply doubting what another source states ("I don't think we have any ...") is a
                 # disagreement even in loose wording; otherwise two statements must be about the same thing
                 doubt = any(by_n[x.unit.passage].source == "slack" and _DOUBT.search(x.unit.quote) for x in (a, b))
-                if not doubt and (_origin(pa) == _origin(pb) or sim[i, j] < 0.6):
-                    continue  # one source does not contradict itself; unrelated statements don't either
-                if doubt and sim[i, j] < 0.35:
+                # a document does not contradict itself, but a Slack thread does: a later reply corrects an earlier
+                # one ("Small correction: it's up to 5 days"), often in other words than the message it corrects
+                same = _origin(pa) == _origin(pb)
+                thread = same and pa.source == "slack"
+                loose = doubt or (thread and any(_CORRECTS.search(x.unit.quote) for x in (a, b)))
+                if same and not thread and not doubt:
                     continue
+                if sim[i, j] < (0.35 if loose else 0.6):
+                    continue  # unrelated statements don't contradict each other
                 if _disagree(a.unit.quote, b.unit.quote):
                     first, second = sorted((a, b), key=lambda s: (*_preference(by_n[s.unit.passage]), s.unit.index),
                                            reverse=True)  # document > chat, newer > older, later reply > earlier

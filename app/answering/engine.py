@@ -18,6 +18,7 @@ from model.base import Answer, AnswerMode, CancelToken, Citation, GenerationPara
 from model.extractive import strip_templates
 from model.injection import flag_passage
 from model.prompts import rewrite_followup
+from retrieval.chat_terms import expand_chat
 from retrieval.types import Access, SearchHit
 
 NO_ANSWER = ("I don't know: I found nothing relevant to this in the team's documents or Slack conversations "
@@ -118,6 +119,8 @@ class AnswerEngine:
 
     # -- retrieval ------------------------------------------------------------------------------
     def retrieve(self, query: str, access: Access, filters: dict | None = None) -> list[SearchHit]:
+        if self.settings.query_chat_terms:  # "nyc" finds the New York City page, "appts" the appointments
+            query = expand_chat(query)
         hits = self._searcher().search(query, k=self.settings.top_k, access=access, filters=filters)
         # keep hits that are plausibly about the question: the dense cosine is calibrated, fused ranks are not
         return [h for h in hits if h.scores.get("dense", h.score) >= self.settings.min_relevance]

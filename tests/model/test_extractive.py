@@ -312,3 +312,37 @@ def test_focus_policy_abstains_on_a_look_alike_the_best_sentence_answers(encode,
                     ("how many hrs of annual leave do i get after 5 yrs in govt", "6 hours per pay period")]:
         ok = ans.answer(q, passages)
         assert not ok.abstained and fact in ok.text, q
+
+
+THREAD = ("ahmed: Do unused vacation days from 2025 carry over? I still have 7 left\n"
+          "julia: I think you can take up to 10 unused vacation days into the new year.\n"
+          "lena: Small correction: it's up to 5 unused vacation days, and they have to be taken by 31 March.\n"
+          "julia: oops, my bad - that was my old company")
+
+
+def test_a_correction_later_in_the_same_thread_is_preferred_and_both_shown(answerer):
+    """A Slack thread can contradict itself: the wrong reply and its correction came back as two plain quotes (one
+    origin was never compared with itself). Now the later message comes first, the earlier one is shown with the
+    disagreement note."""
+    thread = Passage(1, "#hr-help", THREAD, source="slack", channel="hr-help", date="2026-01-07", ts=1767780180.0,
+                     origin="slack:hr-help:1767780180.0")
+    ex = answerer.answer("how many unused vacation days carry over into the new year?", [thread])
+    assert ex.conflict and not ex.abstained, ex.text
+    first, second = ex.text.split("\n\n")[:2]
+    assert first.startswith("> Small correction: it's up to 5 unused vacation days") and first.endswith("[1]")
+    assert "disagree" in second and "10 unused vacation days" in second and "later message" in second
+    # the same two replies in two chunks of the thread (the correction in the newer one): the newer is preferred
+    early = Passage(1, "#hr-help", "\n".join(THREAD.split("\n")[:2]), source="slack", channel="hr-help",
+                    date="2026-01-07", ts=1767780180.0, origin="slack:hr-help:1767780180.0")
+    late = Passage(2, "#hr-help", "\n".join(THREAD.split("\n")[2:]), source="slack", channel="hr-help",
+                   date="2026-01-07", ts=1767781500.0, origin="slack:hr-help:1767780180.0")
+    ex = answerer.answer("how many unused vacation days carry over into the new year?", [early, late])
+    assert ex.conflict and ex.text.startswith("> Small correction"), ex.text
+    assert "10 unused vacation days" in ex.text.split("\n\n")[1]
+
+
+def test_one_document_is_not_flagged_as_contradicting_itself(answerer):
+    doc = Passage(1, "Leave", "Annual leave accrues at 4 hours per pay period in your first 3 years. After 3 years, "
+                              "annual leave accrues at 6 hours per pay period.", origin="document:7")
+    ex = answerer.answer("how fast does annual leave accrue per pay period?", [doc])
+    assert not ex.abstained and not ex.conflict and "disagree" not in ex.text
