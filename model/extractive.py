@@ -346,8 +346,9 @@ class Weights:
     # a word the retrieved passages lack replaced by their word one typo away ("vcation" -> "vacation"), so that a
     # typo does not lower the embedder's cosine (`normalise_question`).
     normalise: bool = False
-    # Score the question with chat shorthand spelled out and name abbreviations followed by the name ("tmrw" ->
-    # "tomorrow", "nyc" -> "nyc new york city"; retrieval/chat_terms.py), as retrieval does with the same setting.
+    # Score the question with chat shorthand spelled out ("tmrw" -> "tomorrow", "appts" -> "appointments";
+    # retrieval/chat_terms.py), and name abbreviations ("nyc") with their names against titles and headings only;
+    # retrieval, with the same setting, adds the names to the query.
     chat_terms: bool = False
 
 
@@ -555,10 +556,15 @@ class ExtractiveAnswerer:
             units.extend(u for u in _units(p.text, p.n, p.source == "slack") if u.text not in said)
         if not units:
             return []
+        # with chat_terms, a name abbreviation ("nyc") counts against page titles and headings ("New York City"):
+        # it tells which page answers, not which of its sentences (there it drew the score to sentences that name
+        # the place)
+        hwords = content_words(expand_chat(question)) if self.weights.chat_terms else None
         if self.weights.normalise:
             question = normalise_question(question, passages)
         elif self.weights.chat_terms:
-            question = expand_chat(question)
+            question = expand_chat(question, names=False)
+        hwords = hwords or content_words(question)
         by_n = {p.n: p for p in passages}
         rank_of = {p.n: i for i, p in enumerate(passages)}
         q = self.encode([question])[0]
@@ -576,7 +582,7 @@ class ExtractiveAnswerer:
                 lex = len(qwords & uw) / len(qwords) if qwords else 0.0
             p = by_n[u.passage]
             hw = content_words(" ".join(filter(None, [p.title, getattr(p, "heading", None) or "", u.heading])))
-            head = len(qwords & hw) / len(qwords) if qwords else 0.0
+            head = len(hwords & hw) / len(hwords) if hwords else 0.0
             prior = 1.0 - rank_of[u.passage] / max(1, len(passages))
             s = float(c) + w.lexical * lex + w.heading * head + w.rank * prior
             out.append(Scored(u, s, float(c), lex))
@@ -682,7 +688,7 @@ class ExtractiveAnswerer:
         if w.normalise:  # the terms looked for as the sources would spell them ("appts" -> "appointments")
             question = normalise_question(question, passages)
         elif w.chat_terms:
-            question = expand_chat(question)
+            question = expand_chat(question, names=False)
         if self.idf is not None and w.focus_weight:
             out["focus_gap"] = self.focus_gap(question, self.focus_text(scored, picked, passages, w.focus_of)
                                               + ("\n" + said if said else ""), w.focus_terms)

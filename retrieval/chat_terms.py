@@ -8,8 +8,12 @@ abbreviations — not from any evaluation set's questions (BENCHMARKS.md, fifth 
   "sec" a second or security, one-letter "b"/"c"/"k"/"n" plan letters or units: left alone);
 - NAMES: abbreviations of names, kept and followed by the name ("nyc" -> "nyc new york city"), since documents use
   both ("#nyc", "New York City").
-Used on the search query (BM25 and the embedder see the spelled-out words) and, with the same setting, on the
-question the extractive answerer scores sentences against (`TEAMLORE_QUERY_CHAT_TERMS`).
+Used on the search query (BM25 and the embedder see the spelled-out words: "nyc" finds the New York City page)
+and, with the same setting, on the question the extractive answerer scores sentences against — there the names
+count only against page titles and headings (`names=False` for the sentences): the name tells which page answers,
+but inside it, it drew the score to sentences that mention the place ("TTS' Washington office is located two blocks
+from…") instead of the one that answers ("6th floor"; seen sets, BENCHMARKS.md fifth round)
+(`TEAMLORE_QUERY_CHAT_TERMS`).
 """
 from __future__ import annotations
 
@@ -60,15 +64,15 @@ _SHORTHAND = {**CHAT, **NAMES}
 _TOKEN = re.compile(r"(?<![\w/])(?:w/o|wo/|b/c|w/|bay area|[a-z0-9]+(?:'[a-z]+)?)(?![\w/])", re.I)
 
 
-def expand_chat(text: str) -> str:
-    """`text` with chat shorthand spelled out and name abbreviations followed by the name. Case of other words,
-    punctuation and spacing are kept; an empty replacement ("lol") drops the word."""
+def expand_chat(text: str, names: bool = True) -> str:
+    """`text` with chat shorthand spelled out and (with `names`) name abbreviations followed by the name. Case of
+    other words, punctuation and spacing are kept; an empty replacement ("lol") drops the word."""
     def sub(m: re.Match) -> str:
         w = m.group(0)
         lw = w.lower()
         if lw in CHAT:
             return CHAT[lw]
-        if lw in NAMES:
+        if names and lw in NAMES:
             if lw == "us" and w != "US":  # "tell us" is not the United States
                 return w
             return f"{w} {NAMES[lw]}"

@@ -346,3 +346,27 @@ def test_one_document_is_not_flagged_as_contradicting_itself(answerer):
                               "annual leave accrues at 6 hours per pay period.", origin="document:7")
     ex = answerer.answer("how fast does annual leave accrue per pay period?", [doc])
     assert not ex.abstained and not ex.conflict and "disagree" not in ex.text
+
+
+def test_chat_terms_score_shorthand_spelled_out_and_place_names_against_titles(encode):
+    """With chat_terms, "appts"/"tmrw" are scored as the words the page uses, and "nyc" counts against the page
+    title "New York City" (not against the sentences: a sentence that names a place is not the answer)."""
+    dc = Passage(1, "Washington, D.C.", "Look for the nursing room 1232A at the back of the health center on the "
+                                        "first floor. TTS' Washington office is two blocks from the White House.")
+    nyc = Passage(2, "New York City", "There's a mother's (aka lactation) room on the 54th floor on the southeast "
+                                      "side.")
+    on = ExtractiveAnswerer(encode, Weights(chat_terms=True, margin=0.1))
+    plain = ExtractiveAnswerer(encode, Weights(margin=0.1))
+    q = "is there a nursing room at the nyc office"
+    s_on = {s.unit.passage: s.score for s in on.score(q, [dc, nyc])}
+    s_plain = {s.unit.passage: s.score for s in plain.score(q, [dc, nyc])}
+    assert abs(s_on[1] - s_plain[1]) < 1e-6  # the D.C. sentence: nothing changes
+    assert s_on[2] > s_plain[2] + 0.05  # the New York City page's title now matches "nyc"
+    assert "54th floor" in on.answer(q, [dc, nyc]).text and "54th floor" not in plain.answer(q, [dc, nyc]).text
+    # inside one page, the name shifts every sentence alike: it does not favour those that name the place
+    dc_q = "which floor is tts on at the dc office"
+    floor = Passage(1, "Washington, D.C.", "TTS is located on the 6th floor, in the 4th wing. TTS' Washington "
+                                           "office is located two blocks from the White House.")
+    d_on = {s.unit.index: s.score for s in on.score(dc_q, [floor])}
+    d_plain = {s.unit.index: s.score for s in plain.score(dc_q, [floor])}
+    assert d_on[0] - d_plain[0] > 0.02 and abs((d_on[0] - d_plain[0]) - (d_on[1] - d_plain[1])) < 1e-6

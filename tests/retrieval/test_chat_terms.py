@@ -28,3 +28,8 @@ def test_the_lists_are_lower_case_and_do_not_overlap():
     assert all(k == k.lower() for k in [*CHAT, *NAMES])
     assert not set(CHAT) & set(NAMES)
     assert "hr" not in CHAT and "min" not in CHAT and "cal" not in CHAT
+
+
+def test_without_names_only_chat_shorthand_is_spelled_out():
+    assert expand_chat("which floor r we on at the dc office tmrw", names=False) == \
+        "which floor are we on at the dc office tomorrow"
