@@ -129,10 +129,10 @@ class Settings(BaseSettings):
                                     "title; picked: the quoted units, likewise; passage: their passages)")
     answer_normalise: bool = Field(default=False, description="extractive: score the question with chat "
                                    "abbreviations spelled out and typos corrected to the retrieved passages' words")
-    query_chat_terms: bool = Field(default=False, description="spell out chat shorthand (tmrw, appt, w/) and follow "
+    query_chat_terms: bool = Field(default=True, description="spell out chat shorthand (tmrw, appt, w/) and follow "
                                    "place/organisation abbreviations with their names (nyc -> nyc new york city) in "
                                    "the search query and in the question the extractive answerer scores "
-                                   "(retrieval/chat_terms.py)")
+                                   "(retrieval/chat_terms.py; the default since holdout5, BENCHMARKS.md)")
     answer_gate_generative: bool = Field(default=True, description="a generative model is only asked when the "
                                          "evidence score passes answer_abstain_below; else \"I don't know\"")
 

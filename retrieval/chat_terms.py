@@ -13,7 +13,7 @@ and, with the same setting, on the question the extractive answerer scores sente
 count only against page titles and headings (`names=False` for the sentences): the name tells which page answers,
 but inside it, it drew the score to sentences that mention the place ("TTS' Washington office is located two blocks
 from…") instead of the one that answers ("6th floor"; seen sets, BENCHMARKS.md fifth round)
-(`TEAMLORE_QUERY_CHAT_TERMS`).
+(`TEAMLORE_QUERY_CHAT_TERMS`, on by default since it passed holdout5's rule).
 """
 from __future__ import annotations
 
@@ -60,8 +60,10 @@ NAMES: dict[str, str] = {
 }
 
 _SHORTHAND = {**CHAT, **NAMES}
-# a token: letters/digits with inner ' or -, or the slash forms ("w/", "w/o", "b/c"); case-insensitive
-_TOKEN = re.compile(r"(?<![\w/])(?:w/o|wo/|b/c|w/|bay area|[a-z0-9]+(?:'[a-z]+)?)(?![\w/])", re.I)
+# a token: letters/digits with an inner ', or the slash forms ("w/", "w/o", "b/c"); case-insensitive. Not a piece of
+# something else: "U.S.", "e.g." (a dot and a letter around it), "ls -la", "co-op", "@U123", "#nyc", `code`
+_TOKEN = re.compile(r"(?<![\w/\-@#`])(?<!\w\.)(?:w/o|wo/|b/c|w/|bay area|[a-z0-9]+(?:'[a-z]+)?)(?![\w/\-`])(?!\.\w)",
+                    re.I)
 
 
 def expand_chat(text: str, names: bool = True) -> str:

@@ -163,8 +163,9 @@ def test_the_opt_in_abstention_policies_are_set_through_teamlore_variables(tmp_p
 
 
 def test_chat_terms_setting_reaches_retrieval_and_sentence_scoring(tmp_path, monkeypatch):
-    """TEAMLORE_QUERY_CHAT_TERMS=true: the search query has chat shorthand spelled out and place abbreviations
-    followed by their names; the extractive answerer scores with the shorthand spelled out. Off: the query as typed."""
+    """TEAMLORE_QUERY_CHAT_TERMS (on by default since holdout5): the search query has chat shorthand spelled out and
+    place abbreviations followed by their names; the extractive answerer scores with the shorthand spelled out.
+    Off: the query as typed."""
     from app.answering.engine import AnswerEngine
     from app.settings import load_settings
     from app.wiring import extractive_weights
@@ -180,11 +181,11 @@ def test_chat_terms_setting_reaches_retrieval_and_sentence_scoring(tmp_path, mon
 
     monkeypatch.chdir(tmp_path)
     rec = Recorder()
-    off = load_settings()
-    assert off.query_chat_terms is False and extractive_weights(off).chat_terms is False
-    AnswerEngine(off, lambda: rec, generators=None).retrieve("nyc office hrs tmrw?", PUBLIC)
-    monkeypatch.setenv("TEAMLORE_QUERY_CHAT_TERMS", "true")
     on = load_settings()
-    assert extractive_weights(on).chat_terms is True
+    assert on.query_chat_terms is True and extractive_weights(on).chat_terms is True
     AnswerEngine(on, lambda: rec, generators=None).retrieve("nyc office hrs tmrw?", PUBLIC)
-    assert rec.queries == ["nyc office hrs tmrw?", "nyc new york city office hours tomorrow?"]
+    monkeypatch.setenv("TEAMLORE_QUERY_CHAT_TERMS", "false")
+    off = load_settings()
+    assert extractive_weights(off).chat_terms is False
+    AnswerEngine(off, lambda: rec, generators=None).retrieve("nyc office hrs tmrw?", PUBLIC)
+    assert rec.queries == ["nyc new york city office hours tomorrow?", "nyc office hrs tmrw?"]

@@ -141,6 +141,8 @@ def test_follow_up_uses_the_conversation(engine):
     follow = engine.answer("until when?", access=PUBLIC, conversation_id=first.conversation_id)
     assert follow.conversation_id == first.conversation_id
     assert "31 March" in follow.text
+    # the thread's wrong reply ("up to 10 days") is never quoted as if it agreed with its correction
+    assert "up to 10 days" not in follow.text or "disagree" in follow.text, follow.text
     with session_scope(engine.settings.db_url) as s:
         assert len(s.get(Conversation, first.conversation_id).messages) == 4
 

@@ -19,6 +19,10 @@ def test_ambiguous_and_ordinary_words_are_left_alone():
     assert expand_chat("US citizens only") == "US united states citizens only"
     assert expand_chat("nycx ppl2 sfo") == "nycx ppl2 sfo"  # only whole words
     assert expand_chat("lol ok") == "ok"
+    # pieces of abbreviations, commands, mentions, channels and compounds are not chat words
+    for text in ("Contact the U.S. embassy, e.g. by phone", "run ls -la here", "ask <@U0ACME012>", "see #nyc", "a co-op",
+                 "type `r` to reload"):
+        assert expand_chat(text) == text, text
     assert expand_chat("") == ""
     # nothing to expand: the text comes back untouched (spacing included)
     assert expand_chat("how  do I book\ttravel?") == "how  do I book\ttravel?"
