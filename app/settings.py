@@ -158,6 +158,8 @@ class Settings(BaseSettings):
                                 "(containers: http://api:8000); default: this host and port")
     rate_limit: str = "120/minute"
     max_upload_mb: int = Field(default=200, ge=1)
+    max_json_mb: int = Field(default=2, ge=1, description="largest JSON request body (chat, admin routes; uploads "
+                             "have max_upload_mb): parsing one costs ~45x its size in memory, before any gate")
     cors_origins: list[str] = Field(default_factory=list)
     admin_api_key: str | None = Field(default=None, description="bootstrap admin key, created on start if set")
     job_stale_after_s: int = Field(default=60, ge=2, description="a running job whose worker sent no heartbeat "

@@ -48,7 +48,13 @@ def _to_epoch(value: Any, key: str) -> float:
             return _to_epoch(datetime.fromisoformat(value.strip()), key)
         except ValueError:
             pass
-    raise QueryError(f"filter {key}: {value!r} is not a date (use YYYY-MM-DD or an ISO timestamp)")
+    raise QueryError(f"filter {key}: {_short(value)} is not a date (use YYYY-MM-DD or an ISO timestamp)")
+
+
+def _short(value: Any) -> str:
+    """A client's value in an error message, cut short (a 30 MB list was echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= 100 else text[:100] + "…"
 
 
 def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -57,7 +63,8 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     unknown = sorted(set(filters) - set(FILTER_KEYS))
     if unknown:
-        raise QueryError(f"unknown filter(s) {', '.join(unknown)}; known filters: {', '.join(FILTER_KEYS)}")
+        named = ", ".join(k[:40] for k in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise QueryError(f"unknown filter(s) {named}; known filters: {', '.join(FILTER_KEYS)}")
     out: dict[str, Any] = {}
     for key, value in filters.items():
         if value is None:
@@ -69,7 +76,7 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
             if not values:
                 raise QueryError(f"filter {key}: empty list matches nothing")
             if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
-                raise QueryError(f"filter {key}: {value!r} is not a name or id, or a list of them")
+                raise QueryError(f"filter {key}: {_short(value)} is not a name or id, or a list of them")
             out[key] = {str(v).lstrip("#") if key == "channel" else str(v) for v in values}
     if "date_from" in out and "date_to" in out and out["date_from"] > out["date_to"]:
         raise QueryError("filter date_from is after date_to")

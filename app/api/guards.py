@@ -56,7 +56,7 @@ async def _respond(send: Send, status: int, message: str, code: str, headers: li
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, max_body: int, max_json: int = 32 << 20):
+    def __init__(self, app: ASGIApp, max_body: int, max_json: int = 2 << 20):
         self.app = app
         self.max_body = max_body
         self.max_json = min(max_json, max_body)
@@ -117,6 +117,7 @@ class RequestGuard:
             except (ValueError, RecursionError):
                 parsed = None  # FastAPI answers malformed JSON with its own 422
             bad = bad_text(parsed)
+            del parsed  # not held while the route runs (FastAPI parses the body again)
             if bad:
                 await _respond(send, 400, *bad)
                 return

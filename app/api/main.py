@@ -118,7 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["*"])
 
     # Body size (Content-Length or chunked, counted as it arrives) and JSON text validity, before any route.
-    app.add_middleware(RequestGuard, max_body=(settings.max_upload_mb << 20) + (1 << 20))
+    app.add_middleware(RequestGuard, max_body=(settings.max_upload_mb << 20) + (1 << 20),
+                       max_json=settings.max_json_mb << 20)
 
     @app.middleware("http")
     async def observe(request: Request, call_next):

@@ -124,3 +124,30 @@ def test_plain_version_names_pass_the_check():
     from app.workflows.training import check_version_name
     for name in ("v2", "lora-3f2a9c1d-job-12", "llama3.2_1b-feedback.v3"):
         assert check_version_name(name) == name
+
+
+def test_a_json_body_over_the_json_limit_is_a_413_and_one_under_it_is_read(client, user_key):
+    """31 MB of tiny chat messages (a million of them) took 24 s and +1.4 GB of server memory for one request —
+    parsed before any gate, so 25 at once would kill the API. JSON bodies now stop at max_json_mb (2 MB)."""
+    tiny = '{"role":"system","content":"a"},'
+
+    def body(mb: float) -> bytes:
+        return ('{"messages":[' + tiny * int(mb * (1 << 20) / len(tiny)) + tiny[:-1] + ']}').encode()
+
+    r = client.post("/v1/chat/completions", headers={**auth(user_key), "content-type": "application/json"},
+                    content=body(2.5))
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large", r.text[:300]
+    r = client.post("/v1/chat/completions", headers={**auth(user_key), "content-type": "application/json"},
+                    content=body(1.5))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "no_user_message", r.text[:300]
+
+
+def test_filter_errors_do_not_echo_the_whole_request():
+    """1.5 M unknown filter names came back as one 15 MB error message (and a huge list value was echoed whole)."""
+    from retrieval.hybrid import QueryError, normalize_filters
+    with pytest.raises(QueryError) as exc:
+        normalize_filters({f"k{i}": 1 for i in range(100_000)})
+    assert len(str(exc.value)) < 400 and "and 99995 more" in str(exc.value)
+    with pytest.raises(QueryError) as exc:
+        normalize_filters({"source": [[1]] * 100_000})
+    assert len(str(exc.value)) < 400
