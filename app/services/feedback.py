@@ -213,7 +213,8 @@ def build_feedback_dataset(settings: Settings, *, base_version: str, base_dir: P
 
 def overview(settings: Settings, access: Access, *, days: int = 30, worst: int = 10) -> dict[str, Any]:
     """The admin page's feedback view. Text of an answer built from passages `access` cannot read is withheld."""
-    since = datetime.now(timezone.utc) - timedelta(days=max(1, min(days, 365)))
+    days = max(1, min(days, 365))  # the window used is the window reported (-5 was echoed as -5)
+    since = datetime.now(timezone.utc) - timedelta(days=days)
     with session_scope(settings.db_url) as s:
         rows = s.execute(select(Feedback, Message, Conversation)
                          .join(Message, Message.id == Feedback.message_id)

@@ -151,3 +151,9 @@ def test_filter_errors_do_not_echo_the_whole_request():
     with pytest.raises(QueryError) as exc:
         normalize_filters({"source": [[1]] * 100_000})
     assert len(str(exc.value)) < 400
+
+
+def test_the_feedback_overview_reports_the_window_it_used(client, admin_key):
+    h = auth(admin_key)
+    assert client.get("/v1/admin/feedback?days=-5", headers=h).json()["days"] == 1
+    assert client.get("/v1/admin/feedback?days=999999999", headers=h).json()["days"] == 365
