@@ -11,6 +11,7 @@ version. The API (app/api/main.py), the Slack bot (app/slack/bot.py), the traini
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable, TypeVar
 
@@ -29,6 +30,7 @@ from model.base import Generator, GeneratorUnavailable
 from model.extractive import ExtractiveAnswerer, Weights
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def lazy(factory: Callable[[], T]) -> Callable[[], T]:
@@ -136,6 +138,7 @@ class GeneratorProvider:
         self.settings = settings
         self._cache: dict[str, Choice] = {}
         self._lock = threading.Lock()
+        self._degraded: dict[str, str] = {}  # broken live version -> what happened and who answers instead
 
     def _version(self, requested: str | None) -> ModelVersion | None:
         with session_scope(self.settings.db_url) as s:
@@ -153,14 +156,62 @@ class GeneratorProvider:
                 self._version(requested)  # still reject unknown names
             return self._cached("extractive", None)
         mv = self._version(requested)
+        key = self._key(mv)
+        live = not requested or requested == "teamlore"
+        if live and mv is not None:
+            with self._lock:
+                if f"instead-of:{mv.name}" in self._cache:  # found broken already: do not load it per request
+                    return self._cache[f"instead-of:{mv.name}"]
+        try:
+            return self._cached(key, mv)
+        except Exception as exc:  # noqa: BLE001 - a version whose files are gone or unreadable
+            if mv is None:
+                raise
+            reason = f"model version {mv.name} cannot be loaded ({type(exc).__name__}: {exc})"
+            if not live:
+                raise GeneratorUnavailable(reason) from exc
+            # the live version is broken: the last version that was live before it answers (as a rollback would
+            # choose), else extractive; the answer names who answered. Remembered, so every request does not try
+            # to load it again (promote/rollback forget it); asked by name, it is tried again (and refused).
+            fallback = self._last_good(mv, reason)
+            with self._lock:
+                self._cache[f"instead-of:{mv.name}"] = fallback
+                self._degraded[mv.name] = f"{reason}; {fallback.version or 'extractive'} answers instead"
+            return fallback
+
+    def degraded(self, name: str) -> str | None:
+        """Why the live version `name` does not answer (and who does), once a request found it broken."""
+        with self._lock:
+            return self._degraded.get(name)
+
+    def _key(self, mv: ModelVersion | None) -> str:
         backend = serving_backend(self.settings, mv)
         if backend == "extractive":
-            key = "extractive"
-        elif backend == "openai":
-            key = f"openai:{mv.name if mv is not None else ''}"
-        else:
-            key = f"mv:{mv.name}" if mv is not None else f"path:{self.settings.model_path}"
-        return self._cached(key, mv)
+            return "extractive"
+        if backend == "openai":
+            return f"openai:{mv.name if mv is not None else ''}"
+        return f"mv:{mv.name}" if mv is not None else f"path:{self.settings.model_path}"
+
+    def _last_good(self, broken: ModelVersion, reason: str) -> Choice:
+        with session_scope(self.settings.db_url) as s:
+            earlier = s.scalars(select(ModelVersion)
+                                .where(ModelVersion.deployment == broken.deployment, ModelVersion.id != broken.id,
+                                       ModelVersion.status == "retired", ModelVersion.promoted_at.is_not(None))
+                                .order_by(ModelVersion.promoted_at.desc())).all()
+            for mv in earlier:
+                s.expunge(mv)
+        for mv in earlier:
+            try:
+                choice = self._cached(self._key(mv), mv)
+            except Exception as exc:  # noqa: BLE001 - broken too: try the one before
+                log.error("%s; the earlier version %s cannot be loaded either (%s)", reason, mv.name, exc)
+                continue
+            log.error("%s; the last good version %s answers instead until an admin promotes or rolls back",
+                      reason, mv.name)
+            return choice
+        log.error("%s; no earlier version can be loaded: extractive answers instead", reason)
+        with self._lock:
+            return self._cache.setdefault("extractive", extractive_choice(self.settings))
 
     def _cached(self, key: str, mv: ModelVersion | None) -> Choice:
         with self._lock:
@@ -172,6 +223,7 @@ class GeneratorProvider:
         """Drop loaded generators (after promote/rollback the next request loads the new live version)."""
         with self._lock:
             self._cache.clear()
+            self._degraded.clear()
 
 
 # --- search and the engine ---------------------------------------------------------------------------------------

@@ -120,6 +120,7 @@ class ModelCard(BaseModel):
     backend: str | None = None  # what serves it: extractive, transformers, openai
     answered_by: str | None = None  # "teamlore" only: the version (or extractive) that answers now
     gate: bool | None = None  # a version's evaluation gate: passed or not (None: not evaluated)
+    note: str | None = None  # "teamlore" only: why the live version does not answer (its files are gone, …)
 
 
 class ModelList(BaseModel):

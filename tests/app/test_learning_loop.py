@@ -321,3 +321,47 @@ def test_the_gate_keeps_extractive_as_a_floor_under_a_weak_live_version():
     # the same candidate against a live version and an extractive floor it matches or beats: passes
     answers["extractive"] = fig(0.29, 0.40, 0.50, 0.5)
     assert gate_decision(answers, heldout, live_name="forced-v1")["passed"]
+
+
+def test_a_live_version_whose_files_are_gone_leaves_the_last_good_version_answering(loop_ws, tiny, tmp_path):
+    """The live version's adapter folder deleted (disk cleanup, a bad volume): answers come from the version that
+    was live before it (what a rollback would choose), say so in `model`, and /v1/models says why — never a 500.
+    Asked by name, the broken version is a clear 503."""
+    import shutil
+
+    from app.api.main import create_app
+    from app.services import registry
+    with session_scope(loop_ws.db_url) as s:
+        before = registry.live_version(s)
+        before = (before.id, before.promoted_at) if before is not None else None
+    good = _register(loop_ws, "good-files", tiny, _adapter(tiny, tmp_path / "good"))
+    bad = _register(loop_ws, "files-gone", tiny, _adapter(tiny, tmp_path / "gone"))
+    try:
+        with TestClient(create_app(loop_ws)) as c:
+            admin, user = make_key(loop_ws, "boss-files", role="admin"), make_key(loop_ws, "pat-files")
+            for vid in (good, bad):
+                assert c.post(f"/v1/model-versions/{vid}/promote", headers=auth(admin)).json()["status"] == "live"
+            assert _ask(c, user)["model"] == "files-gone"
+            shutil.rmtree(tmp_path / "gone")
+            c.app.state.generators.forget()  # a restart, or another process that has not loaded it yet
+            ans = _ask(c, user)
+            assert ans["model"] == "good-files" and ans["teamlore"]["mode"] == "generative"
+            card = c.get("/v1/models", headers=auth(user)).json()["data"][0]
+            assert card["answered_by"] == "good-files"
+            assert "files-gone cannot be loaded" in card["note"] and "good-files answers instead" in card["note"]
+            r = c.post("/v1/chat/completions", headers=auth(user),
+                       json={"model": "files-gone", "messages": [{"role": "user", "content": QUESTION}]})
+            assert r.status_code == 503 and "files-gone cannot be loaded" in r.json()["error"]["message"]
+            # good-files gone too: extractive answers, still no error
+            shutil.rmtree(tmp_path / "good")
+            c.app.state.generators.forget()
+            ans = _ask(c, user)
+            assert ans["model"] == "extractive" and ans["teamlore"]["mode"] == "extractive"
+    finally:  # leave the module's registry as it was
+        with session_scope(loop_ws.db_url) as s:
+            for vid in (good, bad):
+                mv = s.get(ModelVersion, vid)
+                mv.status, mv.promoted_at = "retired", None
+            if before is not None:
+                mv = s.get(ModelVersion, before[0])
+                mv.status, mv.promoted_at = "live", before[1]

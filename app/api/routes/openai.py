@@ -33,8 +33,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
 
 
 @router.get("/models", response_model=ModelList, response_model_exclude_unset=True)
-def list_models(principal: PrincipalDep, session: SessionDep, settings: SettingsDep):
-    """`teamlore` is whatever answers now: the live version (`answered_by`), or extractive when none is live."""
+def list_models(request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep):
+    """`teamlore` is whatever answers now: the live version (`answered_by`), or extractive when none is live —
+    or, when the live version's files are gone, the last good version that answers instead (`note` says why)."""
+    from pathlib import Path
+
     from app.services.registry import gate_of, live_version
     from app.wiring import serving_backend
     versions = session.scalars(select(ModelVersion).where(ModelVersion.status != "retired")
@@ -43,8 +46,17 @@ def list_models(principal: PrincipalDep, session: SessionDep, settings: Settings
     backend = serving_backend(settings, live)
     answered_by = "extractive" if backend == "extractive" else (live.name if live else
                                                                 (settings.model_path or settings.openai_model))
-    data = [{"id": "teamlore", "object": "model", "created": 0, "owned_by": "teamlore",
-             "answered_by": answered_by, "backend": backend}]
+    card = {"id": "teamlore", "object": "model", "created": 0, "owned_by": "teamlore", "answered_by": answered_by,
+            "backend": backend}
+    generators = getattr(request.app.state, "generators", None)
+    if live is not None and backend == "transformers" and generators is not None:
+        if live.adapter_path and not Path(live.adapter_path).is_dir():
+            generators.choose()  # finds it broken and settles who answers instead (what the next answer gets)
+        note = generators.degraded(live.name)
+        if note:
+            card["note"] = note
+            card["answered_by"] = generators.choose().version or "extractive"
+    data = [card]
     data += [{"id": v.name, "object": "model", "created": int(v.created_at.timestamp()), "owned_by": "teamlore",
               "status": v.status, "backend": serving_backend(settings, v),
               "gate": (gate_of(v) or {}).get("passed")} for v in versions]
