@@ -8,7 +8,7 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,3 +77,14 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def lock_rows(session: Session, model, *where) -> None:
+    """Serialise a read-then-write (count the admins, then demote one; find the live version, then replace it)
+    against callers doing the same, so that what this session reads next includes their committed change.
+    PostgreSQL: the rows of `model` matching `where`, locked in id order (two callers never deadlock); SQLite, which
+    has one writer: the database's write lock, taken with an update that matches nothing."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(model).where(model.id == -1).values(id=model.id))
+    else:
+        session.execute(select(model.id).where(*where).order_by(model.id).with_for_update())

@@ -6,24 +6,13 @@ from datetime import datetime, timezone
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.db import lock_rows
 from app.db.models import ModelVersion
 from app.security import Principal, audit
 
 
 class RegistryError(ValueError):
     pass
-
-
-def _lock_deployment(session: Session, deployment: str) -> None:
-    """Serialise promotions and rollbacks of one deployment, so two at once never leave two versions live (each
-    used to lock only its own row: both retired the old live version, both set theirs live). PostgreSQL: the
-    deployment's rows, locked in id order (two callers never deadlock); SQLite: the database's write lock (an
-    update that matches nothing). Either way what is read next includes the other caller's committed change."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(ModelVersion).where(ModelVersion.id == -1).values(status=ModelVersion.status))
-    else:
-        session.execute(select(ModelVersion.id).where(ModelVersion.deployment == deployment)
-                        .order_by(ModelVersion.id).with_for_update())
 
 
 def live_version(session: Session, deployment: str = "default") -> ModelVersion | None:
@@ -61,7 +50,7 @@ def promote(session: Session, version_id: int, actor: Principal | None, *, force
     deployment = session.scalar(select(ModelVersion.deployment).where(ModelVersion.id == version_id))
     if deployment is None:
         raise RegistryError(f"no model version {version_id}")
-    _lock_deployment(session, deployment)
+    lock_rows(session, ModelVersion, ModelVersion.deployment == deployment)  # two at once never leave two live
     mv = session.get(ModelVersion, version_id, populate_existing=True)
     if mv is None:
         raise RegistryError(f"no model version {version_id}")
@@ -91,7 +80,7 @@ def promote(session: Session, version_id: int, actor: Principal | None, *, force
 def rollback(session: Session, actor: Principal | None, deployment: str = "default") -> ModelVersion | None:
     """Return to the version that was live before the current one; when there was none, to extractive answers
     (returns None: no version is live)."""
-    _lock_deployment(session, deployment)
+    lock_rows(session, ModelVersion, ModelVersion.deployment == deployment)  # two at once never leave two live
     current = live_version(session, deployment)
     if current is None:
         raise RegistryError("no live model version to roll back from")

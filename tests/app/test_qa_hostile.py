@@ -157,3 +157,35 @@ def test_the_feedback_overview_reports_the_window_it_used(client, admin_key):
     h = auth(admin_key)
     assert client.get("/v1/admin/feedback?days=-5", headers=h).json()["days"] == 1
     assert client.get("/v1/admin/feedback?days=999999999", headers=h).json()["days"] == 365
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(client, admin_key, settings):
+    """The last-admin rule counted admins, then wrote: two demotions at once both counted two admins and both went
+    through, leaving none (only the CLI could make an admin again)."""
+    import threading
+    from sqlalchemy import func, select
+    from app.db import session_scope
+    from app.db.models import User
+    from tests.app.conftest import make_key
+    other_key = make_key(settings, "second-admin", "admin")
+    users = {u["name"]: u["id"] for u in client.get("/v1/users", headers=auth(admin_key)).json()}
+    for _ in range(3):
+        barrier = threading.Barrier(2)
+        codes = []
+
+        def demote(key: str, target: int) -> None:
+            barrier.wait()
+            codes.append(client.patch(f"/v1/users/{target}", headers=auth(key), json={"role": "user"}).status_code)
+
+        threads = [threading.Thread(target=demote, args=(admin_key, users["second-admin"])),
+                   threading.Thread(target=demote, args=(other_key, users["root"]))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        with session_scope(settings.db_url) as s:
+            admins = s.scalar(select(func.count()).select_from(User).where(User.role == "admin"))
+        assert admins == 1, (codes, admins)
+        with session_scope(settings.db_url) as s:  # both admins again for the next round
+            for u in s.scalars(select(User).where(User.name.in_(["root", "second-admin"]))):
+                u.role = "admin"

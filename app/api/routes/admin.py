@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import AdminDep, SessionDep
 from app.api.errors import APIError
+from app.db import lock_rows
 from app.api.protocol import (AuditEventOut, CorrectionOut, ExtractiveServing, FeedbackOverview, KeyOut,
                               ModelVersionOut, NewKeyOut, UsageReport, UserAdminOut)
 from app.db.models import ApiKey, AuditEvent, Feedback, Message, ModelVersion, User
@@ -125,8 +126,10 @@ def change_user(user_id: int, body: UserChange, admin: AdminDep, session: Sessio
         raise APIError(404, f"no user {user_id}", "user_not_found")
     if body.role is not None and body.role != user.role:
         if user.role == "admin":
+            lock_rows(session, User, User.role == "admin")  # two demotions at once counted two admins each: none left
+            session.refresh(user)  # as the lock left it
             admins = session.scalar(select(func.count()).select_from(User).where(User.role == "admin")) or 0
-            if admins <= 1:
+            if user.role == "admin" and admins <= 1:
                 raise APIError(409, "this is the last admin: promote another user first", "last_admin")
         user.role = body.role
     if body.password:
