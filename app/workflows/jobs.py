@@ -235,9 +235,13 @@ class JobQueue:
             job = s.get(Job, job_id)
             if job is None:
                 raise LookupError(f"no job {job_id}")
-            if job.status not in ("failed", "cancelled"):
+            # one conditional update: two retries at once (a double click) both saw "failed" and queued it twice
+            retried = s.execute(update(Job).where(Job.id == job_id, Job.status.in_(("failed", "cancelled")))
+                                .values(status="queued", error=None, cancel_requested=False, finished_at=None,
+                                        updated_at=utcnow())).rowcount
+            if not retried:
+                s.refresh(job)
                 raise ValueError(f"job {job_id} is {job.status}; only failed or cancelled jobs can be retried")
-            job.status, job.error, job.cancel_requested, job.finished_at = "queued", None, False, None
         (run or self._task)(job_id)
         with session_scope(self.settings.db_url) as s:
             return s.get(Job, job_id)

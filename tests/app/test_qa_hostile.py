@@ -189,3 +189,23 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(client, admin_ke
         with session_scope(settings.db_url) as s:  # both admins again for the next round
             for u in s.scalars(select(User).where(User.name.in_(["root", "second-admin"]))):
                 u.role = "admin"
+
+
+def test_10_retries_of_one_failed_job_at_once_queue_it_once(client, admin_key, settings):
+    """Each retry read "failed" and queued the job: a double click ran it twice. Now one 202, the rest 409."""
+    from app.db import session_scope
+    from app.db.models import Job
+    with session_scope(settings.db_url) as s:
+        job = Job(kind="dataset", status="failed", params={"name": "x"}, error="boom")
+        s.add(job)
+        s.flush()
+        job_id = job.id
+    queued: list[int] = []
+    client.app.state.jobs()._task = queued.append  # who would run it: counted, not run
+
+    def retry(_):
+        return client.post(f"/v1/jobs/{job_id}/retry", headers=auth(admin_key)).status_code
+
+    with ThreadPoolExecutor(10) as ex:
+        codes = Counter(ex.map(retry, range(10)))
+    assert codes == {202: 1, 409: 9} and queued == [job_id], (codes, queued)
