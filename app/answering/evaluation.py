@@ -120,14 +120,44 @@ def cited_correctly(citation, thread: str, reference: str, texts: dict[int, str]
     return bool(ref) and len(ref & text) / len(ref) >= 0.5
 
 
+COPY_NGRAM = 8  # words: a run this long found verbatim in the prompt is copied, not written
+COPY_SHARE = 0.8  # an answer with this share of its words inside such runs is a copy of its prompt
+
+
+def copied_share(answer: str, sources: list[str], n: int = COPY_NGRAM) -> float:
+    """Share of the answer's words that lie inside an n-word run found verbatim in `sources` (the prompt: the
+    question, the passages, the instructions). 0 for answers shorter than n words."""
+    words = _WORD.findall(re.sub(r"\[\d+\]", " ", answer.lower()))
+    if len(words) < n:
+        return 0.0
+    grams: set[tuple[str, ...]] = set()
+    for src in sources:
+        w = _WORD.findall(src.lower())
+        grams.update(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+    covered = [False] * len(words)
+    for i in range(len(words) - n + 1):
+        if tuple(words[i:i + n]) in grams:
+            covered[i:i + n] = [True] * n
+    return sum(covered) / len(words)
+
+
+def _prompt_texts(engine: AnswerEngine, question: str, result) -> list[str]:
+    from model.prompts import DATA_NOT_INSTRUCTIONS
+    return [question, engine.settings.system_prompt, DATA_NOT_INSTRUCTIONS,
+            *_chunk_texts(engine, list(result.chunk_ids or [])).values()]
+
+
 def score(engine: AnswerEngine, examples: list[dict[str, Any]], max_new_tokens: int,
           unanswerable: list[str] | None = None) -> dict[str, Any]:
     """Answer F1 and keyword hits against the resolving answers; citations the answer itself wrote ([n]) that point
     at a passage with the answer; abstention on questions the sources do not answer."""
-    f1s, kws, hits, cited, right, modes = [], [], 0, 0, 0, Counter()
+    f1s, kws, hits, cited, right, modes, copies = [], [], 0, 0, 0, Counter(), 0
     for ex in examples:
         result = engine.answer(ex["question"], access=PUBLIC, store=False,
                                params=GenerationParams(max_new_tokens=max_new_tokens))
+        if result.mode == "generative" and \
+                copied_share(result.text, _prompt_texts(engine, ex["question"], result)) >= COPY_SHARE:
+            copies += 1
         f1s.append(token_f1(result.text, ex["reference"]))
         kws.append(keyword_hits(result.text, ex["reference"]))
         texts = _chunk_texts(engine, [c.chunk_id for c in result.citations])
@@ -147,7 +177,8 @@ def score(engine: AnswerEngine, examples: list[dict[str, Any]], max_new_tokens: 
             "citation_hit_rate": round(hits / n, 4) if n else None,
             "citation_precision": round(right / cited, 4) if cited else None, "citations_written": cited,
             "unanswerable": len(unanswerable or []),
-            "abstention_rate": round(abstain, 4) if abstain is not None else None, "modes": dict(modes)}
+            "abstention_rate": round(abstain, 4) if abstain is not None else None, "modes": dict(modes),
+            "prompt_copies": copies}
 
 
 def compare(candidate: AnswerEngine, reference: AnswerEngine, examples: list[dict[str, Any]],
@@ -191,6 +222,11 @@ def gate_decision(answers: dict[str, Any], heldout: dict[str, Any] | None, *, li
                     continue
                 if c < r - tolerance:
                     reasons.append(f"{label} {c:.2f} is below {whose} {r:.2f}")
+        copies, n = cand.get("prompt_copies") or 0, cand.get("questions") or 0
+        if n and copies * 2 > n:  # quoting its prompt scores like extractive quotes, but is not an answer
+            reasons.append(f"{copies} of {n} answers are verbatim copies of the prompt (passages, question or "
+                           f"instructions, {int(COPY_SHARE * 100)}%+ of their words in {COPY_NGRAM}-word runs of it): "
+                           "the model quotes instead of answering")
     if heldout:
         c, b = (heldout.get("candidate") or {}).get("loss"), (heldout.get("base") or {}).get("loss")
         if c is not None and b is not None and not c < b:

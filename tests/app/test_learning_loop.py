@@ -365,3 +365,53 @@ def test_a_live_version_whose_files_are_gone_leaves_the_last_good_version_answer
             if before is not None:
                 mv = s.get(ModelVersion, before[0])
                 mv.status, mv.promoted_at = "live", before[1]
+
+
+class _Copier:
+    """A "model" that only copies its prompt: the first passage, or the whole prompt."""
+
+    def __init__(self, how):
+        self.name, self.how = f"copier-{how}", how
+
+    def stream(self, messages, params, cancel=None):
+        import re
+        if self.how == "first":
+            body = re.search(r'<passage id="1"[^>]*>\n(.*?)\n</passage>', messages[0]["content"], re.S)
+            yield (body.group(1) + " [1]") if body else ""
+        else:
+            yield "\n".join(m["content"] for m in messages)
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    @property
+    def context_window(self):
+        return 4096
+
+
+@pytest.mark.parametrize("how", ["first", "whole"])
+def test_the_gate_refuses_a_model_that_only_copies_its_prompt(loop_ws, how):
+    """Quoting the top passage verbatim beat extractive's F1 and citations on the OLake export (0.48 vs 0.39) and
+    passed the gate; copying the whole prompt wrote every keyword and a [1]. Both are refused by name now."""
+    from pathlib import Path
+
+    from app.answering.evaluation import gate_decision
+    from app.services.datasets import build_dataset
+    from app.workflows.training import evaluate_answers
+    ds = Path(build_dataset(loop_ws)["path"])
+    answers = evaluate_answers(loop_ws, ds, _Copier(how), f"copier-{how}", limit=6)
+    cand = answers["candidate"]
+    assert cand["questions"] >= 2 and cand["prompt_copies"] == cand["questions"]
+    assert answers["extractive"]["prompt_copies"] == 0  # extractive quotes by design; only a model is held to it
+    gate = gate_decision(answers, None, live_name=answers.get("live_name"))
+    assert not gate["passed"]
+    assert any("verbatim copies of the prompt" in r for r in gate["reasons"])
+
+
+def test_copied_share_counts_only_long_verbatim_runs():
+    from app.answering.evaluation import copied_share
+    src = ["To rotate a secret, open a ticket, update the vault entry, then restart the service that reads it."]
+    assert copied_share("Open a ticket, update the vault entry, then restart the service that reads it [1].",
+                        src) == 1.0
+    assert copied_share("Rotate it through a ticket and the vault, then restart whatever reads it [1].", src) == 0.0
+    assert copied_share("Open a ticket [1].", src) == 0.0  # too short to call a copy
