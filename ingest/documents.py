@@ -13,6 +13,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 from dataclasses import dataclass
 
@@ -196,6 +197,71 @@ def parse_bytes(data: bytes, name: str, *, limits: DocumentLimits = DEFAULT_LIMI
                           content_hash=hashlib.sha256(data).hexdigest())
 
 
+# --- titles ------------------------------------------------------------------------------------------
+# A title comes from the document's metadata when that is a real title, else from the document itself (its first
+# heading, a PDF's largest-font line on page 1), else from the file name. Metadata often holds a file name
+# ("sample_pdf", "Microsoft Word - policy.doc"), a template default ("PowerPoint Presentation", "Untitled") or
+# nothing: none of those is what a reader calls the document.
+
+_PLACEHOLDER_TITLES = re.compile(r"^(?:untitled(?:\s*document)?|title|document\s*\d*|presentation\s*\d*|"
+                                 r"powerpoint presentation|slide\s*\d+|microsoft word|none|null|unknown)$", re.I)
+_FILE_LIKE = re.compile(r"^[\w.\-~$]+\.(?:docx?|pdf|pptx?|odt|rtf|txt|tex|dvi|ps|indd|pages|key|xlsx?|html?|md)$|"
+                        r"^[\w\-]*_[\w\-]*$|^\S+\.(?:dvi|tex)$", re.I)
+
+
+def _sensible_title(title: str | None, name: str) -> str | None:
+    """`title` when a reader would call the document that; None for file names, placeholders and noise."""
+    t = " ".join((title or "").replace("\x00", "").split())
+    t = re.sub(r"^Microsoft (?:Word|PowerPoint) - ", "", t, flags=re.I)
+    if len(re.sub(r"\W", "", t)) < 3 or _PLACEHOLDER_TITLES.match(t) or _FILE_LIKE.match(t):
+        return None
+    if t.lower() == Path(name).stem.lower():
+        return None
+    return t
+
+
+# --- links -------------------------------------------------------------------------------------------
+# A link keeps its target in the text as `label (url)` — the form Slack links take in cleaning.py — so a quoted
+# sentence ("fill in the travel form (https://…)") still says where to go, and search finds the address. Only
+# web and mail addresses are kept: javascript:, data:, file: and relative targets mean nothing (or harm) to a
+# reader, so those links keep their label alone. Clients render the text with links shown, never hidden.
+
+def link_target(url: str | None, base: str | None = None) -> str | None:
+    """The address worth showing for a link's target, or None: absolute http(s) (relative ones resolved against
+    an absolute http(s) `base`), or a mail address; parentheses and spaces escaped so `label (url)` stays one
+    unambiguous piece of text."""
+    url = (url or "").strip()
+    if not url or url.startswith("#"):
+        return None
+    try:
+        if base and not urlsplit(url).scheme and urlsplit(base).scheme in ("http", "https"):
+            url = urljoin(base, url)
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme == "mailto":
+        address = parts.path.strip()
+        return address if "@" in address and not re.search(r"[\s<>()]", address) else None
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return re.sub(r"[\s()<>\"]", lambda m: "%{:02X}".format(ord(m.group())), url)
+
+
+def with_link(label: str, url: str | None, base: str | None = None) -> str:
+    """`label (url)`; the label alone when the target is not worth showing; the url alone when the label is it."""
+    target = link_target(url, base)
+    label = label.strip() if label.strip() else ""
+    if not target:
+        return label
+    if not label:
+        return target
+    bare = re.sub(r"^(?:https?://|mailto:)", "", target, flags=re.I).rstrip("/")
+    if re.sub(r"^(?:https?://|mailto:)", "", label, flags=re.I).rstrip("/") in (bare, target):
+        return label
+    return f"{label} ({target})"
+
+
 # --- PDF ---------------------------------------------------------------------------------------------
 
 def _parse_pdf(data: bytes, name: str, max_pages: int = DEFAULT_LIMITS.max_pdf_pages):
@@ -258,13 +324,16 @@ def _parse_docx(data: bytes, name: str):
     from docx.oxml.ns import qn
     try:
         document = docx.Document(io.BytesIO(data))
+        links = {rid: rel.target_ref for rid, rel in document.part.rels.items() if rel.is_external}
     except Exception as exc:  # python-docx raises a zoo of errors for broken packages
         raise IngestError(f"corrupt or unreadable DOCX ({exc})") from None
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     buf: list[str] = []
     page = 1
-    title = (document.core_properties.title or "").strip() or None
+    title = _sensible_title(document.core_properties.title, name)
+    numbered = _docx_numbered_lists(document)
+    counters: dict[tuple[str, str], int] = {}
 
     def flush():
         if buf:
@@ -275,27 +344,152 @@ def _parse_docx(data: bytes, name: str):
     for child in body.iterchildren():
         if child.tag == qn("w:p"):
             para = docx.text.paragraph.Paragraph(child, document)
-            text = para.text.strip()
             breaks = len(child.findall(".//" + qn("w:br") + "[@" + qn("w:type") + "='page']"))
             level = _heading_level(para.style.name if para.style is not None else "")
-            if level is not None and text:
+            if level is not None and para.text.strip():
+                text = para.text.strip()  # a heading names a place: no link targets in it
                 flush()
                 if level == 0:
                     title = title or text
                 path = [(lv, h) for lv, h in path if lv < max(level, 1)] + [(max(level, 1), text)]
-            elif text:
-                buf.append(text)
+            else:
+                text = _docx_text(child, links).strip()
+                if text:
+                    buf.append(_docx_list_marker(child, para, numbered, counters) + text)
             if breaks:
                 flush()
                 page += breaks
         elif child.tag == qn("w:tbl"):
             table = docx.table.Table(child, document)
-            rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
-            buf.append("\n".join(r for r in rows if r.strip(" |")))
+            rows = []
+            for row in table.rows:
+                cells, seen = [], set()
+                for cell in row.cells:  # a merged cell is listed once per grid column it spans: once is enough
+                    if id(cell._tc) not in seen:
+                        seen.add(id(cell._tc))
+                        cells.append(" ".join(_docx_text(p, links).strip() for p in cell._tc.iter(qn("w:p"))))
+                rows.append(cells)
+            buf.append(_table_rows(rows))
     flush()
     if not title:
         title = next((h for s in sections for h in s.heading_path), None)
     return title, sections, page
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_HYPERLINK_FIELD = re.compile(r'^\s*HYPERLINK\s+(?:\\[a-z]\s+)*"?([^"\s]+)"?', re.I)
+
+
+def _docx_text(p, links: dict[str, str]) -> str:
+    """A paragraph's text with its links as `label (url)`: w:hyperlink elements (their target in the part's
+    relationships), simple fields and complex fields whose instruction is HYPERLINK. Deleted revisions are left out,
+    inserted ones kept, as Word shows them."""
+    from docx.text.run import Run
+    out: list[str] = []
+    field: list[dict] = []  # open complex fields: {"instr": str, "start": index in out or None}
+
+    def walk(el):
+        for c in el.iterchildren():
+            tag = c.tag
+            if tag == _W + "r":
+                for fc in c.iterchildren(_W + "fldChar"):
+                    kind = fc.get(_W + "fldCharType")
+                    if kind == "begin":
+                        field.append({"instr": "", "start": None})
+                    elif kind == "separate" and field:
+                        field[-1]["start"] = len(out)
+                    elif kind == "end" and field:
+                        f = field.pop()
+                        m = _HYPERLINK_FIELD.match(f["instr"])
+                        if m and f["start"] is not None:
+                            label = "".join(out[f["start"]:])
+                            del out[f["start"]:]
+                            out.append(with_link(label, m.group(1)))
+                for it in c.iterchildren(_W + "instrText"):
+                    if field:
+                        field[-1]["instr"] += it.text or ""
+                if field and field[-1]["start"] is None:
+                    continue  # inside a field's instruction, not its shown result
+                out.append(Run(c, None).text)
+            elif tag == _W + "hyperlink":
+                start = len(out)
+                walk(c)
+                label = "".join(out[start:])
+                del out[start:]
+                rid = c.get(_R_ID)
+                out.append(with_link(label, links.get(rid)) if rid else label)
+            elif tag == _W + "fldSimple":
+                start = len(out)
+                walk(c)
+                label = "".join(out[start:])
+                del out[start:]
+                m = _HYPERLINK_FIELD.match(c.get(_W + "instr") or "")
+                out.append(with_link(label, m.group(1)) if m else label)
+            elif tag in (_W + "ins", _W + "smartTag", _W + "sdt", _W + "sdtContent", _W + "customXml"):
+                walk(c)
+
+    walk(p)
+    return "".join(out)
+
+
+def _docx_numbered_lists(document) -> dict[tuple[str, str], bool]:
+    """(numId, ilvl) -> whether that list level is numbered (decimal, letters, roman) rather than bulleted."""
+    out: dict[tuple[str, str], bool] = {}
+    try:
+        numbering = document.part.numbering_part.element
+    except Exception:  # no numbering part: no lists
+        return out
+    formats = {}
+    for absn in numbering.iterchildren(_W + "abstractNum"):
+        for lvl in absn.iterchildren(_W + "lvl"):
+            fmt = lvl.find(_W + "numFmt")
+            formats[(absn.get(_W + "abstractNumId"), lvl.get(_W + "ilvl"))] = (
+                fmt is not None and fmt.get(_W + "val") not in ("bullet", "none"))
+    for num in numbering.iterchildren(_W + "num"):
+        absid = num.find(_W + "abstractNumId")
+        if absid is not None:
+            for (a, ilvl), is_num in formats.items():
+                if a == absid.get(_W + "val"):
+                    out[(num.get(_W + "numId"), ilvl)] = is_num
+    return out
+
+
+def _docx_list_marker(p, para, numbered: dict[tuple[str, str], bool], counters: dict[tuple[str, str], int]) -> str:
+    """'- ' for a bulleted list item, '3. ' for the third item of a numbered list (indented by level), '' else:
+    list items stay recognisable as items (the answerer keeps an item whole)."""
+    numpr = p.find(f"{_W}pPr/{_W}numPr")
+    style = para.style
+    while numpr is None and style is not None:  # list styles ("List Number") carry the numbering themselves
+        numpr = style.element.find(f"{_W}pPr/{_W}numPr")
+        style = style.base_style
+    if numpr is None:
+        return ""
+    num_id = numpr.find(_W + "numId")
+    ilvl = numpr.find(_W + "ilvl")
+    key = (num_id.get(_W + "val") if num_id is not None else "", ilvl.get(_W + "val") if ilvl is not None else "0")
+    if key[0] in ("", "0"):
+        return ""  # numId 0: numbering switched off for this paragraph
+    indent = "  " * int(key[1]) if key[1].isdigit() else ""
+    if numbered.get(key):
+        for k in [k for k in counters if k[0] == key[0] and k[1] > key[1]]:
+            del counters[k]  # a deeper level restarts under each new parent item
+        counters[key] = counters.get(key, 0) + 1
+        return f"{indent}{counters[key]}. "
+    return f"{indent}- "
+
+
+def _table_rows(rows: list[list[str]]) -> str:
+    """A table as Markdown rows, the first row as the header: each row stays one line and keeps its columns'
+    names (the answerer quotes a row with them)."""
+    rows = [[re.sub(r"\s+", " ", c).replace("|", "/").strip() for c in r] for r in rows]
+    rows = [r for r in rows if any(r)]
+    if not rows:
+        return ""
+    lines = ["| " + " | ".join(r) + " |" for r in rows]
+    if len(rows) > 1:
+        lines.insert(1, "|" + "---|" * len(rows[0]))
+    return "\n".join(lines)
 
 
 # --- PPTX --------------------------------------------------------------------------------------------
@@ -307,23 +501,34 @@ def _parse_pptx(data: bytes, name: str):
     except Exception as exc:
         raise IngestError(f"corrupt or unreadable PPTX ({exc})") from None
     sections = []
-    title = (prs.core_properties.title or "").strip() or None
-    if title in ("PowerPoint Presentation", "Slide 1"):  # PowerPoint's defaults, not a real title
-        title = None
+    title = _sensible_title(prs.core_properties.title, name)
     for number, slide in enumerate(prs.slides, start=1):
+        links = {rid: rel.target_ref for rid, rel in slide.part.rels.items() if rel.is_external}
+        title_shape = slide.shapes.title
         slide_title = None
-        if slide.shapes.title is not None and slide.shapes.title.has_text_frame:
-            slide_title = slide.shapes.title.text_frame.text.strip() or None
-        parts = []
-        for shape in slide.shapes:
-            if slide.shapes.title is not None and shape.shape_id == slide.shapes.title.shape_id:
+        if title_shape is not None and title_shape.has_text_frame:
+            slide_title = " ".join(title_shape.text_frame.text.split()) or None
+        parts: list[str] = []
+        for shape in _pptx_shapes(slide.shapes):
+            if title_shape is not None and shape.shape_id == title_shape.shape_id:
                 continue
+            text = ""
             if shape.has_text_frame:
-                parts.append(shape.text_frame.text)
+                text = _pptx_text(shape.text_frame._txBody, links)
             if getattr(shape, "has_table", False) and shape.has_table:
-                parts += [" | ".join(c.text for c in row.cells) for row in shape.table.rows]
+                parts.append(_table_rows([[" ".join(_pptx_text(c.text_frame._txBody, links).split()) for c in row.cells]
+                                          for row in shape.table.rows]))
+            try:  # a whole shape (a button, a picture) can be the link
+                address = shape.click_action.hyperlink.address
+            except Exception:  # shapes without click actions (graphic frames) raise
+                address = None
+            if address and link_target(address):
+                text = with_link(text, address) if "\n" not in text.strip() else f"{text}\n{link_target(address)}"
+            parts.append(text)
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
-            notes = slide.notes_slide.notes_text_frame.text.strip()
+            notes = _pptx_text(slide.notes_slide.notes_text_frame._txBody,
+                               {rid: rel.target_ref for rid, rel in slide.notes_slide.part.rels.items()
+                                if rel.is_external}).strip()
             if notes:
                 parts.append(f"Notes: {notes}")
         text = _tidy("\n".join(p for p in parts if p.strip()))
@@ -334,11 +539,60 @@ def _parse_pptx(data: bytes, name: str):
     return title, sections, len(prs.slides)
 
 
+def _pptx_shapes(shapes):
+    """Every shape of a slide, the shapes inside groups included, in reading order of the shape tree."""
+    for shape in shapes:
+        if hasattr(shape, "shapes"):  # a group shape
+            yield from _pptx_shapes(shape.shapes)
+        else:
+            yield shape
+
+
+_A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+
+
+def _pptx_text(tx_body, links: dict[str, str]) -> str:
+    """A text body's paragraphs with their line breaks, fields, and links as `label (url)` (a run's a:hlinkClick
+    target from the slide's relationships; consecutive runs of one link are one label)."""
+    paras = []
+    for p in tx_body.iterchildren(_A + "p"):
+        out: list[str] = []
+        link_label: list[str] = []
+        link_rid = None
+
+        def end_link():
+            nonlocal link_rid
+            if link_label:
+                out.append(with_link("".join(link_label), links.get(link_rid)))
+                link_label.clear()
+            link_rid = None
+
+        for c in p.iterchildren():
+            if c.tag == _A + "br":
+                end_link()
+                out.append("\n")
+            elif c.tag in (_A + "r", _A + "fld"):
+                t = "".join(x.text or "" for x in c.iterchildren(_A + "t"))
+                h = c.find(f"{_A}rPr/{_A}hlinkClick")
+                rid = h.get(_R_ID) if h is not None else None
+                if rid != link_rid:
+                    end_link()
+                if rid:
+                    link_rid = rid
+                    link_label.append(t)
+                else:
+                    out.append(t)
+        end_link()
+        paras.append("".join(out).replace("\v", "\n"))
+    return "\n".join(paras)
+
+
 # --- HTML --------------------------------------------------------------------------------------------
 
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = {"p", "div", "li", "pre", "blockquote", "tr", "td", "th", "dd", "dt", "section", "article", "br",
-           "table", "ul", "ol", "figcaption", "header", "main"}
+           "table", "ul", "ol", "figcaption", "header", "main", "footer", "aside", "form", "fieldset", "figure",
+           "details", "summary", "address", "hr", "dl"}
 
 
 def _parse_html(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_chars):
@@ -346,8 +600,19 @@ def _parse_html(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_char
     soup = BeautifulSoup(_decode_bounded(data, max_chars), "lxml")
     for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "iframe"]):
         tag.decompose()
-    title = soup.title.get_text(" ", strip=True) if soup.title else None
-    root = soup.body or soup
+    title = _sensible_title(soup.title.get_text(" ", strip=True), name) if soup.title else None
+    # Relative links resolve against the page's own address when it states an absolute one; else they are dropped.
+    base = None
+    for el, attr in ((soup.find("base", href=True), "href"), (soup.find("link", rel="canonical", href=True), "href"),
+                     (soup.find("meta", property="og:url", content=True), "content")):
+        if el is not None and link_target(el.get(attr)):
+            base = el.get(attr)
+            break
+    # The page's main content when it marks one (<main>, else a single <article>): site chrome — banners, menus,
+    # footers, sidebars — is what every page of a site repeats and no answer should quote.
+    mains = soup.find_all("main")
+    articles = soup.find_all("article")
+    root = mains[0] if len(mains) == 1 else articles[0] if len(articles) == 1 else (soup.body or soup)
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     buf: list[str] = []
@@ -356,7 +621,7 @@ def _parse_html(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_char
     def end_line():
         if line:
             text = re.sub(r"\s+", " ", "".join(line)).strip()
-            if text:
+            if text and not re.fullmatch(r"-|\d+\.", text):  # not an empty list item (an icon, an image)
                 buf.append(text)
             line.clear()
 
@@ -366,8 +631,25 @@ def _parse_html(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_char
             sections.append(Section([h for _, h in path], None, "\n".join(buf)))
             buf.clear()
 
+    def inline_text(node) -> str:
+        """Text of an inline element, its links as `label (url)`."""
+        parts = []
+        for d in node.children:
+            if isinstance(d, Comment):
+                continue
+            if isinstance(d, NavigableString):
+                parts.append(str(d))
+            elif d.name == "a":
+                parts.append(with_link(re.sub(r"\s+", " ", inline_text(d)), d.get("href"), base))
+            elif d.name == "br":
+                parts.append(" ")
+            else:
+                parts.append(inline_text(d))
+        return "".join(parts)
+
     def walk(node):
         nonlocal path
+        counter = 0
         for child in node.children:
             if isinstance(child, Comment):
                 continue
@@ -383,11 +665,27 @@ def _parse_html(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_char
                 continue
             if child.name == "pre":
                 end_line()
-                buf.append(child.get_text())
+                code = child.get_text().strip("\n")
+                if code.strip():
+                    buf.append(f"```\n{code}\n```")
+                continue
+            if child.name == "table" and not _layout_table(child):
+                end_line()
+                rows = [[re.sub(r"\s+", " ", inline_text(c)).strip() for c in tr.find_all(["td", "th"], recursive=False)]
+                        for tr in child.find_all("tr") if tr.find_parent("table") is child]
+                table = _table_rows(rows)
+                if table:
+                    buf.append(table)
+                continue
+            if child.name == "a" and not child.find(_BLOCKS | set(_HEADINGS)):
+                line.append(with_link(re.sub(r"\s+", " ", inline_text(child)), child.get("href"), base))
                 continue
             block = child.name in _BLOCKS
             if block:
                 end_line()
+            if child.name == "li" and node.name in ("ul", "ol"):
+                counter += 1
+                line.append(f"{counter}. " if node.name == "ol" else "- ")
             walk(child)
             if block:
                 end_line()
@@ -397,6 +695,18 @@ def _parse_html(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_char
     if not title:
         title = next((h for s in sections for h in s.heading_path), None)
     return title, sections, None
+
+
+_CELL_BLOCKS = ["table", "p", "div", "ul", "ol", "pre", "br", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6"]
+
+
+def _layout_table(table) -> bool:
+    """A table used to lay out a page (old sites put the whole article in one cell) rather than to hold data: a
+    cell holds paragraphs, lists, line breaks or another table, or runs long."""
+    for cell in table.find_all(["td", "th"]):
+        if cell.find(_CELL_BLOCKS) is not None or len(cell.get_text()) > 400:
+            return True
+    return False
 
 
 # --- Markdown ----------------------------------------------------------------------------------------

@@ -251,3 +251,54 @@ def test_a_nul_in_pdf_metadata_is_dropped_from_the_title():
     writer.write(buf)
     doc = parse_bytes(buf.getvalue(), "policy.pdf")
     assert doc.title == "Expense policy" and "60 EUR" in doc.text
+
+
+def test_docx_lists_and_tables_keep_their_structure(tmp_path):
+    """List items stay items ('- ', '1. ') and a table's rows stay rows with their column names, so the answerer
+    can quote one item or one row whole (they were flat lines, numbering lost, merged cells repeated)."""
+    import docx
+    d = docx.Document()
+    d.add_paragraph("Before you travel:")
+    for step in ("Get approval", "Book the train", "File the receipt"):
+        d.add_paragraph(step, style="List Number")
+    d.add_paragraph("Bring:")
+    for thing in ("Laptop", "Badge"):
+        d.add_paragraph(thing, style="List Bullet")
+    t = d.add_table(rows=3, cols=3)
+    for r, row in enumerate([("City", "Rate", "Currency"), ("Berlin", "45", "EUR"), ("Oslo", "60", "NOK")]):
+        for c, value in enumerate(row):
+            t.cell(r, c).text = value
+    t.cell(0, 1).merge(t.cell(0, 2)).text = "Rate and currency"
+    path = tmp_path / "travel.docx"
+    d.save(path)
+    lines = parse_document(path).text.splitlines()
+    assert lines[:7] == ["Before you travel:", "1. Get approval", "2. Book the train", "3. File the receipt",
+                         "Bring:", "- Laptop", "- Badge"]
+    assert lines[7:] == ["| City | Rate and currency |", "|---|---|", "| Berlin | 45 | EUR |", "| Oslo | 60 | NOK |"]
+
+
+def test_html_lists_tables_code_and_main_content():
+    html = b"""<html><head><title>Expenses</title></head><body>
+      <header><a href="/">Home</a> <a href="/about">About</a></header>
+      <div class="banner">Join our webinar!</div>
+      <main><h1>Expenses</h1><p>Claim within:</p><ol><li>30 days in the EU</li><li>60 days elsewhere</li></ol>
+      <ul><li><a href="https://example.com/x"><img src="i.png"></a></li><li>Keep receipts</li></ul>
+      <table><tr><th>Item</th><th>Limit</th></tr><tr><td>Meal</td><td>60 EUR</td></tr></table>
+      <pre>teamlore ingest docs receipts/
+  --dry-run</pre></main>
+      <footer>Copyright 2026 Example Corp</footer></body></html>"""
+    doc = parse_bytes(html, "expenses.html")
+    assert [s.heading_path for s in doc.sections] == [["Expenses"]]
+    assert doc.text.splitlines() == [
+        "Claim within:", "1. 30 days in the EU", "2. 60 days elsewhere", "- https://example.com/x", "- Keep receipts",
+        "| Item | Limit |", "|---|---|", "| Meal | 60 EUR |",
+        "```", "teamlore ingest docs receipts/", "  --dry-run", "```"]
+
+
+def test_html_layout_table_is_read_as_text():
+    """Old sites lay a whole article out in one table cell: that is prose, not a one-row table."""
+    body = "<br><br>".join(f"Paragraph {i} says something long enough to read as prose, not data. " * 3
+                           for i in range(4))
+    html = f"<html><body><table><tr><td><img src=x></td><td>{body}</td></tr></table></body></html>".encode()
+    text = parse_bytes(html, "essay.html").text
+    assert "|" not in text and text.startswith("Paragraph 0 says")
