@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import re
 import zipfile
 import zlib
@@ -282,9 +283,29 @@ def _parse_pdf(data: bytes, name: str, max_pages: int = DEFAULT_LIMITS.max_pdf_p
         if n_pages > max_pages:
             raise IngestError(f"PDF has {n_pages:,} pages, over the limit of {max_pages:,} per document; "
                               f"split it into smaller files")
+        meta_title = None
+        try:
+            meta_title = _sensible_title(reader.metadata.title if reader.metadata else None, name)
+        except Exception:  # broken metadata should not cost us the text
+            pass
         pages = []
-        for page in reader.pages:
-            pages.append(page.extract_text() or "")
+        first_page_runs: list[tuple[float, str]] = []  # (rendered font size, text) on page 1, for the title
+        for number, page in enumerate(reader.pages, start=1):
+            uris = _pdf_uri_links(page)
+            placed: list[tuple[float, float, str]] = []
+
+            def visit(text, cm, tm, font, size, uris=uris, placed=placed, number=number):
+                if number == 1 and not meta_title and abs(tm[1]) + abs(tm[2]) + abs(cm[1]) + abs(cm[2]) < 1e-6:
+                    # upright text only: a rotated margin stamp (arXiv's) is no title
+                    first_page_runs.append((size * math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]), text))
+                if uris:
+                    placed.append((tm[4] * cm[0] + tm[5] * cm[2] + cm[4], tm[4] * cm[1] + tm[5] * cm[3] + cm[5], text))
+
+            wants_visitor = uris or (number == 1 and not meta_title)
+            text = page.extract_text(visitor_text=visit if wants_visitor else None) or ""
+            if uris:
+                text = _pdf_place_links(text, uris, placed)
+            pages.append(text)
     except IngestError:
         raise
     except FileNotDecryptedError:
@@ -296,18 +317,158 @@ def _parse_pdf(data: bytes, name: str, max_pages: int = DEFAULT_LIMITS.max_pdf_p
     if all(len(re.sub(r"\s", "", p)) < _MIN_PDF_CHARS_PER_PAGE for p in pages):
         raise IngestError(f"PDF has no text layer ({len(pages)} page(s), scanned images?): it needs OCR before it "
                           f"can be ingested")
-    title = None
-    try:
-        meta_title = reader.metadata.title if reader.metadata else None
-        if meta_title and meta_title.strip() and not meta_title.lower().startswith(("microsoft word", "untitled")):
-            title = meta_title.strip()
-    except Exception:  # broken metadata should not cost us the text
-        pass
-    if not title:
-        first = next((ln.strip() for p in pages for ln in p.splitlines() if len(ln.strip()) > 3), None)
-        title = first[:200] if first else None
+    pages = [_unshift_glyphs(t) for t in pages]
+    vocab = _body_words(pages)
+    pages = ["\n".join(_mend_split_words(ln, vocab) if _CAPS_LINE.match(ln) else ln for ln in t.splitlines())
+             for t in pages]
+    title = meta_title or _pdf_title_from_fonts(first_page_runs, vocab)
     sections = [Section(heading_path=[], page=i + 1, text=_tidy(t)) for i, t in enumerate(pages)]
     return title, sections, len(pages)
+
+
+def _pdf_uri_links(page) -> list[tuple[tuple[float, float, float, float], str]]:
+    """(rect, url) of the page's link annotations that open a web or mail address."""
+    out = []
+    try:
+        for ref in page.get("/Annots") or []:
+            annot = ref.get_object()
+            if annot.get("/Subtype") != "/Link":
+                continue
+            action = annot.get("/A")
+            action = action.get_object() if action is not None else None
+            uri = action.get("/URI") if action is not None and action.get("/S") == "/URI" else None
+            if isinstance(uri, bytes):
+                uri = uri.decode("latin-1")
+            if uri and link_target(str(uri)):
+                x0, y0, x1, y1 = (float(v) for v in annot["/Rect"])
+                out.append(((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), str(uri)))
+    except Exception:  # a damaged annotation loses its link, never the page's text
+        return out
+    return out
+
+
+def _pdf_place_links(text: str, uris, placed: list[tuple[float, float, str]]) -> str:
+    """Put each link's address after its label in the page text (`label (url)`), the label being the text drawn
+    inside the link's rectangle; a link whose address the page already shows, or whose label is not found, is
+    added as a line of its own only when the page does not show the address at all."""
+    squeezed = re.sub(r"\s+", "", text)
+    extra: list[str] = []
+    done: set[str] = set()
+    for (x0, y0, x1, y1), uri in uris:
+        target = link_target(uri)
+        if target in done or re.sub(r"\s+", "", target) in squeezed or re.sub(r"^https?://", "", target) in squeezed:
+            continue
+        done.add(target)
+        label = " ".join("".join(t for x, y, t in placed if x0 - 2 <= x < x1 - 1 and y0 - 2 <= y <= y1 + 2).split())
+        if label and re.sub(r"\s+", "", label) in squeezed and label in text:
+            i = text.index(label) + len(label)
+            text = f"{text[:i]} ({target}){text[i:]}"
+        else:
+            extra.append(with_link(label, target))
+    return text + ("\n" + "\n".join(extra) if extra else "")
+
+
+# A PDF whose embedded font maps codes to glyph ids without a usable ToUnicode table (figures exported from some
+# tools) yields text shifted by 29 code points: "$FW\x03\x14" is "Act 1", spaces come out as \x03. Such a line
+# holds control characters and no ASCII past "a"; shifted back it reads.
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _unshift_glyphs(text: str) -> str:
+    if not _CONTROL.search(text):
+        return text
+    out = []
+    for ln in text.split("\n"):
+        if _CONTROL.search(ln) and not re.search(r"[b-z{|}~\x7f]", ln):  # glyphs past "a" (…) stay as they are
+            shifted = "".join(chr(ord(c) + 29) if 3 <= ord(c) <= 0x61 else c for c in ln)
+            if sum(c.isalnum() or c == " " for c in shifted) >= 0.7 * len(shifted):
+                ln = shifted
+        out.append(_CONTROL.sub(" ", ln))
+    return "\n".join(out)
+
+
+_CAPS_LINE = re.compile(r"^[^a-z]*[A-Z]{2}[^a-z]*$")  # a line in capitals: a heading, often set in small caps
+
+
+def _body_words(pages: list[str]) -> dict[str, str]:
+    """Lower-cased word -> its most common spelling in the running text (lines not in capitals)."""
+    from collections import Counter
+    forms: Counter = Counter()
+    for t in pages:
+        for ln in t.splitlines():
+            if not _CAPS_LINE.match(ln):
+                forms.update(re.findall(r"[A-Za-z]+", ln))
+    best: dict[str, str] = {}
+    for form, _ in forms.most_common():
+        best.setdefault(form.lower(), form)
+    return best
+
+
+def _mend_split_words(line: str, vocab: dict[str, str]) -> str:
+    """Join the pieces of words that letter-spaced small capitals broke ("REAC T :" -> "REACT:", "AC T ING" ->
+    "ACTING"): two neighbours are joined when together they are a word of the running text and one of them alone
+    is not."""
+    line = re.sub(r"(?<=\w) +(?=[:;,.!?](?:\s|$))", "", line)
+    tokens = line.split(" ")
+    i = 0
+    while i + 1 < len(tokens):
+        a, b = tokens[i], tokens[i + 1]
+        ca, cb = re.sub(r"\W", "", a).lower(), re.sub(r"\W", "", b).lower()
+        if (a.isalpha() and ca and cb and b[:1].isalpha() and (ca + cb) in vocab
+                and (ca not in vocab or cb not in vocab)):
+            tokens[i:i + 2] = [a + b]
+            continue
+        i += 1
+    return " ".join(tokens)
+
+
+_SMALL_WORDS = {"a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "via", "with"}
+
+
+def _pdf_title_from_fonts(runs: list[tuple[float, str]], vocab: dict[str, str]) -> str | None:
+    """The text set in the largest font at the top of page 1, when it stands out from the body text; a title in
+    capitals gets the spelling the running text uses ("REACT: SYNERGIZING" -> "ReAct: Synergizing")."""
+    from collections import Counter
+    letters: Counter = Counter()
+    for size, text in runs:
+        letters[round(size, 1)] += len(re.findall(r"\w", text))
+    letters = Counter({s: n for s, n in letters.items() if n})
+    if not letters:
+        return None
+    body = letters.most_common(1)[0][0]
+    big = [s for s, n in letters.items() if n >= 4 and s >= body * 1.15]
+    if not big:
+        return None
+    threshold = max(0.7 * max(big), body * 1.15)
+    picked: list[str] = []
+    for size, text in runs:
+        if not re.search(r"\w", text):
+            if picked:
+                picked.append(text)
+            continue
+        if round(size, 1) >= threshold:
+            picked.append(text)
+        elif picked:
+            break
+    title = _mend_split_words(" ".join("".join(picked).split()), vocab)
+    if not re.search(r"[A-Za-z]{2}", title) or len(title) > 300:
+        return None
+    if not re.search(r"[a-z]", title) and len(title.split()) > 1:
+        words = []
+        for i, w in enumerate(title.split()):
+            core = re.sub(r"\W", "", w)
+            known = vocab.get(core.lower())
+            if i and core.lower() in _SMALL_WORDS:
+                form = core.lower()
+            elif known and known != known.lower() and known != known.capitalize():
+                form = known  # the running text's own spelling: ReAct, LLMs, GSA
+            elif known or len(core) > 3:
+                form = core.capitalize()
+            else:
+                form = core
+            words.append(w.replace(core, form, 1) if core else w)
+        title = " ".join(words)
+    return title
 
 
 # --- DOCX --------------------------------------------------------------------------------------------

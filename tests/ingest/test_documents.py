@@ -302,3 +302,67 @@ def test_html_layout_table_is_read_as_text():
     html = f"<html><body><table><tr><td><img src=x></td><td>{body}</td></tr></table></body></html>".encode()
     text = parse_bytes(html, "essay.html").text
     assert "|" not in text and text.startswith("Paragraph 0 says")
+
+
+def _fpdf(title_size=24, meta_title=None, stamp=True):
+    fpdf = pytest.importorskip("fpdf", reason="fpdf2 (dev extra) writes the test PDF")
+    pdf = fpdf.FPDF()
+    if meta_title is not None:
+        pdf.set_title(meta_title)
+    pdf.add_page()
+    if stamp:  # a rotated margin stamp in a bigger font than anything else (as arXiv prints): never the title
+        with pdf.rotation(90, x=10, y=200):
+            pdf.set_font("helvetica", size=30)
+            pdf.text(10, 200, "DRAFT 2026-03-01 internal")
+    pdf.set_font("helvetica", "B", size=title_size)
+    pdf.cell(text="Travel and Expenses", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(text="Policy 2026", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=11)
+    pdf.write(6, "Book every trip with ")
+    pdf.write(6, "the travel form", link="https://intranet.example.com/forms/travel")
+    pdf.write(6, " before you go. Meals are paid up to 60 EUR a day; ")
+    pdf.write(6, "this link", link="javascript:alert(1)")
+    pdf.write(6, " is not one to follow. Receipts are kept for ten years by the finance team.")
+    return bytes(pdf.output())
+
+
+def test_pdf_title_is_the_largest_font_line_when_metadata_has_none():
+    doc = parse_bytes(_fpdf(), "scan_0042.pdf")
+    assert doc.title == "Travel and Expenses Policy 2026"
+    # metadata that names a file or a template is no title either
+    assert parse_bytes(_fpdf(meta_title="travel_policy_v2.docx"), "x.pdf").title == "Travel and Expenses Policy 2026"
+    assert parse_bytes(_fpdf(meta_title="Microsoft Word - Document1"), "x.pdf").title == \
+        "Travel and Expenses Policy 2026"
+    # a real metadata title wins
+    assert parse_bytes(_fpdf(meta_title="Travel policy (2026 edition)"), "x.pdf").title == \
+        "Travel policy (2026 edition)"
+    # nothing stands out from the body text: the file name
+    assert parse_bytes(_fpdf(title_size=11, stamp=False), "travel-2026.pdf").title == "travel-2026"
+
+
+def test_pdf_links_keep_their_urls():
+    text = parse_bytes(_fpdf(), "policy.pdf").text
+    assert "the travel form (https://intranet.example.com/forms/travel) before you go" in " ".join(text.split())
+    assert "javascript" not in text
+
+
+def test_small_capitals_split_words_are_mended_from_the_running_text():
+    from ingest.documents import _body_words, _mend_split_words
+    vocab = _body_words(["We call our method ReAct: it interleaves reasoning and acting with an act step."])
+    assert _mend_split_words("2 REAC T : SYNERGIZING RE ASONING + AC T ING", vocab) == \
+        "2 REACT: SYNERGIZING REASONING + ACTING"
+    assert _mend_split_words("IN PUT AND OUT PUT", _body_words(["in and out, put it there, input."])) == \
+        "IN PUT AND OUT PUT"  # both halves are words: left alone
+
+
+def test_glyph_shifted_figure_text_is_read_back():
+    from ingest.documents import _unshift_glyphs
+    assert _unshift_glyphs("$FW\x03\x14\x1d\x03*R\x03WR\x03FDELQHW\x03\x14\nplain text stays") == \
+        "Act 1: Go to cabinet 1\nplain text stays"
+
+
+def test_react_paper_title_and_figure_text():
+    doc = parsed(shared_data("docs", "format-samples", "pdf", "react_paper.pdf"))
+    assert doc.title == "ReAct: Synergizing Reasoning and Acting in Language Models"
+    assert "Act 1: Think[First I need to find a pepper shaker" in doc.sections[1].text
+    assert "REACT: SYNERGIZING REASONING AND ACTING IN" in doc.sections[0].text
