@@ -883,8 +883,8 @@ def _parse_markdown(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_
     fm = re.match(r"^---\s*\n(.*?)\n---\s*(?:\n|$)", text, re.S)
     front: dict[str, str] = {}
     if fm:
-        front = {k: v.strip().strip("\"'") for k, v in re.findall(r"^(\w+):[ \t]*(\S.*?)\s*$", fm.group(1), re.M)}
-        title = front.get("title")
+        front = _front_matter(fm.group(1))
+        title = front.get("title") or None
         text = text[fm.end():]
         if not text.strip():
             # A redirect or stub page: its front matter is all it says ("moved to …"), which is still worth finding.
@@ -897,6 +897,7 @@ def _parse_markdown(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_
     path: list[tuple[int, str]] = []
     buf: list[str] = []
     in_fence = False
+    first_heading = None
 
     def flush():
         body = _tidy("\n".join(buf))
@@ -928,11 +929,43 @@ def _parse_markdown(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_
             path = [(lv, h) for lv, h in path if lv < level] + [(level, htext)]
             if level == 1 and not title:
                 title = htext
+            first_heading = first_heading or htext
         else:
             buf.append(ln)
         i += 1
     flush()
-    return title, sections, None
+    return title or first_heading, sections, None
+
+
+def _front_matter(block: str) -> dict[str, str]:
+    """Top-level scalar keys of a YAML front matter block, values on the key's line or folded onto the indented
+    lines below it (`title:\n  Play 10 - Promote …`, `title: >-`); lists and nested maps are skipped."""
+    out: dict[str, str] = {}
+    key = None
+    folded: list[str] = []
+
+    def end():
+        if key is not None and folded:
+            out[key] = " ".join(folded).strip().strip("\"'")
+
+    for ln in block.splitlines():
+        m = re.match(r"^([A-Za-z_][\w-]*):[ \t]*(.*?)\s*$", ln)
+        if m:
+            end()
+            key, folded = None, []
+            value = m.group(2)
+            if value in ("", ">", ">-", ">+", "|", "|-", "|+"):
+                key = m.group(1)
+            elif not value.startswith(("[", "{", "&", "*")):
+                out[m.group(1)] = value.strip("\"'")
+        elif key is not None and ln[:1] in (" ", "\t") and not ln.strip().startswith(("- ", "#")) and \
+                not re.match(r"^\s+[\w-]+:(\s|$)", ln):
+            folded.append(ln.strip())
+        elif ln.strip():
+            end()
+            key, folded = None, []
+    end()
+    return out
 
 
 # --- CSV and plain text ------------------------------------------------------------------------------

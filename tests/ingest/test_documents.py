@@ -366,3 +366,17 @@ def test_react_paper_title_and_figure_text():
     assert doc.title == "ReAct: Synergizing Reasoning and Acting in Language Models"
     assert "Act 1: Think[First I need to find a pepper shaker" in doc.sections[1].text
     assert "REACT: SYNERGIZING REASONING AND ACTING IN" in doc.sections[0].text
+
+
+def test_markdown_title_folded_in_front_matter_or_from_the_first_heading():
+    """Jekyll pages fold long titles onto the next lines (5 supervisor-playbook pages of the 18F handbook were
+    titled 'play-10'); a page without a title or H1 is named by its first heading, not its file name."""
+    md = ("---\ntitle:\n  Play 10 - Promote a healthy culture of improvement through constructive\n  feedback\n"
+          "keywords: supervisor playbook, leadership\nredirect_from:\n  - /play-10/\n---\nFeedback is a tool.\n")
+    doc = parse_bytes(md.encode(), "play-10.md")
+    assert doc.title == "Play 10 - Promote a healthy culture of improvement through constructive feedback"
+    assert doc.text == "Feedback is a tool."
+    doc = parse_bytes(b"---\ntitle: >-\n  Travel\n  policy\n---\nBook early.\n", "t.md")
+    assert doc.title == "Travel policy"
+    doc = parse_bytes(b"Intro line.\n\n## CC0 1.0 Universal Summary\n\nPublic domain.\n", "LICENSE.md")
+    assert doc.title == "CC0 1.0 Universal Summary"
