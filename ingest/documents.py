@@ -97,7 +97,7 @@ def sniff(data: bytes, name: str, *, complete: bool = True) -> str:
     if claimed:
         # Claims to be PDF/DOCX/PPTX but carries none of their signatures.
         raise IngestError(f"has a {ext} extension but its content is not {claimed} (renamed or corrupt file)")
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")) and not _utf16_without_bom(data):
         raise IngestError("binary content (NUL bytes), not a supported document")
     if ext in (".md", ".markdown", ".mdx"):
         return "markdown"
@@ -115,12 +115,39 @@ def _what(claimed: str | None, ext: str) -> str:
     return f"has a {ext} extension but is " if claimed else "is "
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' for UTF-16 text written without a byte-order mark (some Windows tools do): text in
+    Latin, Cyrillic or Greek script has a zero byte in nearly every other position, on one side only."""
+    head = data[:8192]
+    head = head[:len(head) - len(head) % 2]
+    if len(head) < 8:
+        return None
+    half = len(head) // 2
+    even, odd = head[0::2].count(0) / half, head[1::2].count(0) / half
+    encoding = "utf-16-le" if odd > 0.4 and even < 0.02 else "utf-16-be" if even > 0.4 and odd < 0.02 else None
+    if encoding:
+        try:
+            text = head.decode(encoding)
+        except UnicodeDecodeError:
+            return None
+        if sum(c.isprintable() or c.isspace() for c in text) < 0.98 * len(text):
+            return None
+    return encoding
+
+
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM), else the encoding charset-normalizer is confident about, else refuse."""
+    """UTF-8 (with or without BOM), UTF-16 without BOM, else the encoding charset-normalizer is confident about,
+    else refuse."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    encoding = _utf16_without_bom(data) if b"\x00" in data[:8192] else None
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
     matches = list(from_bytes(data[:1_000_000]))
     if not matches or matches[0].chaos > 0.3:
         raise IngestError("text is not UTF-8 and its encoding could not be determined reliably; "
@@ -322,8 +349,106 @@ def _parse_pdf(data: bytes, name: str, max_pages: int = DEFAULT_LIMITS.max_pdf_p
     pages = ["\n".join(_mend_split_words(ln, vocab) if _CAPS_LINE.match(ln) else ln for ln in t.splitlines())
              for t in pages]
     title = meta_title or _pdf_title_from_fonts(first_page_runs, vocab)
-    sections = [Section(heading_path=[], page=i + 1, text=_tidy(t)) for i, t in enumerate(pages)]
-    return title, sections, len(pages)
+    pages = _drop_running_lines(pages)
+    return title, _pdf_sections(pages, _pdf_outline(reader)), len(pages)
+
+
+def _pdf_outline(reader) -> list[tuple[int, int, str]]:
+    """The PDF's bookmarks as (page index, level, title) in reading order; [] when it has none or they are broken."""
+    out: list[tuple[int, int, str]] = []
+
+    def walk(items, level):
+        for item in items:
+            if isinstance(item, list):
+                walk(item, level + 1)
+                continue
+            page = reader.get_destination_page_number(item)
+            heading = " ".join(str(item.title or "").split())
+            if page is not None and page >= 0 and heading and len(out) < 5000:
+                out.append((page, level, heading))
+
+    try:
+        walk(reader.outline, 0)
+    except Exception:  # a damaged outline costs the headings, never the text
+        return []
+    return sorted(out, key=lambda e: e[0])  # stable: bookmarks of one page keep their order
+
+
+def _norm_heading(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text).lower()
+
+
+def _pdf_sections(pages: list[str], outline: list[tuple[int, int, str]]) -> list[Section]:
+    """One section per page, cut further where a bookmarked heading starts on that page: each section carries the
+    heading path in force (its bookmarks' titles), so a citation says "page 5 · 3 Knowledge-Intensive Reasoning
+    Tasks › 3.3 Results and Observations". A bookmark whose heading is not found as a line is taken to start
+    at the top of its page."""
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    by_page: dict[int, list[tuple[int, str]]] = {}
+    for page, level, heading in outline:
+        by_page.setdefault(page, []).append((level, heading))
+
+    def enter(level: int, heading: str) -> None:
+        nonlocal path
+        path = [(lv, h) for lv, h in path if lv < level] + [(level, heading)]
+
+    for i, text in enumerate(pages):
+        pending = by_page.get(i, [])
+        lines = text.split("\n")
+        keys = [_norm_heading(ln) for ln in lines]
+        found: dict[int, list[tuple[int, str]]] = {}
+        start_of_page: list[tuple[int, str]] = []
+        at = 0
+        for level, heading in pending:
+            want = _norm_heading(heading)
+            hit = next((j for j in range(at, len(lines)) if want and keys[j] == want), None)
+            if hit is None:
+                (found.setdefault(at, []) if at else start_of_page).append((level, heading))
+            else:
+                found.setdefault(hit, []).append((level, heading))
+                at = hit + 1
+        for level, heading in start_of_page:
+            enter(level, heading)
+        buf: list[str] = []
+        for j, ln in enumerate(lines):
+            if j in found:
+                if "\n".join(buf).strip():
+                    sections.append(Section([h for _, h in path], i + 1, _tidy("\n".join(buf))))
+                buf = []
+                for level, heading in found[j]:
+                    enter(level, heading)
+                if keys[j] == _norm_heading(found[j][-1][1]):
+                    continue  # the heading line itself: it is the section's heading path now
+            buf.append(ln)
+        if "\n".join(buf).strip() or not any(s.page == i + 1 for s in sections):
+            sections.append(Section([h for _, h in path], i + 1, _tidy("\n".join(buf))))
+    return sections
+
+
+def _drop_running_lines(pages: list[str]) -> list[str]:
+    """Running headers and footers out: a line among the first or last two of a page that recurs (digits aside:
+    "Page 3 of 24") on at least half of the pages, and on at least three. They would sit in every chunk."""
+    if len(pages) < 3:
+        return pages
+    from collections import Counter
+
+    def edges(lines: list[str]) -> set[int]:
+        filled = [j for j, ln in enumerate(lines) if ln.strip()]
+        return set(filled[:2] + filled[-2:])
+
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", " ".join(line.split())).lower()
+
+    split = [t.split("\n") for t in pages]
+    seen: Counter = Counter()
+    for lines in split:
+        seen.update({key(lines[j]) for j in edges(lines)})
+    running = {k for k, n in seen.items() if n >= max(3, len(pages) / 2) and k}
+    if not running:
+        return pages
+    return ["\n".join(ln for j, ln in enumerate(lines) if not (j in edges(lines) and key(ln) in running))
+            for lines in split]
 
 
 def _pdf_uri_links(page) -> list[tuple[tuple[float, float, float, float], str]]:
