@@ -627,10 +627,20 @@ def _parse_docx(data: bytes, name: str):
             buf.clear()
 
     body = document.element.body
+    # Word records where each page began when it last laid the document out (w:lastRenderedPageBreak): those give
+    # the page numbers a reader sees, soft breaks included. Documents written by other tools have none: then only
+    # hard page breaks count.
+    rendered = body.find(".//" + qn("w:lastRenderedPageBreak")) is not None
     for child in body.iterchildren():
         if child.tag == qn("w:p"):
             para = docx.text.paragraph.Paragraph(child, document)
-            breaks = len(child.findall(".//" + qn("w:br") + "[@" + qn("w:type") + "='page']"))
+            if rendered:
+                before, breaks = _docx_rendered_breaks(child)
+                if before:
+                    flush()
+                    page += before
+            else:
+                breaks = len(child.findall(".//" + qn("w:br") + "[@" + qn("w:type") + "='page']"))
             level = _heading_level(para.style.name if para.style is not None else "")
             if level is not None and para.text.strip():
                 text = para.text.strip()  # a heading names a place: no link targets in it
@@ -656,6 +666,9 @@ def _parse_docx(data: bytes, name: str):
                         cells.append(" ".join(_docx_text(p, links).strip() for p in cell._tc.iter(qn("w:p"))))
                 rows.append(cells)
             buf.append(_table_rows(rows))
+            if rendered and (breaks := len(child.findall(".//" + qn("w:lastRenderedPageBreak")))):
+                flush()  # a table running over pages is cited at the page it starts on
+                page += breaks
     flush()
     if not title:
         title = next((h for s in sections for h in s.heading_path), None)
@@ -663,6 +676,21 @@ def _parse_docx(data: bytes, name: str):
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _docx_rendered_breaks(p) -> tuple[int, int]:
+    """Word's rendered page breaks in a paragraph: (before its first text: it starts on a new page, after it: the
+    paragraph runs over onto the next page)."""
+    before = after = 0
+    seen_text = False
+    for el in p.iter(_W + "t", _W + "lastRenderedPageBreak"):
+        if el.tag == _W + "t":
+            seen_text = seen_text or bool(el.text and el.text.strip())
+        elif seen_text:
+            after += 1
+        else:
+            before += 1
+    return before, after
 _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _HYPERLINK_FIELD = re.compile(r'^\s*HYPERLINK\s+(?:\\[a-z]\s+)*"?([^"\s]+)"?', re.I)
 

@@ -429,3 +429,28 @@ def test_react_paper_sections_follow_its_bookmarks():
     assert (5, ("3 Knowledge-Intensive Reasoning Tasks", "3.3 Results and Observations")) in by
     assert (25, ("B Trajectories", "B.2 ALFWorld Trajectories", "B.2.1 ReAct trajectory")) in by
     assert not any(s.text.endswith("\n5") for s in doc.sections if s.page == 5)  # page numbers are gone
+
+
+def test_docx_pages_follow_words_own_layout(tmp_path):
+    """Word marks where each page began (w:lastRenderedPageBreak), soft breaks included: citations gave "page 1"
+    for everything in a document without manual page breaks."""
+    import docx
+    from docx.oxml import OxmlElement
+    d = docx.Document()
+    d.add_heading("Leave", level=1)
+    p = d.add_paragraph("A long paragraph that runs over ")
+    p.add_run("").element.append(OxmlElement("w:lastRenderedPageBreak"))  # mid-paragraph: it starts on page 1
+    p.add_run("onto page two.")
+    d.add_paragraph("Starts page two.")
+    p = d.add_paragraph()
+    p.add_run("").element.append(OxmlElement("w:lastRenderedPageBreak"))  # before any text: starts page three
+    p.add_run("Starts page three.")
+    path = tmp_path / "leave.docx"
+    d.save(path)
+    doc = parse_document(path)
+    assert [(s.page, s.text) for s in doc.sections] == [
+        (1, "A long paragraph that runs over onto page two."), (2, "Starts page two."), (3, "Starts page three.")]
+    assert doc.pages == 3
+    sample = parse_document(shared_data("docs", "format-samples", "docx", "sample_docx_2_page_breaks.docx"))
+    assert sample.pages == 5  # as Word's own docProps/app.xml says
+    assert next(s.page for s in sample.sections if "Now this is a new paragraph on a new page." in s.text) == 3
