@@ -337,7 +337,7 @@ def _parse_pdf(data: bytes, name: str, max_pages: int = DEFAULT_LIMITS.max_pdf_p
         raise
     except FileNotDecryptedError:
         raise IngestError("encrypted (password-protected) PDF: its text cannot be read; upload an unprotected copy") from None
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+    except (PdfReadError, ValueError, KeyError, TypeError, NotImplementedError) as exc:  # a damaged filter name
         raise IngestError(f"corrupt or unreadable PDF ({exc})") from None
     if not pages:
         raise IngestError("PDF has no pages")

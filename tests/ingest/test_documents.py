@@ -454,3 +454,11 @@ def test_docx_pages_follow_words_own_layout(tmp_path):
     sample = parse_document(shared_data("docs", "format-samples", "docx", "sample_docx_2_page_breaks.docx"))
     assert sample.pages == 5  # as Word's own docProps/app.xml says
     assert next(s.page for s in sample.sections if "Now this is a new paragraph on a new page." in s.text) == 3
+
+
+def test_pdf_with_an_unknown_stream_filter_is_rejected_clearly():
+    """Found by fuzzing: a damaged /Filter name makes pypdf raise NotImplementedError (the upload failed with 500)."""
+    data = _fpdf(stamp=False)
+    assert b"/FlateDecode" in data
+    with pytest.raises(IngestError, match="corrupt or unreadable PDF"):
+        parse_bytes(data.replace(b"/FlateDecode", b"/FlateDecodX"), "policy.pdf")
