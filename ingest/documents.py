@@ -671,8 +671,30 @@ def _parse_docx(data: bytes, name: str):
                 page += breaks
     flush()
     if not title:
-        title = next((h for s in sections for h in s.heading_path), None)
+        title = next((h for s in sections for h in s.heading_path), None) or _docx_big_first_line(document)
     return title, sections, page
+
+
+def _docx_big_first_line(document) -> str | None:
+    """A short line among the first paragraphs set in a clearly larger font than the body (a title typed as
+    a big bold Normal paragraph, no heading style): the document's 'largest-font line'."""
+    try:
+        normal = document.styles["Normal"].font.size
+    except KeyError:
+        normal = None
+    body_pt = normal.pt if normal is not None else 11.0
+    seen = 0
+    for para in document.paragraphs:
+        text = " ".join(para.text.split())
+        if not text:
+            continue
+        sizes = [r.font.size.pt for r in para.runs if r.text.strip() and r.font.size is not None]
+        if sizes and min(sizes) >= 1.3 * body_pt and len(text) <= 150:
+            return text
+        seen += 1
+        if seen >= 5:
+            return None
+    return None
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -1006,6 +1028,10 @@ def _parse_html(data: bytes, name: str, max_chars: int = DEFAULT_LIMITS.max_char
 
     walk(root)
     flush()
+    h1s = [h.get_text(" ", strip=True) for h in soup.find_all("h1")]
+    if title and len(h1s) == 1 and h1s[0] and title != h1s[0] and (
+            re.match(re.escape(h1s[0]) + r"\s*[|\-–—·:»]", title) or re.search(r"[|\-–—·:«]\s*" + re.escape(h1s[0]) + "$", title)):
+        title = h1s[0]  # "What is Haystack? | Haystack": the page's own heading, without the site's name
     if not title:
         title = next((h for s in sections for h in s.heading_path), None)
     return title, sections, None

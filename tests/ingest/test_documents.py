@@ -462,3 +462,22 @@ def test_pdf_with_an_unknown_stream_filter_is_rejected_clearly():
     assert b"/FlateDecode" in data
     with pytest.raises(IngestError, match="corrupt or unreadable PDF"):
         parse_bytes(data.replace(b"/FlateDecode", b"/FlateDecodX"), "policy.pdf")
+
+
+def test_docx_title_from_a_big_first_line_and_html_title_without_the_site_name(tmp_path):
+    import docx
+    from docx.shared import Pt
+    d = docx.Document()
+    d.core_properties.title = ""
+    r = d.add_paragraph().add_run("Remote Work Guidelines")
+    r.font.size, r.bold = Pt(20), True
+    d.add_paragraph("Work from anywhere in the EU for up to 30 days a year.")
+    path = tmp_path / "Doc1.docx"
+    d.save(path)
+    assert parse_document(path).title == "Remote Work Guidelines"
+    html = b"<html><head><title>Expense policy | ACME Intranet</title></head><body><h1>Expense policy</h1><p>x y</p>"
+    assert parse_bytes(html, "e.html").title == "Expense policy"
+    html = b"<html><head><title>ACME Intranet - Expense policy</title></head><body><h1>Expense policy</h1><p>x y</p>"
+    assert parse_bytes(html, "e.html").title == "Expense policy"
+    html = b"<html><head><title>Expenses 2026</title></head><body><h1>Expense policy</h1><p>x y</p>"
+    assert parse_bytes(html, "e.html").title == "Expenses 2026"  # a title of its own stays
