@@ -400,6 +400,10 @@ def _pdf_sections(pages: list[str], outline: list[tuple[int, int, str]]) -> list
         found: dict[int, list[tuple[int, str]]] = {}
         start_of_page: list[tuple[int, str]] = []
         at = 0
+        if len(pending) > 200:  # a machine-made outline: no line search (it would cost bookmarks x lines)
+            for level, heading in pending:
+                enter(level, heading)
+            pending = []
         for level, heading in pending:
             want = _norm_heading(heading)
             hit = next((j for j in range(at, len(lines)) if want and keys[j] == want), None)
@@ -850,7 +854,8 @@ def _parse_pptx(data: bytes, name: str):
                 continue
             text = ""
             if shape.has_text_frame:
-                text = _pptx_text(shape.text_frame._txBody, links)
+                content = shape.is_placeholder and shape.placeholder_format.type in (2, 7)  # BODY, OBJECT
+                text = _pptx_text(shape.text_frame._txBody, links, bulleted=content)
             if getattr(shape, "has_table", False) and shape.has_table:
                 parts.append(_table_rows([[" ".join(_pptx_text(c.text_frame._txBody, links).split()) for c in row.cells]
                                           for row in shape.table.rows]))
@@ -887,11 +892,23 @@ def _pptx_shapes(shapes):
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 
 
-def _pptx_text(tx_body, links: dict[str, str]) -> str:
+def _pptx_text(tx_body, links: dict[str, str], bulleted: bool = False) -> str:
     """A text body's paragraphs with their line breaks, fields, and links as `label (url)` (a run's a:hlinkClick
-    target from the slide's relationships; consecutive runs of one link are one label)."""
+    target from the slide's relationships; consecutive runs of one link are one label). Bulleted paragraphs (an
+    explicit bullet, or by default in a content placeholder) start with '- ', numbered ones with '1. '."""
     paras = []
+    numbers: dict[int, int] = {}
     for p in tx_body.iterchildren(_A + "p"):
+        ppr = p.find(_A + "pPr")
+        level = int(ppr.get("lvl", "0")) if ppr is not None and ppr.get("lvl", "0").isdigit() else 0
+        if ppr is not None and ppr.find(_A + "buNone") is not None:
+            marker = ""
+        elif ppr is not None and ppr.find(_A + "buAutoNum") is not None:
+            numbers = {lv: n for lv, n in numbers.items() if lv <= level}
+            numbers[level] = numbers.get(level, 0) + 1
+            marker = f"{numbers[level]}. "
+        else:
+            marker = "- " if bulleted or (ppr is not None and ppr.find(_A + "buChar") is not None) else ""
         out: list[str] = []
         link_label: list[str] = []
         link_rid = None
@@ -919,7 +936,8 @@ def _pptx_text(tx_body, links: dict[str, str]) -> str:
                 else:
                     out.append(t)
         end_link()
-        paras.append("".join(out).replace("\v", "\n"))
+        text = "".join(out).replace("\v", "\n")
+        paras.append("  " * min(level, 8) + marker + text if marker and text.strip() else text)
     return "\n".join(paras)
 
 

@@ -97,7 +97,7 @@ def test_pptx_sample_with_link():
     from tests.conftest import shared_data
     doc = parse_bytes(shared_data("docs", "format-samples", "pptx", "sample_pptx_with_link.pptx").read_bytes(),
                       "sample_pptx_with_link.pptx")
-    assert doc.sections[0].text == "Visit Example (https://example.com) for more info."
+    assert doc.sections[0].text == "- Visit Example (https://example.com) for more info."  # a content placeholder: bulleted
 
 
 def test_html_links_keep_their_urls_and_relative_ones_resolve_against_the_page():

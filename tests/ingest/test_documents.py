@@ -481,3 +481,31 @@ def test_docx_title_from_a_big_first_line_and_html_title_without_the_site_name(t
     assert parse_bytes(html, "e.html").title == "Expense policy"
     html = b"<html><head><title>Expenses 2026</title></head><body><h1>Expense policy</h1><p>x y</p>"
     assert parse_bytes(html, "e.html").title == "Expenses 2026"  # a title of its own stays
+
+
+def test_pptx_bullets_stay_items():
+    """A content placeholder's paragraphs are bullets on the slide: each stays an item ('- '), numbered ones
+    '1. ', so the answerer quotes one bullet whole instead of running them into one sentence."""
+    from pptx import Presentation
+    from pptx.oxml.ns import qn
+    from pptx.util import Inches
+    prs = Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[1])  # Title and Content
+    slide.shapes.title.text = "On call"
+    body = slide.placeholders[1].text_frame
+    body.text = "Answer pages within 15 minutes"
+    p = body.add_paragraph()
+    p.text, p.level = "Escalate after 30 minutes", 1
+    box = slide.shapes.add_textbox(Inches(1), Inches(5), Inches(6), Inches(1)).text_frame
+    box.text = "Rota in PagerDuty"
+    steps = slide.shapes.add_textbox(Inches(1), Inches(6), Inches(6), Inches(1)).text_frame
+    for i, step in enumerate(["Acknowledge", "Fix"]):
+        para = steps.paragraphs[0] if i == 0 else steps.add_paragraph()
+        para.text = step
+        para._p.get_or_add_pPr().append(para._p.makeelement(qn("a:buAutoNum"), {"type": "arabicPeriod"}))
+    buf = io.BytesIO()
+    prs.save(buf)
+    doc = parse_bytes(buf.getvalue(), "oncall.pptx")
+    assert doc.sections[0].text.splitlines() == [
+        "- Answer pages within 15 minutes", "  - Escalate after 30 minutes", "Rota in PagerDuty", "1. Acknowledge",
+        "2. Fix"]
