@@ -635,7 +635,7 @@ def _parse_docx(data: bytes, name: str):
     # the page numbers a reader sees, soft breaks included. Documents written by other tools have none: then only
     # hard page breaks count.
     rendered = body.find(".//" + qn("w:lastRenderedPageBreak")) is not None
-    for child in body.iterchildren():
+    for child in _docx_blocks(body):
         if child.tag == qn("w:p"):
             para = docx.text.paragraph.Paragraph(child, document)
             if rendered:
@@ -702,6 +702,16 @@ def _docx_big_first_line(document) -> str | None:
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _docx_blocks(parent):
+    """The body's paragraphs and tables in order, including those inside block-level content controls (forms and
+    templates wrap whole sections in w:sdt) and custom XML: they were skipped, and their text lost."""
+    for child in parent.iterchildren():
+        if child.tag in (_W + "sdt", _W + "sdtContent", _W + "customXml"):
+            yield from _docx_blocks(child)
+        elif child.tag in (_W + "p", _W + "tbl"):
+            yield child
 
 
 def _docx_rendered_breaks(p) -> tuple[int, int]:

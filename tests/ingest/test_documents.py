@@ -509,3 +509,21 @@ def test_pptx_bullets_stay_items():
     assert doc.sections[0].text.splitlines() == [
         "- Answer pages within 15 minutes", "  - Escalate after 30 minutes", "Rota in PagerDuty", "1. Acknowledge",
         "2. Fix"]
+
+
+def test_docx_content_controls_keep_their_text(tmp_path):
+    """Templates and forms wrap whole blocks in content controls (w:sdt): their paragraphs were skipped."""
+    import docx
+    from docx.oxml import OxmlElement
+    d = docx.Document()
+    d.add_paragraph("Before the form.")
+    inner = d.add_paragraph("Claims over 500 EUR need the CFO's approval.")
+    sdt, content = OxmlElement("w:sdt"), OxmlElement("w:sdtContent")
+    inner._p.addprevious(sdt)
+    content.append(inner._p)
+    sdt.append(content)
+    d.add_paragraph("After the form.")
+    path = tmp_path / "claims.docx"
+    d.save(path)
+    assert parse_document(path).text.splitlines() == [
+        "Before the form.", "Claims over 500 EUR need the CFO's approval.", "After the form."]
