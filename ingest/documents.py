@@ -451,8 +451,11 @@ def _drop_running_lines(pages: list[str]) -> list[str]:
     running = {k for k, n in seen.items() if n >= max(3, len(pages) / 2) and k}
     if not running:
         return pages
-    return ["\n".join(ln for j, ln in enumerate(lines) if not (j in edges(lines) and key(ln) in running))
-            for lines in split]
+    out = []
+    for lines, text in zip(split, pages):
+        kept = "\n".join(ln for j, ln in enumerate(lines) if not (j in edges(lines) and key(ln) in running))
+        out.append(kept if kept.strip() else text)  # a page of nothing but those lines keeps them
+    return out
 
 
 def _pdf_uri_links(page) -> list[tuple[tuple[float, float, float, float], str]]:

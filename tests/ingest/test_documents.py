@@ -527,3 +527,15 @@ def test_docx_content_controls_keep_their_text(tmp_path):
     d.save(path)
     assert parse_document(path).text.splitlines() == [
         "Before the form.", "Claims over 500 EUR need the CFO's approval.", "After the form."]
+
+
+def test_a_pdf_of_nothing_but_recurring_lines_keeps_them():
+    fpdf = pytest.importorskip("fpdf", reason="fpdf2 (dev extra) writes the test PDF")
+    pdf = fpdf.FPDF()
+    pdf.set_font("helvetica", size=11)
+    for n in range(1, 4):
+        pdf.add_page()
+        pdf.cell(text="ACME confidential", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(text=f"Page {n} of 3")
+    doc = parse_bytes(bytes(pdf.output()), "cover.pdf")
+    assert [s.text for s in doc.sections] == [f"ACME confidential\nPage {n} of 3" for n in (1, 2, 3)]
