@@ -396,7 +396,7 @@ def _pdf_sections(pages: list[str], outline: list[tuple[int, int, str]]) -> list
     for i, text in enumerate(pages):
         pending = by_page.get(i, [])
         lines = text.split("\n")
-        keys = [_norm_heading(ln) for ln in lines]
+        keys = [_norm_heading(ln) for ln in lines] if pending else []
         found: dict[int, list[tuple[int, str]]] = {}
         start_of_page: list[tuple[int, str]] = []
         at = 0
@@ -445,15 +445,17 @@ def _drop_running_lines(pages: list[str]) -> list[str]:
         return re.sub(r"\d+", "#", " ".join(line.split())).lower()
 
     split = [t.split("\n") for t in pages]
+    edge_sets = [edges(lines) for lines in split]
     seen: Counter = Counter()
-    for lines in split:
-        seen.update({key(lines[j]) for j in edges(lines)})
+    for lines, at in zip(split, edge_sets):
+        seen.update({key(lines[j]) for j in at})
     running = {k for k, n in seen.items() if n >= max(3, len(pages) / 2) and k}
     if not running:
         return pages
     out = []
-    for lines, text in zip(split, pages):
-        kept = "\n".join(ln for j, ln in enumerate(lines) if not (j in edges(lines) and key(ln) in running))
+    for lines, at, text in zip(split, edge_sets, pages):
+        drop = {j for j in at if key(lines[j]) in running}
+        kept = "\n".join(ln for j, ln in enumerate(lines) if j not in drop)
         out.append(kept if kept.strip() else text)  # a page of nothing but those lines keeps them
     return out
 
@@ -627,6 +629,7 @@ def _parse_docx(data: bytes, name: str):
     title = _sensible_title(document.core_properties.title, name)
     numbered = _docx_numbered_lists(document)
     counters: dict[tuple[str, str], int] = {}
+    style_numpr: dict = {}
 
     def flush():
         if buf:
@@ -658,7 +661,7 @@ def _parse_docx(data: bytes, name: str):
             else:
                 text = _docx_text(child, links).strip()
                 if text:
-                    buf.append(_docx_list_marker(child, para, numbered, counters) + text)
+                    buf.append(_docx_list_marker(child, para, numbered, counters, style_numpr) + text)
             if breaks:
                 flush()
                 page += breaks
@@ -808,14 +811,22 @@ def _docx_numbered_lists(document) -> dict[tuple[str, str], bool]:
     return out
 
 
-def _docx_list_marker(p, para, numbered: dict[tuple[str, str], bool], counters: dict[tuple[str, str], int]) -> str:
+def _docx_list_marker(p, para, numbered: dict[tuple[str, str], bool], counters: dict[tuple[str, str], int],
+                      style_numpr: dict) -> str:
     """'- ' for a bulleted list item, '3. ' for the third item of a numbered list (indented by level), '' else:
-    list items stay recognisable as items (the answerer keeps an item whole)."""
+    list items stay recognisable as items (the answerer keeps an item whole). `style_numpr` caches each
+    paragraph style's own numbering (looking a style up is slow in python-docx)."""
     numpr = p.find(f"{_W}pPr/{_W}numPr")
-    style = para.style
-    while numpr is None and style is not None:  # list styles ("List Number") carry the numbering themselves
-        numpr = style.element.find(f"{_W}pPr/{_W}numPr")
-        style = style.base_style
+    if numpr is None:
+        ps = p.find(f"{_W}pPr/{_W}pStyle")
+        style_id = ps.get(_W + "val") if ps is not None else None
+        if style_id not in style_numpr:
+            found, style = None, para.style
+            while found is None and style is not None:  # list styles ("List Number") carry the numbering
+                found = style.element.find(f"{_W}pPr/{_W}numPr")
+                style = style.base_style
+            style_numpr[style_id] = found
+        numpr = style_numpr[style_id]
     if numpr is None:
         return ""
     num_id = numpr.find(_W + "numId")
