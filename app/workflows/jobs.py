@@ -23,7 +23,7 @@ from huey import RedisHuey, SqliteHuey
 from huey.constants import EmptyData
 from sqlalchemy import select, update
 
-from app.db import session_scope
+from app.db import lock_rows, session_scope
 from app.db.jsonvalues import jsonable
 from app.db.models import Job, TrainingMetric, utcnow
 from app.observability import GPU_MEMORY, JOBS_QUEUED, JOBS_RUNNING, TRAIN_LOSS, TRAIN_TOKENS_PER_S
@@ -149,7 +149,8 @@ def execute(settings: Settings, job_id: int, worker: str | None = None) -> str:
     """Run one job to completion in this process; returns its final status."""
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     with session_scope(settings.db_url) as s:
-        job = s.get(Job, job_id, with_for_update=True)
+        lock_rows(s, Job, Job.id == job_id)  # SQLite too: two deliveries at once both read "queued" and both ran it
+        job = s.get(Job, job_id)
         if job is None or job.status in ("succeeded", "failed", "cancelled"):
             return job.status if job else "missing"
         if job.cancel_requested:

@@ -209,3 +209,35 @@ def test_10_retries_of_one_failed_job_at_once_queue_it_once(client, admin_key, s
     with ThreadPoolExecutor(10) as ex:
         codes = Counter(ex.map(retry, range(10)))
     assert codes == {202: 1, 409: 9} and queued == [job_id], (codes, queued)
+
+
+def test_a_job_delivered_twice_at_once_runs_once(settings, monkeypatch):
+    """Two deliveries of one queued job at the same moment (the API's upload runner resuming it while a worker
+    re-queues it as stale): on SQLite both read "queued" and both ran it (the row lock is PostgreSQL's only)."""
+    import threading
+    import time as _time
+    from app.db import session_scope
+    from app.db.models import Job
+    from app.workflows import jobs
+    runs: list[int] = []
+
+    def slow(settings_, params, ctx):
+        runs.append(ctx.job_id)
+        _time.sleep(0.5)
+        return {}
+
+    monkeypatch.setattr(jobs, "_handler", lambda kind: slow)
+    for _ in range(3):
+        with session_scope(settings.db_url) as s:
+            job = Job(kind="dataset", status="queued", params={})
+            s.add(job)
+            s.flush()
+            job_id = job.id
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=lambda: (barrier.wait(), jobs.execute(settings, job_id, worker=f"w{i}")))
+                   for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert runs.count(job_id) == 1, runs
