@@ -166,6 +166,8 @@ def main():
     ap.add_argument("--model", default=None, help="another model file (default: the shipped one)")
     ap.add_argument("--pace", choices=("dense", "slack"), default=None,
                     help="force one weight set (default: chosen by each channel's pace)")
+    ap.add_argument("--decode", choices=("link", "conversation"), default=None,
+                    help="force the decoding (default: the model's)")
     ap.add_argument("--evidence-gap", type=float, default=None, help="seconds (default: LinkWeights')")
     ap.add_argument("--set", choices=("classic", "help", "all"), default="all",
                     help="classic = the five shapes of session 3 (CHANNELS); help = the shapes calibrated so that "
@@ -179,7 +181,7 @@ def main():
     def proxies(split):
         return (irc_proxies(split) if args.set in ("classic", "all") else []) + \
             (help_proxies(split) if args.set in ("help", "all") else [])
-    weights = LinkWeights(self_bias=args.self_bias, model_path=args.model, pace=args.pace)
+    weights = LinkWeights(self_bias=args.self_bias, model_path=args.model, pace=args.pace, decode=args.decode)
     if args.evidence_gap is not None:
         weights = dataclasses.replace(weights, evidence_gap_s=args.evidence_gap)
     load_model(args.model)

@@ -39,8 +39,8 @@ from disentangle_proxies import help_proxies, irc_proxies  # noqa: E402
 
 from ingest.datasets.disentangle import score_clustering  # noqa: E402
 from ingest.datasets.irc import read_split, retimed_channel, strip_address  # noqa: E402
-from ingest.datasets.replylink import (FEATURES, MODEL_PATH, Candidates, ReplyLinkModel, components,  # noqa: E402
-                                       to_records)
+from ingest.datasets.replylink import (FEATURES, MODEL_PATH, Candidates, ConversationState,  # noqa: E402
+                                       ReplyLinkModel, components, conversation_features, to_records)
 
 WINDOW = 50
 # a channel whose median gap between consecutive messages is under DENSE_FACTOR × the IRC train channel's uses the
@@ -79,7 +79,9 @@ def file_examples(log, pacer, window=WINDOW):
     for c, p in log.links:
         if c in pos and p in pos:
             parents.setdefault(pos[c], set()).add(pos[p])
-    return _link_examples(to_records([log.lines[ln] for ln in lines]), parents, pacer, window)
+    gold = log.gold()  # unannotated lines: a conversation of their own
+    labels = [gold[ln] if ln in gold else f"line{ln}" for ln in lines]
+    return _link_examples(to_records([log.lines[ln] for ln in lines]), parents, pacer, window, labels)
 
 
 def retimed_examples(logs, pacer, stretch, arrival, strip, seed, window=WINDOW, stretch_max=None, wait=0.0):
@@ -95,23 +97,35 @@ def retimed_examples(logs, pacer, stretch, arrival, strip, seed, window=WINDOW, 
             keys.append([(fi, ln) for ln in lns])
     if strip:
         convs = strip_address(convs)
-    msgs, _, origin = retimed_channel(convs, stretch, arrival, seed, with_origin=True, stretch_max=stretch_max,
-                                      answer_wait_s=wait)
+    msgs, labels, origin = retimed_channel(convs, stretch, arrival, seed, with_origin=True, stretch_max=stretch_max,
+                                           answer_wait_s=wait)
     pos = {keys[ci][k]: n for n, (ci, k) in enumerate(origin)}
     parents: dict[int, set[int]] = {}
     for fi, (_, log) in enumerate(logs):
         for c, p in log.links:
             if (fi, c) in pos and (fi, p) in pos:
                 parents.setdefault(pos[(fi, c)], set()).add(pos[(fi, p)])
-    return _link_examples(to_records(msgs), parents, pacer, window)
+    return _link_examples(to_records(msgs), parents, pacer, window, labels)
 
 
-def _link_examples(recs, parents: dict[int, set[int]], pacer, window: int) -> list:
-    """(features of each candidate antecedent, which of them are gold) for every message with a gold link."""
-    cand = Candidates(recs, window, time_scale=pacer.pace_scale(recs))
+def gold_state(recs, labels) -> ConversationState:
+    """The gold conversations as the state the conversation features read (teacher forcing)."""
+    state, first = ConversationState(), {}
+    for i, lab in enumerate(labels):
+        state.add(i, first.setdefault(lab, i), recs[i].speaker)
+    return state
+
+
+def _link_examples(recs, parents: dict[int, set[int]], pacer, window: int, labels) -> list:
+    """(features of each candidate antecedent, which of them are gold) for every message with a gold link; the
+    conversation features read the gold conversations of the earlier messages."""
+    scale = pacer.pace_scale(recs)
+    cand = Candidates(recs, window, time_scale=scale)
+    state = gold_state(recs, labels)
     out = []
     for i, gold in parents.items():
-        X, idx, _ = cand.for_message(i)
+        X, idx, ev = cand.for_message(i)
+        conversation_features(X, idx, ev, recs, state, scale)
         mask = np.array([j in gold for j in idx])
         if mask.any():
             out.append((X, mask))
@@ -148,10 +162,11 @@ def fit(X, gold, starts, l2):
 
 def prepare_one(name, msgs, gold, keep, pacer, window=WINDOW):
     recs = to_records(msgs)
-    cand = Candidates(recs, window, time_scale=pacer.pace_scale(recs))
+    scale = pacer.pace_scale(recs)
+    cand = Candidates(recs, window, time_scale=scale)
     rows = [cand.for_message(i) for i in range(len(recs))]
     far = [np.array([recs[i].time - recs[j].time > 3600.0 for j in idx]) for i, (_, idx, _) in enumerate(rows)]
-    return name, rows, far, gold, keep
+    return name, rows, far, gold, keep, recs, scale
 
 
 def prepare(logs, pacer, window=WINDOW):
@@ -168,13 +183,15 @@ def prepare(logs, pacer, window=WINDOW):
 
 def evaluate(w, prepared, self_bias=0.0):
     per_file = []
-    for name, rows, far, gold, keep in prepared:
+    for name, rows, far, gold, keep, recs, scale in prepared:
         parents = []
-        for (X, idx, evidence), f in zip(rows, far):
-            s = X @ w
+        state = ConversationState()
+        for i, ((X, idx, evidence), f) in enumerate(zip(rows, far)):
+            s = conversation_features(X.copy(), idx, evidence, recs, state, scale) @ w
             s[0] += self_bias
             s[f & ~evidence] = -np.inf
             parents.append(idx[int(np.argmax(s))])
+            state.add(i, parents[-1], recs[i].speaker)
         labels = components(parents)
         per_file.append(score_clustering(gold, [labels[k] for k in keep]))
     return {k: round(float(np.mean([s[k] for s in per_file])), 4) for k in per_file[0]}
@@ -189,6 +206,8 @@ def main():
                     help="fit on the IRC logs as logged only (the earlier model)")
     ap.add_argument("--keep-dense", default=None,
                     help="an earlier model file: keep its dense weights if they beat the refit on the dev logs")
+    ap.add_argument("--no-dense-refit", action="store_true",
+                    help="with --keep-dense: take the earlier model's dense weights without fitting new ones")
     ap.add_argument("--no-help-augment", dest="help_augment", action="store_false",
                     help="without the help-channel shapes of AUGMENT_HELP (the model of session 3)")
     args = ap.parse_args()
@@ -235,7 +254,10 @@ def main():
 
     # dense weights: the IRC logs as logged, chosen on the dev logs
     n_pairs = int(starts[n_irc]) if n_irc < len(starts) else len(X)
-    d_l2, d_bias, d_w, d_r = choose(X[:n_pairs], gold[:n_pairs], starts[:n_irc], dev, "dense (dev logs)")
+    if args.keep_dense and args.no_dense_refit:
+        d_l2, d_bias, d_w, d_r = None, 0.0, np.zeros(len(FEATURES), dtype=np.float32), {"ari": -9.0, "f1": -9.0}
+    else:
+        d_l2, d_bias, d_w, d_r = choose(X[:n_pairs], gold[:n_pairs], starts[:n_irc], dev, "dense (dev logs)")
     meta = [("dense_trained_on", f"ubuntu-irc train ({len(train)} files, {n_irc} messages as logged)"),
             ("dense_l2", d_l2), ("dense_chosen_on", "ubuntu-irc dev logs: max ARI + exact F1"),
             ("dense_dev", json.dumps(d_r))]

@@ -43,6 +43,7 @@ class LinkWeights:
     model_path: str | None = None  # None = the model shipped with the package
     pace: str | None = None  # None = dense (IRC-busy) or Slack-pace weights by the channel's median gap; or forced
     opener: bool | None = None  # the model's opener rule: None = with the Slack-pace weights only; or forced on/off
+    decode: str | None = None  # None = the model's ("link" / "conversation", ReplyLinkModel.antecedents)
 
 
 def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> list[int]:
@@ -57,7 +58,7 @@ def disentangle(messages: Sequence[Msg], weights: LinkWeights | None = None) -> 
     order = sorted(range(len(messages)), key=lambda i: (messages[i].time, messages[i].ts))
     recs = to_records([messages[i] for i in order])
     parents = model.antecedents(recs, self_bias=w.self_bias, evidence_gap_s=w.evidence_gap_s,
-                                time_scale=w.time_scale, pace=w.pace, opener=w.opener)
+                                time_scale=w.time_scale, pace=w.pace, opener=w.opener, decode=w.decode)
     labels_sorted = components(parents)
     labels = [0] * len(messages)
     for k, i in enumerate(order):

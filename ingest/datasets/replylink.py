@@ -43,6 +43,12 @@ PAIR_FEATURES = (
     "open_question", "open_question_x_gap_log", "same_prev", "answer_cue_open_question",
     "latest_other_x_unaddressed",
 )
+# conversation-level features of a candidate (session 5): they read the conversations formed so far (the links
+# chosen for the earlier messages; in training the gold ones) — `conversation_features`
+CONV_FEATURES = (
+    "conv_speaker_in", "conv_last", "conv_gap_log", "conv_size_log", "conv_one_speaker", "conv_member_q_gap_log",
+    "conv_rgap_gt30m_noev",
+)
 SELF_FEATURES = (
     "self", "self_gap_log", "self_gap_gt5m", "self_gap_gt30m", "self_gap_gt2h",
     "self_has_mention", "self_question", "self_greeting", "self_thanks", "self_speaker_new", "self_len_log",
@@ -51,7 +57,7 @@ SELF_FEATURES = (
 )
 MENTION_SHARE_FLOOR = 0.13
 QUIET_WINDOW_S = 900.0  # "recent" for the density features: the last 15 minutes of real time
-FEATURES = PAIR_FEATURES + SELF_FEATURES
+FEATURES = PAIR_FEATURES + SELF_FEATURES + CONV_FEATURES
 _PI = {f: k for k, f in enumerate(FEATURES)}
 NAME_NORM_RE = re.compile(r"[^a-z0-9]")
 TOKEN_SPLIT_RE = re.compile(r"\s+")
@@ -289,6 +295,55 @@ class Candidates:
         return X, cands, evidence
 
 
+class ConversationState:
+    """The conversations formed so far, message by message in time order: each message's conversation (its
+    first message), and per conversation its latest message, speakers and size."""
+
+    def __init__(self):
+        self.root: list[int] = []
+        self.last: dict[int, int] = {}
+        self.speakers: dict[int, set[str]] = {}
+        self.size: dict[int, int] = {}
+
+    def add(self, i: int, parent: int, speaker: str) -> None:
+        c = i if parent == i else self.root[parent]
+        self.root.append(c)
+        self.last[c] = i
+        self.speakers.setdefault(c, set()).add(speaker)
+        self.size[c] = self.size.get(c, 0) + 1
+
+
+_CI = [_PI[f] for f in CONV_FEATURES]
+
+
+def conversation_features(X: np.ndarray, idx: Sequence[int], evidence: np.ndarray, records: Sequence[LinkRecord],
+                          state: ConversationState, time_scale: float) -> np.ndarray:
+    """Fill the CONV_FEATURES columns of message i's candidate rows (i = idx[0]) in place from the conversations
+    formed before it: i's speaker already took part in candidate j's conversation (j by someone else), j is that
+    conversation's latest message, the time since its latest message (scaled as the pair gaps, and over 30 real
+    minutes with no reply evidence), its size, whether only its opener has spoken (a question waiting for an
+    answer), and — for a question from one of its members — how long that conversation has been silent (a member
+    asking something new after a while starts a new conversation more often than not)."""
+    r = records[idx[0]]
+    for row_k in range(1, len(idx)):
+        j = idx[row_k]
+        c = state.root[j]
+        last = state.last[c]
+        speakers = state.speakers[c]
+        member = r.speaker in speakers
+        real = max(r.time - records[last].time, 0.0)
+        g = math.log1p(real / 60.0 / time_scale)
+        row = X[row_k]
+        row[_CI[0]] = member and records[j].speaker != r.speaker
+        row[_CI[1]] = j == last
+        row[_CI[2]] = g
+        row[_CI[3]] = math.log1p(state.size[c])
+        row[_CI[4]] = len(speakers) == 1 and not member
+        row[_CI[5]] = g if (member and r.question) else 0.0
+        row[_CI[6]] = real >= 1800 and not evidence[row_k]
+    return X
+
+
 @dataclass(frozen=True)
 class ReplyLinkModel:
     """Two weight vectors over the same features: `weights` for channels at Slack pace (fitted on the IRC logs
@@ -316,6 +371,7 @@ class ReplyLinkModel:
     opener_gap_s: float = 0.0
     opener_min_words: int = 0  # the opener rule needs a question of at least this many words
     opener_window_s: float = 0.0  # > 0: "new speaker" = has not spoken in the channel for this long (not only C)
+    decode: str = "link"  # with the Slack-pace weights: "link" (best candidate) or "conversation" (`antecedents`)
     meta: tuple = ()
 
     @staticmethod
@@ -350,20 +406,27 @@ class ReplyLinkModel:
     @classmethod
     def from_dict(cls, d: dict) -> "ReplyLinkModel":
         names = d["features"]
-        if tuple(names) != FEATURES:
+        pad = 0
+        if tuple(names) == PAIR_FEATURES + SELF_FEATURES:  # a model of before the conversation features: weight 0
+            pad = len(CONV_FEATURES)
+        elif tuple(names) != FEATURES:
             raise ValueError(f"model features {names} do not match this code's {FEATURES}")
+
+        def vec(x):
+            return np.concatenate([np.asarray(x, dtype=np.float32), np.zeros(pad, dtype=np.float32)])
         dense = d.get("dense_weights")
-        return cls(np.asarray(d["weights"], dtype=np.float32), window=int(d["window"]),
+        return cls(vec(d["weights"]), window=int(d["window"]),
                    self_bias=float(d.get("self_bias", 0.0)), evidence_gap_s=float(d["evidence_gap_s"]),
                    max_gap_s=float(d["max_gap_s"]), reference_pace_s=float(d.get("reference_pace_s", 0.0)),
                    max_time_scale=float(d.get("max_time_scale", 30.0)),
-                   dense_weights=None if dense is None else np.asarray(dense, dtype=np.float32),
+                   dense_weights=None if dense is None else vec(dense),
                    dense_self_bias=float(d.get("dense_self_bias", 0.0)),
                    dense_below_pace_s=float(d.get("dense_below_pace_s", 0.0)),
                    opener_new_speaker=bool(d.get("opener_new_speaker", False)),
                    opener_gap_s=float(d.get("opener_gap_s", 0.0)),
                    opener_min_words=int(d.get("opener_min_words", 0)),
                    opener_window_s=float(d.get("opener_window_s", 0.0)),
+                   decode=str(d.get("decode", "link")),
                    meta=tuple(sorted((d.get("meta") or {}).items())))
 
     def to_dict(self) -> dict:
@@ -372,7 +435,7 @@ class ReplyLinkModel:
                "max_gap_s": self.max_gap_s, "reference_pace_s": self.reference_pace_s,
                "max_time_scale": self.max_time_scale, "opener_new_speaker": self.opener_new_speaker,
                "opener_gap_s": self.opener_gap_s, "opener_min_words": self.opener_min_words,
-               "opener_window_s": self.opener_window_s}
+               "opener_window_s": self.opener_window_s, "decode": self.decode}
         if self.dense_weights is not None:
             out |= {"dense_weights": [round(float(x), 6) for x in self.dense_weights],
                     "dense_self_bias": self.dense_self_bias, "dense_below_pace_s": self.dense_below_pace_s}
@@ -380,11 +443,17 @@ class ReplyLinkModel:
 
     def antecedents(self, records: Sequence[LinkRecord], *, self_bias: float | None = None,
                     evidence_gap_s: float | None = None, time_scale: float | None = None,
-                    pace: str | None = None, opener: bool | None = None) -> list[int]:
+                    pace: str | None = None, opener: bool | None = None, decode: str | None = None,
+                    rows: Sequence | None = None) -> list[int]:
         """For each record (time-ordered), the index of the message it replies to (itself = new conversation).
         `time_scale` None = the channel's pace relative to the training channel's (`pace_scale`); `self_bias`
         None = the bias chosen with the weights the channel's pace selects (`weights_for`); `opener` None = the
-        opener rule with the Slack-pace weights only (True / False: force it on / off)."""
+        opener rule with the Slack-pace weights only (True / False: force it on / off). `decode` None = the
+        model's: "link" = the best-scoring candidate wins; "conversation" = the candidates' probabilities (softmax
+        of the scores) are summed per conversation and the most likely conversation (or a new one) wins, linked
+        to its best-scoring message — in a channel where replies name nobody the evidence for a conversation is
+        spread over several of its messages. `rows`: the candidate rows of `Candidates.for_message` for every
+        record, computed before (a benchmark trying many settings); their conversation columns are overwritten."""
         weights, chosen_bias = self.weights_for(records, pace)
         if opener is None:
             opener = weights is self.weights
@@ -393,18 +462,36 @@ class ReplyLinkModel:
         bias = chosen_bias if self_bias is None else self_bias
         egap = self.evidence_gap_s if evidence_gap_s is None else evidence_gap_s
         scale = self.pace_scale(records) if time_scale is None else time_scale
+        decode = decode or (self.decode if weights is self.weights else "link")
+        if decode not in ("link", "conversation"):
+            raise ValueError(f"decode must be 'link' or 'conversation', not {decode!r}")
         cand = Candidates(records, self.window, self.max_gap_s, scale)
         out: list[int] = []
-        root: list[int] = []  # conversation (first message) of each message so far
-        speakers: dict[int, set[str]] = {}  # conversation -> its speakers so far
+        state = ConversationState()
+        root, speakers = state.root, state.speakers  # conversation (first message) of each message; its speakers
         for i in range(len(records)):
-            X, idx, evidence = cand.for_message(i)
+            X, idx, evidence = rows[i] if rows is not None else cand.for_message(i)
+            conversation_features(X, idx, evidence, records, state, scale)
             s = X @ weights
             s[0] += bias
             if egap is not None and len(idx) > 1:
                 far = np.array([records[i].time - records[j].time > egap for j in idx])
                 s[far & ~evidence] = -np.inf
             k = int(np.argmax(s))
+            if decode == "conversation" and len(idx) > 1:
+                p = np.exp(s - s[k])
+                mass: dict[int, float] = {}
+                for row_k in range(1, len(idx)):
+                    if p[row_k] > 0:
+                        c = root[idx[row_k]]
+                        mass[c] = mass.get(c, 0.0) + float(p[row_k])
+                if mass:
+                    best_c = max(mass, key=mass.get)
+                    if mass[best_c] > p[0]:
+                        k = max((row_k for row_k in range(1, len(idx)) if root[idx[row_k]] == best_c),
+                                key=lambda row_k: s[row_k])
+                    else:
+                        k = 0
             r = records[i]
             if k and (new_speaker or opener_gap) and r.question and not r.mentions and not evidence[k] and \
                     r.words >= self.opener_min_words:
@@ -418,8 +505,7 @@ class ReplyLinkModel:
                         (opener_gap and r.time - records[j].time >= opener_gap):
                     k = 0
             p = idx[k]
-            root.append(i if p == i else root[p])
-            speakers.setdefault(root[i], set()).add(r.speaker)
+            state.add(i, p, r.speaker)
             out.append(p)
         return out
 
