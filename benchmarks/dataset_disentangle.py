@@ -13,7 +13,7 @@
 Scorer (`ingest.datasets.disentangle.score_clustering`): adjusted Rand index, exact-conversation F1 (all
 conversations, and those of ≥ 2 messages), one-to-one overlap. IRC figures are the mean over the 10 files.
 
-    nice .venv/bin/python benchmarks/dataset_disentangle.py [--json out.json]
+    nice .venv/bin/python benchmarks/dataset_disentangle.py [--json out.json] [--model earlier_model.json]
 """
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ import numpy as np
 from dataset_common import OLAKE, SAMPLE, SAMPLE_GOLD, SHARED, load_export
 
 from ingest.datasets.conversations import usable
-from ingest.datasets.disentangle import disentangle, score_clustering, time_gap_baseline
+from ingest.datasets.disentangle import LinkWeights, disentangle, score_clustering, time_gap_baseline
 from ingest.datasets.irc import read_split
 
 IRC_TEST = SHARED / "disentanglement" / "ubuntu-irc" / "test"
 METRICS = ("ari", "f1", "f1_multi", "one_to_one")
+WEIGHTS = LinkWeights()  # --model: another model file (an earlier one, run beside in the same session)
 
 
 def flattened(snapshot, channel_names, gold_override=None):
@@ -46,7 +47,7 @@ def flattened(snapshot, channel_names, gold_override=None):
 
 def methods(flat):
     t = time.perf_counter()
-    ours = disentangle(flat)
+    ours = disentangle(flat, WEIGHTS)
     secs = time.perf_counter() - t
     return {"time_gap_10min": time_gap_baseline(flat), "teamlore": ours}, secs
 
@@ -81,7 +82,10 @@ def irc_test():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--model", default=None, help="another model file (default: the shipped one)")
     args = ap.parse_args()
+    global WEIGHTS
+    WEIGHTS = LinkWeights(model_path=args.model)
     results = []
     if IRC_TEST.is_dir():
         results.append(irc_test())

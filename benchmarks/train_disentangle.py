@@ -108,27 +108,22 @@ def retimed_examples(logs, pacer, stretch, arrival, strip, seed, window=WINDOW, 
     return _link_examples(to_records(msgs), parents, pacer, window, labels)
 
 
-def gold_state(recs, labels) -> ConversationState:
-    """The gold conversations as the state the conversation features read (teacher forcing)."""
-    state, first = ConversationState(), {}
-    for i, lab in enumerate(labels):
-        state.add(i, first.setdefault(lab, i), recs[i].speaker)
-    return state
-
-
 def _link_examples(recs, parents: dict[int, set[int]], pacer, window: int, labels) -> list:
     """(features of each candidate antecedent, which of them are gold) for every message with a gold link; the
-    conversation features read the gold conversations of the earlier messages."""
+    conversation features read the gold conversations of the earlier messages only (teacher forcing)."""
     scale = pacer.pace_scale(recs)
     cand = Candidates(recs, window, time_scale=scale)
-    state = gold_state(recs, labels)
+    state, first = ConversationState(), {}
     out = []
-    for i, gold in parents.items():
-        X, idx, ev = cand.for_message(i)
-        conversation_features(X, idx, ev, recs, state, scale)
-        mask = np.array([j in gold for j in idx])
-        if mask.any():
-            out.append((X, mask))
+    for i in range(len(recs)):
+        gold = parents.get(i)
+        if gold is not None:
+            X, idx, ev = cand.for_message(i)
+            conversation_features(X, idx, ev, recs, state, scale)
+            mask = np.array([j in gold for j in idx])
+            if mask.any():
+                out.append((X, mask))
+        state.add(i, first.setdefault(labels[i], i), recs[i].speaker)
     return out
 
 
@@ -206,12 +201,14 @@ def main():
                     help="fit on the IRC logs as logged only (the earlier model)")
     ap.add_argument("--keep-dense", default=None,
                     help="an earlier model file: keep its dense weights if they beat the refit on the dev logs")
+    ap.add_argument("--l2", default="3,30", help="L2 strengths to try, comma-separated")
     ap.add_argument("--no-dense-refit", action="store_true",
                     help="with --keep-dense: take the earlier model's dense weights without fitting new ones")
     ap.add_argument("--no-help-augment", dest="help_augment", action="store_false",
                     help="without the help-channel shapes of AUGMENT_HELP (the model of session 3)")
     args = ap.parse_args()
     t0 = time.perf_counter()
+    l2s = [float(x) for x in args.l2.split(",")]
     train = read_split(IRC / "train")
     train = train[::args.stride]
     # the pace of the training channel: time gaps of a slower channel are scaled to it (ReplyLinkModel.pace_scale),
@@ -243,7 +240,7 @@ def main():
           f"{time.perf_counter() - t0:.0f}s features", flush=True)
     def choose(X, gold, starts, held_out, label):
         best = None
-        for l2 in (3.0, 30.0):
+        for l2 in l2s:
             w = fit(X, gold, starts, l2)
             for bias in (-2.0, -1.5, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0):
                 r = evaluate(w, held_out, bias)
@@ -271,8 +268,9 @@ def main():
         print(f"dense weights of {args.keep_dense}: {o_r}", flush=True)
         if o_r["ari"] + o_r["f1"] > d_r["ari"] + d_r["f1"]:
             d_w, d_bias, d_r = o_w, float(old["dense_self_bias"]), o_r
-            meta = [("dense_trained_on", old["meta"]["dense_trained_on"] + " (kept from the earlier model: "
-                     "better on the dev logs than a refit with the new features, zero weight on those)"),
+            why = " (kept from the earlier model: zero weight on the features it lacks)"
+            kept = old["meta"]["dense_trained_on"]
+            meta = [("dense_trained_on", kept if "kept from the earlier model" in kept else kept + why),
                     ("dense_l2", old["meta"]["dense_l2"]), ("dense_chosen_on", old["meta"]["dense_chosen_on"]),
                     ("dense_dev", json.dumps(o_r))]
     w, bias = d_w, d_bias

@@ -5,7 +5,10 @@ manner of Kummerfeld et al. 2019. Each message, in time order, picks its anteced
 conversation") and the 50 messages before it, by a linear score over pairwise features: time gap, messages in
 between, the previous message, same speaker / the speaker's own last message, @-mentions and names either way,
 addressed at the start, people who talked before, turn-taking, question → answer, a question still waiting for
-its answer and a reply that opens like an answer, thanks, tf-idf similarity.
+its answer and a reply that opens like an answer, thanks, tf-idf similarity — and, since session 5, features of
+the candidate's conversation as formed so far (the speaker already takes part in it or spoke there last, its
+latest message, how long it has been silent, its size, a two-person talk, a question waiting for its first
+answer; in training read from the gold conversations).
 Two weight sets are shipped: one fitted on the IRC logs as logged, used for channels as busy as IRC (median gap
 between consecutive messages under 3 × IRC's 8.3 s), and one fitted on those logs plus the same annotated
 conversations re-timed to Slack-like channels (conversations minutes to a day apart, replies 2-25 × slower than on

@@ -47,7 +47,7 @@ PAIR_FEATURES = (
 # chosen for the earlier messages; in training the gold ones) — `conversation_features`
 CONV_FEATURES = (
     "conv_speaker_in", "conv_last", "conv_gap_log", "conv_size_log", "conv_one_speaker", "conv_member_q_gap_log",
-    "conv_rgap_gt30m_noev",
+    "conv_rgap_gt30m_noev", "conv_speaker_latest", "conv_turn", "conv_two_party",
 )
 SELF_FEATURES = (
     "self", "self_gap_log", "self_gap_gt5m", "self_gap_gt30m", "self_gap_gt2h",
@@ -304,10 +304,12 @@ class ConversationState:
         self.last: dict[int, int] = {}
         self.speakers: dict[int, set[str]] = {}
         self.size: dict[int, int] = {}
+        self.speaker_conv: dict[str, int] = {}  # speaker -> the conversation they spoke in last
 
     def add(self, i: int, parent: int, speaker: str) -> None:
         c = i if parent == i else self.root[parent]
         self.root.append(c)
+        self.speaker_conv[speaker] = c
         self.last[c] = i
         self.speakers.setdefault(c, set()).add(speaker)
         self.size[c] = self.size.get(c, 0) + 1
@@ -322,8 +324,10 @@ def conversation_features(X: np.ndarray, idx: Sequence[int], evidence: np.ndarra
     formed before it: i's speaker already took part in candidate j's conversation (j by someone else), j is that
     conversation's latest message, the time since its latest message (scaled as the pair gaps, and over 30 real
     minutes with no reply evidence), its size, whether only its opener has spoken (a question waiting for an
-    answer), and — for a question from one of its members — how long that conversation has been silent (a member
-    asking something new after a while starts a new conversation more often than not)."""
+    answer), for a question from one of its members how long that conversation has been silent (a member asking
+    something new after a while starts a new conversation more often than not), whether it is the conversation
+    i's speaker spoke in last, whether its latest message is by someone else than i's member speaker (their
+    turn), and whether it is a two-person talk between i's speaker and j's."""
     r = records[idx[0]]
     for row_k in range(1, len(idx)):
         j = idx[row_k]
@@ -341,7 +345,31 @@ def conversation_features(X: np.ndarray, idx: Sequence[int], evidence: np.ndarra
         row[_CI[4]] = len(speakers) == 1 and not member
         row[_CI[5]] = g if (member and r.question) else 0.0
         row[_CI[6]] = real >= 1800 and not evidence[row_k]
+        row[_CI[7]] = state.speaker_conv.get(r.speaker) == c
+        row[_CI[8]] = member and records[last].speaker != r.speaker
+        row[_CI[9]] = member and len(speakers) == 2 and records[j].speaker != r.speaker
     return X
+
+
+def pick(scores: np.ndarray, idx: Sequence[int], root: Sequence[int], decode: str = "link") -> int:
+    """The chosen row of a message's candidate scores (row 0 = itself = a new conversation). "link": the best
+    row. "conversation": softmax probabilities summed per conversation (`root` of each earlier message); the most
+    likely conversation wins if it is more likely than a new one, linked to its best-scoring message."""
+    k = int(np.argmax(scores))
+    if decode != "conversation" or len(idx) < 2:
+        return k
+    p = np.exp(scores - scores[k])
+    mass: dict[int, float] = {}
+    for row_k in range(1, len(idx)):
+        if p[row_k] > 0:
+            c = root[idx[row_k]]
+            mass[c] = mass.get(c, 0.0) + float(p[row_k])
+    if not mass:
+        return 0
+    best = max(mass, key=mass.get)
+    if mass[best] <= p[0]:
+        return 0
+    return max((row_k for row_k in range(1, len(idx)) if root[idx[row_k]] == best), key=lambda row_k: scores[row_k])
 
 
 @dataclass(frozen=True)
@@ -407,9 +435,9 @@ class ReplyLinkModel:
     def from_dict(cls, d: dict) -> "ReplyLinkModel":
         names = d["features"]
         pad = 0
-        if tuple(names) == PAIR_FEATURES + SELF_FEATURES:  # a model of before the conversation features: weight 0
-            pad = len(CONV_FEATURES)
-        elif tuple(names) != FEATURES:
+        if len(names) >= len(PAIR_FEATURES + SELF_FEATURES) and tuple(names) == FEATURES[:len(names)]:
+            pad = len(FEATURES) - len(names)  # an earlier model, without the later conversation features: weight 0
+        else:
             raise ValueError(f"model features {names} do not match this code's {FEATURES}")
 
         def vec(x):
@@ -477,21 +505,7 @@ class ReplyLinkModel:
             if egap is not None and len(idx) > 1:
                 far = np.array([records[i].time - records[j].time > egap for j in idx])
                 s[far & ~evidence] = -np.inf
-            k = int(np.argmax(s))
-            if decode == "conversation" and len(idx) > 1:
-                p = np.exp(s - s[k])
-                mass: dict[int, float] = {}
-                for row_k in range(1, len(idx)):
-                    if p[row_k] > 0:
-                        c = root[idx[row_k]]
-                        mass[c] = mass.get(c, 0.0) + float(p[row_k])
-                if mass:
-                    best_c = max(mass, key=mass.get)
-                    if mass[best_c] > p[0]:
-                        k = max((row_k for row_k in range(1, len(idx)) if root[idx[row_k]] == best_c),
-                                key=lambda row_k: s[row_k])
-                    else:
-                        k = 0
+            k = pick(s, idx, root, decode)
             r = records[i]
             if k and (new_speaker or opener_gap) and r.question and not r.mentions and not evidence[k] and \
                     r.words >= self.opener_min_words:

@@ -6,6 +6,7 @@ import math
 import random
 from pathlib import Path
 
+import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from ingest.datasets.disentangle import (LinkWeights, adjusted_rand, disentangle, exact_conversation_f1, one_to_one,
@@ -113,7 +114,8 @@ def test_the_opener_rule_separates_a_new_question_and_only_a_new_one():
                                       "cache step of the staging job")]
     assert len(set(disentangle(named))) == 1
     returning = [slack(-600, "U3", "morning all"), *msgs[:2]]  # U3 spoke today: not a newcomer, the rule stays out
-    assert disentangle(returning, LinkWeights(opener=True)) == disentangle(returning, LinkWeights(opener=False))
+    # (U1's question, from a newcomer, may be cut loose; U3's is not: it links to an earlier message)
+    assert model.antecedents(to_records(returning), opener=True)[2] != 2
 
 
 def test_help_channel_features_open_question_answer_cue_same_run_and_returning_asker():
@@ -398,3 +400,62 @@ def test_a_slow_channel_links_replies_minutes_later_and_splits_at_hours():
     assert adjusted_rand(gold, disentangle(msgs)) == 1.0
     # the IRC-only (dense) weights split these replies off: what went wrong on Slack-like channels before
     assert adjusted_rand(gold, disentangle(msgs, LinkWeights(pace="dense"))) < 1.0
+
+
+def test_conversation_features_read_only_the_conversations_formed_before():
+    """Session 5: the conversation-level columns of a candidate come from the conversations of the earlier
+    messages (never a later one): membership of the speaker, latest message, silence, size, an opener still
+    alone, a member's question after a silence, and a silence over 30 min without reply evidence."""
+    import numpy as np
+
+    from ingest.datasets.replylink import _PI, ConversationState, conversation_features
+    msgs = [slack(0, "U1", "How do I rotate the staging database password?"),
+            slack(60, "U2", "run vault rotate and restart the pods"),
+            slack(120, "U3", "Is the deploy pipeline broken for anyone else?"),
+            slack(120 + 3000, "U2", "What is the password policy for contractors?")]
+    recs = to_records(msgs)
+    state = ConversationState()
+    for i, parent in enumerate([0, 0, 2]):
+        state.add(i, parent, recs[i].speaker)
+    X, idx, ev = Candidates(recs).for_message(3)
+    conversation_features(X, idx, ev, recs, state, 1.0)
+    col = lambda f: {j: float(X[idx.index(j), _PI[f]]) for j in (0, 1, 2)}  # noqa: E731
+    assert col("conv_speaker_in") == {0: 1.0, 1: 0.0, 2: 0.0}  # U2 answered in conversation 0; row 1 is U2's own
+    assert col("conv_last") == {0: 0.0, 1: 1.0, 2: 1.0}
+    assert col("conv_size_log") == pytest.approx({0: math.log1p(2), 1: math.log1p(2), 2: math.log1p(1)})
+    assert col("conv_one_speaker") == {0: 0.0, 1: 0.0, 2: 1.0}  # U3's question still waits for an answer
+    silence = math.log1p((120 + 3000 - 60) / 60.0)
+    assert col("conv_member_q_gap_log") == pytest.approx({0: silence, 1: silence, 2: 0.0})
+    assert col("conv_rgap_gt30m_noev") == {0: 1.0, 1: 1.0, 2: 1.0}  # 51 min / 50 min of silence, no evidence
+    assert col("conv_speaker_latest") == {0: 1.0, 1: 1.0, 2: 0.0}  # U2 spoke last in conversation 0
+    assert col("conv_turn") == {0: 0.0, 1: 0.0, 2: 0.0}  # conversation 0's latest message is U2's own
+    assert not X[0, [_PI[f] for f in FEATURES if f.startswith("conv_")]].any()  # the "new conversation" row
+    assert np.isfinite(X).all()
+    # the asker back in a two-person talk, after the helper's reply: their turn
+    talk = to_records([slack(0, "U1", "How do I rotate the staging database password?"),
+                       slack(60, "U2", "run vault rotate and restart the pods"),
+                       slack(120, "U1", "tried it, the pods still use the old one")])
+    state = ConversationState()
+    state.add(0, 0, "U1")
+    state.add(1, 0, "U2")
+    X, idx, ev = Candidates(talk).for_message(2)
+    conversation_features(X, idx, ev, talk, state, 1.0)
+    assert [float(X[idx.index(j), _PI["conv_turn"]]) for j in (0, 1)] == [1.0, 1.0]
+    assert [float(X[idx.index(j), _PI["conv_two_party"]]) for j in (0, 1)] == [0.0, 1.0]  # U2's message only
+
+
+def test_conversation_decoding_sums_the_evidence_spread_over_a_conversation():
+    """"conversation" decoding: two messages of one conversation that each score a little below a single message
+    of another conversation win together; "link" takes the single best message; a new conversation wins only
+    against the most likely conversation as a whole."""
+    import numpy as np
+
+    from ingest.datasets.replylink import pick
+    idx, root = [3, 2, 1, 0], [0, 0, 2]  # message 3; messages 0 and 1 form conversation 0, message 2 its own
+    s = np.array([0.0, 1.5, 1.0, 1.0])  # itself, message 2, message 1, message 0
+    assert pick(s, idx, root, "link") == 1
+    assert pick(s, idx, root, "conversation") == 2  # e + e > e^1.5: conversation 0, its best message (1)
+    assert pick(np.array([1.8, 1.5, 1.0, 1.0]), idx, root, "conversation") == 0  # e^1.8 > e + e
+    assert pick(np.array([0.0, 1.5, 1.0, -np.inf]), idx, root, "conversation") == 1  # a forbidden row adds nothing
+    with pytest.raises(ValueError):
+        load_model().antecedents(to_records(slack_channel()[0]), decode="best")
