@@ -15,7 +15,12 @@ channels of benchmarks/disentangle_proxies.py, and their conversations come from
 more train channels have the help-channel shape (`AUGMENT_HELP`: each conversation its own pace, a wait before
 its first answer). dev/ chooses: the dense weights' L2 and bias on the dev logs (`--keep-dense` keeps an earlier
 model's dense weights when they do better there), the Slack-pace weights' on the calibrated help-channel dev
-proxies (`disentangle_proxies.help_proxies`; mean of ARI + exact F1).
+proxies (`disentangle_proxies.help_proxies`; mean of ARI + exact F1). Since session 5 the conversation-level
+features (`replylink.conversation_features`) are computed in training from the gold conversations of the earlier
+messages (teacher forcing); at inference from the conversations the model has formed.
+
+    nice .venv/bin/python benchmarks/train_disentangle.py --keep-dense OLD.json --no-dense-refit --l2 3
+        # session 5: keep the dense weights, one L2 (~15 min at load 6)
 
     nice .venv/bin/python benchmarks/train_disentangle.py            # ~2-4 min on 2 cores
 Needs scikit-learn/scipy (the dev extra); inference in the package is numpy only.

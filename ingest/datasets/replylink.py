@@ -4,7 +4,9 @@ Every message of an un-threaded channel either replies to one earlier message (i
 conversation. For message i the candidates are itself (= "starts a conversation") and the `window` messages
 before it; each candidate gets a feature vector, the model scores them linearly and the best one wins (a
 conditional-logit ranker, the linear cousin of Kummerfeld et al. 2019's feed-forward model). The conversations
-are the connected components of the chosen links.
+are the connected components of the chosen links. Since session 5 a candidate also carries features of its
+conversation as formed so far (`conversation_features`: the links chosen for the earlier messages at inference,
+the gold conversations in training).
 
 The same features are computed for IRC logs (nicks, minute timestamps spread over the minute) and Slack channels
 (user ids, `<@U…>` mentions, second timestamps): both are first normalised to a `LinkRecord` — speaker, time in

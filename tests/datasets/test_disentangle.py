@@ -280,7 +280,8 @@ def test_a_first_answer_half_an_hour_late_joins_its_question():
     """Session 4: the Slack-pace weights, trained with help-channel shapes (a wait before the first answer) and
     the open-question / answer-cue features, keep a reply that comes 35 minutes after the question and names
     nobody with it; the 10-minute rule and the session-3 weights (checked by hand: [0,0,0,1,2,2,3,3,3,3,3,3])
-    split it off. Still wrong (the known error, BENCHMARKS.md): the new question asked 50 minutes after the last
+    split it off. Still wrong after session 5's conversation features too (the known error, BENCHMARKS.md: the
+    learned "speaker already in the conversation" pulls it there): the new question asked 50 minutes after the last
     reply by U1, who answered in the conversation before, joins that conversation."""
     msgs, gold = help_channel_late_answer()
     model = load_model()
@@ -459,3 +460,24 @@ def test_conversation_decoding_sums_the_evidence_spread_over_a_conversation():
     assert pick(np.array([0.0, 1.5, 1.0, -np.inf]), idx, root, "conversation") == 1  # a forbidden row adds nothing
     with pytest.raises(ValueError):
         load_model().antecedents(to_records(slack_channel()[0]), decode="best")
+
+
+def test_the_mention_heavy_sample_channel_no_longer_over_splits():
+    """Session 4's regression on the sample workspace's #engineering (dense @-mentions, threads hidden plus
+    hand-made gold for its interleaved exchanges: ARI / F1 0.683 / 0.364 → 0.609 / 0.242): with the conversation
+    features it is 0.687 / 0.412 (BENCHMARKS.md); guarded here against the session-4 level."""
+    import dataclasses
+
+    from benchmarks.dataset_common import SAMPLE, SAMPLE_GOLD, load_export
+    from ingest.datasets.conversations import usable
+    gold_eng = {ts: c["conversation"] for c in json.loads(SAMPLE_GOLD.read_text())["conversations"] for ts in c["ts"]}
+    snap = load_export(SAMPLE)
+    cid = next(c.channel_id for c in snap.channels if c.name == "engineering")
+    msgs = sorted((m for m in snap.messages if m.channel_id == cid and not usable(m)), key=lambda m: m.time)
+    gold = [gold_eng.get(m.ts) or m.thread_ts or m.ts for m in msgs]
+    flat = [dataclasses.replace(m, thread_ts=None) for m in msgs]
+    assert len(flat) == 58
+    ours = score_clustering(gold, disentangle(flat))
+    gap = score_clustering(gold, time_gap_baseline(flat))
+    assert ours["ari"] > 0.65 and ours["f1"] > 0.35  # session 4: 0.609 / 0.242
+    assert ours["ari"] > gap["ari"] + 0.1 and ours["f1"] > gap["f1"] + 0.3
