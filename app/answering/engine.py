@@ -55,9 +55,14 @@ def passage_for(n: int, hit: SearchHit) -> Passage:
                    else f"document:{origin.document_id}")
 
 
+_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)+\|?[ \t]*$", re.M)
+
+
 def citation_for(n: int, hit: SearchHit) -> Citation:
     origin = hit.origin
-    snippet = " ".join(strip_templates(hit.text).split())  # Markdown stays (clients render it safely)
+    # Markdown stays (clients render it safely); a table's |---|---| rule is no content, and in a one-line snippet
+    # it only reads as noise between the header and the rows
+    snippet = " ".join(_TABLE_RULE.sub("", strip_templates(hit.text)).split())
     url = origin.url
     if not url and not origin.is_slack and origin.document_id is not None:
         url = DOCUMENT_URL.format(id=origin.document_id)

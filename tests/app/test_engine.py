@@ -351,3 +351,13 @@ def test_citation_snippet_is_the_passage_as_readable_text():
     assert c.snippet == ("- Issues with reimbursement and the **per diem** rates, see "
                          "[the GSA site](https://gsa.gov/perdiem)."), c.snippet
     assert c.url == "/v1/documents/7/original" and c.file == "travel-101.md"
+
+
+def test_citation_snippet_of_a_table_has_no_rule_line():
+    """Tables (Markdown pages, and DOCX/PPTX/HTML tables as ingested) carry a |---|---| rule: in the one-line
+    snippet it read as '| City | Rate | |---|---| | Berlin | 45 |'."""
+    from app.answering.engine import citation_for
+    from retrieval.types import SearchHit
+    hit = SearchHit(chunk_id=1, score=0.5, title="Per diem", meta={"origin_kind": "document", "document_id": 3},
+                    text="Rates:\n| City | Rate |\n|---|:---:|\n| Berlin | 45 |\nA - B -- C stays.")
+    assert citation_for(1, hit).snippet == "Rates: | City | Rate | | Berlin | 45 | A - B -- C stays."
