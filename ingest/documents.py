@@ -662,6 +662,7 @@ def _parse_docx(data: bytes, name: str):
                 text = _docx_text(child, links).strip()
                 if text:
                     buf.append(_docx_list_marker(child, para, numbered, counters, style_numpr) + text)
+            buf.extend(_docx_text_boxes(child, links))
             if breaks:
                 flush()
                 page += breaks
@@ -718,6 +719,24 @@ def _docx_blocks(parent):
             yield from _docx_blocks(child)
         elif child.tag in (_W + "p", _W + "tbl"):
             yield child
+
+
+_MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+
+
+def _docx_text_boxes(p, links: dict[str, str]) -> list[str]:
+    """The text of the text boxes anchored in a paragraph (call-outs, sidebars, form labels), after it. Word writes
+    each box twice (DrawingML, and a VML copy under mc:Fallback for old readers): the copy is skipped."""
+    out: list[str] = []
+    for box in p.iter(_W + "txbxContent"):
+        if any(a.tag == _MC_FALLBACK for a in box.iterancestors()):
+            continue
+        for inner in _docx_blocks(box):
+            if inner.tag == _W + "p":
+                text = _docx_text(inner, links).strip()
+                if text:
+                    out.append(text)
+    return out
 
 
 def _docx_rendered_breaks(p) -> tuple[int, int]:

@@ -539,3 +539,25 @@ def test_a_pdf_of_nothing_but_recurring_lines_keeps_them():
         pdf.cell(text=f"Page {n} of 3")
     doc = parse_bytes(bytes(pdf.output()), "cover.pdf")
     assert [s.text for s in doc.sections] == [f"ACME confidential\nPage {n} of 3" for n in (1, 2, 3)]
+
+
+def test_docx_text_boxes_are_read_once(tmp_path):
+    """Text in a text box (a call-out, a sidebar) was lost; Word stores each box twice (DrawingML and a VML fallback
+    copy), so it must be read once."""
+    import docx
+    from lxml import etree
+    d = docx.Document()
+    host = d.add_paragraph("Expenses are claimed in Spendly.")
+    W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+    run = etree.SubElement(host._p, f"{{{W}}}r")
+    alt = etree.SubElement(run, f"{{{MC}}}AlternateContent")
+    for part in ("Choice", "Fallback"):
+        holder = etree.SubElement(etree.SubElement(alt, f"{{{MC}}}{part}"), f"{{{W}}}pict")
+        box = etree.SubElement(holder, f"{{{W}}}txbxContent")
+        r = etree.SubElement(etree.SubElement(box, f"{{{W}}}p"), f"{{{W}}}r")
+        etree.SubElement(r, f"{{{W}}}t").text = "Deadline: 30 days after the trip."
+    path = tmp_path / "expenses.docx"
+    d.save(path)
+    assert parse_document(path).text.splitlines() == ["Expenses are claimed in Spendly.",
+                                                      "Deadline: 30 days after the trip."]
