@@ -97,6 +97,13 @@ def _handler(kind: str) -> Callable[[Settings, dict, JobContext], dict]:
         def run(settings, params, ctx):
             from app.workflows.training import run_training
             total = max(1, int(params.get("steps") or 1))
+            if ctx.attempt > 1:  # its worker died (or it was retried): say where it goes on from, and show it
+                from finetune.checkpoint import latest
+                found = latest(settings.runs_dir / f"job-{ctx.job_id}" / "checkpoints")
+                step = int(found.name.split("-")[1]) if found else 0
+                ctx.log(f"attempt {ctx.attempt}: " + (f"resuming from the checkpoint at step {step}" if found else
+                                                      "no checkpoint was saved yet: training starts over at step 0"))
+                ctx.progress(step / total if params.get("steps") else 0.0)
 
             def on_metrics(step, values):
                 export_training_metrics(ctx.job_id, values)  # run_training stores the rows itself

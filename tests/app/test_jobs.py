@@ -132,3 +132,36 @@ def test_qlora_flag_reaches_the_recipe_and_needs_a_base_model(sqlite_settings, t
         assert r.status_code == 202, r.text
         with session_scope(settings.db_url) as s:
             assert s.get(Job, r.json()["id"]).params["config"]["quantize_4bit"] is True
+
+
+def test_a_restarted_training_job_says_where_it_goes_on_from(sqlite_settings, monkeypatch):
+    """kill -9 of the worker at step 2 of 30 with no checkpoint yet: the next worker starts over, and the job
+    said nothing of it — its progress stayed at the dead attempt's 7 % until the new attempt's first step."""
+    from app.workflows import jobs, training
+    from app.workflows.jobs import JobQueue
+    seen = {}
+
+    def fake_run_training(settings, params, *, job_id=None, on_metrics=None, should_cancel=None):
+        with session_scope(settings.db_url) as s:
+            seen["progress"] = s.get(Job, job_id).progress
+        return {"status": "done"}
+    monkeypatch.setattr(training, "run_training", fake_run_training)
+    q = JobQueue(sqlite_settings)
+    job = q.submit("train", {"dataset": "v", "base": "x", "steps": 30})
+    with session_scope(sqlite_settings.db_url) as s:  # the first attempt got to step 2, then its worker died
+        s.execute(update(Job).where(Job.id == job.id).values(
+            status="running", attempts=1, progress=2 / 30, updated_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
+    assert jobs.execute(sqlite_settings, job.id) == "succeeded"
+    log = (sqlite_settings.runs_dir / f"job-{job.id}.log").read_text()
+    assert "attempt 2: no checkpoint was saved yet: training starts over at step 0" in log
+    assert seen["progress"] == 0.0
+    # with a checkpoint at step 10, it says so and shows 10/30
+    from finetune.checkpoint import save
+    save(sqlite_settings.runs_dir / f"job-{job.id}" / "checkpoints", 10, weights={}, optimizer={}, state={})
+    with session_scope(sqlite_settings.db_url) as s:
+        s.execute(update(Job).where(Job.id == job.id).values(status="running", progress=0.5,
+                                                             updated_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
+    jobs.execute(sqlite_settings, job.id)
+    assert "attempt 3: resuming from the checkpoint at step 10" in \
+        (sqlite_settings.runs_dir / f"job-{job.id}.log").read_text()
+    assert seen["progress"] == pytest.approx(10 / 30)
