@@ -68,10 +68,12 @@ def save(ckpt_root: str | Path, step: int, *, weights: dict[str, torch.Tensor], 
         torch.save(optimizer, tmp / "optimizer.pt")
         torch.save(state, tmp / "state.pt")
         _publish(root, tmp, final, step)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(exc, OSError) and not _write_failure(exc):
+            raise
         good = latest(root)
-        raise CheckpointError(f"writing checkpoint {name} failed ({exc}); "
+        raise CheckpointError(f"writing checkpoint {name} to {root} failed ({_why(exc, root)}); "
                               f"last good checkpoint: {good.name if good else 'none'} — free disk space and resume"
                               ) from exc
     except BaseException:
@@ -79,6 +81,23 @@ def save(ckpt_root: str | Path, step: int, *, weights: dict[str, torch.Tensor], 
         raise
     _prune(root, keep)
     return final
+
+
+def _write_failure(exc: BaseException) -> bool:
+    """torch.save on a full (or failing) disk raises RuntimeError from its zip writer, not OSError."""
+    text = str(exc)
+    return "inline_container" in text or "unexpected pos" in text or "file write failed" in text
+
+
+def _why(exc: BaseException, root: Path) -> str:
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        free = None
+    where = f"{free / 2**20:.1f} MiB free on its disk" if free is not None else "free space unknown"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}; {where}"
+    return f"the file could not be written, probably no space left on the device ({where}): {exc}"
 
 
 def _publish(root: Path, tmp: Path, final: Path, step: int) -> None:

@@ -83,6 +83,28 @@ def test_failed_write_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     assert ckpt.latest(root).name == "step-000006" and not (root / "step-000002").exists()
 
 
+def test_a_full_disk_is_named_when_torch_reports_it_as_a_runtime_error(tmp_path, monkeypatch):
+    """On a full tmpfs, torch.save raised "RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos
+    54080 vs 53968" — not an OSError — and the training job failed with only that line."""
+    root = tmp_path / "checkpoints"
+    ckpt.save(root, 2, weights={"w": torch.ones(3)}, optimizer={}, state={"step": 2})
+
+    def full_disk(obj, path, *a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 54080 vs 53968")
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(ckpt.CheckpointError, match=r"probably no space left on the device \(.* MiB free") as err:
+        ckpt.save(root, 4, weights={"w": torch.zeros(3)}, optimizer={}, state={"step": 4})
+    assert "last good checkpoint: step-000002" in str(err.value) and "free disk space and resume" in str(err.value)
+    assert [p.name for p in root.iterdir() if p.name.startswith(".step")] == []
+
+    def other_bug(obj, path, *a, **k):
+        raise RuntimeError("cannot pickle a lambda")
+    monkeypatch.setattr(torch, "save", other_bug)  # not a write failure: not dressed up as one
+    with pytest.raises(RuntimeError, match="cannot pickle") as err:
+        ckpt.save(root, 6, weights={}, optimizer={}, state={})
+    assert not isinstance(err.value, ckpt.CheckpointError)
+
+
 def test_incomplete_checkpoint_is_ignored(tmp_path):
     root = tmp_path / "c"
     ckpt.save(root, 1, weights={}, optimizer={}, state={"step": 1})
