@@ -28,6 +28,11 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+# SQLite: a deleted row's id is never handed out again (without AUTOINCREMENT the newest row's id went to the next
+# new row, and a repeated DELETE of it hit the new one); for the tables a client acts on by id. Migration 0006.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -37,6 +42,7 @@ class TimestampMixin:
 
 class User(TimestampMixin, Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     email: Mapped[str | None] = mapped_column(String(320))
@@ -48,6 +54,7 @@ class User(TimestampMixin, Base):
 
 class ApiKey(TimestampMixin, Base):
     __tablename__ = "api_keys"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
@@ -77,6 +84,7 @@ class AuditEvent(Base):
 
 class Source(TimestampMixin, Base):
     __tablename__ = "sources"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # slack_export | slack_live | docs
     name: Mapped[str] = mapped_column(String(300), unique=True)
@@ -150,7 +158,7 @@ class SlackMessage(TimestampMixin, Base):
 
 class Document(TimestampMixin, Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("source_id", "path"),)
+    __table_args__ = (UniqueConstraint("source_id", "path"), NEVER_REUSE_IDS)
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("ingestion_runs.id", ondelete="SET NULL"))
@@ -200,6 +208,7 @@ class DatasetVersion(Base):
 class Job(TimestampMixin, Base):
     """A durable unit of work (train, dataset build, index rebuild, sync) tracked for the UI."""
     __tablename__ = "jobs"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
@@ -226,6 +235,7 @@ class TrainingMetric(Base):
 
 class ModelVersion(TimestampMixin, Base):
     __tablename__ = "model_versions"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     deployment: Mapped[str] = mapped_column(String(100), default="default", index=True)
@@ -243,6 +253,7 @@ class ModelVersion(TimestampMixin, Base):
 
 class Conversation(TimestampMixin, Base):
     __tablename__ = "conversations"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(300), default="New conversation")
@@ -254,6 +265,7 @@ class Conversation(TimestampMixin, Base):
 
 class Message(Base):
     __tablename__ = "messages"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))  # user | assistant
@@ -269,7 +281,7 @@ class Message(Base):
 
 class Feedback(Base):
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("message_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("message_id", "user_id"), NEVER_REUSE_IDS)
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -1,5 +1,7 @@
 """Schema and migrations on both SQLite (embedded default) and PostgreSQL (production)."""
+import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from app.db import make_engine, migrate, session_scope
 from app.db.models import ApiKey, Conversation, Message, User
@@ -122,3 +124,71 @@ def test_timestamps_read_back_in_utc_on_every_database(client, user_key):
         assert datetime.fromisoformat(value.replace("Z", "+00:00")).utcoffset() is not None, value
     assert datetime.fromisoformat(listed["created_at"].replace("Z", "+00:00")) == \
         datetime.fromisoformat(made["created_at"].replace("Z", "+00:00"))
+
+
+def _one_document(s, path: str) -> int:
+    from app.db.models import Document, Source
+    src = s.query(Source).filter_by(name="docs").one_or_none()
+    if src is None:
+        src = Source(kind="docs", name="docs", config={}, checkpoint={})
+        s.add(src)
+        s.flush()
+    doc = Document(source_id=src.id, path=path, title=path, mime="text/markdown", content_hash="0" * 64)
+    s.add(doc)
+    s.flush()
+    return doc.id
+
+
+def test_a_deleted_rows_id_is_never_handed_out_again(db_url):
+    """SQLite without AUTOINCREMENT gave the newest row's id, once deleted, to the next new row: a repeated
+    DELETE /v1/documents/42 then deleted the new document 42 (PostgreSQL sequences never go back)."""
+    from app.db.models import Document
+    migrate(db_url)
+    with session_scope(db_url) as s:
+        first = _one_document(s, "a.md")
+    with session_scope(db_url) as s:
+        s.delete(s.get(Document, first))
+    with session_scope(db_url) as s:
+        assert _one_document(s, "b.md") != first
+        u = User(name="ana")
+        s.add(u)
+        s.flush()
+        old_user = u.id
+        s.delete(u)
+        s.flush()
+        s.add(User(name="bo"))
+        s.flush()
+        assert s.query(User).one().id != old_user
+
+
+def test_upgrade_to_ids_never_reused_keeps_rows_and_their_ids(db_url):
+    """Migration 0006 re-creates the tables on SQLite (AUTOINCREMENT): every row keeps its id, the constraints
+    stay, and the next new id is above every id the table held."""
+    from alembic import command
+    from app.db.models import Document
+    from app.db.session import alembic_config
+    command.upgrade(alembic_config(db_url), "0005")
+    with session_scope(db_url) as s:
+        ids = [_one_document(s, f"{i}.md") for i in range(3)]
+        u = User(name="ana", role="admin")
+        s.add(u)
+        s.flush()
+        s.add(ApiKey(user_id=u.id, name="k", prefix="tl_abc", key_hash="h" * 64))
+        conv = Conversation(user_id=u.id, title="t")
+        conv.messages.append(Message(role="user", content="hi"))
+        s.add(conv)
+    with session_scope(db_url) as s:
+        s.delete(s.get(Document, ids[-1]))  # deleted before the upgrade: the one id it may still hand out again
+    migrate(db_url)
+    with session_scope(db_url) as s:
+        assert sorted(d.id for d in s.query(Document)) == ids[:2]
+        assert s.query(ApiKey).one().user.name == "ana"
+        assert [m.content for m in s.query(Conversation).one().messages] == ["hi"]
+        s.delete(s.get(Document, ids[1]))
+    with session_scope(db_url) as s:
+        assert _one_document(s, "new.md") > ids[1]
+    eng = make_engine(db_url)
+    with eng.connect() as c, pytest.raises(IntegrityError):  # the unique constraint came through the copy
+        c.execute(text("insert into api_keys (user_id, name, prefix, key_hash, kind, created_at, updated_at) "
+                       "values (1, 'k2', 'p', :h, 'api', '2026-01-01', '2026-01-01')"), {"h": "h" * 64})
+    eng.dispose()
