@@ -386,6 +386,24 @@ _CORRECTS = re.compile(r"\b(?:correction|correcting|actually|to clarify|i was wr
                        r"(?:that's|that is|that was) (?:wrong|incorrect|outdated|out of date))\b", re.I)
 
 
+# Two pages of one handbook are about neighbouring things far more often than they contradict each other: on the
+# 18F handbook, two offices' rules ("room 1217" in D.C., "Room 212" in Chicago), a rule and its worked example, or
+# "is the home for mandatory trainings" beside "isn't just for mandatory trainings" were all flagged "The sources
+# disagree" at cosines 0.6–0.9. Between documents, only the same statement with other figures (cosine ≥ 0.85), or the
+# same statement negated (most of their content words shared), is a disagreement.
+_DOCS_SAME_FIGURES = 0.85
+_DOCS_SAME_WORDS = 0.6
+
+
+def _documents_disagree(a: str, b: str, cos: float) -> bool:
+    na, nb = set(_NUM.findall(a)), set(_NUM.findall(b))
+    if na and nb:
+        return cos >= _DOCS_SAME_FIGURES and not (na & nb)
+    wa, wb = content_words(a), content_words(b)
+    shared = len(wa & wb) / len(wa | wb) if (wa or wb) else 0.0
+    return shared >= _DOCS_SAME_WORDS and bool(_NEG.search(a)) != bool(_NEG.search(b))
+
+
 def _disagree(a: str, b: str) -> bool:
     na, nb = set(_NUM.findall(a)), set(_NUM.findall(b))
     if na and nb:
@@ -613,7 +631,8 @@ class ExtractiveAnswerer:
         for s in scored:
             if s.score < best - w.margin or len(picked) >= w.max_units:
                 break
-            key = " ".join(sorted(content_words(s.unit.quote)))
+            # (a negated statement is no duplicate of the statement: "not" is a stopword, the key keeps it)
+            key = " ".join(sorted(content_words(s.unit.quote))) + (" ¬" if _NEG.search(s.unit.quote) else "")
             if key in seen or any(s.unit.quote in p.unit.quote or p.unit.quote in s.unit.quote for p in picked):
                 continue
             seen.add(key)
@@ -822,6 +841,9 @@ class ExtractiveAnswerer:
                     continue
                 if sim[i, j] < (0.35 if loose else 0.6):
                     continue  # unrelated statements don't contradict each other
+                if pa.source != "slack" and pb.source != "slack" and not _documents_disagree(
+                        a.unit.quote, b.unit.quote, float(sim[i, j])):
+                    continue
                 if _disagree(a.unit.quote, b.unit.quote):
                     first, second = sorted((a, b), key=lambda s: (*_preference(by_n[s.unit.passage]), s.unit.index),
                                            reverse=True)  # document > chat, newer > older, later reply > earlier
@@ -875,6 +897,8 @@ def _why_preferred(p1: Passage, p2: Passage) -> str:
     k1, k2 = getattr(p1, "source", None) or "document", getattr(p2, "source", None) or "document"
     if k1 != "slack" and k2 == "slack":
         return "The first is from a document and the other from a chat message; the document is preferred."
-    if (getattr(p1, "ts", None) or 0) > (getattr(p2, "ts", None) or 0):
+    d1, d2 = getattr(p1, "date", None), getattr(p2, "date", None)
+    if (getattr(p1, "ts", None) or 0) > (getattr(p2, "ts", None) or 0) and not (d1 and d1 == d2):
+        # (two pages ingested seconds apart on one day are not "newer" and "older" to a reader)
         return "The first is newer; the newer source is preferred."
     return "Check the sources to see which applies."

@@ -370,3 +370,28 @@ def test_chat_terms_score_shorthand_spelled_out_and_place_names_against_titles(e
     d_on = {s.unit.index: s.score for s in on.score(dc_q, [floor])}
     d_plain = {s.unit.index: s.score for s in plain.score(dc_q, [floor])}
     assert d_on[0] - d_plain[0] > 0.02 and abs((d_on[0] - d_plain[0]) - (d_on[1] - d_plain[1])) < 1e-6
+
+
+def test_neighbouring_pages_are_not_flagged_as_disagreeing(answerer):
+    """Two offices' pages (the 18F handbook's D.C. and Chicago badge rooms) or a page that says a rule and another
+    that says what else exists are not contradictions; the same statement with other figures, or negated, is."""
+    dc = Passage(1, "Washington, D.C.", "Fingerprinting and the photo for your badge take place in room 1217.",
+                 date="2026-12-07", ts=1796640010.0, origin="document:1")
+    chi = Passage(2, "Chicago", "Fingerprints and badge can be done at the security office on the second floor "
+                                "(Room 212 in the NE corner of the building).", date="2026-12-07", ts=1796640000.0,
+                  origin="document:2")
+    ex = answerer.answer("where do i get fingerprinted for my badge", [dc, chi])
+    assert not ex.conflict and "disagree" not in ex.text, ex.text
+    olu = Passage(1, "OLU", "GSA's Online University (OLU) is the home for mandatory trainings, as well as recommended "
+                            "and optional training opportunities for GSA employees.", origin="document:3")
+    dev = Passage(2, "Development", "GSA's Online University (OLU) isn't just for mandatory trainings.",
+                  origin="document:4")
+    ex = answerer.answer("what is the online university for", [olu, dev])
+    assert not ex.conflict and "disagree" not in ex.text, ex.text
+    yes = Passage(1, "Benefits", "Dental cover is included in the health plan.", date="2026-12-07",
+                  ts=1796640010.0, origin="document:5")
+    no = Passage(2, "Benefits FAQ", "Dental cover is not included in the health plan.", date="2026-12-07",
+                 ts=1796640000.0, origin="document:6")
+    ex = answerer.answer("is dental cover included in the health plan?", [yes, no])
+    assert ex.conflict and "disagree" in ex.text, ex.text
+    assert "newer" not in ex.text and "Check the sources" in ex.text  # the same day: neither is "newer"
