@@ -10,6 +10,9 @@ from typing import Any, Iterator, Literal, Mapping, Protocol, runtime_checkable
 @dataclass
 class GenerationParams:
     max_new_tokens: int = 256
+    # the client's own cap on the answer (OpenAI max_tokens / max_completion_tokens), None: not given. Models stop
+    # at max_new_tokens; an extractive answer (quoted, not generated) is cut to this many tokens.
+    max_tokens: int | None = None
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)

@@ -227,6 +227,8 @@ class AnswerEngine:
                         extras={"flagged": list(flagged.values())} if flagged else {})
         if usage is not None:
             result.extras["usage"] = usage.to_dict()
+            if usage.cut:  # OpenAI's finish_reason: the answer stopped at the token cap
+                result.extras["finish_reason"] = "length"
         if grounding is not None:
             result.extras.update(confidence=grounding.confidence, abstained=grounding.abstained,
                                  sources_disagree=grounding.sources_disagree)

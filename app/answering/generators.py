@@ -9,6 +9,7 @@ Which generator answers for a model version is decided in app/wiring.py (`genera
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
@@ -45,10 +46,46 @@ class Usage:
     (the question and passages read; the answer given)."""
     prompt_tokens: int
     completion_tokens: int
+    cut: bool = False  # the answer ended at the token cap, not by itself (OpenAI's finish_reason "length")
 
     def to_dict(self) -> dict[str, int]:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+
+_PARTIAL_MARKER = re.compile(r"\[\d*$")  # "[", "[1" of a citation marker "[12]" cut in the middle
+
+
+def cut_to_tokens(text: str, max_tokens: int | None, count_tokens: Callable[[str], int] | None) -> tuple[str, bool]:
+    """(`text` cut to at most `max_tokens` tokens as `count_tokens` counts them, whether it was cut). It is cut at
+    the end of a word (inside the first word only if that word alone is too long), without a half citation marker
+    ("... 25 days [1" loses the "[1") or trailing space. No counter: words are counted."""
+    count = count_tokens or (lambda t: len(t.split()))
+    if max_tokens is None or count(text) <= max_tokens:
+        return text, False
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    if not ends or count(text[:ends[0]]) > max_tokens:
+        ends = list(range(1, (ends[0] if ends else len(text)) + 1))
+    lo, hi = 0, len(ends)  # the longest prefix ending at ends[i - 1] that fits (counts grow with the prefix)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(text[:ends[mid - 1]]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    kept = text[:ends[lo - 1]] if lo else ""
+    return _PARTIAL_MARKER.sub("", kept).rstrip(), True
+
+
+def capped(ex: Extract, params: GenerationParams,
+           count_tokens: Callable[[str], int] | None) -> tuple[str, list[int], bool]:
+    """An extractive answer within the client's `max_tokens`: (text, the passages it still cites, whether it was
+    cut). Its citation numbers run 1..m in the order of `ex.cited`; a cut drops the ones after the last left."""
+    text, cut = cut_to_tokens(ex.text, params.max_tokens, count_tokens)
+    if not cut:
+        return text, ex.cited, False
+    left = [int(n) for n in re.findall(r"\[(\d+)\]", text)]
+    return text, ex.cited[:max(left, default=0)], True
 
 
 class AnswerGenerator(Protocol):
@@ -94,15 +131,18 @@ class ExtractiveGenerator:
         # a follow-up wants something new: what the last answer already quoted is left out
         said = " ".join(m["content"] for m in request.history[-2:] if m.get("role") == "assistant")
         ex = extract(self.answerer, request, said)
+        text, cited, cut = capped(ex, params, self.count_tokens)
         # "I don't know — the closest sources are …" is a complete answer too: it names (and cites) them
-        parts = ex.text.split("\n\n")
+        parts = text.split("\n\n")
         for i, part in enumerate(parts):  # one piece per quote: the client shows them as they come
             yield part + ("\n\n" if i < len(parts) - 1 else "")
-        yield Grounding(cited=ex.cited, abstained=ex.abstained, confidence=round(ex.confidence, 4),
+        yield Grounding(cited=cited, abstained=ex.abstained, confidence=round(ex.confidence, 4),
                         sources_disagree=ex.conflict)
         if self.count_tokens is not None:
             read = self.count_tokens(request.query) + sum(self.count_tokens(p.text) for p in request.passages)
-            yield Usage(prompt_tokens=read, completion_tokens=self.count_tokens(ex.text))
+            yield Usage(prompt_tokens=read, completion_tokens=self.count_tokens(text), cut=cut)
+        elif cut:
+            yield Usage(prompt_tokens=0, completion_tokens=0, cut=True)
 
 
 class ModelGenerator:
@@ -126,9 +166,10 @@ class ModelGenerator:
         if self.gate is not None:
             ex = extract(self.gate, request)
             if ex.abstained:
-                yield ex.text
-                yield Grounding(cited=ex.cited, abstained=True, confidence=round(ex.confidence, 4))
-                yield Usage(prompt_tokens=0, completion_tokens=0)  # the model was not asked
+                text, cited, cut = capped(ex, params, gen.count_tokens)
+                yield text
+                yield Grounding(cited=cited, abstained=True, confidence=round(ex.confidence, 4))
+                yield Usage(prompt_tokens=0, completion_tokens=0, cut=cut)  # the model was not asked
                 return
         if self.adapter:
             params.adapter = self.adapter
@@ -145,7 +186,10 @@ class ModelGenerator:
         for piece in gen.stream(messages, params, cancel):
             pieces.append(piece)
             yield piece
-        yield Usage(prompt_tokens=count_prompt_tokens(gen, messages), completion_tokens=gen.count_tokens("".join(pieces)))
+        completion = gen.count_tokens("".join(pieces))
+        # the model stops at max_new_tokens: an answer that long ended there, not by itself
+        yield Usage(prompt_tokens=count_prompt_tokens(gen, messages), completion_tokens=completion,
+                    cut=not cancel.cancelled and completion >= params.max_new_tokens)
 
 
 class UnknownModel(LookupError):

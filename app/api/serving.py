@@ -38,7 +38,8 @@ def split_messages(body: ChatCompletionRequest) -> tuple[str, list[dict[str, str
 
 def generation_params(body: ChatCompletionRequest, settings: Settings) -> GenerationParams:
     stop = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
-    return GenerationParams(max_new_tokens=body.max_completion_tokens or body.max_tokens or settings.max_new_tokens,
+    cap = body.max_completion_tokens or body.max_tokens
+    return GenerationParams(max_new_tokens=cap or settings.max_new_tokens, max_tokens=cap,
                             temperature=body.temperature or 0.0, top_p=body.top_p or 1.0, stop=stop)
 
 
@@ -59,6 +60,11 @@ def extension(result: Answer) -> TeamloreExtension:
     return TeamloreExtension(conversation_id=result.conversation_id, message_id=result.message_id,
                              citations=result.citations, mode=result.mode, model_version=result.model_version,
                              latency=result.latency, flagged=result.extras.get("flagged", []))
+
+
+def finish_reason(result: Answer) -> str:
+    """"length": the answer stopped at max_tokens (the model's limit, or an extractive answer cut to it)."""
+    return result.extras.get("finish_reason", "stop")
 
 
 def observe(result: Answer) -> None:
@@ -123,7 +129,7 @@ async def serve_chat(body: ChatCompletionRequest, engine: AnswerEngine, settings
         observe(result)
         return ChatCompletionResponse(
             id=cid, created=created, model=answered_by(result),
-            choices=[ChatChoice(message=AssistantMessage(content=result.text), finish_reason="stop")],
+            choices=[ChatChoice(message=AssistantMessage(content=result.text), finish_reason=finish_reason(result))],
             # counted with the tokenizer in use (the model's; the embedding model's for extractive answers)
             usage=CompletionUsage(**(result.extras.get("usage") or {})), teamlore=extension(result))
 
@@ -142,7 +148,7 @@ async def serve_chat(body: ChatCompletionRequest, engine: AnswerEngine, settings
                     extra = {"model": answered_by(item), "teamlore": extension(item).model_dump(mode="json")}
                     if item.extras.get("usage"):  # OpenAI sends usage on the last chunk (stream_options)
                         extra["usage"] = item.extras["usage"]
-                    yield chunk({}, "stop", extra)
+                    yield chunk({}, finish_reason(item), extra)
                 else:
                     yield chunk({"content": item})
         except GeneratorUnavailable as exc:

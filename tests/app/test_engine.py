@@ -361,3 +361,53 @@ def test_citation_snippet_of_a_table_has_no_rule_line():
     hit = SearchHit(chunk_id=1, score=0.5, title="Per diem", meta={"origin_kind": "document", "document_id": 3},
                     text="Rates:\n| City | Rate |\n|---|:---:|\n| Berlin | 45 |\nA - B -- C stays.")
     assert citation_for(1, hit).snippet == "Rates: | City | Rate | | Berlin | 45 | A - B -- C stays."
+
+
+def test_cut_to_tokens_ends_at_a_word_and_drops_a_half_citation_marker():
+    from app.answering.generators import cut_to_tokens
+    text = "> Leave is 25 days [12] per year [3]"
+    assert cut_to_tokens(text, None, len) == (text, False)
+    assert cut_to_tokens(text, len(text), len) == (text, False)
+    # a character counter: "[1" of "[12]" would fit, but the cut is at the end of a word
+    assert cut_to_tokens(text, len("> Leave is 25 days [1"), len) == ("> Leave is 25 days", True)
+    assert cut_to_tokens(text, len("> Leave is 25 days [12]"), len) == ("> Leave is 25 days [12]", True)
+    # a first word too long for the cap is cut inside, and a marker it leaves half is dropped
+    assert cut_to_tokens("[12] days", 2, len) == ("", True)
+    assert cut_to_tokens("Leave-is-long [1]", 5, len) == ("Leave", True)
+    assert cut_to_tokens("one two three", 2, None) == ("one two", True)  # no tokenizer: words are counted
+
+
+def _chat(api, key, stream: bool, **extra) -> tuple[str, str, dict]:
+    """(content, finish_reason, the teamlore extension + usage) of one answer."""
+    body = {"stream": stream, "messages": [{"role": "user", "content": "What is the meal expense limit per day?"}],
+            **extra}
+    if not stream:
+        r = api.post("/v1/chat/completions", headers=auth(key), json=body)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        return (out["choices"][0]["message"]["content"], out["choices"][0]["finish_reason"],
+                {**out["teamlore"], "usage": out["usage"]})
+    with api.stream("POST", "/v1/chat/completions", headers=auth(key), json=body) as r:
+        assert r.status_code == 200
+        chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    return text, chunks[-1]["choices"][0]["finish_reason"], {**chunks[-1]["teamlore"], "usage": chunks[-1]["usage"]}
+
+
+def test_extractive_answers_honour_max_tokens_streaming_and_not(api, ws):
+    """max_tokens was ignored by extractive answers (`max_tokens: 1` got the whole quote, finish_reason "stop"):
+    the answer is cut to at most that many completion tokens (the usage's tokenizer), finish_reason "length"."""
+    key = make_key(ws, "maxine")
+    full, finish, ext = _chat(api, key, False)
+    n = ext["usage"]["completion_tokens"]
+    assert finish == "stop" and n > 8, (full, n)
+    assert _chat(api, key, False, max_tokens=n)[:2] == (full, "stop")  # exactly enough: not cut
+    for stream in (False, True):
+        for field in ("max_tokens", "max_completion_tokens"):
+            text, finish, ext = _chat(api, key, stream, **{field: n // 2})
+            assert finish == "length" and text and full.startswith(text) and len(text) < len(full), (stream, text)
+            assert ext["usage"]["completion_tokens"] <= n // 2 and not re.search(r"\[\d*$", text)
+            markers = sorted({int(m) for m in re.findall(r"\[(\d+)\]", text)})
+            assert [c["n"] for c in ext["citations"]] == markers  # only what the cut answer still cites
+        text, finish, ext = _chat(api, key, stream, max_tokens=1)
+        assert finish == "length" and ext["usage"]["completion_tokens"] <= 1, text
