@@ -285,3 +285,13 @@ def example_meta(example: dict[str, Any]) -> dict[str, Any]:
 def review_label(review: Any) -> str:
     return {True: "✅ accepted", False: "❌ rejected", "accepted": "✅ accepted",
             "rejected": "❌ rejected"}.get(review, "🕒 not reviewed")
+
+
+def live_version_warning(models: Sequence[dict[str, Any]], live_name: str | None) -> str | None:
+    """What the Model versions page says when the registry's live version is not the one answering (its files are
+    gone): `note` of the "teamlore" card of GET /v1/models, and what the admin can do."""
+    card = next((m for m in models if m.get("id") == "teamlore"), None)
+    if not card or not card.get("note"):
+        return None
+    return (f"{card['note']}. The registry still says **{live_name or '—'}** is live: roll back, or promote "
+            f"another version (answers now say who answered: {card.get('answered_by') or 'extractive'}).")

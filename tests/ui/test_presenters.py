@@ -125,3 +125,13 @@ def test_gate_figures_show_the_extractive_floor_beside_a_live_version():
     df = gate_figures_frame({"compared_with": "extractive", "candidate": {"answer_f1": 0.3},
                              "live": {"answer_f1": 0.51}, "extractive": {"answer_f1": 0.51}})
     assert list(df.columns) == ["candidate", "live (extractive)"]
+
+
+def test_live_version_warning_names_who_answers_when_the_live_files_are_gone():
+    from ui.presenters import live_version_warning
+    ok = [{"id": "teamlore", "answered_by": "v2"}, {"id": "v2", "status": "live"}]
+    assert live_version_warning(ok, "v2") is None
+    broken = [{"id": "teamlore", "answered_by": "v1", "note": "model version v2 cannot be loaded (ValueError: gone); "
+                                                             "v1 answers instead"}, {"id": "v2", "status": "live"}]
+    text = live_version_warning(broken, "v2")
+    assert "v2 cannot be loaded" in text and "**v2** is live: roll back" in text and "who answered: v1" in text

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.common import api_errors, client, fmt_time, rerun_with_toast, status_badge
-from ui.presenters import gate_figures_frame, models_comparison_frame
+from ui.presenters import gate_figures_frame, live_version_warning, models_comparison_frame
 
 api = client()
 st.title(":material/psychology: Model versions")
@@ -25,6 +25,11 @@ c1, c2, c3 = st.columns(3, border=True)
 c1.metric("Live version", live["name"] if live else "none (extractive)")
 c2.metric("Candidates", sum(1 for v in versions if v.get("status") == "candidate"))
 c3.metric("Versions", len(versions))
+if live:
+    with api_errors("Could not ask who answers now"):
+        warning = live_version_warning(api.models(), live["name"])
+        if warning:
+            st.error(warning, icon=":material/report:")
 
 st.dataframe(pd.DataFrame([{
     "Name": v.get("name"), "Status": status_badge(v.get("status")), "Base model": v.get("base_model"),
