@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -44,7 +43,11 @@ def register(cli: typer.Typer) -> None:
     def ui(api: str = typer.Option(None, help="API base URL (default from TEAMLORE_HOST/PORT)")) -> None:
         """Run the Streamlit web UI (a client of the API)."""
         cmd, env = ui_command(get_settings(), api)
-        raise typer.Exit(subprocess.call(cmd, env=env))
+        # Streamlit takes this process's place: a SIGTERM to it (`kill PID`, a supervisor that signals one process)
+        # stops the UI. As a child it kept running, orphaned, holding the port, after its parent was stopped.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(cmd[0], cmd, env)
 
     @cli.command()
     def worker(burst: bool = typer.Option(False, help="run what is queued, then exit"),

@@ -112,3 +112,28 @@ def test_slack_process_refuses_to_start_without_tokens(tmp_path):
     assert done.returncode != 0
     assert "TEAMLORE_SLACK_BOT_TOKEN" in done.stderr + done.stdout, \
         f"the error must name the missing setting: {(done.stderr + done.stdout)[-1500:]}"
+
+
+def test_sigterm_to_the_ui_process_alone_stops_streamlit(bare_metal_env, tmp_path):
+    """`kill PID` of `teamlore ui` (no process group): Streamlit used to run on as an orphan holding the port."""
+    env = bare_metal_env
+    port = int(env["TEAMLORE_UI_PORT"])
+    with open(tmp_path / "ui.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ui"], env=env, cwd=REPO, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            _wait_ok(f"http://127.0.0.1:{port}/_stcore/health", proc, time.monotonic() + 90)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) != 0:
+                        break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"port {port} still answers after the UI process exited: an orphaned Streamlit")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
