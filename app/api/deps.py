@@ -35,7 +35,7 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _bearer(request: Request) -> str:
+def bearer_key(request: Request) -> str:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
@@ -46,7 +46,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def get_principal(request: Request, session: SessionDep) -> Principal:
-    key = _bearer(request)
+    key = bearer_key(request)
     if not key:
         raise APIError(401, "missing API key: send 'Authorization: Bearer tl_...'", "missing_api_key")
     principal = authenticate(session, key)
