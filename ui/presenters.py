@@ -92,6 +92,21 @@ def upload_summary(results: Iterable[dict[str, Any]]) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in UPLOAD_STATUSES}
 
 
+FILE_KINDS = {
+    "application/pdf": "PDF",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint",
+    "text/html": "HTML", "text/markdown": "Markdown", "text/plain": "Text", "text/csv": "CSV",
+    "application/zip": "Slack export", "application/json": "JSON",
+}
+
+
+def file_kind(mime: str | None) -> str:
+    """A MIME type as a reader names it ("Word", not "application/vnd.openxmlformats-…"); unknown ones as they are."""
+    mime = (mime or "").split(";", 1)[0].strip().lower()
+    return FILE_KINDS.get(mime, mime)
+
+
 def documents_frame(documents: Sequence[dict[str, Any]]) -> pd.DataFrame:
     # The file's name only (the server's folders are nobody's business), and blanks instead of "None".
     def name(d: dict[str, Any]) -> str:
@@ -102,14 +117,13 @@ def documents_frame(documents: Sequence[dict[str, Any]]) -> pd.DataFrame:
         "File": name(d),
         "Source": d.get("source") or "",
         "Visibility": d.get("visibility") or "everyone",
-        "Type": d.get("mime") or "",
-        "Pages": d.get("pages"),
+        "Type": file_kind(d.get("mime")),
+        # text, not a nullable number: the table shows a missing page count (HTML, Markdown) as "None" otherwise
+        "Pages": str(d["pages"]) if isinstance(d.get("pages"), int) and not isinstance(d.get("pages"), bool) else "",
         "Size (KB)": round((d.get("size_bytes") or 0) / 1024, 1),
         "Updated": pd.to_datetime(d.get("updated_at"), utc=True, errors="coerce"),
     } for d in documents]
-    df = pd.DataFrame(rows, columns=["Title", "File", "Source", "Visibility", "Type", "Pages", "Size (KB)", "Updated"])
-    df["Pages"] = pd.array(df["Pages"], dtype="Int64")  # missing page counts show blank, not "None"
-    return df
+    return pd.DataFrame(rows, columns=["Title", "File", "Source", "Visibility", "Type", "Pages", "Size (KB)", "Updated"])
 
 
 # --- training ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ and `[Reset your password](http://evil.example)` hides where a link goes. So unt
 allow-list of Markdown — emphasis, lists, headings, code — and everything that could load or hide a remote
 resource is turned into visible text:
 
+- a ">" that starts a line stays a block quote (the extractive answerer quotes its passages that way);
 - images become `[image: alt — host]` (never fetched);
 - links become `label (url)`, so the real address is on screen (a bare http(s) URL stays clickable as itself);
 - raw HTML and autolinks (`<…>`), link brackets and entity tricks are escaped and show as typed.
@@ -25,6 +26,15 @@ _ESCAPE = re.compile(r"([\\\[\]()<>!&])")
 _IMAGE = re.compile(r"!\[([^\]\n]{0,500})\]\(\s*<?([^)\s>]{0,2000})>?(?:\s+\"[^\"\n]*\")?\s*\)")
 _LINK = re.compile(r"\[([^\]\n]{0,500})\]\(\s*<?([^)\s>]{0,2000})>?(?:\s+\"[^\"\n]*\")?\s*\)")
 _REF_IMAGE = re.compile(r"!\[([^\]\n]{0,500})\]\[[^\]\n]{0,200}\]")
+# A bare http(s) URL, which the UI's Markdown (GFM) turns into a link showing itself. GFM ends such a link only at
+# whitespace or "<", not at a backslash escape: "http://x.example\>" would link to "http://x.example%5C%3E" and
+# show the backslash. So a bare URL is left as typed and the character right after it is written as a named
+# entity, which does end the link ("&gt;" renders as ">").
+_BARE_URL = re.compile(r"https?://[^\s<>\"'`\\\x00\x01]+", re.IGNORECASE)
+# ">" markers at the start of a line (after escaping): a block quote, which loads and hides nothing
+_QUOTE_MARKERS = re.compile(r"^( {0,3})((?:\\> ?)+)", re.MULTILINE)
+_ENTITY = {"<": "&lt;", ">": "&gt;", "\\": "&bsol;", "&": "&amp;", "!": "&excl;", "(": "&lpar;", ")": "&rpar;",
+           "[": "&lsqb;", "]": "&rsqb;"}
 
 
 def host_of(url: str) -> str:
@@ -60,7 +70,15 @@ def safe_markdown(text: str | None) -> str:
     text = _IMAGE.sub(_image_text, text)
     text = _REF_IMAGE.sub(lambda m: f"\x00image: {m.group(1).strip() or 'no description'}\x01", text)
     text = _LINK.sub(_link_text, text)
-    text = escape_markdown(text)
+    out, pos = [], 0
+    for m in _BARE_URL.finditer(text):
+        out.append(escape_markdown(text[pos:m.start()]) + m.group(0))
+        pos = m.end()
+        if pos < len(text) and text[pos] in _ENTITY:
+            out.append(_ENTITY[text[pos]])
+            pos += 1
+    out.append(escape_markdown(text[pos:]))
+    text = _QUOTE_MARKERS.sub(lambda m: m.group(1) + m.group(2).replace("\\>", ">"), "".join(out))
     # the image placeholders' brackets are our own: shown as literal, escaped brackets
     return text.replace("\x00", "\\[").replace("\x01", "\\]")
 

@@ -135,3 +135,46 @@ def test_live_version_warning_names_who_answers_when_the_live_files_are_gone():
                                                              "v1 answers instead"}, {"id": "v2", "status": "live"}]
     text = live_version_warning(broken, "v2")
     assert "v2 cannot be loaded" in text and "**v2** is live: roll back" in text and "who answered: v1" in text
+
+
+def test_documents_frame_names_file_kinds_and_leaves_unknown_page_counts_blank():
+    """What the browser showed: "application/vnd.openxmlformats-officedocument…" cut off in the Type column, and a
+    literal "None" (the table's rendering of a missing number) under Pages for HTML and Markdown documents."""
+    df = documents_frame([
+        {"id": 1, "title": "Travel", "mime": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+         "pages": 1, "path": "travel.docx"},
+        {"id": 2, "title": "Office", "mime": "text/html; charset=utf-8", "pages": None, "path": "office.html"},
+        {"id": 3, "title": "Odd", "mime": "application/x-thing", "path": "odd.bin"},
+    ])
+    assert df["Type"].tolist() == ["Word", "HTML", "application/x-thing"]
+    assert df["Pages"].tolist() == ["1", "", ""]
+    assert not df["Pages"].isna().any()  # nothing the table would write as "None"
+
+
+def test_safe_markdown_ends_a_bare_url_before_the_next_character():
+    """A bare URL followed by an escaped character ("<img src=http://x/p.png>", "(http://x)") linked to
+    "http://x/p.png%5C%3E" and showed a backslash: GFM's autolinks end at whitespace or "<", not at an escape."""
+    from markdown_it import MarkdownIt
+
+    from ui.safe_render import safe_markdown
+    md = safe_markdown("<img src=http://example.com/x.png> and [click](http://evil.example) and "
+                       "https://en.wikipedia.org/wiki/PDF_(disambiguation)\\x and see http://a.example/?a=1&b=2!")
+    assert "http://example.com/x.png&gt;" in md and "\\>" not in md.split("x.png", 1)[1][:3]
+    assert "https://en.wikipedia.org/wiki/PDF_(disambiguation)&bsol;x" in md
+    assert "http://a.example/?a=1&b=2" in md  # a query string stays as typed, not "a=1\&b=2"
+    tokens = [t for block in MarkdownIt("commonmark").parse(md) for t in [block, *(block.children or [])]]
+    assert not [t for t in tokens if t.type in ("image", "html_inline", "html_block", "link_open")]
+    text = "".join(t.content for t in tokens if t.type == "text")
+    assert "<img src=http://example.com/x.png>" in text and "click (http://evil.example)" in text
+
+
+def test_safe_markdown_keeps_the_extractive_answers_block_quotes():
+    """The extractive answerer writes "> quote [1]" lines; the chat showed a literal ">" before each quote."""
+    from markdown_it import MarkdownIt
+
+    from ui.safe_render import safe_markdown
+    md = safe_markdown("> You may carry over up to 5 unused days. [1]\n\n> Small correction: a > b <b>x</b> [2]")
+    types = [t.type for t in MarkdownIt("commonmark").parse(md)]
+    assert types.count("blockquote_open") == 2 and "html_block" not in types
+    assert "a \\> b \\<b\\>x\\</b\\>" in md  # a ">" inside a line is still shown as typed
+    assert safe_markdown("a\n> b").splitlines()[1] == "> b"

@@ -22,7 +22,9 @@ if not versions:
 
 live = next((v for v in versions if v.get("status") == "live"), None)
 c1, c2, c3 = st.columns(3, border=True)
-c1.metric("Live version", live["name"] if live else "none (extractive)")
+# a short value: a metric tile cuts a long one ("none (extrac…") at a third of the page
+c1.metric("Live version", live["name"] if live else "Extractive",
+          help=None if live else "No model version is live: answers quote the most relevant passages.")
 c2.metric("Candidates", sum(1 for v in versions if v.get("status") == "candidate"))
 c3.metric("Versions", len(versions))
 if live:

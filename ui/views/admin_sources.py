@@ -23,7 +23,7 @@ if not sources:
 started = st.session_state.setdefault(SYNC_JOBS, {})
 for src in sources:
     with st.container(border=True):
-        name_col, sync_col, run_col, button_col = st.columns([3, 2, 3, 1.3], vertical_alignment="center")
+        name_col, sync_col, run_col, button_col = st.columns([3, 2, 3, 2], vertical_alignment="center")
         # an uploaded export's source carries the uploader's file name: shown as typed
         name_col.markdown(f"**{escape_markdown(src.get('name') or '')}**  \n`{src.get('kind')}`")
         sync_col.markdown(f"Last sync  \n{fmt_ago(src.get('last_sync_at'))}",
