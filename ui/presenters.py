@@ -229,11 +229,18 @@ def gate_figures_frame(gate: dict[str, Any]) -> pd.DataFrame:
 
 # --- usage ------------------------------------------------------------------------------------------
 
-def questions_frame(usage: dict[str, Any]) -> pd.DataFrame:
+def questions_frame(usage: dict[str, Any], min_days: int = 7) -> pd.DataFrame:
     rows = usage.get("questions_per_day") or []
     df = pd.DataFrame([{"day": pd.to_datetime(r.get("day"), errors="coerce"), "questions": r.get("count", 0)}
                        for r in rows], columns=["day", "questions"])
-    return df.dropna(subset=["day"]).set_index("day").sort_index()
+    df = df.dropna(subset=["day"]).groupby("day").sum().sort_index()
+    if df.empty:
+        return df
+    # every day from the first (at least a week back) to the last: a day without questions is a 0, not a gap
+    # the chart closes, and one day's bar is not a hairline across the whole chart
+    days = pd.date_range(min(df.index.min(), df.index.max() - pd.Timedelta(days=min_days - 1)), df.index.max(),
+                         freq="D", name="day")
+    return df.reindex(days, fill_value=0)
 
 
 def feedback_ratio(usage: dict[str, Any]) -> float | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pandas as pd
 import pytest
 
 from ui.common import fmt_ago, fmt_bytes, parse_time
@@ -57,7 +58,11 @@ def test_usage_frames():
     usage = {"questions_per_day": [{"day": "2026-11-22", "count": 3}, {"day": "2026-11-21", "count": 1}],
              "feedback": {"up": 3, "down": 1}, "latency_ms": {"p50": 120.0, "p95": 480.0, "p99": None}}
     q = questions_frame(usage)
-    assert q["questions"].tolist() == [1, 3]
+    assert q["questions"].tolist() == [0, 0, 0, 0, 0, 1, 3]  # a week, the days without questions as 0
+    assert q.index[0] == pd.Timestamp("2026-11-16") and q.index[-1] == pd.Timestamp("2026-11-22")
+    q = questions_frame({"questions_per_day": [{"day": "2026-11-01", "count": 2}, {"day": "2026-11-10", "count": 1}]})
+    assert len(q) == 10 and q["questions"].sum() == 3 and q.loc["2026-11-05", "questions"] == 0
+    assert questions_frame({}).empty
     assert feedback_ratio(usage) == 0.75 and feedback_ratio({"feedback": {"up": 0, "down": 0}}) is None
     assert latency_frame(usage)["ms"].to_dict() == {"p50": 120.0, "p95": 480.0}
 
