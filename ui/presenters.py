@@ -2,11 +2,14 @@
 pages call these so that what they show is testable on its own."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
+
+from ui.safe_render import safe_markdown
 
 # --- chat ------------------------------------------------------------------------------------------
 
@@ -165,6 +168,19 @@ def fmt_gpu_mem(value: Any) -> str:
         return "— (CPU)"
     value = float(value)
     return f"{value / 2**30:.2f} GiB" if value > 2**20 else f"{value:.0f} MiB"
+
+
+_SERVER_PATH = re.compile(r"(?<![\w:/.])(?:/[\w.@+-]+){2,}/?|[A-Za-z]:\\(?:[\w .@+-]+\\)*[\w .@+-]*")
+
+
+def job_error_text(error: str | None, fallback: str = "see the logs") -> str:
+    """A failed job's error for its page: the server's folders left out (a file is named by its own name; the full
+    path stays in the job's logs, which admins can read), and Markdown/HTML shown as typed."""
+    if not error or not str(error).strip():
+        return fallback
+    text = _SERVER_PATH.sub(lambda m: m.group(0).rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or "…",
+                            " ".join(str(error).split()))
+    return safe_markdown(text if len(text) <= 300 else text[:299] + "…")
 
 
 # --- models ---------------------------------------------------------------------------------------

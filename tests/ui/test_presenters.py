@@ -183,3 +183,14 @@ def test_safe_markdown_keeps_the_extractive_answers_block_quotes():
     assert types.count("blockquote_open") == 2 and "html_block" not in types
     assert "a \\> b \\<b\\>x\\</b\\>" in md  # a ">" inside a line is still shown as typed
     assert safe_markdown("a\n> b").splitlines()[1] == "> b"
+
+
+def test_a_failed_jobs_error_names_no_server_folder_and_renders_as_typed():
+    from ui.presenters import job_error_text
+    shown = job_error_text("FileNotFoundError: [Errno 2] No such file or directory: "
+                           "'/srv/teamlore/var/models/tiny-v3/adapter_config.json' <b>x</b>")
+    assert "/srv" not in shown and "var/models" not in shown and "'adapter_config.json'" in shown
+    assert "\\<b\\>" in shown and "\\[Errno 2\\]" in shown
+    assert "Users" not in job_error_text(r"OSError: C:\Users\bob\data\x.bin is locked")
+    assert job_error_text("see http://x.example/a/b and 3/4") == "see http://x.example/a/b and 3/4"
+    assert job_error_text(None) == job_error_text("  ") == "see the logs"

@@ -6,7 +6,8 @@ import streamlit as st
 from ui.client import JOB_DONE_STATES
 from ui.common import api_errors, client, fmt_time, rerun_with_toast, status_badge
 from ui.safe_render import escape_markdown, safe_markdown
-from ui.presenters import dataset_example_count, dataset_figures, example_meta, example_preview, review_label
+from ui.presenters import (dataset_example_count, dataset_figures, example_meta, example_preview, job_error_text,
+                           review_label)
 
 api = client()
 st.title(":material/dataset: Datasets")
@@ -26,7 +27,7 @@ with st.expander("Build a new dataset version", icon=":material/construction:"):
             job = api.job(job_id)
             st.progress(float(job.get("progress") or 0.0), text=f"Job #{job_id}: {status_badge(job.get('status'))}")
             if job.get("error"):
-                st.error(job["error"])
+                st.error("The build failed: " + job_error_text(job["error"]), icon=":material/error:")
             if job.get("status") not in JOB_DONE_STATES and st.button("Refresh", key="ds_refresh"):
                 st.rerun()
 

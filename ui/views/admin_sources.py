@@ -5,6 +5,7 @@ import streamlit as st
 
 from ui.client import JOB_DONE_STATES
 from ui.common import api_errors, client, fmt_ago, fmt_time, rerun_with_toast, status_badge
+from ui.presenters import job_error_text
 from ui.safe_render import escape_markdown
 
 api = client()
@@ -57,7 +58,7 @@ def _sync_progress(job_ids: dict[int, int], was_active: bool) -> None:
             label = f"{names.get(source_id, source_id)} · job #{job_id} · {status_badge(job.get('status'))}"
             st.progress(float(job.get("progress") or (0.0 if active else 1.0)), text=label)
             if job.get("status") == "failed" and job.get("error"):
-                st.error(job["error"])
+                st.error("The sync failed: " + job_error_text(job["error"]), icon=":material/error:")
     if was_active and not any_active:
         st.rerun()  # whole page: refresh "last sync" and the run figures, stop polling
 

@@ -9,7 +9,8 @@ import streamlit as st
 
 from ui.client import JOB_DONE_STATES, ApiError
 from ui.common import api_errors, client, fmt_ago, rerun_with_toast, status_badge
-from ui.presenters import axis_domain, dataset_example_count, flatten_metrics, fmt_gpu_mem, last_step, merge_metrics, metrics_frame
+from ui.presenters import (axis_domain, dataset_example_count, flatten_metrics, fmt_gpu_mem, job_error_text, last_step,
+                           merge_metrics, metrics_frame)
 
 api = client()
 
@@ -203,7 +204,7 @@ def live_job_view(job_id: int, was_active: bool) -> None:
         st.page_link(str(Path(__file__).with_name("admin_models.py")), label="Go to model versions",
                      icon=":material/arrow_forward:")
     elif status == "failed":
-        st.error(f"Training failed: {job.get('error') or 'see the logs'}", icon=":material/cancel:")
+        st.error(f"Training failed: {job_error_text(job.get('error'))}", icon=":material/cancel:")
     elif status == "cancelled":
         st.warning("Training was cancelled.", icon=":material/block:")
     if active and st.button("Cancel training", key=f"cancel_{job_id}", icon=":material/stop:"):
