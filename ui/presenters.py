@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ui.safe_render import safe_markdown
+from ui.safe_render import escape_markdown, safe_markdown
 
 # --- chat ------------------------------------------------------------------------------------------
 
@@ -20,6 +20,13 @@ def history_for_request(messages: Sequence[dict[str, Any]], question: str,
     turns = [{"role": m["role"], "content": m["content"]} for m in messages
              if m.get("role") in ("user", "assistant") and m.get("content")]
     return turns[-max_messages:] + [{"role": "user", "content": question}]
+
+
+def conversation_label(title: str | None, width: int = 60) -> str:
+    """A conversation's title (the first question, as its asker typed it) for a button or heading, which Streamlit
+    renders as Markdown: one line, shortened, and shown as typed (no image fetched, no link made)."""
+    text = " ".join(str(title or "").split()) or "Untitled"
+    return escape_markdown(text if len(text) <= width else text[: width - 1].rstrip() + "…")
 
 
 def feedback_widget_value(rating: int | None) -> int | None:

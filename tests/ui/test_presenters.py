@@ -194,3 +194,13 @@ def test_a_failed_jobs_error_names_no_server_folder_and_renders_as_typed():
     assert "Users" not in job_error_text(r"OSError: C:\Users\bob\data\x.bin is locked")
     assert job_error_text("see http://x.example/a/b and 3/4") == "see http://x.example/a/b and 3/4"
     assert job_error_text(None) == job_error_text("  ") == "see the logs"
+
+
+def test_conversation_titles_show_as_typed_on_one_short_line():
+    """The title (the first question) labels a sidebar button and the chat's heading, both rendered as Markdown:
+    a question with an image made the sidebar fetch it, and a long one filled the sidebar."""
+    from ui.presenters import conversation_label
+    label = conversation_label("what is ![x](http://evil.example/p.png) <b>this</b>")
+    assert "](" not in label and "\\!\\[x\\]" in label and "\\<b\\>" in label
+    assert conversation_label("meal expenses\n" * 50).endswith("…") and len(conversation_label("a " * 100)) <= 60
+    assert "\n" not in conversation_label("a\nb") and conversation_label(None) == conversation_label("  ") == "Untitled"

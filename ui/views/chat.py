@@ -9,8 +9,8 @@ import streamlit as st
 from ui.client import ApiError, Unauthorized
 from ui.common import api_errors, client, rerun_with_toast, signed_out
 from ui.safe_render import escape_markdown, safe_link, safe_markdown, safe_stream
-from ui.presenters import (citation_place, feedback_widget_value, history_for_request, latency_caption,
-                           mode_notice, rating_from_widget)
+from ui.presenters import (citation_place, conversation_label, feedback_widget_value, history_for_request,
+                           latency_caption, mode_notice, rating_from_widget)
 
 CONV_KEY = "conversation_id"
 ASSISTANT_AVATAR = ":material/explore:"
@@ -37,7 +37,7 @@ with st.sidebar:
         st.caption("History")
     for conv in conversations:
         is_current = conv["id"] == current_id
-        st.button(conv.get("title") or "Untitled", key=f"conv_{conv['id']}", width="stretch",
+        st.button(conversation_label(conv.get("title")), key=f"conv_{conv['id']}", width="stretch",
                   type="secondary" if is_current else "tertiary",
                   icon=":material/chat:" if is_current else ":material/chat_bubble_outline:",
                   on_click=_select, args=(conv["id"],))
@@ -47,7 +47,7 @@ current = next((c for c in conversations if c["id"] == current_id), None)
 # --- header with rename / delete ------------------------------------------------------------------
 title_col, actions_col = st.columns([5, 2], vertical_alignment="bottom")
 if current:
-    title_col.header(current["title"])
+    title_col.header(conversation_label(current["title"], width=120))
 else:
     title_col.title(":material/forum: Ask Teamlore")
 if current:
