@@ -250,6 +250,35 @@ def gate_figures_frame(gate: dict[str, Any]) -> pd.DataFrame:
     return df
 
 
+CHANNEL_NAMES = {"web": "web chat", "api": "web chat or API", "slack": "Slack"}
+MODE_NAMES = {"extractive": "quoted passages", "no_answer": "no answer found", "generative": "written by the model"}
+
+
+def worst_answer_heading(item: dict[str, Any]) -> str:
+    """The line above a badly rated answer on the Feedback page ("**-2** from 3 ratings · Slack · answered by
+    **v3** (written by the model) · corrected"), in words, not the API's field values."""
+    ratings = int(item.get("ratings") or 0)
+    parts = [f"**{int(item.get('score') or 0):+d}** from {ratings} rating{'s' if ratings != 1 else ''}"]
+    channel = item.get("channel")
+    if channel:
+        parts.append(escape_markdown(CHANNEL_NAMES.get(channel, str(channel))))
+    mode = item.get("mode")
+    how = MODE_NAMES.get(mode, str(mode).replace("_", " ")) if mode else None
+    if item.get("model_version"):
+        parts.append(f"answered by **{escape_markdown(str(item['model_version']))}**" + (f" ({how})" if how else ""))
+    else:
+        parts.append("extractive answer" + (f" ({how})" if how and mode != "extractive" else ""))
+    if item.get("corrected"):
+        parts.append("corrected")
+    return " · ".join(parts)
+
+
+def shorten(text: str | None, width: int = 400) -> str:
+    """One paragraph of at most `width` characters (a question of 300 words filled the Feedback page)."""
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+
+
 # --- usage ------------------------------------------------------------------------------------------
 
 def questions_frame(usage: dict[str, Any], min_days: int = 7) -> pd.DataFrame:

@@ -204,3 +204,16 @@ def test_conversation_titles_show_as_typed_on_one_short_line():
     assert "](" not in label and "\\!\\[x\\]" in label and "\\<b\\>" in label
     assert conversation_label("meal expenses\n" * 50).endswith("…") and len(conversation_label("a " * 100)) <= 60
     assert "\n" not in conversation_label("a\nb") and conversation_label(None) == conversation_label("  ") == "Untitled"
+
+
+def test_worst_answer_heading_in_words():
+    """The Feedback page read "-1 from 1 rating(s) · api · answered by **extractive** (extractive)" and "(no_answer)"."""
+    from ui.presenters import shorten, worst_answer_heading
+    assert worst_answer_heading({"score": -1, "ratings": 1, "channel": "slack", "mode": "extractive",
+                                 "model_version": None}) == "**-1** from 1 rating · Slack · extractive answer"
+    assert worst_answer_heading({"score": -2, "ratings": 3, "channel": "web", "mode": "no_answer",
+                                 "model_version": None, "corrected": True}) == \
+        "**-2** from 3 ratings · web chat · extractive answer (no answer found) · corrected"
+    head = worst_answer_heading({"score": -1, "ratings": 2, "channel": None, "mode": None, "model_version": "v3"})
+    assert head == "**-1** from 2 ratings · answered by **v3**" and "None" not in head
+    assert shorten("meal expenses " * 300).endswith("…") and len(shorten("x " * 1000)) == 400

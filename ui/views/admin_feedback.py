@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.common import api_errors, client, rerun_with_toast
+from ui.presenters import shorten, worst_answer_heading
 from ui.safe_render import safe_markdown
 
 api = client()
@@ -44,15 +45,14 @@ if not worst:
     st.info("No answer has a negative score in this period.")
 for item in worst:
     with st.container(border=True):
-        head = (f"**{item['score']:+d}** from {item['ratings']} rating(s) · {item.get('channel')} · "
-                f"answered by **{item.get('model_version') or 'extractive'}** ({item.get('mode')})"
-                + (" · corrected" if item.get("corrected") else ""))
-        st.markdown(head)
+        st.markdown(worst_answer_heading(item))
         if item.get("private"):
             st.caption(item.get("note") or "private")
             continue
-        st.markdown("**Question:** " + safe_markdown(item.get("question")))  # written by any user
-        st.text(item.get("answer") or "")  # untrusted text: shown as plain text, never rendered as markdown/HTML
+        st.markdown("**Question:** " + safe_markdown(shorten(item.get("question"))))  # written by any user
+        # untrusted text (quoted passages): allow-listed Markdown, as in the chat — the extractive answer's block
+        # quotes and bold notes read as such, not as "> " and "**"; no HTML, no remote image, every link's host shown
+        st.markdown(safe_markdown(item.get("answer") or ""))
         for comment in item.get("comments") or []:
             st.caption(f"💬 {safe_markdown(comment)}")
         sources = item.get("sources") or []
