@@ -51,6 +51,21 @@ def escape_markdown(text: str) -> str:
     return _ESCAPE.sub(r"\\\1", text or "")
 
 
+def escape_text(text: str | None) -> str:
+    """`escape_markdown` for a whole text: the same, except that a bare http(s) URL is left as typed and the
+    character after it written as a named entity, so the link GFM makes of it ends where the URL does."""
+    text = text or ""
+    out, pos = [], 0
+    for m in _BARE_URL.finditer(text):
+        out.append(escape_markdown(text[pos:m.start()]) + m.group(0))
+        pos = m.end()
+        if pos < len(text) and text[pos] in _ENTITY:
+            out.append(_ENTITY[text[pos]])
+            pos += 1
+    out.append(escape_markdown(text[pos:]))
+    return "".join(out)
+
+
 def _image_text(m: re.Match) -> str:
     alt, url = m.group(1).strip(), m.group(2)
     host = host_of(url)
@@ -70,15 +85,7 @@ def safe_markdown(text: str | None) -> str:
     text = _IMAGE.sub(_image_text, text)
     text = _REF_IMAGE.sub(lambda m: f"\x00image: {m.group(1).strip() or 'no description'}\x01", text)
     text = _LINK.sub(_link_text, text)
-    out, pos = [], 0
-    for m in _BARE_URL.finditer(text):
-        out.append(escape_markdown(text[pos:m.start()]) + m.group(0))
-        pos = m.end()
-        if pos < len(text) and text[pos] in _ENTITY:
-            out.append(_ENTITY[text[pos]])
-            pos += 1
-    out.append(escape_markdown(text[pos:]))
-    text = _QUOTE_MARKERS.sub(lambda m: m.group(1) + m.group(2).replace("\\>", ">"), "".join(out))
+    text = _QUOTE_MARKERS.sub(lambda m: m.group(1) + m.group(2).replace("\\>", ">"), escape_text(text))
     # the image placeholders' brackets are our own: shown as literal, escaped brackets
     return text.replace("\x00", "\\[").replace("\x01", "\\]")
 

@@ -204,6 +204,7 @@ def test_conversation_titles_show_as_typed_on_one_short_line():
     assert "](" not in label and "\\!\\[x\\]" in label and "\\<b\\>" in label
     assert conversation_label("meal expenses\n" * 50).endswith("…") and len(conversation_label("a " * 100)) <= 60
     assert "\n" not in conversation_label("a\nb") and conversation_label(None) == conversation_label("  ") == "Untitled"
+    assert conversation_label("<see http://x.example/a.png>") == "\\<see http://x.example/a.png&gt;"  # no "\\>" in the link
 
 
 def test_worst_answer_heading_in_words():

@@ -45,9 +45,9 @@ with st.sidebar:
 current = next((c for c in conversations if c["id"] == current_id), None)
 
 # --- header with rename / delete ------------------------------------------------------------------
-title_col, actions_col = st.columns([5, 2], vertical_alignment="bottom")
+title_col, actions_col = st.columns([3, 2], vertical_alignment="bottom")
 if current:
-    title_col.header(conversation_label(current["title"], width=120))
+    title_col.header(conversation_label(current["title"], width=80))
 else:
     title_col.title(":material/forum: Ask Teamlore")
 if current:
