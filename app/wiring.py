@@ -28,6 +28,7 @@ from app.services.search import Searcher, get_searcher
 from app.settings import Settings
 from model.base import Generator, GeneratorUnavailable
 from model.extractive import ExtractiveAnswerer, Weights
+from retrieval.chat_terms import expand_chat
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def lazy(factory: Callable[[], T]) -> Callable[[], T]:
 # --- generators -------------------------------------------------------------------------------------------------
 
 def _model_generator(settings: Settings, generator: Generator, adapter: str | None = None) -> ModelGenerator:
-    gate = (ExtractiveAnswerer(get_encoder(settings), extractive_weights(settings), idf=corpus_idf(settings))
+    gate = (ExtractiveAnswerer(get_encoder(settings), extractive_weights(settings), idf=corpus_idf(settings),
+                               expand=chat_expander(settings))
             if settings.answer_gate_generative else None)
     return ModelGenerator(generator, system_prompt=settings.system_prompt, context_window=settings.context_window,
                           adapter=adapter, gate=gate)
@@ -113,8 +115,13 @@ def extractive_weights(settings: Settings) -> Weights:
                    type_weight=settings.answer_type_weight, lexical_idf=settings.answer_lexical_idf,
                    specific_weight=settings.answer_specific_weight, specific_terms=settings.answer_specific_terms,
                    focus_weight=settings.answer_focus_weight, focus_terms=settings.answer_focus_terms,
-                   focus_of=settings.answer_focus_of, normalise=settings.answer_normalise,
-                   chat_terms=settings.query_chat_terms)
+                   focus_of=settings.answer_focus_of, normalise=settings.answer_normalise)
+
+
+def chat_expander(settings: Settings) -> Callable[..., str] | None:
+    """Retrieval's chat-shorthand expander for the extractive answerer's scoring, when TEAMLORE_QUERY_CHAT_TERMS is
+    on (the engine expands the search query with the same setting)."""
+    return expand_chat if settings.query_chat_terms else None
 
 
 def corpus_idf(settings: Settings) -> Callable[[str], float]:
@@ -127,7 +134,8 @@ def corpus_idf(settings: Settings) -> Callable[[str], float]:
 
 def extractive_choice(settings: Settings) -> Choice:
     return Choice(ExtractiveGenerator(get_encoder(settings), extractive_weights(settings),
-                                      count_tokens=get_token_counter(settings), idf=corpus_idf(settings)), None)
+                                      count_tokens=get_token_counter(settings), idf=corpus_idf(settings),
+                                      expand=chat_expander(settings)), None)
 
 
 class GeneratorProvider:

@@ -148,6 +148,7 @@ def signals(data_dir: str, docs: Path) -> list[dict]:
     from app.settings import get_settings
     from app.wiring import extractive_choice, extractive_weights, fixed_engine
     from model.extractive import ExtractiveAnswerer, _origin, answer_type_missing, normalise_question
+    from retrieval.chat_terms import expand_chat
     from retrieval.types import PUBLIC
     settings = get_settings().model_copy(update={"data_dir": Path(data_dir), "database_url": None})
     reset_searchers()
@@ -202,7 +203,7 @@ def signals(data_dir: str, docs: Path) -> list[dict]:
         scored_n = ans.score(q, ps)
         picked_n = ans.select(q, ps, scored=scored_n)
         row["best_n"] = scored_n[0].score
-        qn = normalise_question(q, ps)
+        qn = normalise_question(q, ps, expand_chat)
         for scope in SCOPES:
             for k in (1, 2):
                 row[f"focus{k}@{scope}_n"] = ans.focus_gap(qn, ans.focus_text(scored_n, picked_n, ps, scope), k)

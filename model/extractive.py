@@ -31,7 +31,6 @@ from typing import Callable, Iterator
 import numpy as np
 
 from model.base import Passage
-from retrieval.chat_terms import expand_chat
 
 # --- text clean-up --------------------------------------------------------------------------------------------
 
@@ -125,6 +124,10 @@ def _segment(paragraph: str) -> list[str]:
                 continue
         out.append(p)
     return out
+
+
+# a question with chat shorthand spelled out; names=False leaves name abbreviations ("nyc") as typed
+Expand = Callable[..., str]
 
 
 @dataclass
@@ -346,10 +349,6 @@ class Weights:
     # a word the retrieved passages lack replaced by their word one typo away ("vcation" -> "vacation"), so that a
     # typo does not lower the embedder's cosine (`normalise_question`).
     normalise: bool = False
-    # Score the question with chat shorthand spelled out ("tmrw" -> "tomorrow", "appts" -> "appointments";
-    # retrieval/chat_terms.py), and name abbreviations ("nyc") with their names against titles and headings only;
-    # retrieval, with the same setting, adds the names to the query.
-    chat_terms: bool = False
 
 
 @dataclass
@@ -518,8 +517,8 @@ def answer_type_missing(question: str, evidence: str) -> bool:
 _QWORD = re.compile(r"[A-Za-z][A-Za-z0-9']*")
 
 
-def normalise_question(question: str, passages: list[Passage]) -> str:
-    """The question with chat abbreviations spelled out and each word of 4+ letters that the passages lack
+def normalise_question(question: str, passages: list[Passage], expand: Expand | None = None) -> str:
+    """The question with chat abbreviations spelled out (by `expand`, when given) and each word of 4+ letters that the passages lack
     replaced by the passages' most frequent word one typo away from it (same first letter), if there is one."""
     counts: dict[str, int] = {}
     for p in passages:
@@ -535,7 +534,7 @@ def normalise_question(question: str, passages: list[Passage]) -> str:
         near = [v for v in counts if v[0] == lw[0] and abs(len(v) - len(lw)) <= 1 and len(v) >= 4 and _edit1(lw, v)]
         return max(near, key=lambda v: (counts[v], v)) if near else w
 
-    return _QWORD.sub(fix, expand_chat(question))
+    return _QWORD.sub(fix, expand(question) if expand else question)
 
 
 class ExtractiveAnswerer:
@@ -543,10 +542,14 @@ class ExtractiveAnswerer:
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], weights: Weights | None = None,
                  max_sentences: int | None = None, min_score: float | None = None,
-                 idf: Callable[[str], float] | None = None):
+                 idf: Callable[[str], float] | None = None, expand: Expand | None = None):
         self.encode = encode
         self.weights = weights or Weights()
         self.idf = idf  # term -> inverse document frequency over the indexed corpus (None: no coverage signal)
+        # chat shorthand spelled out (app/wiring.py passes retrieval's expand_chat when TEAMLORE_QUERY_CHAT_TERMS
+        # is on): questions are scored with "tmrw"/"appts" as the pages spell them, and name abbreviations ("nyc")
+        # with their names against titles and headings only (retrieval adds the names to the query)
+        self.expand = expand
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self.cache_size = 20000
@@ -574,14 +577,14 @@ class ExtractiveAnswerer:
             units.extend(u for u in _units(p.text, p.n, p.source == "slack") if u.text not in said)
         if not units:
             return []
-        # with chat_terms, a name abbreviation ("nyc") counts against page titles and headings ("New York City"):
+        # with `expand`, a name abbreviation ("nyc") counts against page titles and headings ("New York City"):
         # it tells which page answers, not which of its sentences (there it drew the score to sentences that name
         # the place)
-        hwords = content_words(expand_chat(question)) if self.weights.chat_terms else None
+        hwords = content_words(self.expand(question)) if self.expand else None
         if self.weights.normalise:
-            question = normalise_question(question, passages)
-        elif self.weights.chat_terms:
-            question = expand_chat(question, names=False)
+            question = normalise_question(question, passages, self.expand)
+        elif self.expand:
+            question = self.expand(question, names=False)
         hwords = hwords or content_words(question)
         by_n = {p.n: p for p in passages}
         rank_of = {p.n: i for i, p in enumerate(passages)}
@@ -705,9 +708,9 @@ class ExtractiveAnswerer:
         if not scored:
             return out
         if w.normalise:  # the terms looked for as the sources would spell them ("appts" -> "appointments")
-            question = normalise_question(question, passages)
-        elif w.chat_terms:
-            question = expand_chat(question, names=False)
+            question = normalise_question(question, passages, self.expand)
+        elif self.expand:
+            question = self.expand(question, names=False)
         if self.idf is not None and w.focus_weight:
             out["focus_gap"] = self.focus_gap(question, self.focus_text(scored, picked, passages, w.focus_of)
                                               + ("\n" + said if said else ""), w.focus_terms)

@@ -121,8 +121,9 @@ class ExtractiveGenerator:
     mode: AnswerMode = "extractive"
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], weights: Weights | None = None,
-                 count_tokens: Callable[[str], int] | None = None, idf: Callable[[str], float] | None = None):
-        self.answerer = ExtractiveAnswerer(encode, weights, idf=idf)
+                 count_tokens: Callable[[str], int] | None = None, idf: Callable[[str], float] | None = None,
+                 expand: Callable[..., str] | None = None):
+        self.answerer = ExtractiveAnswerer(encode, weights, idf=idf, expand=expand)
         self.name = self.answerer.name
         self.count_tokens = count_tokens
 

@@ -168,7 +168,8 @@ def test_chat_terms_setting_reaches_retrieval_and_sentence_scoring(tmp_path, mon
     Off: the query as typed."""
     from app.answering.engine import AnswerEngine
     from app.settings import load_settings
-    from app.wiring import extractive_weights
+    from app.wiring import chat_expander
+    from retrieval.chat_terms import expand_chat
     from retrieval.types import PUBLIC
 
     class Recorder:
@@ -182,10 +183,10 @@ def test_chat_terms_setting_reaches_retrieval_and_sentence_scoring(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     rec = Recorder()
     on = load_settings()
-    assert on.query_chat_terms is True and extractive_weights(on).chat_terms is True
+    assert on.query_chat_terms is True and chat_expander(on) is expand_chat
     AnswerEngine(on, lambda: rec, generators=None).retrieve("nyc office hrs tmrw?", PUBLIC)
     monkeypatch.setenv("TEAMLORE_QUERY_CHAT_TERMS", "false")
     off = load_settings()
-    assert extractive_weights(off).chat_terms is False
+    assert chat_expander(off) is None
     AnswerEngine(off, lambda: rec, generators=None).retrieve("nyc office hrs tmrw?", PUBLIC)
     assert rec.queries == ["nyc new york city office hours tomorrow?", "nyc office hrs tmrw?"]

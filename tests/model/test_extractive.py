@@ -288,11 +288,13 @@ def test_focus_gap_is_zero_for_present_or_misspelt_terms_and_large_for_unrelated
 
 def test_normalised_question_spells_chat_words_as_the_sources_do():
     from model.extractive import normalise_question
+    from retrieval.chat_terms import expand_chat
     ps = [Passage(1, "Leave", "You can carry over 15 days into the next fiscal year. Book appointments early.")]
-    assert (normalise_question("unused leave - does it cary over into next FY? 3 yrs", ps)
+    assert (normalise_question("unused leave - does it cary over into next FY? 3 yrs", ps, expand_chat)
             == "unused leave - does it carry over into next fiscal year? 3 years")
-    assert normalise_question("EAP appts during work hrs", ps) == "EAP appointments during work hours"
-    assert normalise_question("does it cover invisalign", ps) == "does it cover invisalign"  # no near word: kept
+    assert normalise_question("EAP appts during work hrs", ps, expand_chat) == "EAP appointments during work hours"
+    assert normalise_question("does it cover invisalign", ps, expand_chat) == "does it cover invisalign"  # kept
+    assert normalise_question("unused leave - does it cary over?", ps) == "unused leave - does it carry over?"
 
 
 def test_focus_policy_abstains_on_a_look_alike_the_best_sentence_answers(encode, corpus_idf):
@@ -349,13 +351,14 @@ def test_one_document_is_not_flagged_as_contradicting_itself(answerer):
 
 
 def test_chat_terms_score_shorthand_spelled_out_and_place_names_against_titles(encode):
-    """With chat_terms, "appts"/"tmrw" are scored as the words the page uses, and "nyc" counts against the page
+    """With the chat expander, "appts"/"tmrw" are scored as the words the page uses, and "nyc" counts against the page
     title "New York City" (not against the sentences: a sentence that names a place is not the answer)."""
     dc = Passage(1, "Washington, D.C.", "Look for the nursing room 1232A at the back of the health center on the "
                                         "first floor. TTS' Washington office is two blocks from the White House.")
     nyc = Passage(2, "New York City", "There's a mother's (aka lactation) room on the 54th floor on the southeast "
                                       "side.")
-    on = ExtractiveAnswerer(encode, Weights(chat_terms=True, margin=0.1))
+    from retrieval.chat_terms import expand_chat
+    on = ExtractiveAnswerer(encode, Weights(margin=0.1), expand=expand_chat)
     plain = ExtractiveAnswerer(encode, Weights(margin=0.1))
     q = "is there a nursing room at the nyc office"
     s_on = {s.unit.passage: s.score for s in on.score(q, [dc, nyc])}
