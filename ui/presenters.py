@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ui.safe_render import escape_markdown, escape_text, safe_markdown
+from ui.safe_render import escape_markdown, label_text, safe_markdown
 
 # --- chat ------------------------------------------------------------------------------------------
 
@@ -26,7 +26,7 @@ def conversation_label(title: str | None, width: int = 60) -> str:
     """A conversation's title (the first question, as its asker typed it) for a button or heading, which Streamlit
     renders as Markdown: one line, shortened, and shown as typed (no image fetched, no link made)."""
     text = " ".join(str(title or "").split()) or "Untitled"
-    return escape_text(text if len(text) <= width else text[: width - 1].rstrip() + "…")
+    return label_text(text if len(text) <= width else text[: width - 1].rstrip() + "…")
 
 
 def feedback_widget_value(rating: int | None) -> int | None:

@@ -26,15 +26,15 @@ _ESCAPE = re.compile(r"([\\\[\]()<>!&])")
 _IMAGE = re.compile(r"!\[([^\]\n]{0,500})\]\(\s*<?([^)\s>]{0,2000})>?(?:\s+\"[^\"\n]*\")?\s*\)")
 _LINK = re.compile(r"\[([^\]\n]{0,500})\]\(\s*<?([^)\s>]{0,2000})>?(?:\s+\"[^\"\n]*\")?\s*\)")
 _REF_IMAGE = re.compile(r"!\[([^\]\n]{0,500})\]\[[^\]\n]{0,200}\]")
-# A bare http(s) URL, which the UI's Markdown (GFM) turns into a link showing itself. GFM ends such a link only at
-# whitespace or "<", not at a backslash escape: "http://x.example\>" would link to "http://x.example%5C%3E" and
-# show the backslash. So a bare URL is left as typed and the character right after it is written as a named
-# entity, which does end the link ("&gt;" renders as ">").
+# A bare http(s) URL. The UI's Markdown (GFM) links one by itself, but ends that link only at whitespace or "<",
+# not at an escaped character: "http://x.example\\>" linked to "http://x.example%5C%3E" and showed the backslash.
+# So a URL is written as an autolink, "<http://x.example>", which ends exactly where the URL does and, like the
+# bare URL, shows its own address (never hidden behind a label). GFM's rules for what ends a bare URL are kept:
+# trailing punctuation and an unbalanced ")" stay outside.
 _BARE_URL = re.compile(r"https?://[^\s<>\"'`\\\x00\x01]+", re.IGNORECASE)
 # ">" markers at the start of a line (after escaping): a block quote, which loads and hides nothing
 _QUOTE_MARKERS = re.compile(r"^( {0,3})((?:\\> ?)+)", re.MULTILINE)
-_ENTITY = {"<": "&lt;", ">": "&gt;", "\\": "&bsol;", "&": "&amp;", "!": "&excl;", "(": "&lpar;", ")": "&rpar;",
-           "[": "&lsqb;", "]": "&rsqb;"}
+_TRAILING = ".,:;!?*_~"
 
 
 def host_of(url: str) -> str:
@@ -51,19 +51,34 @@ def escape_markdown(text: str) -> str:
     return _ESCAPE.sub(r"\\\1", text or "")
 
 
+def _url_end(url: str) -> int:
+    """How much of a matched URL GFM would link: without trailing punctuation or an unbalanced ")"."""
+    end = len(url)
+    while end and (url[end - 1] in _TRAILING or (url[end - 1] == ")" and url.count(")", 0, end) > url.count("(", 0, end))):
+        end -= 1
+    return end
+
+
 def escape_text(text: str | None) -> str:
-    """`escape_markdown` for a whole text: the same, except that a bare http(s) URL is left as typed and the
-    character after it written as a named entity, so the link GFM makes of it ends where the URL does."""
+    """`escape_markdown` for a whole text, except that each bare http(s) URL becomes an autolink ("<url>"): a link
+    that shows its own address and ends where the URL does."""
     text = text or ""
     out, pos = [], 0
     for m in _BARE_URL.finditer(text):
-        out.append(escape_markdown(text[pos:m.start()]) + m.group(0))
-        pos = m.end()
-        if pos < len(text) and text[pos] in _ENTITY:
-            out.append(_ENTITY[text[pos]])
-            pos += 1
+        url = m.group(0)[:_url_end(m.group(0))]
+        if not host_of(url):
+            continue
+        out.append(escape_markdown(text[pos:m.start()]) + f"<{url}>")
+        pos = m.start() + len(url)
     out.append(escape_markdown(text[pos:]))
     return "".join(out)
+
+
+def label_text(text: str | None) -> str:
+    """Text for a label Streamlit renders as Markdown (a button, a heading): as typed, and no link at all — a
+    URL in a sidebar button would be followed instead of pressing the button."""
+    return re.sub(r"(?i)(https?):(//)|(www)\.", lambda m: f"{m.group(1)}\\:{m.group(2)}" if m.group(1)
+                  else f"{m.group(3)}\\.", escape_markdown(text or ""))
 
 
 def _image_text(m: re.Match) -> str:

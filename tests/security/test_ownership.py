@@ -207,7 +207,20 @@ def test_attack13_answers_and_snippets_render_without_remote_images_or_html(stac
     no_server_errors(stack)
 
 
+def _links_show_their_address(md: str) -> bool:
+    """Every link in rendered Markdown shows, as its text, exactly the address it goes to."""
+    for block in MarkdownIt("commonmark").parse(md):
+        children = block.children or []
+        for i, tok in enumerate(children):
+            if tok.type == "link_open" and not (children[i + 1].type == "text" and tok.attrs.get("href")
+                                                 and children[i + 1].content == tok.attrs["href"]
+                                                 and children[i + 2].type == "link_close"):
+                return False
+    return True
+
+
 def test_attack13_safe_markdown_shows_link_hosts():
     md = safe_markdown("[Reset your password](http://evil.example/reset) ![t](http://x.example/p.png) <b>hi</b>")
     assert "evil.example" in md and "x.example" in md
-    assert not [t for t in _tokens(md) if t.type in ("image", "html_inline", "html_block", "link_open")]
+    assert not [t for t in _tokens(md) if t.type in ("image", "html_inline", "html_block")]
+    assert _links_show_their_address(md)  # the URLs are links to themselves: no label hides where one goes

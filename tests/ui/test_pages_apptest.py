@@ -497,7 +497,7 @@ def test_admin_feedback_shows_untrusted_text_without_rendering_it(admin_stack, m
     assert "Why?" in md and "sign in again" in md and "Menu" in md  # the rows are on the page ...
     assert "](http://evil.example" not in md, md  # ... and no image or link markup is left to render
     assert "image: px — evil.example" in md and "image: t — evil.example" in md
-    assert "sign in again \\(http://evil.example/login)" in md  # the link's real address, shown as text
+    assert "sign in again \\(<http://evil.example/login>\\)" in md  # the link's real address, shown as its text
 
 
 def test_admin_sources_show_an_uploaded_exports_name_as_typed(admin_stack, monkeypatch):

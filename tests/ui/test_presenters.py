@@ -157,20 +157,24 @@ def test_documents_frame_names_file_kinds_and_leaves_unknown_page_counts_blank()
 
 
 def test_safe_markdown_ends_a_bare_url_before_the_next_character():
-    """A bare URL followed by an escaped character ("<img src=http://x/p.png>", "(http://x)") linked to
-    "http://x/p.png%5C%3E" and showed a backslash: GFM's autolinks end at whitespace or "<", not at an escape."""
+    """A bare URL followed by an escaped character ("<img src=http://x/p.png>", "(map: <http://x>)") linked to
+    "http://x/p.png%5C%3E" and showed a backslash: GFM ends a bare URL's link at whitespace or "<", not at an escape.
+    Written as an autolink, the link ends with the URL and still shows its own address."""
     from markdown_it import MarkdownIt
 
     from ui.safe_render import safe_markdown
     md = safe_markdown("<img src=http://example.com/x.png> and [click](http://evil.example) and "
-                       "https://en.wikipedia.org/wiki/PDF_(disambiguation)\\x and see http://a.example/?a=1&b=2!")
-    assert "http://example.com/x.png&gt;" in md and "\\>" not in md.split("x.png", 1)[1][:3]
-    assert "https://en.wikipedia.org/wiki/PDF_(disambiguation)&bsol;x" in md
-    assert "http://a.example/?a=1&b=2" in md  # a query string stays as typed, not "a=1\&b=2"
+                       "https://en.wikipedia.org/wiki/PDF_(disambiguation). see http://a.example/?a=1&b=2! "
+                       "(map: <http://maps.example/zeta>)")
     tokens = [t for block in MarkdownIt("commonmark").parse(md) for t in [block, *(block.children or [])]]
-    assert not [t for t in tokens if t.type in ("image", "html_inline", "html_block", "link_open")]
+    assert not [t for t in tokens if t.type in ("image", "html_inline", "html_block")]
+    links = [t.attrs["href"] for t in tokens if t.type == "link_open"]
+    assert links == ["http://example.com/x.png", "http://evil.example",
+                     "https://en.wikipedia.org/wiki/PDF_(disambiguation)", "http://a.example/?a=1&b=2",
+                     "http://maps.example/zeta"]
     text = "".join(t.content for t in tokens if t.type == "text")
     assert "<img src=http://example.com/x.png>" in text and "click (http://evil.example)" in text
+    assert "(disambiguation). see" in text and "a=1&b=2! (map: <http://maps.example/zeta>)" in text
 
 
 def test_safe_markdown_keeps_the_extractive_answers_block_quotes():
@@ -192,7 +196,7 @@ def test_a_failed_jobs_error_names_no_server_folder_and_renders_as_typed():
     assert "/srv" not in shown and "var/models" not in shown and "'adapter_config.json'" in shown
     assert "\\<b\\>" in shown and "\\[Errno 2\\]" in shown
     assert "Users" not in job_error_text(r"OSError: C:\Users\bob\data\x.bin is locked")
-    assert job_error_text("see http://x.example/a/b and 3/4") == "see http://x.example/a/b and 3/4"
+    assert job_error_text("see http://x.example/a/b and 3/4") == "see <http://x.example/a/b> and 3/4"
     assert job_error_text(None) == job_error_text("  ") == "see the logs"
 
 
@@ -204,7 +208,8 @@ def test_conversation_titles_show_as_typed_on_one_short_line():
     assert "](" not in label and "\\!\\[x\\]" in label and "\\<b\\>" in label
     assert conversation_label("meal expenses\n" * 50).endswith("…") and len(conversation_label("a " * 100)) <= 60
     assert "\n" not in conversation_label("a\nb") and conversation_label(None) == conversation_label("  ") == "Untitled"
-    assert conversation_label("<see http://x.example/a.png>") == "\\<see http://x.example/a.png&gt;"  # no "\\>" in the link
+    # no link in a button (it would be followed instead of pressing the button), and no stray backslash
+    assert conversation_label("<see http://x.example/a.png>") == "\\<see http\\://x.example/a.png\\>"
 
 
 def test_worst_answer_heading_in_words():

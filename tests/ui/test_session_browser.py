@@ -100,8 +100,12 @@ def test_a_dont_know_answer_and_a_cited_document_that_opens(stack, page):
     assert "I don't know" in answer and "didn't guess" in answer, answer
     assert "bay 7" not in answer  # nothing quoted as if it answered
 
-    answer = ask(page, "Where do visitors to the Zeta building park?")
+    answer = ask(page, "Where do visitors to the Zeta building park? (map: <http://maps.example/zeta>)")
     assert "bay 7" in answer and "[1]" in answer, answer
+    # a URL in the question is shown as typed and links to itself, not to ".../zeta%5C%3E" with a "\>" on screen
+    asked = page.get_by_test_id("stChatMessage").nth(-2)
+    assert "<http://maps.example/zeta>)" in asked.inner_text(), asked.inner_text()
+    assert [a.get_attribute("href") for a in asked.locator("a").all()] == ["http://maps.example/zeta"]
     source = page.get_by_test_id("stChatMessage").last.get_by_test_id("stExpander").first
     source.locator("summary").click()
     with page.expect_download(timeout=30_000) as download:
