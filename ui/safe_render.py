@@ -75,8 +75,10 @@ def escape_text(text: str | None) -> str:
 
 
 def label_text(text: str | None) -> str:
-    """Text for a label Streamlit renders as Markdown (a button, a heading): as typed, and no link at all — a
-    URL in a sidebar button would be followed instead of pressing the button."""
+    """Text for a label Streamlit renders as Markdown (a button, a heading): as typed, no link or image syntax, and
+    "http\\://" so that a URL is not made a link where the renderer links from the source (a URL in a sidebar
+    button would be followed instead of pressing the button; in a browser, buttons showed none). A heading's
+    renderer links a URL from the rendered text all the same: that link shows its own address."""
     return re.sub(r"(?i)(https?):(//)|(www)\.", lambda m: f"{m.group(1)}\\:{m.group(2)}" if m.group(1)
                   else f"{m.group(3)}\\.", escape_markdown(text or ""))
 
