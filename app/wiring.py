@@ -175,7 +175,10 @@ class GeneratorProvider:
         except Exception as exc:  # noqa: BLE001 - a version whose files are gone or unreadable
             if mv is None:
                 raise
-            reason = f"model version {mv.name} cannot be loaded ({type(exc).__name__}: {exc})"
+            # callers (any key: /v1/models, a 503) see the kind of failure; the log also gets its text, which
+            # names server paths
+            reason = f"model version {mv.name} cannot be loaded ({type(exc).__name__})"
+            log.error("%s: %s", reason, exc)
             if not live:
                 raise GeneratorUnavailable(reason) from exc
             # the live version is broken: the last version that was live before it answers (as a rollback would

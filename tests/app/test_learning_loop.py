@@ -349,9 +349,11 @@ def test_a_live_version_whose_files_are_gone_leaves_the_last_good_version_answer
             card = c.get("/v1/models", headers=auth(user)).json()["data"][0]
             assert card["answered_by"] == "good-files"
             assert "files-gone cannot be loaded" in card["note"] and "good-files answers instead" in card["note"]
+            assert str(tmp_path) not in card["note"]  # the server's paths stay in its log
             r = c.post("/v1/chat/completions", headers=auth(user),
                        json={"model": "files-gone", "messages": [{"role": "user", "content": QUESTION}]})
             assert r.status_code == 503 and "files-gone cannot be loaded" in r.json()["error"]["message"]
+            assert str(tmp_path) not in r.json()["error"]["message"]
             # good-files gone too: extractive answers, still no error
             shutil.rmtree(tmp_path / "good")
             c.app.state.generators.forget()
