@@ -7,7 +7,8 @@ are no turn at all (`text.is_greeting_only`), so reaction-like "👍" replies do
 
 The table is the standard emoji-name table that `rich` (already a runtime dependency, pinned in
 requirements/runtime.txt) ships as `rich._emoji_codes.EMOJI` (≈3,600 names: Slack's gemoji names and CLDR names),
-plus the few Slack names it lacks. Without `rich` installed, only those few convert; nothing fails.
+plus the few Slack names it lacks. A `rich` release without that module fails the import here (and the tests),
+not silently converting nothing.
 
 Not converted: anything inside code (``` blocks or `inline`), and digits between colons that are times
 (`12:24:40`): a shortcode must not follow a digit or a colon, nor be followed by a letter or digit. It may follow
@@ -31,10 +32,7 @@ _CODE_RE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
 
 @lru_cache(maxsize=1)
 def table() -> dict[str, str]:
-    try:
-        from rich._emoji_codes import EMOJI  # noqa: PLC0415 — optional, see the module docstring
-    except ImportError:  # pragma: no cover - rich is a pinned runtime dependency
-        EMOJI = {}
+    from rich._emoji_codes import EMOJI  # noqa: PLC0415 — see the module docstring (rich is a pinned dependency)
     out = {k.lower(): v for k, v in EMOJI.items()}
     out.update(SLACK_EXTRA)
     return out
