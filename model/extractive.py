@@ -518,8 +518,8 @@ _QWORD = re.compile(r"[A-Za-z][A-Za-z0-9']*")
 
 
 def normalise_question(question: str, passages: list[Passage], expand: Expand | None = None) -> str:
-    """The question with chat abbreviations spelled out (by `expand`, when given) and each word of 4+ letters that the passages lack
-    replaced by the passages' most frequent word one typo away from it (same first letter), if there is one."""
+    """The question with chat abbreviations spelled out (by `expand`, when given) and each word of 4+ letters that
+    the passages lack replaced by the passages' most frequent word one typo away from it (same first letter), if there is one."""
     counts: dict[str, int] = {}
     for p in passages:
         for w in _WORD.findall(f"{p.title}\n{p.text}".lower()):
@@ -558,6 +558,13 @@ class ExtractiveAnswerer:
         if min_score is not None:
             self.weights.abstain_below = min_score
 
+    def _as_sources_spell(self, question: str, passages: list[Passage]) -> str:
+        """The question as scored: typos mended against the passages (Weights.normalise) and chat shorthand spelled
+        out (`expand`), name abbreviations left as typed."""
+        if self.weights.normalise:
+            return normalise_question(question, passages, self.expand)
+        return self.expand(question, names=False) if self.expand else question
+
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Unit embeddings, cached: the same passages come back question after question."""
         with self._lock:
@@ -581,10 +588,7 @@ class ExtractiveAnswerer:
         # it tells which page answers, not which of its sentences (there it drew the score to sentences that name
         # the place)
         hwords = content_words(self.expand(question)) if self.expand else None
-        if self.weights.normalise:
-            question = normalise_question(question, passages, self.expand)
-        elif self.expand:
-            question = self.expand(question, names=False)
+        question = self._as_sources_spell(question, passages)
         hwords = hwords or content_words(question)
         by_n = {p.n: p for p in passages}
         rank_of = {p.n: i for i, p in enumerate(passages)}
@@ -707,10 +711,7 @@ class ExtractiveAnswerer:
                "specific_missing": 0.0, "focus_gap": 0.0}
         if not scored:
             return out
-        if w.normalise:  # the terms looked for as the sources would spell them ("appts" -> "appointments")
-            question = normalise_question(question, passages, self.expand)
-        elif self.expand:
-            question = self.expand(question, names=False)
+        question = self._as_sources_spell(question, passages)  # the terms looked for: "appts" -> "appointments"
         if self.idf is not None and w.focus_weight:
             out["focus_gap"] = self.focus_gap(question, self.focus_text(scored, picked, passages, w.focus_of)
                                               + ("\n" + said if said else ""), w.focus_terms)
